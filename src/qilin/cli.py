@@ -1,0 +1,135 @@
+"""The `qilin` command line: a thin layer over the library; every verb has --help."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from qilin.config import STAGE_ORDER, ConfigError, CptSettings, DpoSettings, Recipe, SftSettings, describe_fields
+
+STAGE_SETTINGS = {"cpt": CptSettings, "sft": SftSettings, "dpo": DpoSettings}
+
+OVERRIDES_HELP = (
+    "Overrides are KEY=VALUE with a dotted key and a YAML value, e.g. "
+    "stages.sft.learning_rate=1e-4 stages.cpt.epochs=2 model.path=/models/baichuan-7b"
+)
+
+
+def _recipe_keys() -> str:
+    return "recipe keys:\n" + "\n".join(describe_fields(Recipe))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from qilin.config import load_recipe
+    from qilin.pipeline import run_recipe, stage_table
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    run_dir = Path(args.output) if args.output else Path("runs") / recipe.name
+    manifest = run_recipe(recipe, run_dir)
+    print(f"\nrun directory: {run_dir}\n")
+    print(stage_table(manifest))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from qilin.config import apply_override, check_recipe, from_dict
+    from qilin.pipeline import run_recipe, stage_table
+
+    data = {
+        "name": f"{args.stage}",
+        "model": {"path": args.model},
+        "stages": {args.stage: {"data": args.data}},
+    }
+    for override in args.overrides:
+        key = override if override.startswith(("model.", "embedded.", "stages.")) else f"stages.{args.stage}.{override}"
+        apply_override(data, key)
+    recipe = from_dict(Recipe, data)
+    check_recipe(recipe)
+    manifest = run_recipe(recipe, Path(args.output))
+    print(stage_table(manifest))
+    print(f"\nmodel: {Path(args.output) / args.stage / 'model'}")
+    return 0
+
+
+def cmd_data_check(args: argparse.Namespace) -> int:
+    from qilin.data.stats import describe_file
+
+    ok = True
+    for path in args.files:
+        report, summary = describe_file(path, args.kind, args.tokenizer)
+        print(summary)
+        ok = ok and report.bad == 0
+    return 0 if ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every verb."""
+    parser = argparse.ArgumentParser(
+        prog="qilin",
+        description="Qilin: turn a general LLM into a medical one (DCPT -> SFT -> DPO), from one YAML recipe.",
+    )
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    run = verbs.add_parser(
+        "run",
+        help="run every stage of a recipe",
+        description="Run every stage of RECIPE in order, each from the previous stage's output. Stages already "
+        "complete with unchanged inputs are skipped; an interrupted stage resumes from its last checkpoint. "
+        + OVERRIDES_HELP,
+        epilog=_recipe_keys(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("recipe", nargs="?", default="recipes/demo.yaml", help="YAML recipe (default: the demo)")
+    run.add_argument("overrides", nargs="*", help="KEY=VALUE overrides")
+    run.add_argument("--output", help="run directory (default: runs/<recipe name>)")
+    run.set_defaults(func=cmd_run)
+
+    train = verbs.add_parser(
+        "train",
+        help="run one stage",
+        description="Run one stage on a model and data files, without a recipe file. Overrides name the "
+        "stage's keys directly (learning_rate=1e-4) or any recipe key (model.dtype=bfloat16).",
+        epilog="\n\n".join(
+            f"{name} keys:\n" + "\n".join(describe_fields(cls, f"stages.{name}."))
+            for name, cls in STAGE_SETTINGS.items()
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    train.add_argument("stage", choices=STAGE_ORDER, help="which stage")
+    train.add_argument("overrides", nargs="*", help="KEY=VALUE overrides of the stage's settings")
+    train.add_argument("--model", required=True, help="local HF model directory to start from")
+    train.add_argument("--data", required=True, nargs="+", help="input files (see `qilin data check`)")
+    train.add_argument("--output", required=True, help="run directory; the model lands in OUTPUT/STAGE/model")
+    train.set_defaults(func=cmd_train)
+
+    data = verbs.add_parser("data", help="check data files", description="Work with data files.")
+    data_verbs = data.add_subparsers(dest="data_verb", required=True, metavar="VERB")
+    check = data_verbs.add_parser(
+        "check",
+        help="validate files and print record and token statistics",
+        description="Read FILE in any accepted format of KIND; print the detected format, record count and "
+        "token statistics, or name the file, line and field of the first bad record and count all bad "
+        "ones (exit 1).",
+    )
+    check.add_argument("files", nargs="+", help="data files")
+    check.add_argument("--kind", required=True, choices=("cpt", "sft", "dpo"), help="what the file is for")
+    check.add_argument("--tokenizer", help="local model directory whose tokenizer counts tokens (else characters)")
+    check.set_defaults(func=cmd_data_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `qilin` command."""
+    args = build_parser().parse_args(argv)
+    from qilin.data.formats import DataError
+
+    try:
+        return args.func(args)
+    except (ConfigError, DataError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

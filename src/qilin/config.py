@@ -1,0 +1,298 @@
+"""Typed recipe configuration: YAML and command-line overrides both fill these dataclasses.
+
+Each field's `help` metadata is its documentation: it is what `qilin train STAGE --help` prints.
+Unknown keys and wrong types are errors that name the key and what is allowed, because a typo that is
+silently ignored (`learning_rat: 1e-4`) costs a user a whole training run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+STAGE_ORDER = ("cpt", "sft", "dpo")
+
+
+class ConfigError(ValueError):
+    """A recipe key is unknown, has the wrong type, or a value is out of range."""
+
+
+def _help(text: str, default: Any = dataclasses.MISSING, **kwargs: Any) -> Any:
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": text}, **kwargs)
+    return field(default=default, metadata={"help": text}, **kwargs)
+
+
+@dataclass
+class LoraSettings:
+    """LoRA adapter shape (peft)."""
+
+    r: int = _help("LoRA rank.", 8)
+    alpha: int = _help("LoRA scaling numerator (scale = alpha / r).", 32)
+    dropout: float = _help("Dropout on the LoRA input.", 0.05)
+    target_modules: str | list[str] = _help(
+        "Modules that get adapters: 'all-linear' (every linear layer except the output head) or a list "
+        "of module names such as [q_proj, v_proj].",
+        "all-linear",
+    )
+
+
+@dataclass
+class ModelSettings:
+    """The base model the first stage starts from."""
+
+    path: str = _help(
+        "A local Hugging Face causal-LM directory (Llama, Qwen, Baichuan, ...), or 'embedded' to build the "
+        "tiny bundled model (see the `embedded` section).",
+        "embedded",
+    )
+    trust_remote_code: bool = _help("Run the checkpoint's own Python code (Baichuan needs it).", False)
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = _help(
+        "Weight dtype; 'auto' is bfloat16 where the device supports it, else float32.", "auto"
+    )
+    chat_template: str | None = _help(
+        "Named chat template ('chatml', 'llama2', 'vicuna') used when the tokenizer has none; if the "
+        "tokenizer has one it wins unless this is set. The same template serves SFT, DPO, chat and serving.",
+        None,
+    )
+    attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = _help(
+        "Attention kernel. 'sdpa' works everywhere; packed sequences never attend across documents.", "sdpa"
+    )
+
+
+@dataclass
+class EmbeddedModelSettings:
+    """Shape of the tiny Llama-style model built when model.path is 'embedded'."""
+
+    vocab_size: int = _help("Size of the BPE vocabulary trained on the bundled corpus.", 4000)
+    hidden_size: int = _help("Width of the model.", 256)
+    num_layers: int = _help("Number of decoder layers.", 4)
+    num_heads: int = _help("Attention heads (key/value heads are the same number).", 4)
+    intermediate_size: int = _help("Width of the MLP.", 704)
+    max_position_embeddings: int = _help("Longest sequence the model accepts.", 1024)
+    seed: int = _help("Seed for the random initialisation.", 0)
+
+
+@dataclass
+class TrainSettings:
+    """Knobs every training stage shares."""
+
+    data: list[str] = _help(
+        "Input files. Local paths, or 'embedded:PART' for the bundled miniature ChiMed (PART: cpt, sft, dpo).",
+        [],
+    )
+    finetune: Literal["lora", "full"] = _help(
+        "'lora' trains adapters and merges them before the next stage; 'full' trains every weight.", "lora"
+    )
+    lora: LoraSettings = _help("LoRA settings (used when finetune is 'lora').", default_factory=LoraSettings)
+    epochs: float = _help("Passes over the data.", 1.0)
+    max_steps: int = _help("Stop after this many optimizer steps; -1 means run all epochs.", -1)
+    learning_rate: float = _help("Peak learning rate.", 2e-5)
+    lr_scheduler: str = _help("transformers scheduler name: cosine, linear, constant, ...", "cosine")
+    warmup_ratio: float = _help("Fraction of steps for linear warmup.", 0.03)
+    weight_decay: float = _help("AdamW weight decay.", 0.0)
+    batch_size: int = _help("Sequences per device per micro-batch.", 4)
+    grad_accum: int = _help("Micro-batches per optimizer step (global batch = batch_size x grad_accum x GPUs).", 1)
+    gradient_checkpointing: bool = _help("Recompute activations in backward to save memory.", False)
+    save_steps: int = _help("Write a resumable checkpoint every N optimizer steps.", 200)
+    save_total_limit: int = _help("Checkpoints kept on disk (oldest deleted first).", 2)
+    logging_steps: int = _help("Log loss to TensorBoard and the console every N steps.", 10)
+    seed: int = _help("Seed for data order, dropout and LoRA init.", 42)
+
+
+@dataclass
+class CptSettings(TrainSettings):
+    """Domain-specific continued pre-training on plain text, packed into blocks."""
+
+    block_size: int = _help("Tokens per packed training block.", 1024)
+
+
+@dataclass
+class SftSettings(TrainSettings):
+    """Supervised fine-tuning on conversations; loss on assistant turns only."""
+
+    max_length: int = _help("Conversations longer than this many tokens are truncated.", 1024)
+
+
+@dataclass
+class DpoSettings(TrainSettings):
+    """Direct Preference Optimization with trl's DPOTrainer."""
+
+    beta: float = _help("DPO temperature: higher keeps the policy closer to the reference.", 0.1)
+    max_length: int = _help("Prompt + response longer than this many tokens are truncated.", 1024)
+
+
+@dataclass
+class StagesSettings:
+    """The stages to run, always in the order cpt -> sft -> dpo; leave one out to skip it."""
+
+    cpt: CptSettings | None = _help("Domain-specific continued pre-training.", None)
+    sft: SftSettings | None = _help("Supervised fine-tuning.", None)
+    dpo: DpoSettings | None = _help("Direct preference optimization.", None)
+
+
+@dataclass
+class Recipe:
+    """A whole Qilin-Med run: a base model and the stages that turn it into a medical model."""
+
+    name: str = _help("Recipe name; the run directory defaults to runs/<name>.", "run")
+    model: ModelSettings = _help("Base model.", default_factory=ModelSettings)
+    embedded: EmbeddedModelSettings = _help(
+        "Tiny model built when model.path is 'embedded'.", default_factory=EmbeddedModelSettings
+    )
+    stages: StagesSettings = _help("Training stages.", default_factory=StagesSettings)
+
+    def enabled_stages(self) -> list[tuple[str, TrainSettings]]:
+        """(name, settings) of the stages this recipe runs, in pipeline order."""
+        return [(n, getattr(self.stages, n)) for n in STAGE_ORDER if getattr(self.stages, n) is not None]
+
+
+# --- building dataclasses from plain data -------------------------------------------------------------
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is list:
+        return f"list of {_type_name(typing.get_args(tp)[0])}"
+    if dataclasses.is_dataclass(tp):
+        return "mapping"
+    return "null" if tp is type(None) else tp.__name__
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for option in typing.get_args(tp):
+            try:
+                return _coerce(value, option, key)
+            except ConfigError as e:
+                errors.append(e)
+        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+    if tp is type(None):
+        if value is None:
+            return None
+        raise ConfigError(f"{key}: expected null, got {value!r}")
+    if origin is Literal:
+        if value in typing.get_args(tp):
+            return value
+        raise ConfigError(f"{key}: expected one of {_type_name(tp)}, got {value!r}")
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+        (item_tp,) = typing.get_args(tp)
+        return [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
+    if dataclasses.is_dataclass(tp):
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping of {tp.__name__} keys, got {value!r}")
+        return from_dict(tp, value, key)
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tp is float and isinstance(value, str):  # YAML 1.1 reads "2e-5" as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if isinstance(value, tp) and not (tp is int and isinstance(value, bool)):
+        return value
+    raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+
+
+def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
+    """Build dataclass `cls` from a mapping, refusing unknown keys and wrong types by name."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        where = f"in '{prefix}'" if prefix else "at the top level"
+        raise ConfigError(f"unknown key {unknown[0]!r} {where}; allowed keys: {', '.join(fields)}")
+    kwargs = {}
+    for name, value in data.items():
+        key = f"{prefix}.{name}" if prefix else name
+        kwargs[name] = _coerce(value, hints[name], key)
+    return cls(**kwargs)
+
+
+def apply_override(data: dict[str, Any], override: str) -> None:
+    """Apply one `dotted.key=value` override (value parsed as YAML) to raw recipe data in place."""
+    if "=" not in override:
+        raise ConfigError(f"override {override!r}: expected KEY=VALUE, e.g. stages.sft.learning_rate=1e-4")
+    dotted, raw = override.split("=", 1)
+    parts = dotted.strip().split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {override!r}: {part!r} is not a mapping")
+        node = child
+    node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+
+
+def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
+    """Read a YAML recipe, apply `key=value` overrides, and validate it into a Recipe."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: recipe file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a recipe is a mapping of keys, got {type(data).__name__}")
+    for override in overrides:
+        apply_override(data, override)
+    try:
+        recipe = from_dict(Recipe, data)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    check_recipe(recipe, path)
+    return recipe
+
+
+def check_recipe(recipe: Recipe, path: Path | str = "recipe") -> None:
+    """Range checks that types alone cannot express."""
+    if not recipe.enabled_stages():
+        raise ConfigError(f"{path}: 'stages' enables no stage; add at least one of {', '.join(STAGE_ORDER)}")
+    for name, stage in recipe.enabled_stages():
+        if not stage.data:
+            raise ConfigError(f"{path}: stages.{name}.data: list at least one input file")
+        for key in ("batch_size", "grad_accum", "save_steps", "logging_steps"):
+            if getattr(stage, key) < 1:
+                raise ConfigError(f"{path}: stages.{name}.{key}: must be >= 1, got {getattr(stage, key)}")
+        if stage.learning_rate <= 0:
+            raise ConfigError(f"{path}: stages.{name}.learning_rate: must be > 0")
+
+
+def describe_fields(cls: type, prefix: str = "") -> list[str]:
+    """One line per key, `dotted.key (type, default): help`, for --help text and docs."""
+    lines = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}{f.name}"
+        tp = hints[f.name]
+        nested = [a for a in (typing.get_args(tp) or (tp,)) if dataclasses.is_dataclass(a)]
+        if nested:
+            lines.extend(describe_fields(nested[0], key + "."))
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        lines.append(f"  {key} ({_type_name(tp)}, default {default!r}): {f.metadata.get('help', '')}")
+    return lines
+
+
+def to_dict(obj: Any) -> Any:
+    """A dataclass tree as plain data (for manifests and fingerprints)."""
+    return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj

@@ -1,0 +1,96 @@
+"""Chat templates: one rendering path for SFT, DPO, chat and serving.
+
+Every stage renders conversations through `tokenizer.apply_chat_template`, the same call trl's DPOTrainer
+makes, so the prompt a model is tuned on in SFT is byte for byte the prompt DPO and inference use. (The
+original Qilin-Med code formatted DPO prompts differently from SFT; we do not repeat that.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+IGNORE_INDEX = -100
+
+# Named templates for base models whose tokenizer has none. Each assistant turn ends with an explicit end
+# marker so a tuned model learns to stop.
+NAMED_TEMPLATES: dict[str, str] = {
+    "chatml": (
+        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    ),
+    "llama2": (
+        "{% if messages[0]['role'] == 'system' %}{% set sys = '<<SYS>>\n' + messages[0]['content'] + "
+        "'\n<</SYS>>\n\n' %}{% set messages = messages[1:] %}{% else %}{% set sys = '' %}{% endif %}"
+        "{% for m in messages %}{% if m['role'] == 'user' %}{{ bos_token }}[INST] "
+        "{% if loop.first %}{{ sys }}{% endif %}{{ m['content'] }} [/INST]"
+        "{% else %} {{ m['content'] }} {{ eos_token }}{% endif %}{% endfor %}"
+    ),
+    "vicuna": (
+        "{% for m in messages %}{% if m['role'] == 'system' %}{{ m['content'] }}\n\n"
+        "{% elif m['role'] == 'user' %}USER: {{ m['content'] }}\n"
+        "{% else %}ASSISTANT: {{ m['content'] }}{{ eos_token }}\n{% endif %}{% endfor %}"
+        "{% if add_generation_prompt %}ASSISTANT:{% endif %}"
+    ),
+}
+
+# Strings that end an assistant turn in the named templates, used as generation stop strings.
+END_OF_TURN = {"chatml": "<|im_end|>"}
+
+
+def ensure_chat_template(tokenizer: Any, name: str | None) -> str:
+    """Give the tokenizer a chat template: the named one if set, else its own, else 'chatml'. Returns its source."""
+    if name is not None:
+        if name not in NAMED_TEMPLATES:
+            raise ValueError(f"unknown chat template {name!r}; named templates: {', '.join(NAMED_TEMPLATES)}")
+        tokenizer.chat_template = NAMED_TEMPLATES[name]
+    elif not getattr(tokenizer, "chat_template", None):
+        tokenizer.chat_template = NAMED_TEMPLATES["chatml"]
+    return tokenizer.chat_template
+
+
+def chat_token_ids(tokenizer: Any, messages: list[dict[str, str]], add_generation_prompt: bool = False) -> list[int]:
+    """Token ids of a conversation rendered with the tokenizer's chat template (trl's exact call)."""
+    out = tokenizer.apply_chat_template(
+        messages, tokenize=True, return_dict=True, add_generation_prompt=add_generation_prompt
+    )
+    return list(out["input_ids"])
+
+
+def render_prompt(tokenizer: Any, messages: list[dict[str, str]]) -> str:
+    """The text a model sees before it answers the last user turn."""
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def tokenize_conversation(
+    tokenizer: Any, messages: list[dict[str, str]], max_length: int
+) -> tuple[list[int], list[int]]:
+    """(input_ids, labels) for SFT: labels copy the assistant turns and are IGNORE_INDEX elsewhere.
+
+    Each assistant span is found by rendering the conversation up to that turn, with and without the
+    generation prompt, so it works for any template; where a template renders a prefix differently alone
+    (some do), the span starts where the renders diverge, as trl does.
+    """
+    ids = chat_token_ids(tokenizer, messages)
+    labels = [IGNORE_INDEX] * len(ids)
+    for i, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        start = _common_prefix(chat_token_ids(tokenizer, messages[:i], add_generation_prompt=True), ids)
+        end = _common_prefix(chat_token_ids(tokenizer, messages[: i + 1]), ids)
+        labels[start:end] = ids[start:end]
+    return ids[:max_length], labels[:max_length]
+
+
+def stop_strings(tokenizer: Any) -> list[str]:
+    """End-of-turn markers that generation should stop at, beyond the EOS token."""
+    template = getattr(tokenizer, "chat_template", "") or ""
+    return [marker for marker in END_OF_TURN.values() if marker in template]

@@ -1,0 +1,70 @@
+"""Loading and saving causal LMs and their tokenizers: the one path every stage uses."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+
+from qilin.config import ModelSettings
+from qilin.data.templates import ensure_chat_template
+
+
+def resolve_dtype(name: str) -> torch.dtype:
+    """'auto' is bfloat16 on a GPU that supports it, else float32 (CPU bf16 training is slow and lossy)."""
+    if name == "auto":
+        return torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
+    return getattr(torch, name)
+
+
+def check_model_dir(path: str | Path) -> Path:
+    """A local Hugging Face model directory, or a clear error (nothing is downloaded at run time)."""
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(
+            f"{path}: not a Hugging Face model directory (no config.json). Qilin loads checkpoints from local "
+            "paths only; download the model first (e.g. `huggingface-cli download ORG/NAME --local-dir DIR`)."
+        )
+    return path
+
+
+def load_tokenizer(path: str | Path, settings: ModelSettings) -> Any:
+    """The model's tokenizer with a pad token and a chat template (the recipe's named one, its own, or chatml)."""
+    tokenizer = AutoTokenizer.from_pretrained(str(check_model_dir(path)), trust_remote_code=settings.trust_remote_code)
+    if tokenizer.pad_token is None:
+        # Reusing EOS for padding is safe: padded positions carry no label and are masked from attention.
+        tokenizer.pad_token = tokenizer.eos_token
+    ensure_chat_template(tokenizer, settings.chat_template)
+    return tokenizer
+
+
+def load_model(path: str | Path, settings: ModelSettings) -> PreTrainedModel:
+    """A causal LM from a local directory in the recipe's dtype and attention kernel."""
+    model = AutoModelForCausalLM.from_pretrained(
+        str(check_model_dir(path)),
+        dtype=resolve_dtype(settings.dtype),
+        attn_implementation=settings.attn_implementation,
+        trust_remote_code=settings.trust_remote_code,
+    )
+    model.config.use_cache = False  # training never reuses a KV cache; packing needs none
+    return model
+
+
+def save_pretrained_atomic(model: PreTrainedModel, tokenizer: Any, out_dir: Path) -> None:
+    """Save a standard HF directory (safetensors, config, tokenizer) under a temporary name, then rename.
+
+    A directory at `out_dir` is therefore always complete: a killed save leaves only `<out_dir>.tmp`.
+    """
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    model.config.use_cache = True  # for whoever loads it to generate
+    model.save_pretrained(tmp)  # safetensors is the only format in transformers 5
+    tokenizer.save_pretrained(tmp)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(tmp, out_dir)

@@ -1,0 +1,219 @@
+"""Run a recipe's stages in order, each starting from the previous stage's output, with a manifest.
+
+The run directory's manifest.json lists every stage with its inputs (content hashes), output, metrics and
+status. A stage whose recorded fingerprint (its config, its input model and its data) is unchanged and whose
+status is complete is skipped; a stage that was interrupted resumes from its last complete checkpoint; a
+stage whose inputs changed starts again. The manifest is rewritten atomically after every change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from qilin.config import Recipe, to_dict
+from qilin.data.formats import iter_file
+
+EMBEDDED_PREFIX = "embedded:"
+BASE = "base"
+
+
+# --- fingerprints ------------------------------------------------------------------------------------
+
+
+def file_sha256(path: Path) -> str:
+    """Content hash of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def model_dir_fingerprint(path: Path) -> str:
+    """Hash of a user's model directory: small files by content, weight shards by name, size and mtime.
+
+    Hashing 15 GB of weights on every run would cost minutes; a changed shard changes its size or mtime.
+    """
+    h = hashlib.sha256()
+    for p in sorted(path.rglob("*")):
+        if not p.is_file():
+            continue
+        stat = p.stat()
+        h.update(str(p.relative_to(path)).encode())
+        if stat.st_size < (16 << 20):
+            h.update(file_sha256(p).encode())
+        else:
+            h.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return h.hexdigest()
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+# --- manifest ----------------------------------------------------------------------------------------
+
+
+class Manifest:
+    """The run directory's record of stages; every update is written through (tmp file, then rename)."""
+
+    def __init__(self, run_dir: Path, recipe_name: str):
+        self.path = run_dir / "manifest.json"
+        if self.path.exists():
+            self.data = json.loads(self.path.read_text())
+        else:
+            self.data = {"recipe": recipe_name, "stages": {}}
+
+    def stage(self, name: str) -> dict[str, Any]:
+        """The stage's record (empty if the stage never ran)."""
+        return self.data["stages"].get(name, {})
+
+    def update(self, name: str, **fields: Any) -> None:
+        """Merge `fields` into the stage's record and write the manifest."""
+        self.data["stages"].setdefault(name, {}).update(fields)
+        self.save()
+
+    def save(self) -> None:
+        """Write atomically so a killed run never leaves a truncated manifest."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps(self.data, indent=2, ensure_ascii=False))
+        os.replace(tmp, self.path)
+
+
+# --- running -----------------------------------------------------------------------------------------
+
+
+def _stage_module(name: str) -> Any:
+    from qilin.stages import cpt, dpo, sft
+
+    return {"cpt": cpt, "sft": sft, "dpo": dpo}[name]
+
+
+def resolve_data(entries: list[str], run_dir: Path, seed: int = 0) -> list[Path]:
+    """Data paths of a stage; 'embedded:PART' names a part of the bundled miniature ChiMed."""
+    paths = []
+    for entry in entries:
+        if entry.startswith(EMBEDDED_PREFIX):
+            from qilin.data.chimed import build_embedded
+
+            part = entry[len(EMBEDDED_PREFIX) :]
+            built = build_embedded(run_dir / "data", seed=seed)
+            if part not in built:
+                raise ValueError(f"data entry {entry!r}: the embedded data has parts {', '.join(built)}")
+            paths.append(built[part])
+        else:
+            path = Path(entry).expanduser()
+            if not path.is_file():
+                raise FileNotFoundError(f"data file {entry!r} not found (resolved to {path.resolve()})")
+            paths.append(path)
+    return paths
+
+
+def _all_texts(recipe: Recipe, run_dir: Path) -> Iterator[str]:
+    """Every text of every stage's data: the embedded tokenizer's training corpus."""
+    for name, stage in recipe.enabled_stages():
+        for path in resolve_data(stage.data, run_dir):
+            for record in iter_file(path, name):
+                if isinstance(record, str):
+                    yield record
+                elif isinstance(record, list):
+                    yield from (m["content"] for m in record)
+                else:
+                    yield from (m["content"] for m in record["prompt"])
+                    yield record["chosen"]
+                    yield record["rejected"]
+
+
+def _base_model(recipe: Recipe, run_dir: Path, manifest: Manifest) -> tuple[Path, str]:
+    """(path, fingerprint) of the model the first stage starts from, building the embedded one if asked."""
+    if recipe.model.path != "embedded":
+        path = Path(recipe.model.path).expanduser()
+        from qilin.models.loading import check_model_dir
+
+        check_model_dir(path)
+        return path, model_dir_fingerprint(path)
+    from qilin.models.embedded import build_embedded_model
+
+    texts = list(_all_texts(recipe, run_dir))
+    fingerprint = _digest({"embedded": to_dict(recipe.embedded), "corpus": _digest(texts)})
+    out = run_dir / BASE / "model"
+    record = manifest.stage(BASE)
+    if record.get("fingerprint") != fingerprint or record.get("status") != "complete" or not out.exists():
+        print("building the embedded base model (tokenizer trained on the bundled corpus, tiny Llama)")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        build_embedded_model(recipe.embedded, texts, out)
+        manifest.update(BASE, status="complete", fingerprint=fingerprint, output=str(out.relative_to(run_dir)))
+    return out, fingerprint
+
+
+def run_recipe(
+    recipe: Recipe,
+    run_dir: Path,
+    after_stage: Callable[[str, Path, dict[str, Any]], dict[str, Any]] | None = None,
+) -> Manifest:
+    """Run every enabled stage of `recipe` in `run_dir`; `after_stage` may add metrics (e.g. evaluation)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    manifest = Manifest(run_dir, recipe.name)
+    model_path, model_fingerprint = _base_model(recipe, run_dir, manifest)
+    for name, cfg in recipe.enabled_stages():
+        stage_dir = run_dir / name
+        data = resolve_data(cfg.data, run_dir)
+        data_hashes = [file_sha256(p) for p in data]
+        inputs = {
+            "model": {"path": str(model_path), "fingerprint": model_fingerprint},
+            "data": [{"path": str(p), "sha256": h} for p, h in zip(data, data_hashes, strict=False)],
+            "config": to_dict(cfg),
+            "model_settings": to_dict(recipe.model),
+        }
+        fingerprint = _digest(inputs)
+        record = manifest.stage(name)
+        output = stage_dir / "model"
+        if record.get("status") == "complete" and record.get("fingerprint") == fingerprint and output.exists():
+            print(f"[{name}] complete with unchanged inputs: skipped")
+        else:
+            if record.get("fingerprint") not in (None, fingerprint) and stage_dir.exists():
+                print(f"[{name}] inputs changed since the last run: starting this stage again")
+                shutil.rmtree(stage_dir)
+            stage_dir.mkdir(parents=True, exist_ok=True)
+            manifest.update(
+                name, status="running", fingerprint=fingerprint, inputs=inputs, started=time.time(), metrics={}
+            )
+            print(f"[{name}] training from {model_path}")
+            try:
+                metrics = _stage_module(name).run(cfg, data, data_hashes, model_path, recipe.model, stage_dir)
+            except BaseException as e:
+                manifest.update(name, status="failed", error=f"{type(e).__name__}: {e}")
+                raise
+            if after_stage is not None:
+                metrics.update(after_stage(name, output, metrics))
+            manifest.update(
+                name,
+                status="complete",
+                output=str(output.relative_to(run_dir)),
+                metrics=metrics,
+                finished=time.time(),
+            )
+        model_path, model_fingerprint = output, fingerprint
+    return manifest
+
+
+def stage_table(manifest: Manifest) -> str:
+    """The stage-by-stage table as Markdown: one row per stage, metrics as columns."""
+    stages = manifest.data["stages"]
+    columns: list[str] = []
+    for record in stages.values():
+        columns += [k for k in record.get("metrics", {}) if k not in columns]
+    lines = ["| stage | status | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
+    for name, record in stages.items():
+        metrics = record.get("metrics", {})
+        cells = [str(metrics.get(c, "")) for c in columns]
+        lines.append(f"| {name} | {record.get('status', '')} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,75 @@
+"""Stage 3, Direct Preference Optimization with trl's DPOTrainer.
+
+Preferences are handed to trl in its conversational format, so trl renders the prompt with the tokenizer's
+chat template: the same template and the same call SFT used. With LoRA, no reference model is loaded: trl
+scores the reference by disabling the adapter, so the base weights exist once in memory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset
+from trl import DPOConfig, DPOTrainer
+
+from qilin.config import DpoSettings, ModelSettings
+from qilin.data.formats import read_file
+from qilin.models.loading import load_tokenizer
+from qilin.training import build_model, save_stage_output, tensorboard_callback, train, training_arguments
+
+
+def preference_dataset(paths: list[Path]) -> Dataset:
+    """Preferences in trl's conversational format: prompt messages, chosen and rejected assistant messages."""
+    rows = [
+        {
+            "prompt": record["prompt"],
+            "chosen": [{"role": "assistant", "content": record["chosen"]}],
+            "rejected": [{"role": "assistant", "content": record["rejected"]}],
+        }
+        for path in paths
+        for record in read_file(path, "dpo")
+    ]
+    return Dataset.from_list(rows)
+
+
+def build_trainer(
+    cfg: DpoSettings, data: list[Path], model_path: Path, model_settings: ModelSettings, stage_dir: Path
+) -> DPOTrainer:
+    """A DPOTrainer for the stage (separate from `run` so tests can inspect it before training)."""
+    tokenizer = load_tokenizer(model_path, model_settings)
+    dataset = preference_dataset(data)
+    model = build_model(model_path, model_settings, cfg)
+    args = DPOConfig(
+        **training_arguments(cfg, stage_dir, model_settings),
+        beta=cfg.beta,
+        max_length=cfg.max_length,
+    )
+    return DPOTrainer(
+        model=model,
+        ref_model=None,  # LoRA: the adapter-disabled policy; full: trl loads the starting model again
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        callbacks=[tensorboard_callback(stage_dir)],
+    )
+
+
+def run(
+    cfg: DpoSettings,
+    data: list[Path],
+    fingerprints: list[str],
+    model_path: Path,
+    model_settings: ModelSettings,
+    stage_dir: Path,
+) -> dict[str, Any]:
+    """Run DPO from `model_path` on `data`; the output model lands in `stage_dir/model`."""
+    trainer = build_trainer(cfg, data, model_path, model_settings, stage_dir)
+    metrics = train(trainer, stage_dir)
+    rewards = [h for h in trainer.state.log_history if "rewards/accuracies" in h]
+    if rewards:
+        metrics["reward_accuracy"] = round(rewards[-1]["rewards/accuracies"], 3)
+        metrics["reward_margin"] = round(rewards[-1]["rewards/margins"], 4)
+    metrics["pairs"] = len(trainer.train_dataset)
+    save_stage_output(trainer.model, trainer.processing_class, cfg, stage_dir)
+    return metrics

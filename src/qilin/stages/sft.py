@@ -1,0 +1,57 @@
+"""Stage 2, Supervised Fine-Tuning: conversations rendered with the chat template, loss on assistant turns.
+
+setup -> read and validate conversations -> tokenize with labels -> build model -> train -> save.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
+
+from qilin.config import ModelSettings, SftSettings
+from qilin.data.formats import read_file
+from qilin.data.templates import IGNORE_INDEX, tokenize_conversation
+from qilin.models.loading import load_tokenizer
+from qilin.training import build_model, save_stage_output, tensorboard_callback, train, training_arguments
+
+
+def build_sft_examples(paths: list[Path], tokenizer: Any, max_length: int) -> tuple[list[dict], int]:
+    """Tokenized examples with assistant-only labels, and how many were dropped (no label left after truncation)."""
+    examples, dropped = [], 0
+    for path in paths:
+        for messages in read_file(path, "sft"):
+            ids, labels = tokenize_conversation(tokenizer, messages, max_length)
+            if all(label == IGNORE_INDEX for label in labels):
+                dropped += 1
+                continue
+            examples.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels})
+    return examples, dropped
+
+
+def run(
+    cfg: SftSettings,
+    data: list[Path],
+    fingerprints: list[str],
+    model_path: Path,
+    model_settings: ModelSettings,
+    stage_dir: Path,
+) -> dict[str, Any]:
+    """Run SFT from `model_path` on `data`; the output model lands in `stage_dir/model`."""
+    tokenizer = load_tokenizer(model_path, model_settings)
+    examples, dropped = build_sft_examples(data, tokenizer, cfg.max_length)
+    if dropped:
+        print(f"dropped {dropped} conversations whose assistant turns start beyond max_length={cfg.max_length}")
+    model = build_model(model_path, model_settings, cfg)
+    trainer = Trainer(
+        model=model,
+        args=TrainingArguments(**training_arguments(cfg, stage_dir, model_settings)),
+        train_dataset=examples,
+        data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX),
+        callbacks=[tensorboard_callback(stage_dir)],
+    )
+    metrics = train(trainer, stage_dir)
+    metrics.update(examples=len(examples), dropped=dropped)
+    save_stage_output(trainer.model, tokenizer, cfg, stage_dir)
+    return metrics

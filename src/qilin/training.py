@@ -1,0 +1,111 @@
+"""What every training stage shares: trainer arguments, resumable training, and the stage's saved output.
+
+A stage directory holds:
+    checkpoints/     resumable Trainer checkpoints (a checkpoint counts once its trainer_state.json exists)
+    tensorboard/     loss curves
+    adapter/         the unmerged LoRA adapter (LoRA stages only)
+    model/           the stage's output: a standard HF directory the next stage starts from
+    log_history.json every logged step (loss, learning rate, ...), for reports
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.tensorboard import SummaryWriter
+from transformers import PreTrainedModel, Trainer
+from transformers.integrations import TensorBoardCallback
+
+from qilin.config import ModelSettings, TrainSettings
+from qilin.models.loading import load_model, resolve_dtype, save_pretrained_atomic
+from qilin.models.lora import attach_lora, merge_adapter
+
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def training_arguments(cfg: TrainSettings, stage_dir: Path, model_settings: ModelSettings) -> dict[str, Any]:
+    """Keyword arguments shared by transformers.TrainingArguments and trl's configs, from a stage config."""
+    bf16 = resolve_dtype(model_settings.dtype) == torch.bfloat16
+    return {
+        "output_dir": str(stage_dir / "checkpoints"),
+        "num_train_epochs": cfg.epochs,
+        "max_steps": cfg.max_steps,
+        "learning_rate": cfg.learning_rate,
+        "lr_scheduler_type": cfg.lr_scheduler,
+        "warmup_steps": cfg.warmup_ratio,  # a float in [0, 1) is a ratio of total steps (transformers 5)
+        "weight_decay": cfg.weight_decay,
+        "per_device_train_batch_size": cfg.batch_size,
+        "gradient_accumulation_steps": cfg.grad_accum,
+        "gradient_checkpointing": cfg.gradient_checkpointing,
+        "bf16": bf16,
+        "save_strategy": "steps",
+        "save_steps": cfg.save_steps,
+        "save_total_limit": cfg.save_total_limit,
+        "logging_steps": cfg.logging_steps,
+        "logging_first_step": True,
+        "seed": cfg.seed,
+        "report_to": "none",  # TensorBoard is attached explicitly, writing into the stage directory
+        "dataloader_num_workers": 0,
+        "remove_unused_columns": False,
+    }
+
+
+def build_model(model_path: Path, model_settings: ModelSettings, cfg: TrainSettings) -> PreTrainedModel:
+    """The stage's starting model, with LoRA adapters attached when the stage is a LoRA stage."""
+    model = load_model(model_path, model_settings)
+    if cfg.finetune == "lora":
+        model = attach_lora(model, cfg.lora)
+        if cfg.gradient_checkpointing:
+            model.enable_input_require_grads()  # frozen embeddings would otherwise cut the gradient path
+    return model
+
+
+def tensorboard_callback(stage_dir: Path) -> TensorBoardCallback:
+    """Loss curves written under the stage directory."""
+    return TensorBoardCallback(SummaryWriter(log_dir=str(stage_dir / "tensorboard")))
+
+
+def last_complete_checkpoint(checkpoints_dir: Path) -> Path | None:
+    """The newest checkpoint whose save finished (Trainer writes trainer_state.json last)."""
+    if not checkpoints_dir.is_dir():
+        return None
+    done = [
+        (int(m.group(1)), p)
+        for p in checkpoints_dir.iterdir()
+        if (m := _CHECKPOINT.match(p.name)) and (p / "trainer_state.json").is_file()
+    ]
+    return max(done)[1] if done else None
+
+
+def train(trainer: Trainer, stage_dir: Path) -> dict[str, Any]:
+    """Train, resuming from the last complete checkpoint if a killed run left one; return metrics."""
+    resume = last_complete_checkpoint(stage_dir / "checkpoints")
+    if resume is not None:
+        print(f"resuming from {resume}")
+    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    history = trainer.state.log_history
+    (stage_dir / "log_history.json").write_text(json.dumps(history, indent=1))
+    losses = [h["loss"] for h in history if "loss" in h]
+    metrics = {
+        "train_loss": round(result.training_loss, 4),
+        "first_loss": round(losses[0], 4) if losses else math.nan,
+        "last_loss": round(losses[-1], 4) if losses else math.nan,
+        "steps": result.global_step,
+        "resumed_from_step": int(_CHECKPOINT.match(resume.name).group(1)) if resume else 0,
+        "train_seconds": round(result.metrics.get("train_runtime", 0.0), 1),
+    }
+    return metrics
+
+
+def save_stage_output(model: Any, tokenizer: Any, cfg: TrainSettings, stage_dir: Path) -> Path:
+    """Write the stage's output model (LoRA merged, adapter kept beside it) and return its directory."""
+    if cfg.finetune == "lora":
+        model = merge_adapter(model, stage_dir / "adapter", tokenizer)
+    out = stage_dir / "model"
+    save_pretrained_atomic(model, tokenizer, out)
+    return out
