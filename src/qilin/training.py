@@ -41,7 +41,7 @@ def training_arguments(cfg: TrainSettings, stage_dir: Path, model_settings: Mode
         "weight_decay": cfg.weight_decay,
         "per_device_train_batch_size": cfg.batch_size,
         "gradient_accumulation_steps": cfg.grad_accum,
-        "gradient_checkpointing": cfg.gradient_checkpointing,
+        "activation_checkpointing": cfg.gradient_checkpointing,
         "bf16": bf16,
         "save_strategy": "steps",
         "save_steps": cfg.save_steps,
@@ -51,6 +51,7 @@ def training_arguments(cfg: TrainSettings, stage_dir: Path, model_settings: Mode
         "seed": cfg.seed,
         "report_to": "none",  # TensorBoard is attached explicitly, writing into the stage directory
         "dataloader_num_workers": 0,
+        "dataloader_pin_memory": torch.cuda.is_available(),
         "remove_unused_columns": False,
     }
 
