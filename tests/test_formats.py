@@ -150,5 +150,5 @@ def test_missing_file_and_wrong_suffix(tmp_path: Path) -> None:
         read_file(tmp_path / "nope.jsonl", "sft")
     csv = tmp_path / "x.csv"
     csv.write_text("a,b\n")
-    with pytest.raises(DataError, match="unsupported file type '.csv' for sft data"):
+    with pytest.raises(DataError, match=r"unsupported file type '\.csv' for sft data"):
         read_file(csv, "sft")

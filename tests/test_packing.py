@@ -12,7 +12,7 @@ def test_pack_documents_restarts_positions_and_pads_the_tail() -> None:
     blocks = list(pack_documents([[1, 2, 3], [4, 5], [6, 7, 8, 9]], block_size=4, pad_id=0))
     assert [b[0].tolist() for b in blocks] == [[1, 2, 3, 4], [5, 6, 7, 8], [9, 0, 0, 0]]
     assert [b[1].tolist() for b in blocks] == [[0, 1, 2, 0], [0, 0, 1, 2], [0, -1, -1, -1]]
-    ids, pos, labels = labels_and_positions(blocks[2])
+    _, pos, labels = labels_and_positions(blocks[2])
     assert labels.tolist() == [IGNORE_INDEX] * 4  # a segment start and padding carry no label
     assert pos.tolist() == [0, 0, 1, 2]  # padding is its own segment
     assert PAD_POSITION not in pos.tolist()

@@ -4,8 +4,9 @@ Documents are laid end to end (each ends with EOS) and cut into blocks of `block
 is wasted on padding. Position ids restart at 0 at every document start and at every block start; given
 position ids and no attention mask, transformers builds a block-diagonal causal mask
 (`masking_utils.find_packed_sequence_indices`, transformers >= 4.54), so a token never sees another
-document. That detection is skipped when a KV cache is passed, so training runs with `use_cache=False`. The first token of each segment gets no label: predicting it would condition on the previous
-document. With that, the packed loss per token equals the loss of the same segments run one by one.
+document. That detection is skipped when a KV cache is passed, so training runs with `use_cache=False`.
+The first token of each segment gets no label: predicting it would condition on the previous document.
+With that, the packed loss per token equals the loss of the same segments run one by one.
 
 Blocks stream to a flat int32 file on disk (input ids, then position ids, per block), written under a
 temporary name and renamed when complete, so a corpus larger than memory packs in constant memory and a
