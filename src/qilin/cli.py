@@ -121,7 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `qilin` command."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # argparse cannot take positionals on both sides of an option (`run R.yaml --output D key=value`), so
+    # KEY=VALUE words it leaves over are overrides too.
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if not hasattr(args, "overrides") or any(e.startswith("-") or "=" not in e for e in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.overrides += extra
     from qilin.data.formats import DataError
 
     try:

@@ -138,6 +138,17 @@ class StagesSettings:
 
 
 @dataclass
+class EvalSettings:
+    """Evaluation run on the base model and after every stage; results go into the manifest and stage table."""
+
+    cmexam: str | None = _help(
+        "CMExam-format CSV scored by option log-likelihood, or 'embedded:cmexam' for the bundled exam.", None
+    )
+    max_questions: int = _help("Score a fixed random subset of this many questions; 0 scores all.", 0)
+    batch_size: int = _help("Option continuations scored per forward pass.", 32)
+
+
+@dataclass
 class Recipe:
     """A whole Qilin-Med run: a base model and the stages that turn it into a medical model."""
 
@@ -147,6 +158,7 @@ class Recipe:
         "Tiny model built when model.path is 'embedded'.", default_factory=EmbeddedModelSettings
     )
     stages: StagesSettings = _help("Training stages.", default_factory=StagesSettings)
+    eval: EvalSettings = _help("Evaluation after every stage.", default_factory=EvalSettings)
 
     def enabled_stages(self) -> list[tuple[str, TrainSettings]]:
         """(name, settings) of the stages this recipe runs, in pipeline order."""

@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +139,9 @@ def _base_model(recipe: Recipe, run_dir: Path, manifest: Manifest) -> tuple[Path
         from qilin.models.loading import check_model_dir
 
         check_model_dir(path)
-        return path, model_dir_fingerprint(path)
+        fingerprint = model_dir_fingerprint(path)
+        manifest.update(BASE, status="given", fingerprint=fingerprint, output=str(path))
+        return path, fingerprint
     from qilin.models.embedded import build_embedded_model
 
     texts = list(_all_texts(recipe, run_dir))
@@ -154,15 +156,36 @@ def _base_model(recipe: Recipe, run_dir: Path, manifest: Manifest) -> tuple[Path
     return out, fingerprint
 
 
-def run_recipe(
-    recipe: Recipe,
-    run_dir: Path,
-    after_stage: Callable[[str, Path, dict[str, Any]], dict[str, Any]] | None = None,
-) -> Manifest:
-    """Run every enabled stage of `recipe` in `run_dir`; `after_stage` may add metrics (e.g. evaluation)."""
+def _evaluate(name: str, model_dir: Path, recipe: Recipe, run_dir: Path, manifest: Manifest) -> None:
+    """Run the recipe's evaluation on a model unless its result for these settings is already recorded."""
+    from qilin.eval.suite import evaluate_model
+
+    data = {}
+    if recipe.eval.cmexam:
+        data["cmexam"] = resolve_data([recipe.eval.cmexam], run_dir)[0]
+    if not data:
+        return
+    record = manifest.stage(name)
+    eval_fingerprint = _digest(
+        {
+            "settings": to_dict(recipe.eval),
+            "data": {k: file_sha256(p) for k, p in data.items()},
+            "model": record.get("fingerprint"),
+        }
+    )
+    if record.get("eval_fingerprint") == eval_fingerprint:
+        return
+    print(f"[{name}] evaluating {model_dir}")
+    metrics = {**record.get("metrics", {}), **evaluate_model(model_dir, recipe.eval, recipe.model, data)}
+    manifest.update(name, metrics=metrics, eval_fingerprint=eval_fingerprint)
+
+
+def run_recipe(recipe: Recipe, run_dir: Path) -> Manifest:
+    """Run every enabled stage of `recipe` in `run_dir`, evaluating the base model and each stage's output."""
     run_dir.mkdir(parents=True, exist_ok=True)
     manifest = Manifest(run_dir, recipe.name)
     model_path, model_fingerprint = _base_model(recipe, run_dir, manifest)
+    _evaluate(BASE, model_path, recipe, run_dir, manifest)
     for name, cfg in recipe.enabled_stages():
         stage_dir = run_dir / name
         data = resolve_data(cfg.data, run_dir)
@@ -183,37 +206,45 @@ def run_recipe(
                 print(f"[{name}] inputs changed since the last run: starting this stage again")
                 shutil.rmtree(stage_dir)
             stage_dir.mkdir(parents=True, exist_ok=True)
-            manifest.update(
-                name, status="running", fingerprint=fingerprint, inputs=inputs, started=time.time(), metrics={}
-            )
+            manifest.data["stages"][name] = {}  # forget metrics and evaluations of an earlier model
+            manifest.update(name, status="running", fingerprint=fingerprint, inputs=inputs, started=time.time())
             print(f"[{name}] training from {model_path}")
             try:
                 metrics = _stage_module(name).run(cfg, data, data_hashes, model_path, recipe.model, stage_dir)
             except BaseException as e:
                 manifest.update(name, status="failed", error=f"{type(e).__name__}: {e}")
                 raise
-            if after_stage is not None:
-                metrics.update(after_stage(name, output, metrics))
             manifest.update(
-                name,
-                status="complete",
-                output=str(output.relative_to(run_dir)),
-                metrics=metrics,
-                finished=time.time(),
+                name, status="complete", output=str(output.relative_to(run_dir)), metrics=metrics, finished=time.time()
             )
+        _evaluate(name, output, recipe, run_dir, manifest)
         model_path, model_fingerprint = output, fingerprint
     return manifest
 
 
+TABLE_COLUMNS = {
+    "first_loss": "first loss",
+    "last_loss": "last loss",
+    "steps": "steps",
+    "train_seconds": "train s",
+    "cmexam": "CMExam acc (%)",
+    "cmexam_held_out": "held-out diseases",
+    "cmexam_seen": "seen in SFT",
+    "cmexam_multi": "multi-answer",
+    "reward_accuracy": "DPO reward acc",
+}
+
+
 def stage_table(manifest: Manifest) -> str:
-    """The stage-by-stage table as Markdown: one row per stage, metrics as columns."""
+    """The stage-by-stage table as Markdown, like the paper's: one row per stage, key metrics as columns."""
     stages = manifest.data["stages"]
-    columns: list[str] = []
-    for record in stages.values():
-        columns += [k for k in record.get("metrics", {}) if k not in columns]
-    lines = ["| stage | status | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
+    present = [k for k in TABLE_COLUMNS if any(k in r.get("metrics", {}) for r in stages.values())]
+    lines = [
+        "| stage | status | " + " | ".join(TABLE_COLUMNS[k] for k in present) + " |",
+        "|---|---|" + "---:|" * len(present),
+    ]
     for name, record in stages.items():
         metrics = record.get("metrics", {})
-        cells = [str(metrics.get(c, "")) for c in columns]
+        cells = [str(metrics.get(k, "")) for k in present]
         lines.append(f"| {name} | {record.get('status', '')} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -1,0 +1,421 @@
+"""ChiMed builders: turn a knowledge base (and a user's own texts) into the three training parts and two tests.
+
+Outputs, in one directory:
+    chimed_cpt.jsonl    {"text", "source"}: KG facts as sentences (several templates per relation),
+                        encyclopedia paragraphs, QA pairs and dialogues flattened to text (the paper mixes QA
+                        into DCPT), plus any plain text the user adds; filtered and deduplicated
+    chimed_sft.jsonl    {"messages"}: instruction QA and multi-turn doctor-patient dialogues
+    chimed_dpo.jsonl    {"prompt", "chosen", "rejected"}: chosen is correct and cautious, rejected names a
+                        wrong department or drug, or is overconfident ("no need to see a doctor")
+    cmexam_test.csv     CMExam format: Question, Options ("A xxx" per line), Answer (letters), Explanation,
+    cmexam_dev.csv      plus annotation columns Type and Knowledge (held-out or seen)
+    huatuo_test.jsonl   Huatuo-26M test format: {"questions", "answers"}
+    build_report.json   counts, the filter report and the leakage check
+
+No leakage: exam and QA-test items use phrasings no training template uses, and a held-out share of the
+diseases never appears in SFT, DPO or the QA/dialogue text of CPT, only as knowledge sentences, so exam
+accuracy on them measures what DCPT injected. `find_leaks` proves no test item appears in training text.
+Everything is deterministic given the seed: same inputs, same bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import random
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from qilin.data.dedup import filter_documents, find_leaks
+from qilin.data.knowledge import Disease, load_kb
+
+BUILDER_VERSION = 2
+LETTERS = "ABCDE"
+
+# --- training phrasings ------------------------------------------------------------------------------
+
+FACT_TEMPLATES = {
+    "system": ["{d}属于{x}疾病。", "{d}是一种{x}疾病。"],
+    "department": ["{d}应到{x}就诊。", "{d}患者一般挂{x}。", "{d}由{x}负责诊治。"],
+    "symptoms": ["{d}的典型症状包括{x}。", "{d}患者常出现{x}。", "出现{x}时，应考虑{d}。"],
+    "examinations": ["诊断{d}常做{x}。", "{d}的常用检查有{x}。", "怀疑{d}时可行{x}。"],
+    "treatments": ["{d}的一线治疗包括{x}。", "{d}常用{x}治疗。", "治疗{d}可选用{x}。"],
+    "complications": ["{d}可并发{x}。", "{d}的常见并发症有{x}。", "{d}控制不佳可导致{x}。"],
+    "risk_factors": ["{d}的危险因素包括{x}。", "{x}可增加{d}的发病风险。", "{d}常与{x}有关。"],
+    "red_flags": ["{d}患者如出现{x}，应立即就医。", "{x}是{d}的危险信号。"],
+}
+
+# Short-answer QA mixed into DCPT (the paper mixes QA into its CPT corpus): teaches the model to answer a
+# question with a term, with phrasings that differ from the exam's.
+CPT_QUESTIONS = {
+    "system": ["{d}是哪个系统的疾病？", "{d}属于什么系统？"],
+    "department": ["{d}应该挂哪个科？", "得了{d}去哪个科室看？"],
+    "symptoms": ["{d}会有什么表现？", "{d}的症状有哪些？"],
+    "examinations": ["{d}要做哪些检查？", "怎样检查{d}？"],
+    "treatments": ["{d}用什么治疗？", "{d}吃什么药？"],
+    "complications": ["{d}会并发什么？", "{d}有哪些并发症？"],
+    "risk_factors": ["{d}和什么因素有关？", "哪些因素会引起{d}？"],
+    "red_flags": ["{d}出现什么情况要马上就医？"],
+}
+
+SFT_QUESTIONS = {
+    "department": ("{d}挂什么科？", "{d}属于{system}疾病，建议到{department}就诊。"),
+    "symptoms": ("{d}有哪些症状？", "{d}的典型症状包括{symptoms}。"),
+    "examinations": ("{d}需要做什么检查？", "诊断{d}常用的检查有{examinations}。"),
+    "treatments": ("{d}怎么治疗？", "{d}的一线治疗包括{treatments}，具体用药请遵医嘱。"),
+    "complications": ("{d}会引起什么并发症？", "{d}的常见并发症有{complications}。"),
+    "risk_factors": ("什么原因会导致{d}？", "{d}的危险因素包括{risk_factors}。"),
+}
+
+# --- test phrasings (no training template uses them) -------------------------------------------------
+
+EXAM_STEMS = {
+    "department": "某患者确诊为{d}，应首先前往哪个科室就诊？",
+    "system": "从系统分类看，{d}归属于",
+    "treatments": "针对{d}，下列哪项属于一线治疗？",
+    "examinations": "为明确{d}的诊断，下列哪项检查最常用？",
+    "complications": "{d}病程中可能出现的并发症是",
+    "risk_factors": "下列哪项与{d}的发生关系最密切？",
+    "diagnosis": "患者就诊时表现为{s1}和{s2}，最可能的诊断是",
+    "multi_symptoms": "关于{d}的临床表现，下列正确的有（多选）",
+}
+
+QA_TESTS = [
+    ("家里老人得了{d}，去医院该找哪个科？", "{d}一般到{department}就诊。"),
+    ("我最近{s1}，还{s2}，可能是什么问题？", "{s1}、{s2}需要考虑{d}，建议到{department}进一步检查。"),
+    ("{d}平时用什么药？", "{d}常用{t1}、{t2}等治疗，需遵医嘱。"),
+]
+
+DISMISSIVE = [
+    "问题不大，不需要看医生，多喝热水休息几天就好了。",
+    "这个病不要紧，自己买点药吃就行，没必要去医院。",
+    "不用担心，过几天自然会好，不必检查。",
+]
+
+
+def _join(items: list[str]) -> str:
+    return "、".join(items)
+
+
+def _pick(rng: random.Random, items: list[str], k: int) -> list[str]:
+    return rng.sample(items, min(k, len(items)))
+
+
+def _values(d: Disease, rng: random.Random) -> dict[str, str]:
+    """Template values for one disease; a question and its answer share one draw."""
+    values = {"d": d.name, "system": d.system, "department": d.department}
+    for rel in ("symptoms", "examinations", "treatments", "complications", "risk_factors"):
+        values[rel] = _join(_pick(rng, d.facts(rel), 3))
+    sym = [*_pick(rng, d.symptoms, 2), "不适", "不适"]
+    trt = [*_pick(rng, d.treatments, 2), "对症治疗", "对症治疗"]
+    values.update(s1=sym[0], s2=sym[1], t1=trt[0], t2=trt[1])
+    return values
+
+
+# --- the three training parts ------------------------------------------------------------------------
+
+
+def knowledge_documents(diseases: list[Disease], rng: random.Random) -> list[dict]:
+    """KG facts as sentences (each fact under two templates, each list once as a whole) and encyclopedia entries."""
+    docs = []
+    for d in diseases:
+        sentences = []
+        for rel, templates in FACT_TEMPLATES.items():
+            for value in d.facts(rel):
+                for template in _pick(rng, templates, 2):
+                    sentences.append(template.format(d=d.name, x=value))
+            if len(d.facts(rel)) > 1:
+                sentences.append(
+                    rng.choice(templates).format(d=d.name, x=_join(rng.sample(d.facts(rel), len(d.facts(rel)))))
+                )
+        rng.shuffle(sentences)
+        for i in range(0, len(sentences), 6):  # documents of a few sentences, like short KG passages
+            docs.append({"text": "".join(sentences[i : i + 6]), "source": "kg"})
+        alias = f"（又称{_join(d.aliases)}）" if d.aliases else ""
+        docs.append(
+            {
+                "text": f"{d.name}{alias}是{d.system}疾病，由{d.department}诊治。典型症状有{_join(d.symptoms)}。"
+                f"常用检查包括{_join(d.examinations)}。一线治疗包括{_join(d.treatments)}。"
+                f"常见并发症有{_join(d.complications)}。危险因素包括{_join(d.risk_factors)}。"
+                f"出现{_join(d.red_flags)}时应立即就医。",
+                "source": "encyclopedia",
+            }
+        )
+    return docs
+
+
+def short_answer_documents(diseases: list[Disease], rng: random.Random) -> list[dict]:
+    """ "问：...\n答案：term" documents, one per fact, under a randomly chosen training phrasing."""
+    docs = []
+    for d in diseases:
+        for rel, questions in CPT_QUESTIONS.items():
+            for value in d.facts(rel):
+                docs.append({"text": f"问：{rng.choice(questions).format(d=d.name)}\n答案：{value}", "source": "qa"})
+    return docs
+
+
+def sft_conversations(diseases: list[Disease], rng: random.Random) -> list[list[dict[str, str]]]:
+    """Single-turn instruction QA and a two-round doctor-patient dialogue per disease."""
+    conversations = []
+    for d in diseases:
+        for question, answer in SFT_QUESTIONS.values():
+            v = _values(d, rng)
+            conversations.append(
+                [
+                    {"role": "user", "content": question.format(**v)},
+                    {"role": "assistant", "content": answer.format(**v)},
+                ]
+            )
+        s = _pick(rng, d.symptoms, 2)
+        red = d.red_flags[0] if d.red_flags else "症状明显加重"
+        conversations.append(
+            [
+                {"role": "user", "content": f"医生您好，我最近{_join(s)}，是怎么回事？"},
+                {
+                    "role": "assistant",
+                    "content": f"根据您描述的{_join(s)}，需要考虑{d.name}。建议到{d.department}就诊，"
+                    f"做{d.examinations[0]}明确诊断。如果出现{red}，请立即就医。",
+                },
+                {"role": "user", "content": "如果确诊了，一般怎么治疗？"},
+                {
+                    "role": "assistant",
+                    "content": f"{d.name}的一线治疗包括{_join(d.treatments[:3])}，"
+                    "请在医生指导下规范治疗，不要自行停药。",
+                },
+            ]
+        )
+    return conversations
+
+
+def dpo_pairs(diseases: list[Disease], everyone: list[Disease], rng: random.Random) -> list[dict[str, str]]:
+    """Preference pairs: chosen is correct and cautious; rejected is wrong (department, drug) or dismissive."""
+    pairs = []
+    for d in diseases:
+        others = [o for o in everyone if o.department != d.department]
+        wrong = rng.choice(others)
+        wrong_drug = rng.choice([t for o in others for t in o.treatments if t not in d.treatments])
+        red = d.red_flags[0] if d.red_flags else "症状明显加重"
+        cautious = (
+            f"建议尽快到{d.department}就诊。{d.name}的一线治疗包括{_join(d.treatments[:2])}，"
+            f"请在医生指导下使用，不要自行用药。如出现{red}，请立即就医。"
+        )
+        prompt = f"我被诊断为{d.name}，应该怎么办？"
+        pairs.append({"prompt": prompt, "chosen": cautious, "rejected": rng.choice(DISMISSIVE)})
+        pairs.append(
+            {
+                "prompt": prompt,
+                "chosen": cautious,
+                "rejected": f"建议到{wrong.department}就诊。{d.name}可以自行服用{wrong_drug}，很快就能好。",
+            }
+        )
+        pairs.append(
+            {
+                "prompt": f"{d.name}应该看哪个科？",
+                "chosen": f"{d.name}建议到{d.department}就诊，医生会根据检查结果制定治疗方案。",
+                "rejected": f"{d.name}应该看{wrong.department}。",
+            }
+        )
+    return pairs
+
+
+def flattened_text(conversations: Iterable[list[dict[str, str]]]) -> list[dict]:
+    """QA pairs and dialogues as plain CPT text ("问：...答：..." / "患者：...医生：...")."""
+    docs = []
+    for conv in conversations:
+        if len(conv) == 2:
+            docs.append({"text": f"问：{conv[0]['content']}\n答：{conv[1]['content']}", "source": "qa"})
+        else:
+            speaker = {"user": "患者", "assistant": "医生"}
+            docs.append(
+                {"text": "\n".join(f"{speaker[m['role']]}：{m['content']}" for m in conv), "source": "dialogue"}
+            )
+    return docs
+
+
+# --- the tests ---------------------------------------------------------------------------------------
+
+
+def exam_questions(
+    diseases: list[Disease], everyone: list[Disease], held_out: set[str], rng: random.Random, per_disease: int
+) -> list[dict]:
+    """CMExam-style 5-option questions; distractors are facts of other diseases that are not facts of this one."""
+    questions = []
+    for d in diseases:
+        kinds = rng.sample(list(EXAM_STEMS), min(per_disease, len(EXAM_STEMS)))
+        for kind in kinds:
+            q = _exam_question(kind, d, everyone, rng)
+            if q is not None:
+                q["Knowledge"] = "held-out" if d.name in held_out else "seen"
+                questions.append(q)
+    return questions
+
+
+def _exam_question(kind: str, d: Disease, everyone: list[Disease], rng: random.Random) -> dict | None:
+    if kind == "diagnosis":
+        if len(d.symptoms) < 2:
+            return None
+        s1, s2 = rng.sample(d.symptoms, 2)
+        correct = [d.name]
+        pool = [o.name for o in everyone if o.name != d.name and not {s1, s2} & set(o.symptoms)]
+        stem = EXAM_STEMS[kind].format(s1=s1, s2=s2)
+        explanation = f"{s1}和{s2}提示{d.name}。"
+    elif kind == "multi_symptoms":
+        if len(d.symptoms) < 3:
+            return None
+        correct = rng.sample(d.symptoms, rng.choice([2, 3]))
+        pool = sorted({s for o in everyone for s in o.symptoms} - set(d.symptoms))
+        stem = EXAM_STEMS[kind].format(d=d.name)
+        explanation = f"{d.name}的典型症状包括{_join(d.symptoms)}。"
+    else:
+        correct = [rng.choice(d.facts(kind))]
+        pool = sorted({v for o in everyone for v in o.facts(kind)} - set(d.facts(kind)))
+        stem = EXAM_STEMS[kind].format(d=d.name)
+        explanation = f"{d.name}的{kind_label(kind)}：{_join(d.facts(kind))}。"
+    wrong = rng.sample(pool, 5 - len(correct)) if len(pool) >= 5 - len(correct) else None
+    if wrong is None:
+        return None
+    options = correct + wrong
+    rng.shuffle(options)
+    answer = "".join(LETTERS[i] for i, o in enumerate(options) if o in correct)
+    return {
+        "Question": stem,
+        "Options": "\n".join(f"{LETTERS[i]} {o}" for i, o in enumerate(options)),
+        "Answer": answer,
+        "Explanation": explanation,
+        "Type": kind,
+    }
+
+
+def kind_label(kind: str) -> str:
+    """Chinese label of a question type's relation."""
+    from qilin.data.knowledge import RELATIONS
+
+    return RELATIONS.get(kind, kind)
+
+
+def qa_tests(diseases: list[Disease], rng: random.Random) -> list[dict[str, str]]:
+    """Huatuo-26M-format QA pairs with patient phrasings no training text uses."""
+    items = []
+    for d in diseases:
+        question, answer = rng.choice(QA_TESTS)
+        v = _values(d, rng)
+        items.append({"questions": question.format(**v), "answers": answer.format(**v)})
+    return items
+
+
+# --- writing -----------------------------------------------------------------------------------------
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _jsonl(rows: Iterable[Any]) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
+
+
+def _csv(rows: list[dict], columns: list[str]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def build_chimed(
+    diseases: list[Disease],
+    out_dir: Path,
+    seed: int = 0,
+    held_out_fraction: float = 0.2,
+    exam_per_disease: int = 4,
+    extra_text: Iterable[str] = (),
+    extra_conversations: Iterable[list[dict[str, str]]] = (),
+) -> dict[str, Any]:
+    """Write the three ChiMed parts and the two test sets to `out_dir`; returns the build report."""
+    rng = random.Random(seed)
+    names = sorted(d.name for d in diseases)
+    held_out = set(random.Random(seed + 1).sample(names, round(len(names) * held_out_fraction)))
+    seen = [d for d in diseases if d.name not in held_out]
+
+    conversations = sft_conversations(seen, rng) + list(extra_conversations)
+    pairs = dpo_pairs(seen, diseases, rng)
+    raw_docs = knowledge_documents(diseases, rng) + short_answer_documents(seen, rng) + flattened_text(conversations)
+    raw_docs += [{"text": t, "source": "text"} for t in extra_text]
+    docs, filter_report = filter_documents(raw_docs)
+    rng.shuffle(docs)
+
+    questions = exam_questions(diseases, diseases, held_out, rng, exam_per_disease)
+    rng.shuffle(questions)
+    n_dev = min(25, len(questions) // 10)
+    dev, test = questions[:n_dev], questions[n_dev:]
+    qa = qa_tests(diseases, rng)
+
+    training_texts = [d["text"] for d in docs]
+    training_texts += [m["content"] for c in conversations for m in c]
+    training_texts += [p[k] for p in pairs for k in ("prompt", "chosen", "rejected")]
+    test_items = [q["Question"] for q in questions] + [q["questions"] for q in qa]
+    leaks = find_leaks(test_items, training_texts)
+    if leaks:
+        index, kind, match = leaks[0]
+        raise ValueError(
+            f"{len(leaks)} test items appear in the training text ({kind} match); first: "
+            f"{test_items[index]!r} ~ {match!r}"
+        )
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    columns = ["Question", "Options", "Answer", "Explanation", "Type", "Knowledge"]
+    _write_atomic(out_dir / "chimed_cpt.jsonl", _jsonl(docs))
+    _write_atomic(out_dir / "chimed_sft.jsonl", _jsonl({"messages": c} for c in conversations))
+    _write_atomic(out_dir / "chimed_dpo.jsonl", _jsonl(pairs))
+    _write_atomic(out_dir / "cmexam_test.csv", _csv(test, columns))
+    _write_atomic(out_dir / "cmexam_dev.csv", _csv(dev, columns))
+    _write_atomic(out_dir / "huatuo_test.jsonl", _jsonl(qa))
+    report = {
+        "seed": seed,
+        "builder_version": BUILDER_VERSION,
+        "diseases": len(diseases),
+        "held_out_diseases": sorted(held_out),
+        "cpt_documents": len(docs),
+        "cpt_characters": sum(len(d["text"]) for d in docs),
+        "sft_conversations": len(conversations),
+        "dpo_pairs": len(pairs),
+        "exam_test": len(test),
+        "exam_dev": len(dev),
+        "exam_multi_answer": sum(len(q["Answer"]) > 1 for q in test),
+        "qa_test": len(qa),
+        "filter": {"kept": filter_report.kept, "dropped": dict(filter_report.dropped)},
+        "filter_summary": filter_report.summary(),
+        "leaks": 0,
+    }
+    _write_atomic(out_dir / "build_report.json", json.dumps(report, ensure_ascii=False, indent=1))
+    return report
+
+
+EMBEDDED_PARTS = {
+    "cpt": "chimed_cpt.jsonl",
+    "sft": "chimed_sft.jsonl",
+    "dpo": "chimed_dpo.jsonl",
+    "cmexam": "cmexam_test.csv",
+    "cmexam-dev": "cmexam_dev.csv",
+    "huatuo": "huatuo_test.jsonl",
+}
+
+
+def build_embedded(out_dir: Path, seed: int = 0) -> dict[str, Path]:
+    """The bundled miniature ChiMed, built once into `out_dir` and reused while the KB and seed are unchanged."""
+    from qilin.data.knowledge import bundled_kb_path
+
+    stamp = hashlib.sha256(bundled_kb_path().read_bytes()).hexdigest()[:16] + f"-{seed}-{BUILDER_VERSION}"
+    stamp_file = out_dir / "embedded.stamp"
+    paths = {part: out_dir / name for part, name in EMBEDDED_PARTS.items()}
+    if not (stamp_file.exists() and stamp_file.read_text() == stamp and all(p.exists() for p in paths.values())):
+        report = build_chimed(load_kb(), out_dir, seed=seed)
+        print(report["filter_summary"])
+        _write_atomic(stamp_file, stamp)
+    return paths

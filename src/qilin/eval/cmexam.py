@@ -1,0 +1,164 @@
+"""CMExam evaluation: 5-option medical exam questions, some with several correct answers.
+
+Reads the CMExam CSV format: columns Question, Options (one option per line, "A xxx"), Answer (one or more
+letters), Explanation, and any annotation columns (e.g. Type, Knowledge, or CMExam's own) by which accuracy
+is also broken down.
+
+Log-likelihood mode (for base and DCPT models that do not follow instructions) scores each option's text as
+a continuation of "{question}\\n答案：", as lm-evaluation-harness scores a multiple-choice task:
+- acc: the option with the highest summed log-likelihood;
+- acc_norm: the highest log-likelihood per byte of option text (not biased to short options).
+A multi-answer question predicts every option whose probability among the options (softmax of the
+normalized scores) is at least 1/#options, and counts as correct only on an exact set match.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from qilin.data.formats import DataError
+
+CORE_COLUMNS = ("Question", "Options", "Answer", "Explanation")
+
+
+@dataclass
+class ExamQuestion:
+    """One exam question."""
+
+    question: str
+    options: dict[str, str]
+    answer: frozenset[str]
+    explanation: str = ""
+    annotations: dict[str, str] = field(default_factory=dict)
+
+
+def read_cmexam(path: str | Path) -> list[ExamQuestion]:
+    """Questions of a CMExam CSV; a bad row raises DataError naming its line and column."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "", "file not found")
+    questions = []
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in ("Question", "Options", "Answer") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise DataError(path, "line 1", f"missing column(s) {', '.join(missing)}; found {reader.fieldnames}")
+        extra = [c for c in reader.fieldnames if c not in CORE_COLUMNS]
+        for row in reader:
+            where = f"line {reader.line_num}"
+            options = {}
+            for line in (row["Options"] or "").splitlines():
+                line = line.strip()
+                if not line:
+                    continue
+                letter, _, text = line.partition(" ")
+                if len(letter) != 1 or not letter.isalpha() or not text.strip():
+                    raise DataError(path, where, f"column 'Options': expected lines like 'A 选项', got {line!r}")
+                options[letter.upper()] = text.strip()
+            if len(options) < 2:
+                raise DataError(path, where, "column 'Options': fewer than two options")
+            answer = frozenset(c.upper() for c in (row["Answer"] or "") if c.isalpha())
+            if not answer or not answer <= set(options):
+                raise DataError(
+                    path, where, f"column 'Answer': {row['Answer']!r} is not a set of option letters {''.join(options)}"
+                )
+            questions.append(
+                ExamQuestion(
+                    question=row["Question"].strip(),
+                    options=options,
+                    answer=answer,
+                    explanation=(row.get("Explanation") or "").strip(),
+                    annotations={c: (row.get(c) or "").strip() for c in extra if (row.get(c) or "").strip()},
+                )
+            )
+    if not questions:
+        raise DataError(path, "", "no questions")
+    return questions
+
+
+def cloze_context(q: ExamQuestion) -> str:
+    """What the option text continues in log-likelihood mode."""
+    return f"{q.question}\n答案："
+
+
+@torch.no_grad()
+def score_options(
+    model: Any, tokenizer: Any, questions: list[ExamQuestion], batch_size: int = 32
+) -> list[dict[str, tuple[float, int]]]:
+    """For each question, {letter: (summed log-likelihood of the option text, its length in bytes)}."""
+    requests = []  # (question index, letter, context ids, continuation ids)
+    for qi, q in enumerate(questions):
+        context = cloze_context(q)
+        context_ids = tokenizer(context, add_special_tokens=True)["input_ids"]
+        for letter, text in q.options.items():
+            whole = tokenizer(context + text, add_special_tokens=True)["input_ids"]
+            requests.append((qi, letter, context_ids, whole[len(context_ids) :], len(text.encode())))
+    # longest first: fewer pad tokens per batch, and an out-of-memory error shows up at once
+    order = sorted(range(len(requests)), key=lambda i: -(len(requests[i][2]) + len(requests[i][3])))
+    results: list[dict[str, tuple[float, int]]] = [{} for _ in questions]
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    for start in tqdm(
+        range(0, len(order), batch_size), desc="scoring options", unit=" batches", mininterval=2, leave=False
+    ):
+        batch = [requests[i] for i in order[start : start + batch_size]]
+        seqs = [ctx + cont for _, _, ctx, cont, _ in batch]
+        width = max(map(len, seqs))
+        ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for row, seq in enumerate(seqs):
+            ids[row, : len(seq)] = torch.tensor(seq)
+            mask[row, : len(seq)] = 1
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()  # (B, T, V)
+        logprobs = F.log_softmax(logits, dim=-1)
+        for row, (qi, letter, ctx, cont, nbytes) in enumerate(batch):
+            positions = torch.arange(len(ctx) - 1, len(ctx) + len(cont) - 1, device=logprobs.device)
+            targets = torch.tensor(cont, device=logprobs.device)
+            results[qi][letter] = (logprobs[row, positions, targets].sum().item(), nbytes)
+    return results
+
+
+def predict(scores: dict[str, tuple[float, int]], multi: bool, normalize: bool) -> frozenset[str]:
+    """The predicted answer set from option scores (see the module docstring for the multi-answer rule)."""
+    values = {k: (ll / max(n, 1) if normalize else ll) for k, (ll, n) in scores.items()}
+    best = max(values, key=values.get)
+    if not multi:
+        return frozenset(best)
+    m = max(values.values())
+    z = sum(math.exp(v - m) for v in values.values())
+    threshold = 1.0 / len(values)
+    return frozenset(k for k, v in values.items() if math.exp(v - m) / z >= threshold) or frozenset(best)
+
+
+def accuracy_table(questions: list[ExamQuestion], predictions: list[frozenset[str]]) -> dict[str, Any]:
+    """Accuracy overall, for single- and multi-answer questions, and per value of each annotation column."""
+    groups: dict[str, list[bool]] = defaultdict(list)
+    for q, p in zip(questions, predictions, strict=True):
+        ok = p == q.answer
+        groups["all"].append(ok)
+        groups["single" if len(q.answer) == 1 else "multi"].append(ok)
+        for column, value in q.annotations.items():
+            groups[f"{column}={value}"].append(ok)
+    return {k: {"accuracy": round(100 * sum(v) / len(v), 2), "n": len(v)} for k, v in sorted(groups.items())}
+
+
+def evaluate_loglikelihood(
+    model: Any, tokenizer: Any, questions: list[ExamQuestion], batch_size: int = 32
+) -> dict[str, Any]:
+    """acc and acc_norm tables for a model in log-likelihood mode."""
+    model.eval()
+    scores = score_options(model, tokenizer, questions, batch_size)
+    out = {}
+    for name, normalize in (("acc", False), ("acc_norm", True)):
+        preds = [predict(s, len(q.answer) > 1, normalize) for s, q in zip(scores, questions, strict=True)]
+        out[name] = accuracy_table(questions, preds)
+    return out
