@@ -25,7 +25,13 @@ def write_recipe(tmp_path: Path, data_files: dict, sft_steps: int = 6) -> Path:
         "name": "tiny",
         "embedded": asdict(TINY),
         "stages": {
-            "cpt": {"data": [str(data_files["cpt"])], "block_size": 32, "finetune": "full", "max_steps": 6, **STAGE_KEYS},
+            "cpt": {
+                "data": [str(data_files["cpt"])],
+                "block_size": 32,
+                "finetune": "full",
+                "max_steps": 6,
+                **STAGE_KEYS,
+            },
             "sft": {"data": [str(data_files["sft"])], "max_length": 64, "max_steps": sft_steps, **STAGE_KEYS},
             "dpo": {"data": [str(data_files["dpo"])], "max_length": 64, "max_steps": 4, **STAGE_KEYS},
         },
@@ -76,7 +82,9 @@ def test_changed_data_reruns_that_stage_and_the_ones_after(
     recipe = load_recipe(write_recipe(tmp_path, data_files), [f"model.path={tiny_model_dir}"])
     run_recipe(recipe, run_dir)
     with data_files["sft"].open("a", encoding="utf-8") as f:
-        f.write(json.dumps({"messages": [{"role": "user", "content": "头晕"}, {"role": "assistant", "content": "就医"}]}))
+        f.write(
+            json.dumps({"messages": [{"role": "user", "content": "头晕"}, {"role": "assistant", "content": "就医"}]})
+        )
         f.write("\n")
     capsys.readouterr()
     run_recipe(recipe, run_dir)

@@ -63,6 +63,43 @@ def cmd_data_check(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_chat(args: argparse.Namespace) -> int:
+    from qilin.config import ModelSettings
+    from qilin.models.loading import load_model, load_tokenizer
+    from qilin.serve.chat import chat_loop, generate_reply
+
+    settings = ModelSettings(path=args.model, trust_remote_code=args.trust_remote_code)
+    model, tokenizer = load_model(args.model, settings).eval(), load_tokenizer(args.model, settings)
+    if args.prompt:
+        messages = [{"role": "system", "content": args.system}] if args.system else []
+        print(
+            generate_reply(model, tokenizer, [*messages, {"role": "user", "content": args.prompt}], args.max_new_tokens)
+        )
+    else:
+        chat_loop(model, tokenizer, args.system, args.max_new_tokens)
+    return 0
+
+
+def cmd_eval_cmexam(args: argparse.Namespace) -> int:
+    import json
+
+    from qilin.config import ModelSettings
+    from qilin.eval.cmexam import evaluate_loglikelihood, read_cmexam
+    from qilin.models.loading import load_model, load_tokenizer
+
+    questions = read_cmexam(args.data)
+    settings = ModelSettings(path=args.model, trust_remote_code=args.trust_remote_code)
+    model, tokenizer = load_model(args.model, settings), load_tokenizer(args.model, settings)
+    tables = evaluate_loglikelihood(model, tokenizer, questions, args.batch_size)
+    for metric, table in tables.items():
+        print(f"{metric}:")
+        for group, row in table.items():
+            print(f"  {group:<32} {row['accuracy']:6.2f}  (n={row['n']})")
+    if args.json:
+        Path(args.json).write_text(json.dumps(tables, ensure_ascii=False, indent=1))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every verb."""
     parser = argparse.ArgumentParser(
@@ -116,6 +153,34 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--kind", required=True, choices=("cpt", "sft", "dpo"), help="what the file is for")
     check.add_argument("--tokenizer", help="local model directory whose tokenizer counts tokens (else characters)")
     check.set_defaults(func=cmd_data_check)
+
+    evaluate = verbs.add_parser("eval", help="evaluate a model", description="Evaluate a model on a benchmark.")
+    eval_verbs = evaluate.add_subparsers(dest="eval_verb", required=True, metavar="BENCHMARK")
+    cmexam = eval_verbs.add_parser(
+        "cmexam",
+        help="CMExam-format multiple choice, by option log-likelihood",
+        description="Score every option's text as a continuation of the question (lm-evaluation-harness "
+        "style): acc (summed log-likelihood) and acc_norm (per byte), overall, single/multi-answer, and per "
+        "annotation column.",
+    )
+    cmexam.add_argument("model", help="local HF model directory")
+    cmexam.add_argument("--data", required=True, help="CMExam CSV (Question, Options, Answer, ...)")
+    cmexam.add_argument("--batch-size", type=int, default=32, help="continuations per forward pass")
+    cmexam.add_argument("--json", help="also write the tables to this JSON file")
+    cmexam.add_argument("--trust-remote-code", action="store_true", help="run the checkpoint's own code")
+    cmexam.set_defaults(func=cmd_eval_cmexam)
+
+    chat = verbs.add_parser(
+        "chat",
+        help="talk to a model in the terminal",
+        description="Chat with a model using the chat template it was trained with.",
+    )
+    chat.add_argument("model", help="local HF model directory, e.g. runs/demo/dpo/model")
+    chat.add_argument("--prompt", help="answer this one question and exit (no interactive loop)")
+    chat.add_argument("--system", help="system prompt")
+    chat.add_argument("--max-new-tokens", type=int, default=256, help="longest reply in tokens")
+    chat.add_argument("--trust-remote-code", action="store_true", help="run the checkpoint's own code")
+    chat.set_defaults(func=cmd_chat)
     return parser
 
 

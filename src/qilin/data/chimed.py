@@ -33,7 +33,7 @@ from typing import Any
 from qilin.data.dedup import filter_documents, find_leaks
 from qilin.data.knowledge import Disease, load_kb
 
-BUILDER_VERSION = 2
+BUILDER_VERSION = 3
 LETTERS = "ABCDE"
 
 # --- training phrasings ------------------------------------------------------------------------------
@@ -49,6 +49,8 @@ FACT_TEMPLATES = {
     "red_flags": ["{d}患者如出现{x}，应立即就医。", "{x}是{d}的危险信号。"],
 }
 
+PAIR_TEMPLATES = ["同时出现{s1}和{s2}，要考虑{d}。", "{s1}伴{s2}常见于{d}。"]
+
 # Short-answer QA mixed into DCPT (the paper mixes QA into its CPT corpus): teaches the model to answer a
 # question with a term, with phrasings that differ from the exam's.
 CPT_QUESTIONS = {
@@ -61,6 +63,8 @@ CPT_QUESTIONS = {
     "risk_factors": ["{d}和什么因素有关？", "哪些因素会引起{d}？"],
     "red_flags": ["{d}出现什么情况要马上就医？"],
 }
+
+REVERSE_QUESTIONS = ["出现{s}，可能是什么病？", "{s}提示哪种疾病？"]
 
 SFT_QUESTIONS = {
     "department": ("{d}挂什么科？", "{d}属于{system}疾病，建议到{department}就诊。"),
@@ -132,6 +136,8 @@ def knowledge_documents(diseases: list[Disease], rng: random.Random) -> list[dic
                 sentences.append(
                     rng.choice(templates).format(d=d.name, x=_join(rng.sample(d.facts(rel), len(d.facts(rel)))))
                 )
+        for s1, s2 in zip(d.symptoms, d.symptoms[1:], strict=False):  # findings together point to the disease
+            sentences.append(rng.choice(PAIR_TEMPLATES).format(d=d.name, s1=s1, s2=s2))
         rng.shuffle(sentences)
         for i in range(0, len(sentences), 6):  # documents of a few sentences, like short KG passages
             docs.append({"text": "".join(sentences[i : i + 6]), "source": "kg"})
@@ -155,6 +161,8 @@ def short_answer_documents(diseases: list[Disease], rng: random.Random) -> list[
         for rel, questions in CPT_QUESTIONS.items():
             for value in d.facts(rel):
                 docs.append({"text": f"问：{rng.choice(questions).format(d=d.name)}\n答案：{value}", "source": "qa"})
+        for s in d.symptoms:  # the reverse direction: from a finding to the disease
+            docs.append({"text": f"问：{rng.choice(REVERSE_QUESTIONS).format(s=s)}\n答案：{d.name}", "source": "qa"})
     return docs
 
 

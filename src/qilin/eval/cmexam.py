@@ -8,14 +8,13 @@ Log-likelihood mode (for base and DCPT models that do not follow instructions) s
 a continuation of "{question}\\n答案：", as lm-evaluation-harness scores a multiple-choice task:
 - acc: the option with the highest summed log-likelihood;
 - acc_norm: the highest log-likelihood per byte of option text (not biased to short options).
-A multi-answer question predicts every option whose probability among the options (softmax of the
-normalized scores) is at least 1/#options, and counts as correct only on an exact set match.
+A multi-answer question (the exam tells candidates which questions are multiple-choice) predicts every
+option scoring above the mean of its question's options, and counts as correct only on an exact set match.
 """
 
 from __future__ import annotations
 
 import csv
-import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,10 +132,8 @@ def predict(scores: dict[str, tuple[float, int]], multi: bool, normalize: bool) 
     best = max(values, key=values.get)
     if not multi:
         return frozenset(best)
-    m = max(values.values())
-    z = sum(math.exp(v - m) for v in values.values())
-    threshold = 1.0 / len(values)
-    return frozenset(k for k, v in values.items() if math.exp(v - m) / z >= threshold) or frozenset(best)
+    mean = sum(values.values()) / len(values)
+    return frozenset(k for k, v in values.items() if v > mean) or frozenset(best)
 
 
 def accuracy_table(questions: list[ExamQuestion], predictions: list[frozenset[str]]) -> dict[str, Any]:

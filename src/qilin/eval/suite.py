@@ -24,14 +24,14 @@ def evaluate_model(
     model = load_model(model_dir, model_settings)
     tokenizer = load_tokenizer(model_dir, model_settings)
     tables = evaluate_loglikelihood(model, tokenizer, questions, settings.batch_size)
-    norm = tables["acc_norm"]
-    metrics = {"cmexam": norm["all"]["accuracy"], "cmexam_sum_ll": tables["acc"]["all"]["accuracy"]}
+    acc = tables["acc"]
+    metrics = {"cmexam": acc["all"]["accuracy"], "cmexam_acc_norm": tables["acc_norm"]["all"]["accuracy"]}
     for key, label in (
         ("Knowledge=held-out", "cmexam_held_out"),
         ("Knowledge=seen", "cmexam_seen"),
         ("multi", "cmexam_multi"),
     ):
-        if key in norm:
-            metrics[label] = norm[key]["accuracy"]
-    metrics["cmexam_n"] = norm["all"]["n"]
+        if key in acc:
+            metrics[label] = acc[key]["accuracy"]
+    metrics["cmexam_n"] = acc["all"]["n"]
     return metrics
