@@ -283,9 +283,9 @@ _SNIFF_BYTES = 1 << 20
 
 def text_layout(path: Path) -> str:
     """'paragraphs' when the file separates documents by blank lines (seen in its first MiB), else 'lines'."""
-    with path.open(encoding="utf-8", errors="replace") as f:
-        head = f.read(_SNIFF_BYTES)
-    return "paragraphs" if "\n\n" in head.replace("\r\n", "\n").strip("\n") else "lines"
+    with path.open("rb") as f:
+        head = f.read(_SNIFF_BYTES).replace(b"\r\n", b"\n").strip(b"\n")
+    return "paragraphs" if b"\n\n" in head else "lines"
 
 
 def iter_text_documents(path: Path) -> Iterator[tuple[str, str]]:
