@@ -73,6 +73,11 @@ def test_recipe_runs_all_stages_and_a_rerun_skips_them(tmp_path: Path, data_file
     assert {n: s.get("finished") for n, s in manifest.data["stages"].items()} == finished
     assert (run_dir / "dpo" / "model" / "model.safetensors").stat().st_mtime_ns == weights_mtime
 
+    moved = tmp_path / "moved"
+    run_dir.rename(moved)  # fingerprints hold content, not paths: a moved run still skips
+    run_recipe(recipe, moved)
+    assert capsys.readouterr().out.count("complete with unchanged inputs: skipped") == 3
+
 
 def test_changed_data_reruns_that_stage_and_the_ones_after(
     tmp_path: Path, data_files: dict, tiny_model_dir: Path, capsys

@@ -196,7 +196,15 @@ def run_recipe(recipe: Recipe, run_dir: Path) -> Manifest:
             "config": to_dict(cfg),
             "model_settings": to_dict(recipe.model),
         }
-        fingerprint = _digest(inputs)
+        # content only, no paths: a moved or copied run directory still skips its finished stages
+        fingerprint = _digest(
+            {
+                "model": model_fingerprint,
+                "data": data_hashes,
+                "config": inputs["config"],
+                "model_settings": {k: v for k, v in inputs["model_settings"].items() if k != "path"},
+            }
+        )
         record = manifest.stage(name)
         output = stage_dir / "model"
         if record.get("status") == "complete" and record.get("fingerprint") == fingerprint and output.exists():
