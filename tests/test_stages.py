@@ -78,3 +78,32 @@ def test_cli_refuses_a_bad_recipe_with_a_clear_message(tmp_path: Path, capsys) -
     assert main(["run", str(recipe)]) == 2
     err = capsys.readouterr().err
     assert "unknown key 'epoch' in 'stages.sft'" in err and "epochs" in err
+
+
+def test_sft_runs_on_another_architecture(tiny_model_dir: Path, data_files: dict, tmp_path: Path) -> None:
+    """Any HF causal LM loads from a local path: a Qwen2-architecture model built from its config."""
+    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+
+    from qilin.config import SftSettings
+    from qilin.stages import sft
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    tokenizer.chat_template = None  # a base model without a template gets the named default (chatml)
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=256,
+    )
+    qwen_dir = tmp_path / "qwen"
+    Qwen2ForCausalLM(config).save_pretrained(qwen_dir)
+    tokenizer.save_pretrained(qwen_dir)
+    cfg = SftSettings(data=[str(data_files["sft"])], max_length=64, batch_size=4, max_steps=3, save_steps=100)
+    metrics = sft.run(cfg, [data_files["sft"]], ["x"], qwen_dir, ModelSettings(), tmp_path / "sft")
+    assert metrics["steps"] == 3
+    out = AutoModelForCausalLM.from_pretrained(tmp_path / "sft" / "model")
+    assert type(out).__name__ == "Qwen2ForCausalLM"
+    assert "<|im_start|>" in AutoTokenizer.from_pretrained(tmp_path / "sft" / "model").chat_template

@@ -80,23 +80,74 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_eval_cmexam(args: argparse.Namespace) -> int:
-    import json
-
+def _load_for_eval(args: argparse.Namespace) -> tuple:
     from qilin.config import ModelSettings
-    from qilin.eval.cmexam import evaluate_loglikelihood, read_cmexam
     from qilin.models.loading import load_model, load_tokenizer
 
-    questions = read_cmexam(args.data)
+    if not args.model:
+        raise FileNotFoundError("give a MODEL directory, or --predictions to score predictions made elsewhere")
     settings = ModelSettings(path=args.model, trust_remote_code=args.trust_remote_code)
-    model, tokenizer = load_model(args.model, settings), load_tokenizer(args.model, settings)
-    tables = evaluate_loglikelihood(model, tokenizer, questions, args.batch_size)
+    return load_model(args.model, settings).eval(), load_tokenizer(args.model, settings)
+
+
+def _print_tables(tables: dict, out_json: str | None) -> None:
+    import json
+
     for metric, table in tables.items():
+        if not isinstance(table, dict):
+            print(f"{metric}: {table}")
+            continue
         print(f"{metric}:")
         for group, row in table.items():
             print(f"  {group:<32} {row['accuracy']:6.2f}  (n={row['n']})")
+    if out_json:
+        Path(out_json).write_text(json.dumps(tables, ensure_ascii=False, indent=1))
+
+
+def cmd_eval_cmexam(args: argparse.Namespace) -> int:
+    from qilin.eval import cmexam
+    from qilin.eval.qa import read_predictions
+
+    questions = cmexam.read_cmexam(args.data)
+    if args.predictions:
+        replies = read_predictions(args.predictions, [q.id for q in questions])
+        _print_tables(cmexam.evaluate_generations(questions, replies), args.json)
+        return 0
+    model, tokenizer = _load_for_eval(args)
+    if args.mode == "loglik":
+        _print_tables(cmexam.evaluate_loglikelihood(model, tokenizer, questions, args.batch_size), args.json)
+        return 0
+    if args.shots and not args.dev:
+        raise ConfigError("--shots needs --dev FILE to draw the solved examples from")
+    shots = cmexam.read_cmexam(args.dev)[: args.shots] if args.shots else []
+    if args.shots and len(shots) < args.shots:
+        from qilin.data.formats import DataError
+
+        raise DataError(args.dev, "", f"holds {len(shots)} questions, fewer than --shots {args.shots}")
+    replies = cmexam.generate_exam_replies(model, tokenizer, questions, shots, args.batch_size)
+    _print_tables(cmexam.evaluate_generations(questions, replies), args.json)
+    return 0
+
+
+def cmd_eval_qa(args: argparse.Namespace) -> int:
+    import json
+
+    from qilin.eval.qa import evaluate_qa, generate_answers, read_predictions, read_qa
+
+    items = read_qa(args.data)
+    if args.predictions:
+        predictions = read_predictions(args.predictions, [item.id for item in items])
+    else:
+        model, tokenizer = _load_for_eval(args)
+        predictions = generate_answers(model, tokenizer, items, args.batch_size, args.max_new_tokens)
+        if args.save_predictions:
+            rows = [{"id": item.id, "prediction": p} for item, p in zip(items, predictions, strict=True)]
+            Path(args.save_predictions).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    scores = evaluate_qa(items, predictions)
+    for name, value in scores.items():
+        print(f"{name:<18} {value}")
     if args.json:
-        Path(args.json).write_text(json.dumps(tables, ensure_ascii=False, indent=1))
+        Path(args.json).write_text(json.dumps(scores, indent=1))
     return 0
 
 
@@ -158,17 +209,42 @@ def build_parser() -> argparse.ArgumentParser:
     eval_verbs = evaluate.add_subparsers(dest="eval_verb", required=True, metavar="BENCHMARK")
     cmexam = eval_verbs.add_parser(
         "cmexam",
-        help="CMExam-format multiple choice, by option log-likelihood",
-        description="Score every option's text as a continuation of the question (lm-evaluation-harness "
-        "style): acc (summed log-likelihood) and acc_norm (per byte), overall, single/multi-answer, and per "
-        "annotation column.",
+        help="CMExam-format multiple choice",
+        description="Multiple-choice accuracy, overall, single/multi-answer (exact set match) and per "
+        "annotation column. --mode loglik scores each option's text as a continuation of the question "
+        "(lm-evaluation-harness style: acc and acc_norm), for base and DCPT models; --mode generate asks for "
+        "the letters (zero- or few-shot from --dev) and extracts them from the reply; --predictions scores "
+        "raw replies produced elsewhere (JSONL with 'prediction', matched by 'id' or by line).",
     )
-    cmexam.add_argument("model", help="local HF model directory")
+    cmexam.add_argument("model", nargs="?", help="local HF model directory (not needed with --predictions)")
     cmexam.add_argument("--data", required=True, help="CMExam CSV (Question, Options, Answer, ...)")
-    cmexam.add_argument("--batch-size", type=int, default=32, help="continuations per forward pass")
+    cmexam.add_argument(
+        "--mode", choices=("loglik", "generate"), default="loglik", help="how to score (default loglik)"
+    )
+    cmexam.add_argument("--shots", type=int, default=0, help="solved dev examples in the prompt (generate mode)")
+    cmexam.add_argument("--dev", help="CMExam CSV the few-shot examples come from")
+    cmexam.add_argument("--predictions", help="JSONL of replies made elsewhere, scored without a model")
+    cmexam.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass")
     cmexam.add_argument("--json", help="also write the tables to this JSON file")
     cmexam.add_argument("--trust-remote-code", action="store_true", help="run the checkpoint's own code")
     cmexam.set_defaults(func=cmd_eval_cmexam)
+
+    qa = eval_verbs.add_parser(
+        "qa",
+        help="Huatuo-26M-style open QA: BLEU and ROUGE",
+        description="Generate an answer to each question (batched, greedy) or read --predictions, then print "
+        "BLEU-1/2/4 (corpus BLEU on jieba words, no smoothing) and ROUGE-1/2/L F1 on characters as the "
+        "Qilin-Med/CMExam code defines them (unique n-grams), plus count-based ROUGE (rouge_*_count).",
+    )
+    qa.add_argument("model", nargs="?", help="local HF model directory (not needed with --predictions)")
+    qa.add_argument("--data", required=True, help="JSONL with questions/answers (or question/answer)")
+    qa.add_argument("--predictions", help="JSONL with 'prediction' per line (and 'id' to match by id)")
+    qa.add_argument("--save-predictions", help="write the generated answers here")
+    qa.add_argument("--batch-size", type=int, default=16, help="questions per generation batch")
+    qa.add_argument("--max-new-tokens", type=int, default=256, help="longest answer in tokens")
+    qa.add_argument("--json", help="also write the scores to this JSON file")
+    qa.add_argument("--trust-remote-code", action="store_true", help="run the checkpoint's own code")
+    qa.set_defaults(func=cmd_eval_qa)
 
     chat = verbs.add_parser(
         "chat",

@@ -4,6 +4,11 @@ Reads the CMExam CSV format: columns Question, Options (one option per line, "A 
 letters), Explanation, and any annotation columns (e.g. Type, Knowledge, or CMExam's own) by which accuracy
 is also broken down.
 
+Generation mode (for instruction-following models) asks for the answer letters after zero or more solved
+examples from a dev split ("...\n答案：A"), then extracts the answer from the reply: letters after
+"答案", letters at the start, or else the options whose text the reply names. Replies from which nothing
+can be extracted count as wrong and are reported as extraction failures.
+
 Log-likelihood mode (for base and DCPT models that do not follow instructions) scores each option's text as
 a continuation of "{question}\\n答案：", as lm-evaluation-harness scores a multiple-choice task:
 - acc: the option with the highest summed log-likelihood;
@@ -38,6 +43,7 @@ class ExamQuestion:
     answer: frozenset[str]
     explanation: str = ""
     annotations: dict[str, str] = field(default_factory=dict)
+    id: str | None = None
 
 
 def read_cmexam(path: str | Path) -> list[ExamQuestion]:
@@ -76,7 +82,10 @@ def read_cmexam(path: str | Path) -> list[ExamQuestion]:
                     options=options,
                     answer=answer,
                     explanation=(row.get("Explanation") or "").strip(),
-                    annotations={c: (row.get(c) or "").strip() for c in extra if (row.get(c) or "").strip()},
+                    annotations={
+                        c: (row.get(c) or "").strip() for c in extra if c != "id" and (row.get(c) or "").strip()
+                    },
+                    id=(row.get("id") or "").strip() or None,
                 )
             )
     if not questions:
@@ -159,3 +168,63 @@ def evaluate_loglikelihood(
         preds = [predict(s, len(q.answer) > 1, normalize) for s, q in zip(scores, questions, strict=True)]
         out[name] = accuracy_table(questions, preds)
     return out
+
+
+# --- generation mode ---------------------------------------------------------------------------------
+
+INSTRUCTION = "以下是中国医学考试的选择题，请直接给出正确答案的选项字母；多选题给出所有正确选项。"
+_LETTER_RUN = r"([A-E](?:[、，,\s和与及]*[A-E])*)"
+
+
+def format_question(q: ExamQuestion, with_answer: bool = False) -> str:
+    """A question with its options, ending in "答案：" (and the answer letters for a solved example)."""
+    options = "\n".join(f"{k} {v}" for k, v in q.options.items())
+    answer = "".join(sorted(q.answer)) if with_answer else ""
+    return f"{q.question}\n{options}\n答案：{answer}"
+
+
+def generation_prompt(q: ExamQuestion, shots: list[ExamQuestion]) -> str:
+    """The user turn: instruction, solved dev examples (few-shot), then the question."""
+    parts = [INSTRUCTION, *(format_question(s, with_answer=True) for s in shots), format_question(q)]
+    return "\n\n".join(parts)
+
+
+def extract_answer(text: str, options: dict[str, str]) -> frozenset[str] | None:
+    """The option letters a reply gives, or None when none can be found."""
+    import re
+
+    letters = set(options)
+    for pattern in (
+        rf"答案\s*(?:是|为|应为|应该是)?\s*[：:]?\s*{_LETTER_RUN}",
+        rf"^\s*[（(]?{_LETTER_RUN}(?![A-Za-z])",
+    ):
+        match = re.search(pattern, text.upper() if pattern.startswith("^") else text)
+        if match:
+            found = {c for c in match.group(1) if c in letters}
+            if found:
+                return frozenset(found)
+    named = {k for k, v in options.items() if v and v in text}
+    return frozenset(named) if named else None
+
+
+def evaluate_generations(questions: list[ExamQuestion], replies: list[str]) -> dict[str, Any]:
+    """Accuracy tables of replies, with the count of replies no answer could be extracted from."""
+    predictions = [extract_answer(r, q.options) for q, r in zip(questions, replies, strict=True)]
+    table = accuracy_table(questions, [p or frozenset() for p in predictions])
+    failures = sum(p is None for p in predictions)
+    return {
+        "acc": table,
+        "extraction_failures": failures,
+        "extraction_failure_rate": round(100 * failures / len(questions), 2),
+    }
+
+
+def generate_exam_replies(
+    model: Any, tokenizer: Any, questions: list[ExamQuestion], shots: list[ExamQuestion], batch_size: int = 16
+) -> list[str]:
+    """Replies of a model to each question in generation mode, rendered with its chat template."""
+    from qilin.data.templates import render_prompt
+    from qilin.models.generation import generate_texts
+
+    prompts = [render_prompt(tokenizer, [{"role": "user", "content": generation_prompt(q, shots)}]) for q in questions]
+    return generate_texts(model, tokenizer, prompts, max_new_tokens=32, batch_size=batch_size)

@@ -4,32 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
+from qilin.data.templates import render_prompt
+from qilin.models.generation import generate_texts
 
-from qilin.data.templates import render_prompt, stop_strings
 
-
-@torch.no_grad()
 def generate_reply(
     model: Any, tokenizer: Any, messages: list[dict[str, str]], max_new_tokens: int = 256, temperature: float = 0.0
 ) -> str:
     """The assistant's next turn: the conversation rendered with the training template, then generated."""
     prompt = render_prompt(tokenizer, messages)
-    inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
-    sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
-    out = model.generate(
-        **inputs,
-        max_new_tokens=max_new_tokens,
-        stop_strings=stop_strings(tokenizer) or None,
-        tokenizer=tokenizer,
-        pad_token_id=tokenizer.pad_token_id,
-        use_cache=True,
-        **sampling,
-    )
-    text = tokenizer.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
-    for marker in stop_strings(tokenizer):
-        text = text.split(marker)[0]
-    return text.strip()
+    return generate_texts(model, tokenizer, [prompt], max_new_tokens, temperature=temperature)[0]
 
 
 def chat_loop(model: Any, tokenizer: Any, system: str | None = None, max_new_tokens: int = 256) -> None:
