@@ -72,7 +72,7 @@ def test_answer_extraction(reply: str, expected: str | None) -> None:
 def test_loglikelihood_predictions_and_multi_answer_rule() -> None:
     scores = {"A": (-2.0, 4), "B": (-9.0, 3), "C": (-2.5, 10), "D": (-8.0, 2), "E": (-7.0, 2)}
     assert predict(scores, multi=False, normalize=False) == {"A"}
-    assert predict(scores, multi=False, normalize=True) == {"C"}  # -0.25 per byte beats -0.5
+    assert predict(scores, multi=False, normalize=True) == {"C"}  # -0.25 per character beats -0.5
     assert predict(scores, multi=True, normalize=False) == {"A", "C"}  # above the mean of -5.7
 
 
@@ -111,3 +111,44 @@ def test_predictions_match_by_id_or_line_and_refuse_a_count_mismatch(tmp_path: P
     pred.write_text('{"prediction": "一"}\n', encoding="utf-8")
     with pytest.raises(DataError, match="1 predictions for 2 test items"):
         read_predictions(pred, [i.id for i in items])
+
+
+def test_shared_prefix_scores_equal_separate_sequences(tiny_model_dir: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from qilin.eval.cmexam import cloze_context, score_options
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    questions = [
+        ExamQuestion("高血压应到哪个科就诊？", {"A": "心内科", "B": "内分泌科", "C": "呼吸内科"}, frozenset("A")),
+        ExamQuestion(
+            "糖尿病常用什么药？", {"A": "奥美拉唑", "B": "二甲双胍", "C": "沙丁胺醇治疗", "D": "秋"}, frozenset("B")
+        ),
+    ]
+    shared = score_options(model, tok, questions, batch_size=2)
+    for q, scores in zip(questions, shared, strict=True):
+        ctx = tok(cloze_context(q), add_special_tokens=False)["input_ids"]
+        for letter, text in q.options.items():
+            whole = tok(cloze_context(q) + text, add_special_tokens=False)["input_ids"]
+            with torch.no_grad():
+                logprobs = model(torch.tensor([whole])).logits.log_softmax(-1)[0]
+            expected = sum(logprobs[i - 1, whole[i]].item() for i in range(len(ctx), len(whole)))
+            assert scores[letter][0] == pytest.approx(expected, abs=1e-4)
+            assert scores[letter][1] == len(text)
+
+
+def test_report_puts_the_papers_numbers_beside_ours_and_draws_the_chart(tmp_path: Path) -> None:
+    from qilin.report import write_report
+
+    stages = {
+        "base": {"status": "given", "metrics": {"cmexam": 21.0}},
+        "cpt": {"status": "complete", "metrics": {"cmexam": 40.5, "steps": 3}},
+    }
+    (tmp_path / "manifest.json").write_text(json.dumps({"stages": stages}))
+    text = write_report(tmp_path, paper=True).read_text()
+    assert "| stage | CMExam acc (%) | steps |" in text
+    assert "| base | 21.0 (paper 33.5) |  |" in text and "| cpt | 40.5 (paper 38.4) | 3 |" in text
+    assert (tmp_path / "metrics.png").read_bytes()[:4] == b"\x89PNG"
+    assert not (tmp_path / "losses.png").exists()  # no training logs, no empty plot

@@ -14,6 +14,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from qilin.config import load_recipe
 from qilin.pipeline import run_recipe
+from qilin.report import write_report
 
 from .conftest import TINY
 
@@ -63,6 +64,14 @@ def test_recipe_runs_all_stages_and_a_rerun_skips_them(tmp_path: Path, data_file
     assert (run_dir / "sft" / "adapter" / "adapter_config.json").exists()
     assert not (run_dir / "cpt" / "adapter").exists()  # cpt was a full fine-tune
     assert list((run_dir / "cpt" / "tensorboard").glob("events.out.tfevents.*"))
+
+    report = write_report(run_dir, paper=True)
+    text = report.read_text()
+    assert "| cpt |" in text and "(paper 38.4)" not in text  # no exam in this recipe: no paper numbers to show
+    assert "![loss curves](losses.png)" in text
+    assert (run_dir / "losses.png").read_bytes()[:4] == b"\x89PNG"
+    rows = json.loads((run_dir / "report.json").read_text())["stages"]
+    assert [r["stage"] for r in rows] == ["base", "cpt", "sft", "dpo"] and rows[1]["steps"] == 6
 
     finished = {n: s.get("finished") for n, s in stages.items()}
     weights_mtime = (run_dir / "dpo" / "model" / "model.safetensors").stat().st_mtime_ns

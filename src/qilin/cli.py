@@ -22,19 +22,34 @@ def _recipe_keys() -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from qilin.config import load_recipe
-    from qilin.pipeline import run_recipe, stage_table
+    from qilin.pipeline import run_recipe
+    from qilin.report import markdown_table, stage_rows, write_report
 
     recipe = load_recipe(args.recipe, args.overrides)
     run_dir = Path(args.output) if args.output else Path("runs") / recipe.name
-    manifest = run_recipe(recipe, run_dir)
-    print(f"\nrun directory: {run_dir}\n")
-    print(stage_table(manifest))
+    run_recipe(recipe, run_dir)
+    report = write_report(run_dir, paper=recipe.eval.paper_numbers)
+    print(f"\n{markdown_table(stage_rows(run_dir), recipe.eval.paper_numbers)}\n")
+    print(f"run directory: {run_dir}\nreport: {report}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from qilin.report import markdown_table, stage_rows, write_report
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "manifest.json").exists():
+        raise FileNotFoundError(f"{run_dir}: no manifest.json; is this a `qilin run` directory?")
+    report = write_report(run_dir, paper=args.paper)
+    print(markdown_table(stage_rows(run_dir), args.paper))
+    print(f"\nreport: {report}")
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from qilin.config import apply_override, check_recipe, from_dict
-    from qilin.pipeline import run_recipe, stage_table
+    from qilin.pipeline import run_recipe
+    from qilin.report import markdown_table, stage_rows
 
     data = {
         "name": f"{args.stage}",
@@ -46,8 +61,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         apply_override(data, key)
     recipe = from_dict(Recipe, data)
     check_recipe(recipe)
-    manifest = run_recipe(recipe, Path(args.output))
-    print(stage_table(manifest))
+    run_recipe(recipe, Path(args.output))
+    print(markdown_table(stage_rows(Path(args.output)), paper=False))
     print(f"\nmodel: {Path(args.output) / args.stage / 'model'}")
     return 0
 
@@ -109,6 +124,15 @@ def cmd_eval_cmexam(args: argparse.Namespace) -> int:
     from qilin.eval.qa import read_predictions
 
     questions = cmexam.read_cmexam(args.data)
+    if args.export_lm_eval:
+        from qilin.eval.lm_eval_task import export_task
+
+        out = export_task(args.data, args.export_lm_eval)
+        print(
+            f"wrote {out}; run: lm_eval --model hf --model_args pretrained=MODEL "
+            f"--include_path {out} --tasks qilin_cmexam"
+        )
+        return 0
     if args.predictions:
         replies = read_predictions(args.predictions, [q.id for q in questions])
         _print_tables(cmexam.evaluate_generations(questions, replies), args.json)
@@ -224,6 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmexam.add_argument("--shots", type=int, default=0, help="solved dev examples in the prompt (generate mode)")
     cmexam.add_argument("--dev", help="CMExam CSV the few-shot examples come from")
     cmexam.add_argument("--predictions", help="JSONL of replies made elsewhere, scored without a model")
+    cmexam.add_argument(
+        "--export-lm-eval", metavar="DIR", help="write an lm-evaluation-harness task for --data and exit"
+    )
     cmexam.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass")
     cmexam.add_argument("--json", help="also write the tables to this JSON file")
     cmexam.add_argument("--trust-remote-code", action="store_true", help="run the checkpoint's own code")
@@ -245,6 +272,16 @@ def build_parser() -> argparse.ArgumentParser:
     qa.add_argument("--json", help="also write the scores to this JSON file")
     qa.add_argument("--trust-remote-code", action="store_true", help="run the checkpoint's own code")
     qa.set_defaults(func=cmd_eval_qa)
+
+    report = verbs.add_parser(
+        "report",
+        help="rebuild a run's report",
+        description="Write report.md, report.json, losses.png and metrics.png in RUN_DIR from its manifest "
+        "and training logs (`qilin run` does this at the end of every run).",
+    )
+    report.add_argument("run_dir", help="a run directory made by `qilin run`")
+    report.add_argument("--paper", action="store_true", help="show the Qilin-Med paper's numbers beside ours")
+    report.set_defaults(func=cmd_report)
 
     chat = verbs.add_parser(
         "chat",

@@ -145,7 +145,17 @@ class EvalSettings:
         "CMExam-format CSV scored by option log-likelihood, or 'embedded:cmexam' for the bundled exam.", None
     )
     max_questions: int = _help("Score a fixed random subset of this many questions; 0 scores all.", 0)
-    batch_size: int = _help("Option continuations scored per forward pass.", 32)
+    qa: str | None = _help(
+        "Huatuo-26M-format JSONL (questions/answers) answered by generation and scored with BLEU/ROUGE, or "
+        "'embedded:huatuo'.",
+        None,
+    )
+    max_qa: int = _help("Answer a fixed random subset of this many QA items; 0 answers all.", 0)
+    max_new_tokens: int = _help("Longest generated answer in tokens.", 128)
+    batch_size: int = _help("Sequences per forward pass.", 32)
+    paper_numbers: bool = _help(
+        "Show the Qilin-Med paper's numbers beside ours (recipes that mirror the paper).", False
+    )
 
 
 @dataclass

@@ -160,9 +160,7 @@ def _evaluate(name: str, model_dir: Path, recipe: Recipe, run_dir: Path, manifes
     """Run the recipe's evaluation on a model unless its result for these settings is already recorded."""
     from qilin.eval.suite import evaluate_model
 
-    data = {}
-    if recipe.eval.cmexam:
-        data["cmexam"] = resolve_data([recipe.eval.cmexam], run_dir)[0]
+    data = {key: resolve_data([entry], run_dir)[0] for key in ("cmexam", "qa") if (entry := getattr(recipe.eval, key))}
     if not data:
         return
     record = manifest.stage(name)
@@ -228,31 +226,3 @@ def run_recipe(recipe: Recipe, run_dir: Path) -> Manifest:
         _evaluate(name, output, recipe, run_dir, manifest)
         model_path, model_fingerprint = output, fingerprint
     return manifest
-
-
-TABLE_COLUMNS = {
-    "first_loss": "first loss",
-    "last_loss": "last loss",
-    "steps": "steps",
-    "train_seconds": "train s",
-    "cmexam": "CMExam acc (%)",
-    "cmexam_held_out": "held-out diseases",
-    "cmexam_seen": "seen in SFT",
-    "cmexam_multi": "multi-answer",
-    "reward_accuracy": "DPO reward acc",
-}
-
-
-def stage_table(manifest: Manifest) -> str:
-    """The stage-by-stage table as Markdown, like the paper's: one row per stage, key metrics as columns."""
-    stages = manifest.data["stages"]
-    present = [k for k in TABLE_COLUMNS if any(k in r.get("metrics", {}) for r in stages.values())]
-    lines = [
-        "| stage | status | " + " | ".join(TABLE_COLUMNS[k] for k in present) + " |",
-        "|---|---|" + "---:|" * len(present),
-    ]
-    for name, record in stages.items():
-        metrics = record.get("metrics", {})
-        cells = [str(metrics.get(k, "")) for k in present]
-        lines.append(f"| {name} | {record.get('status', '')} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)

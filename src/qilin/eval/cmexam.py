@@ -12,7 +12,8 @@ can be extracted count as wrong and are reported as extraction failures.
 Log-likelihood mode (for base and DCPT models that do not follow instructions) scores each option's text as
 a continuation of "{question}\\n答案：", as lm-evaluation-harness scores a multiple-choice task:
 - acc: the option with the highest summed log-likelihood;
-- acc_norm: the highest log-likelihood per byte of option text (not biased to short options).
+- acc_norm: the highest log-likelihood per character of option text (not biased to short options), as
+  lm-evaluation-harness defines it.
 A multi-answer question (the exam tells candidates which questions are multiple-choice) predicts every
 option scoring above the mean of its question's options, and counts as correct only on an exact set match.
 """
@@ -98,47 +99,87 @@ def cloze_context(q: ExamQuestion) -> str:
     return f"{q.question}\n答案："
 
 
+@dataclass
+class _Packed:
+    """One question's context followed by all its options in one sequence (see `score_options`)."""
+
+    qi: int
+    ids: list[int]
+    positions: list[int]
+    segment: list[int]  # 0 for the context, k for the k-th option
+    options: list[tuple[str, int, int, int]]  # (letter, start index, token count, length in characters)
+
+
+def _pack_question(qi: int, q: ExamQuestion, tokenizer: Any) -> _Packed:
+    # Tokenized as lm-evaluation-harness does: context + option encoded whole and split after the
+    # context's tokens, trailing whitespace of the context moved to the option.
+    context = cloze_context(q)
+    stripped = context.rstrip()
+    moved = context[len(stripped) :]
+    ctx = tokenizer(stripped, add_special_tokens=False)["input_ids"]
+    packed = _Packed(qi, list(ctx), list(range(len(ctx))), [0] * len(ctx), [])
+    for k, (letter, text) in enumerate(q.options.items(), 1):
+        cont = tokenizer(stripped + moved + text, add_special_tokens=False)["input_ids"][len(ctx) :]
+        packed.options.append((letter, len(packed.ids), len(cont), len(text)))
+        packed.ids += cont
+        packed.positions += range(len(ctx), len(ctx) + len(cont))
+        packed.segment += [k] * len(cont)
+    return packed
+
+
 @torch.no_grad()
 def score_options(
     model: Any, tokenizer: Any, questions: list[ExamQuestion], batch_size: int = 32
 ) -> list[dict[str, tuple[float, int]]]:
-    """For each question, {letter: (summed log-likelihood of the option text, its length in bytes)}."""
-    requests = []  # (question index, letter, context ids, continuation ids)
-    for qi, q in enumerate(questions):
-        context = cloze_context(q)
-        context_ids = tokenizer(context, add_special_tokens=True)["input_ids"]
-        for letter, text in q.options.items():
-            whole = tokenizer(context + text, add_special_tokens=True)["input_ids"]
-            requests.append((qi, letter, context_ids, whole[len(context_ids) :], len(text.encode())))
-    # longest first: fewer pad tokens per batch, and an out-of-memory error shows up at once
-    order = sorted(range(len(requests)), key=lambda i: -(len(requests[i][2]) + len(requests[i][3])))
+    """For each question, {letter: (summed log-likelihood of the option text, its length in characters)}.
+
+    The question is encoded once and shared by its options: one sequence holds the context and then every
+    option, each option restarting its positions after the context, and a 4D attention mask lets an option
+    see the context and itself only. Each option's log-likelihood is then exactly what a separate
+    context + option sequence gives (a test checks this), at a fraction of the tokens: lm-evaluation-harness
+    runs the context once per option.
+    """
+    packs = [_pack_question(qi, q, tokenizer) for qi, q in enumerate(questions)]
+    packs.sort(key=lambda p: -len(p.ids))  # similar lengths per batch: less padding
     results: list[dict[str, tuple[float, int]]] = [{} for _ in questions]
     device = next(model.parameters()).device
+    dtype = next(model.parameters()).dtype
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     for start in tqdm(
-        range(0, len(order), batch_size), desc="scoring options", unit=" batches", mininterval=2, leave=False
+        range(0, len(packs), batch_size), desc="scoring options", unit=" batches", mininterval=2, leave=False
     ):
-        batch = [requests[i] for i in order[start : start + batch_size]]
-        seqs = [ctx + cont for _, _, ctx, cont, _ in batch]
-        width = max(map(len, seqs))
-        ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(seqs), width), dtype=torch.long)
-        for row, seq in enumerate(seqs):
-            ids[row, : len(seq)] = torch.tensor(seq)
-            mask[row, : len(seq)] = 1
-        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()  # (B, T, V)
+        batch = packs[start : start + batch_size]
+        width = max(len(p.ids) for p in batch)
+        ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        positions = torch.zeros((len(batch), width), dtype=torch.long)
+        segment = torch.full((len(batch), width), -1, dtype=torch.long)  # -1: padding
+        for row, p in enumerate(batch):
+            ids[row, : len(p.ids)] = torch.tensor(p.ids)
+            positions[row, : len(p.ids)] = torch.tensor(p.positions)
+            segment[row, : len(p.ids)] = torch.tensor(p.segment)
+        causal = torch.ones(width, width, dtype=torch.bool).tril()  # (T, T)
+        same = segment[:, :, None] == segment[:, None, :]  # (B, T, T)
+        to_context = (segment[:, None, :] == 0) & (segment[:, :, None] >= 0)
+        allowed = causal & (same | to_context) | torch.eye(width, dtype=torch.bool)  # a pad row sees itself
+        mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)[:, None]
+        logits = model(
+            input_ids=ids.to(device), position_ids=positions.to(device), attention_mask=mask.to(device), use_cache=False
+        ).logits.float()  # (B, T, V)
         logprobs = F.log_softmax(logits, dim=-1)
-        for row, (qi, letter, ctx, cont, nbytes) in enumerate(batch):
-            positions = torch.arange(len(ctx) - 1, len(ctx) + len(cont) - 1, device=logprobs.device)
-            targets = torch.tensor(cont, device=logprobs.device)
-            results[qi][letter] = (logprobs[row, positions, targets].sum().item(), nbytes)
+        for row, p in enumerate(batch):
+            context_end = p.options[0][1]
+            for letter, begin, count, nchars in p.options:
+                # the first option token is predicted from the last context token, the rest from their option
+                predictors = torch.tensor([context_end - 1, *range(begin, begin + count - 1)], device=logprobs.device)
+                targets = ids[row, begin : begin + count].to(logprobs.device)
+                results[p.qi][letter] = (logprobs[row, predictors, targets].sum().item(), nchars)
     return results
 
 
 def predict(scores: dict[str, tuple[float, int]], multi: bool, normalize: bool) -> frozenset[str]:
     """The predicted answer set from option scores (see the module docstring for the multi-answer rule)."""
     values = {k: (ll / max(n, 1) if normalize else ll) for k, (ll, n) in scores.items()}
-    best = max(values, key=values.get)
+    best = max(values, key=values.get)  # ties go to the first option, as numpy's argmax does in lm-eval
     if not multi:
         return frozenset(best)
     mean = sum(values.values()) / len(values)

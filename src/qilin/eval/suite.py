@@ -8,30 +8,42 @@ from typing import Any
 
 from qilin.config import EvalSettings, ModelSettings
 from qilin.eval.cmexam import evaluate_loglikelihood, read_cmexam
+from qilin.eval.qa import evaluate_qa, generate_answers, read_qa
 
 
 def evaluate_model(
     model_dir: Path, settings: EvalSettings, model_settings: ModelSettings, data: dict[str, Path]
 ) -> dict[str, Any]:
-    """Metrics of one model directory: CMExam accuracy (log-likelihood mode), overall and by subgroup."""
-    if "cmexam" not in data:
+    """Metrics of one model directory: CMExam accuracy (log-likelihood mode) and QA BLEU/ROUGE."""
+    if not data:
         return {}
     from qilin.models.loading import load_model, load_tokenizer
 
-    questions = read_cmexam(data["cmexam"])
-    if 0 < settings.max_questions < len(questions):
-        questions = random.Random(0).sample(questions, settings.max_questions)
-    model = load_model(model_dir, model_settings)
+    model = load_model(model_dir, model_settings).eval()
     tokenizer = load_tokenizer(model_dir, model_settings)
-    tables = evaluate_loglikelihood(model, tokenizer, questions, settings.batch_size)
-    acc = tables["acc"]
-    metrics = {"cmexam": acc["all"]["accuracy"], "cmexam_acc_norm": tables["acc_norm"]["all"]["accuracy"]}
-    for key, label in (
-        ("Knowledge=held-out", "cmexam_held_out"),
-        ("Knowledge=seen", "cmexam_seen"),
-        ("multi", "cmexam_multi"),
-    ):
-        if key in acc:
-            metrics[label] = acc[key]["accuracy"]
-    metrics["cmexam_n"] = acc["all"]["n"]
+    metrics: dict[str, Any] = {}
+    if "cmexam" in data:
+        questions = read_cmexam(data["cmexam"])
+        if 0 < settings.max_questions < len(questions):
+            questions = random.Random(0).sample(questions, settings.max_questions)
+        tables = evaluate_loglikelihood(model, tokenizer, questions, settings.batch_size)
+        acc = tables["acc"]
+        metrics["cmexam"] = acc["all"]["accuracy"]
+        metrics["cmexam_acc_norm"] = tables["acc_norm"]["all"]["accuracy"]
+        for key, label in (
+            ("Knowledge=held-out", "cmexam_held_out"),
+            ("Knowledge=seen", "cmexam_seen"),
+            ("multi", "cmexam_multi"),
+        ):
+            if key in acc:
+                metrics[label] = acc[key]["accuracy"]
+        metrics["cmexam_n"] = acc["all"]["n"]
+    if "qa" in data:
+        items = read_qa(data["qa"])
+        if 0 < settings.max_qa < len(items):
+            items = random.Random(0).sample(items, settings.max_qa)
+        answers = generate_answers(model, tokenizer, items, settings.batch_size, settings.max_new_tokens)
+        scores = evaluate_qa(items, answers)
+        metrics.update({f"qa_{k}": v for k, v in scores.items() if k != "empty_predictions"})
+        metrics["qa_example"] = {"question": items[0].question, "answer": answers[0], "reference": items[0].answer}
     return metrics

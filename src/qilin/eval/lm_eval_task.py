@@ -1,0 +1,71 @@
+"""Export a CMExam-format CSV as an lm-evaluation-harness task, so users of that harness can run it too.
+
+The task scores each option's text as a continuation of "{Question}\\n答案：" (output_type
+multiple_choice, no space between context and option, as suits Chinese), reporting acc and acc_norm, the
+same definitions `qilin eval cmexam --mode loglik` uses. One difference: for a question with several
+correct answers lm-evaluation-harness counts the top option as correct if it is any of them, while Qilin
+requires the exact set.
+
+    lm_eval --model hf --model_args pretrained=MODEL_DIR --include_path DIR --tasks qilin_cmexam
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+UTILS = '''"""doc_to_* functions of the qilin_cmexam task (written by `qilin eval cmexam --export-lm-eval`)."""
+
+
+def _options(doc):
+    pairs = []
+    for line in doc["Options"].splitlines():
+        letter, _, text = line.strip().partition(" ")
+        if text.strip():
+            pairs.append((letter.upper(), text.strip()))
+    return pairs
+
+
+def doc_to_text(doc):
+    return doc["Question"].strip() + "\\\\n答案："
+
+
+def doc_to_choice(doc):
+    return [text for _, text in _options(doc)]
+
+
+def doc_to_target(doc):
+    letters = [letter for letter, _ in _options(doc)]
+    gold = [letters.index(c) for c in doc["Answer"].upper() if c in letters]
+    return gold[0] if len(gold) == 1 else gold
+'''
+
+TASK = """task: {name}
+dataset_path: csv
+dataset_kwargs:
+  data_files:
+    test: {csv}
+test_split: test
+output_type: multiple_choice
+doc_to_text: !function utils.doc_to_text
+doc_to_choice: !function utils.doc_to_choice
+doc_to_target: !function utils.doc_to_target
+target_delimiter: ""
+metric_list:
+  - metric: acc
+    aggregation: mean
+    higher_is_better: true
+  - metric: acc_norm
+    aggregation: mean
+    higher_is_better: true
+metadata:
+  version: 1.0
+"""
+
+
+def export_task(csv_path: str | Path, out_dir: str | Path, name: str = "qilin_cmexam") -> Path:
+    """Write `<out_dir>/<name>.yaml` and its `utils.py`; returns the task directory (lm_eval --include_path)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "utils.py").write_text(UTILS, encoding="utf-8")
+    (out / f"{name}.yaml").write_text(TASK.format(name=name, csv=Path(csv_path).resolve()), encoding="utf-8")
+    return out

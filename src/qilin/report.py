@@ -1,0 +1,160 @@
+"""The run report: report.md and report.json with one row per stage, loss curves and a metric chart (PNG)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+# Qilin-Med (arXiv 2310.09089), Baichuan-7B base: CMExam accuracy after each stage (Table 3) and Huatuo-26M
+# BLEU-1 / ROUGE-1 before and after DPO (Table 4).
+PAPER = {
+    "base": {"cmexam": 33.5},
+    "cpt": {"cmexam": 38.4},
+    "sft": {"cmexam": 40.0, "qa_bleu_1": 12.69, "qa_rouge_1": 24.21},
+    "dpo": {"qa_bleu_1": 16.66, "qa_rouge_1": 27.44},
+}
+
+COLUMNS = {
+    "cmexam": "CMExam acc (%)",
+    "cmexam_acc_norm": "acc_norm (%)",
+    "cmexam_held_out": "held-out diseases",
+    "cmexam_seen": "seen in SFT",
+    "cmexam_multi": "multi-answer",
+    "qa_bleu_1": "BLEU-1",
+    "qa_bleu_4": "BLEU-4",
+    "qa_rouge_1": "ROUGE-1",
+    "qa_rouge_2": "ROUGE-2",
+    "qa_rouge_l": "ROUGE-L",
+    "first_loss": "first loss",
+    "last_loss": "last loss",
+    "steps": "steps",
+    "train_seconds": "train s",
+    "reward_accuracy": "DPO reward acc",
+}
+
+
+def _write_atomic(path: Path, data: bytes | str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data) if isinstance(data, bytes) else tmp.write_text(data, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def stage_rows(run_dir: Path) -> list[dict[str, Any]]:
+    """One row per stage of a run directory's manifest: name, status and metrics."""
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    return [
+        {"stage": name, "status": r.get("status", ""), **r.get("metrics", {})} for name, r in manifest["stages"].items()
+    ]
+
+
+def markdown_table(rows: list[dict[str, Any]], paper: bool) -> str:
+    """The stage table, with the paper's numbers in brackets beside ours when asked."""
+    present = [k for k in COLUMNS if any(k in r for r in rows)]
+    lines = ["| stage | " + " | ".join(COLUMNS[k] for k in present) + " |", "|---|" + "---:|" * len(present)]
+    for row in rows:
+        cells = []
+        for k in present:
+            cell = "" if row.get(k) is None else str(row.get(k))
+            if paper and k in PAPER.get(row["stage"], {}):
+                cell += f" (paper {PAPER[row['stage']][k]})"
+            cells.append(cell)
+        lines.append(f"| {row['stage']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_losses(run_dir: Path, out: Path) -> bool:
+    """Training loss against step for every stage that logged one; False when there is nothing to plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    histories = {}
+    for stage in ("cpt", "sft", "dpo"):
+        path = run_dir / stage / "log_history.json"
+        if path.exists():
+            points = [(h["step"], h["loss"]) for h in json.loads(path.read_text()) if "loss" in h]
+            if points:
+                histories[stage] = points
+    if not histories:
+        return False
+    fig, axes = plt.subplots(1, len(histories), figsize=(4.5 * len(histories), 3.6), squeeze=False)
+    titles = {"cpt": "DCPT: next-token loss", "sft": "SFT: loss on answers", "dpo": "DPO: preference loss"}
+    for ax, (stage, points) in zip(axes[0], histories.items(), strict=True):
+        steps, losses = zip(*points, strict=True)
+        ax.plot(steps, losses, color="#1f6feb", linewidth=1.8)
+        ax.set_title(titles[stage])
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel("loss")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out.with_name(out.name + ".tmp.png"), dpi=120)
+    plt.close(fig)
+    os.replace(out.with_name(out.name + ".tmp.png"), out)
+    return True
+
+
+def plot_metrics(rows: list[dict[str, Any]], out: Path) -> bool:
+    """Evaluation metrics by stage as grouped bars, one panel for the exam and one for QA."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [
+        ("Exam accuracy (%) by stage", ["cmexam", "cmexam_held_out", "cmexam_seen"], [20.0, "chance (5 options)"]),
+        ("Open QA by stage", ["qa_bleu_1", "qa_rouge_1", "qa_rouge_l"], None),
+    ]
+    panels = [(t, [k for k in keys if any(k in r for r in rows)], ref) for t, keys, ref in panels]
+    panels = [p for p in panels if p[1]]
+    if not panels:
+        return False
+    stages = [r["stage"] for r in rows]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
+    for ax, (title, keys, reference) in zip(axes[0], panels, strict=True):
+        width = 0.8 / len(keys)
+        for i, key in enumerate(keys):
+            values = [r.get(key) or 0.0 for r in rows]
+            xs = [x + (i - (len(keys) - 1) / 2) * width for x in range(len(stages))]
+            bars = ax.bar(xs, values, width, label=COLUMNS[key])
+            ax.bar_label(bars, fmt="%.1f", fontsize=8)
+        if reference:
+            ax.axhline(reference[0], color="grey", linestyle="--", linewidth=1, label=reference[1])
+        ax.set_xticks(range(len(stages)), stages)
+        ax.set_title(title)
+        ax.set_ylim(0, 100 if "%" in title else max(1.0, ax.get_ylim()[1] * 1.15))
+        ax.legend(fontsize=8, loc="upper left")
+        ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out.with_name(out.name + ".tmp.png"), dpi=120)
+    plt.close(fig)
+    os.replace(out.with_name(out.name + ".tmp.png"), out)
+    return True
+
+
+def write_report(run_dir: Path, paper: bool = False) -> Path:
+    """Write report.md, report.json, losses.png and metrics.png into the run directory; returns report.md."""
+    rows = stage_rows(run_dir)
+    has_losses = plot_losses(run_dir, run_dir / "losses.png")
+    has_metrics = plot_metrics(rows, run_dir / "metrics.png")
+    _write_atomic(
+        run_dir / "report.json",
+        json.dumps({"stages": rows, "paper": PAPER if paper else None}, ensure_ascii=False, indent=1),
+    )
+    lines = [f"# Qilin run report: {run_dir.name}", "", markdown_table(rows, paper), ""]
+    if paper:
+        lines += ["Numbers in brackets are the Qilin-Med paper's (Baichuan-7B; arXiv 2310.09089, Tables 3 and 4).", ""]
+    if has_metrics:
+        lines += ["## Evaluation by stage", "", "![metrics by stage](metrics.png)", ""]
+    if has_losses:
+        lines += ["## Training loss", "", "![loss curves](losses.png)", ""]
+    examples = [(r["stage"], r["qa_example"]) for r in rows if isinstance(r.get("qa_example"), dict)]
+    if examples:
+        lines += ["## One QA answer per stage", "", f"Question: {examples[0][1]['question']}", ""]
+        lines += [f"Reference: {examples[0][1]['reference']}", ""]
+        lines += [f"- **{stage}**: {ex['answer'] or '(empty)'}" for stage, ex in examples]
+        lines.append("")
+    _write_atomic(run_dir / "report.md", "\n".join(lines))
+    return run_dir / "report.md"
