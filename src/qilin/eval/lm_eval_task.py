@@ -26,7 +26,7 @@ def _options(doc):
 
 
 def doc_to_text(doc):
-    return doc["Question"].strip() + "\\\\n答案："
+    return doc["Question"].strip() + "\\n答案："
 
 
 def doc_to_choice(doc):
