@@ -52,7 +52,10 @@ def stage_rows(run_dir: Path) -> list[dict[str, Any]]:
 def markdown_table(rows: list[dict[str, Any]], paper: bool) -> str:
     """The stage table, with the paper's numbers in brackets beside ours when asked."""
     present = [k for k in COLUMNS if any(k in r for r in rows)]
-    lines = ["| stage | " + " | ".join(COLUMNS[k] for k in present) + " |", "|---|" + "---:|" * len(present)]
+    lines = [
+        "| stage | status | " + " | ".join(COLUMNS[k] for k in present) + " |",
+        "|---|---|" + "---:|" * len(present),
+    ]
     for row in rows:
         cells = []
         for k in present:
@@ -60,7 +63,7 @@ def markdown_table(rows: list[dict[str, Any]], paper: bool) -> str:
             if paper and k in PAPER.get(row["stage"], {}):
                 cell += f" (paper {PAPER[row['stage']][k]})"
             cells.append(cell)
-        lines.append(f"| {row['stage']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {row['stage']} | {row['status']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -134,6 +137,11 @@ def plot_metrics(rows: list[dict[str, Any]], out: Path) -> bool:
     return True
 
 
+def _shorten(text: str, limit: int = 160) -> str:
+    text = text.replace("\ufffd", "")  # an untrained byte-level model emits bytes that are no UTF-8
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def write_report(run_dir: Path, paper: bool = False) -> Path:
     """Write report.md, report.json, losses.png and metrics.png into the run directory; returns report.md."""
     rows = stage_rows(run_dir)
@@ -154,7 +162,7 @@ def write_report(run_dir: Path, paper: bool = False) -> Path:
     if examples:
         lines += ["## One QA answer per stage", "", f"Question: {examples[0][1]['question']}", ""]
         lines += [f"Reference: {examples[0][1]['reference']}", ""]
-        lines += [f"- **{stage}**: {ex['answer'] or '(empty)'}" for stage, ex in examples]
+        lines += [f"- **{stage}**: {_shorten(ex['answer']) or '(empty)'}" for stage, ex in examples]
         lines.append("")
     _write_atomic(run_dir / "report.md", "\n".join(lines))
     return run_dir / "report.md"
