@@ -125,3 +125,23 @@ def test_leakage_check_passes_clean_data_and_catches_a_planted_question(built) -
     reworded = "那" + questions[7][1:]  # a near copy (first character changed) is caught too
     leaks = find_leaks(questions, [*training, reworded])
     assert [(i, kind) for i, kind, _ in leaks] == [(7, "near")]
+
+
+def test_cli_build_takes_the_users_triples_and_texts(tmp_path: Path, capsys) -> None:
+    from qilin.cli import main
+
+    triples = tmp_path / "kg.csv"
+    rows = ["head,relation,tail"]
+    for i, (dep, sys_) in enumerate([("心内科", "循环系统"), ("呼吸内科", "呼吸系统")] * 4):
+        d = f"病{i}"
+        rows += [f"{d},department,{dep}", f"{d},system,{sys_}"]
+        rows += [f"{d},symptoms,症状{i}{k}" for k in range(3)]
+        rows += [f"{d},treatments,药{i}{k}" for k in range(2)]
+    triples.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    text = tmp_path / "extra.txt"
+    text.write_text("用户自己的医学教材段落，内容足够长。\n用户自己的医学教材段落，内容足够长！\n", encoding="utf-8")
+    assert main(["data", "build", "--out", str(tmp_path / "out"), "--triples", str(triples), "--text", str(text)]) == 0
+    out = capsys.readouterr().out
+    assert "exact_duplicate: 1" in out and "diseases           8" in out
+    docs = read_file(tmp_path / "out" / "chimed_cpt.jsonl", "cpt")
+    assert sum("用户自己的医学教材段落" in d for d in docs) == 1

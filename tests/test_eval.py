@@ -152,3 +152,25 @@ def test_report_puts_the_papers_numbers_beside_ours_and_draws_the_chart(tmp_path
     assert "| base | given | 21.0 (paper 33.5) |  |" in text and "| cpt | complete | 40.5 (paper 38.4) | 3 |" in text
     assert (tmp_path / "metrics.png").read_bytes()[:4] == b"\x89PNG"
     assert not (tmp_path / "losses.png").exists()  # no training logs, no empty plot
+
+
+def test_few_shot_examples_enter_the_prompt_and_generation_mode_runs(
+    tiny_model_dir: Path, tmp_path: Path, capsys
+) -> None:
+    from qilin.cli import main
+    from qilin.eval.cmexam import generation_prompt
+
+    exam = tmp_path / "exam.csv"
+    rows = ['高血压首选哪个科？,"A 心内科\nB 眼科",A,科室', '糖尿病常用药？,"A 二甲双胍\nB 沙丁胺醇",A,药物']
+    exam.write_text("Question,Options,Answer,Type\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    shots = read_cmexam(exam)
+    prompt = generation_prompt(shots[1], shots[:1])
+    assert "高血压首选哪个科？\nA 心内科\nB 眼科\n答案：A" in prompt and prompt.endswith("B 沙丁胺醇\n答案：")
+    out_json = tmp_path / "gen.json"
+    args = ["eval", "cmexam", str(tiny_model_dir), "--data", str(exam), "--mode", "generate", "--shots", "1"]
+    assert main([*args, "--dev", str(exam), "--json", str(out_json)]) == 0
+    result = json.loads(out_json.read_text())
+    assert result["acc"]["all"]["n"] == 2 and "Type=科室" in result["acc"]
+    assert 0 <= result["extraction_failures"] <= 2
+    assert main(["eval", "cmexam", str(tiny_model_dir), "--data", str(exam), "--mode", "generate", "--shots", "1"]) == 2
+    assert "--shots needs --dev" in capsys.readouterr().err

@@ -175,6 +175,38 @@ def cmd_eval_qa(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_build(args: argparse.Namespace) -> int:
+    from qilin.data.chimed import build_chimed
+    from qilin.data.formats import iter_file, read_file
+    from qilin.data.knowledge import kb_from_triples, load_kb
+
+    diseases = kb_from_triples(args.triples) if args.triples else load_kb(args.kb)
+    extra_text = [doc for path in args.text for doc in iter_file(path, "cpt")]
+    extra_conversations = [c for path in args.conversations for c in read_file(path, "sft")]
+    report = build_chimed(
+        diseases,
+        Path(args.out),
+        seed=args.seed,
+        held_out_fraction=args.held_out,
+        extra_text=extra_text,
+        extra_conversations=extra_conversations,
+    )
+    print(report["filter_summary"])
+    for key in (
+        "diseases",
+        "cpt_documents",
+        "cpt_characters",
+        "sft_conversations",
+        "dpo_pairs",
+        "exam_test",
+        "exam_dev",
+    ):
+        print(f"{key:<18} {report[key]}")
+    print(f"{'qa_test':<18} {report['qa_test']}\nleakage check: no test item appears in the training text")
+    print(f"wrote {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every verb."""
     parser = argparse.ArgumentParser(
@@ -228,6 +260,25 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--kind", required=True, choices=("cpt", "sft", "dpo"), help="what the file is for")
     check.add_argument("--tokenizer", help="local model directory whose tokenizer counts tokens (else characters)")
     check.set_defaults(func=cmd_data_check)
+
+    build = data_verbs.add_parser(
+        "build",
+        help="build ChiMed-style CPT/SFT/DPO data and test sets from a knowledge base",
+        description="Turn a medical knowledge base (the bundled one, your own JSON in the same schema, or your "
+        "triples) plus your own texts and conversations into chimed_cpt.jsonl, chimed_sft.jsonl, "
+        "chimed_dpo.jsonl, a CMExam-format exam (cmexam_test.csv, cmexam_dev.csv) and a Huatuo-format QA "
+        "test (huatuo_test.jsonl). Deduplicates, filters, and refuses to write if any test item appears in "
+        "the training text. Deterministic given --seed.",
+    )
+    build.add_argument("--out", required=True, help="output directory")
+    source = build.add_mutually_exclusive_group()
+    source.add_argument("--kb", help="knowledge base JSON (default: the bundled one)")
+    source.add_argument("--triples", help="CSV (head,relation,tail) or JSONL triples, e.g. 高血压,department,心内科")
+    build.add_argument("--text", nargs="*", default=[], help="extra plain-text corpora for CPT (any cpt format)")
+    build.add_argument("--conversations", nargs="*", default=[], help="extra QA/dialogue files (any sft format)")
+    build.add_argument("--held-out", type=float, default=0.2, help="share of diseases kept out of SFT/DPO/QA text")
+    build.add_argument("--seed", type=int, default=0, help="seed for every random choice")
+    build.set_defaults(func=cmd_data_build)
 
     evaluate = verbs.add_parser("eval", help="evaluate a model", description="Evaluate a model on a benchmark.")
     eval_verbs = evaluate.add_subparsers(dest="eval_verb", required=True, metavar="BENCHMARK")

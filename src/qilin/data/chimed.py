@@ -88,10 +88,10 @@ EXAM_STEMS = {
     "multi_symptoms": "关于{d}的临床表现，下列正确的有（多选）",
 }
 
-QA_TESTS = [
-    ("家里老人得了{d}，去医院该找哪个科？", "{d}一般到{department}就诊。"),
-    ("我最近{s1}，还{s2}，可能是什么问题？", "{s1}、{s2}需要考虑{d}，建议到{department}进一步检查。"),
-    ("{d}平时用什么药？", "{d}常用{t1}、{t2}等治疗，需遵医嘱。"),
+QA_TESTS = [  # (the relation the answer needs, question, answer)
+    ("department", "家里老人得了{d}，去医院该找哪个科？", "{d}一般到{department}就诊。"),
+    ("symptoms", "我最近{s1}，还{s2}，可能是什么问题？", "{s1}、{s2}需要考虑{d}，建议到{department}进一步检查。"),
+    ("treatments", "{d}平时用什么药？", "{d}常用{t1}、{t2}等治疗，需遵医嘱。"),
 ]
 
 DISMISSIVE = [
@@ -170,7 +170,9 @@ def sft_conversations(diseases: list[Disease], rng: random.Random) -> list[list[
     """Single-turn instruction QA and a two-round doctor-patient dialogue per disease."""
     conversations = []
     for d in diseases:
-        for question, answer in SFT_QUESTIONS.values():
+        for rel, (question, answer) in SFT_QUESTIONS.items():
+            if not d.facts(rel):  # a user's knowledge base may lack a relation for some diseases
+                continue
             v = _values(d, rng)
             conversations.append(
                 [
@@ -178,21 +180,24 @@ def sft_conversations(diseases: list[Disease], rng: random.Random) -> list[list[
                     {"role": "assistant", "content": answer.format(**v)},
                 ]
             )
+        if not d.symptoms:
+            continue
         s = _pick(rng, d.symptoms, 2)
         red = d.red_flags[0] if d.red_flags else "症状明显加重"
+        exam = f"做{d.examinations[0]}" if d.examinations else "完善相关检查"
+        treatment = f"一线治疗包括{_join(d.treatments[:3])}" if d.treatments else "治疗需由专科医生根据病情制定"
         conversations.append(
             [
                 {"role": "user", "content": f"医生您好，我最近{_join(s)}，是怎么回事？"},
                 {
                     "role": "assistant",
                     "content": f"根据您描述的{_join(s)}，需要考虑{d.name}。建议到{d.department}就诊，"
-                    f"做{d.examinations[0]}明确诊断。如果出现{red}，请立即就医。",
+                    f"{exam}明确诊断。如果出现{red}，请立即就医。",
                 },
                 {"role": "user", "content": "如果确诊了，一般怎么治疗？"},
                 {
                     "role": "assistant",
-                    "content": f"{d.name}的一线治疗包括{_join(d.treatments[:3])}，"
-                    "请在医生指导下规范治疗，不要自行停药。",
+                    "content": f"{d.name}的{treatment}，请在医生指导下规范治疗，不要自行停药。",
                 },
             ]
         )
@@ -204,11 +209,15 @@ def dpo_pairs(diseases: list[Disease], everyone: list[Disease], rng: random.Rand
     pairs = []
     for d in diseases:
         others = [o for o in everyone if o.department != d.department]
+        if not others:
+            continue
         wrong = rng.choice(others)
-        wrong_drug = rng.choice([t for o in others for t in o.treatments if t not in d.treatments])
+        wrong_drugs = [t for o in others for t in o.treatments if t not in d.treatments]
+        wrong_drug = rng.choice(wrong_drugs) if wrong_drugs else "抗生素"
         red = d.red_flags[0] if d.red_flags else "症状明显加重"
+        treatment = f"一线治疗包括{_join(d.treatments[:2])}" if d.treatments else "治疗方案需由专科医生制定"
         cautious = (
-            f"建议尽快到{d.department}就诊。{d.name}的一线治疗包括{_join(d.treatments[:2])}，"
+            f"建议尽快到{d.department}就诊。{d.name}的{treatment}，"
             f"请在医生指导下使用，不要自行用药。如出现{red}，请立即就医。"
         )
         prompt = f"我被诊断为{d.name}，应该怎么办？"
@@ -253,7 +262,8 @@ def exam_questions(
     """CMExam-style 5-option questions; distractors are facts of other diseases that are not facts of this one."""
     questions = []
     for d in diseases:
-        kinds = rng.sample(list(EXAM_STEMS), min(per_disease, len(EXAM_STEMS)))
+        possible = [k for k in EXAM_STEMS if k in ("diagnosis", "multi_symptoms") or d.facts(k)]
+        kinds = rng.sample(possible, min(per_disease, len(possible)))
         for kind in kinds:
             q = _exam_question(kind, d, everyone, rng)
             if q is not None:
@@ -309,7 +319,9 @@ def qa_tests(diseases: list[Disease], rng: random.Random) -> list[dict[str, str]
     """Huatuo-26M-format QA pairs with patient phrasings no training text uses."""
     items = []
     for d in diseases:
-        question, answer = rng.choice(QA_TESTS)
+        _, question, answer = rng.choice(
+            [t for t in QA_TESTS if len(d.facts(t[0])) >= (2 if t[0] != "department" else 1)]
+        )
         v = _values(d, rng)
         items.append({"questions": question.format(**v), "answers": answer.format(**v)})
     return items
