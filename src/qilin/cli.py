@@ -68,6 +68,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_data_check(args: argparse.Namespace) -> int:
+    if args.kind in ("vl", "caption", "pmcvqa"):
+        return _check_vl_files(args)
     from qilin.data.stats import describe_file
 
     ok = True
@@ -79,14 +81,31 @@ def cmd_data_check(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
+    from transformers import AutoConfig
+
     from qilin.config import ModelSettings
     from qilin.models.loading import load_model, load_tokenizer
-    from qilin.serve.chat import chat_loop, generate_reply
+    from qilin.serve.chat import chat_loop, generate_reply, generate_vl_reply
 
     settings = ModelSettings(path=args.model, trust_remote_code=args.trust_remote_code)
-    model, tokenizer = load_model(args.model, settings).eval(), load_tokenizer(args.model, settings)
+    tokenizer = load_tokenizer(args.model, settings)
+    messages = [{"role": "system", "content": args.system}] if args.system else []
+    if AutoConfig.from_pretrained(args.model).model_type == "qilin_vl":
+        from transformers import AutoImageProcessor
+
+        from qilin.models.vl import QilinVLForConditionalGeneration
+
+        if not args.image or not args.prompt:
+            raise ConfigError("a vision-language model needs --image FILE and --prompt TEXT")
+        model = QilinVLForConditionalGeneration.from_pretrained(args.model).eval()
+        processor = AutoImageProcessor.from_pretrained(args.model)
+        messages.append({"role": "user", "content": args.prompt})
+        print(generate_vl_reply(model, tokenizer, processor, args.image, messages, args.max_new_tokens))
+        return 0
+    if args.image:
+        raise ConfigError(f"{args.model} is a text model; --image needs a Qilin-Med-VL model")
+    model = load_model(args.model, settings).eval()
     if args.prompt:
-        messages = [{"role": "system", "content": args.system}] if args.system else []
         print(
             generate_reply(model, tokenizer, [*messages, {"role": "user", "content": args.prompt}], args.max_new_tokens)
         )
@@ -207,6 +226,31 @@ def cmd_data_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_vl_files(args: argparse.Namespace) -> int:
+    from qilin.data.images import ImageError, load_image
+    from qilin.data.vl_data import read_pmcvqa, read_vl_file
+
+    ok = True
+    for name in args.files:
+        path = Path(name)
+        root = Path(args.images) if args.images else path.parent
+        if args.kind == "pmcvqa":
+            images = [(f"question {i}", q.image) for i, q in enumerate(read_pmcvqa(path, root), 1)]
+        else:
+            images = [(r.where, r.image) for r in read_vl_file(path, args.kind, root)]
+        bad = []
+        for where, image in images:
+            try:
+                load_image(image)
+            except ImageError as e:
+                bad.append(f"{path}:{where}: {e}")
+        print(f"{path}: {args.kind} data, {len(images)} records, {len(bad)} with a bad image")
+        if bad:
+            print(f"  first bad record: {bad[0]}")
+            ok = False
+    return 0 if ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every verb."""
     parser = argparse.ArgumentParser(
@@ -257,7 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
         "ones (exit 1).",
     )
     check.add_argument("files", nargs="+", help="data files")
-    check.add_argument("--kind", required=True, choices=("cpt", "sft", "dpo"), help="what the file is for")
+    check.add_argument(
+        "--kind", required=True, choices=("cpt", "sft", "dpo", "vl", "caption", "pmcvqa"), help="what the file is for"
+    )
+    check.add_argument("--images", help="image folder of a VL file (default: the file's folder)")
     check.add_argument("--tokenizer", help="local model directory whose tokenizer counts tokens (else characters)")
     check.set_defaults(func=cmd_data_check)
 
@@ -342,6 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("model", help="local HF model directory, e.g. runs/demo/dpo/model")
     chat.add_argument("--prompt", help="answer this one question and exit (no interactive loop)")
     chat.add_argument("--system", help="system prompt")
+    chat.add_argument("--image", help="an image (PNG, JPEG or DICOM) for a vision-language model")
     chat.add_argument("--max-new-tokens", type=int, default=256, help="longest reply in tokens")
     chat.add_argument("--trust-remote-code", action="store_true", help="run the checkpoint's own code")
     chat.set_defaults(func=cmd_chat)

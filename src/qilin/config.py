@@ -16,7 +16,8 @@ from typing import Any, Literal
 
 import yaml
 
-STAGE_ORDER = ("cpt", "sft", "dpo")
+STAGE_ORDER = ("cpt", "sft", "dpo", "vl_align", "vl_instruct")
+VL_STAGES = ("vl_align", "vl_instruct")
 
 
 class ConfigError(ValueError):
@@ -51,6 +52,11 @@ class ModelSettings:
         "A local Hugging Face causal-LM directory (Llama, Qwen, Baichuan, ...), or 'embedded' to build the "
         "tiny bundled model (see the `embedded` section).",
         "embedded",
+    )
+    if_missing: Literal["error", "embedded"] = _help(
+        "When path does not exist: 'error', or 'embedded' to build the tiny model instead (the VL demo starts "
+        "from the text demo's output when there is one).",
+        "error",
     )
     trust_remote_code: bool = _help("Run the checkpoint's own Python code (Baichuan needs it).", False)
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = _help(
@@ -129,12 +135,75 @@ class DpoSettings(TrainSettings):
 
 
 @dataclass
+class VLStageSettings(TrainSettings):
+    """A vision-language stage: image + conversation records; the vision tower is always frozen."""
+
+    images: str | None = _help(
+        "Folder that relative image paths in the data resolve against (default: the data file's folder).", None
+    )
+    format: Literal["auto", "vl", "caption", "pmcvqa"] = _help(
+        "Data format: LLaVA-style JSON ('vl'), image-caption pairs ('caption'), PMC-VQA CSV ('pmcvqa'); "
+        "'auto' picks by file type and fields.",
+        "auto",
+    )
+    max_length: int = _help("Tokens per example, image tokens included; longer examples are dropped.", 512)
+    skip_bad_images: bool = _help(
+        "Skip and count records whose image is missing or corrupt instead of stopping.", False
+    )
+
+
+@dataclass
+class VLAlignSettings(VLStageSettings):
+    """Stage 1, feature alignment: image-caption pairs; only the projector trains (finetune/lora unused)."""
+
+
+@dataclass
+class VLInstructSettings(VLStageSettings):
+    """Stage 2, instruction tuning: image-question-answer conversations; projector and LLM train."""
+
+
+@dataclass
 class StagesSettings:
     """The stages to run, always in the order cpt -> sft -> dpo; leave one out to skip it."""
 
     cpt: CptSettings | None = _help("Domain-specific continued pre-training.", None)
     sft: SftSettings | None = _help("Supervised fine-tuning.", None)
     dpo: DpoSettings | None = _help("Direct preference optimization.", None)
+    vl_align: VLAlignSettings | None = _help("VL stage 1: align the projector on image-caption pairs.", None)
+    vl_instruct: VLInstructSettings | None = _help("VL stage 2: instruction-tune on image conversations.", None)
+
+
+@dataclass
+class VisionSettings:
+    """The vision side of a Qilin-Med-VL model (used by the vl_* stages)."""
+
+    path: str = _help(
+        "Local Hugging Face vision encoder (CLIP vision, SigLIP, ViT) or a full CLIP/SigLIP checkpoint, or "
+        "'embedded' to pre-train the tiny demo ViT (CLIP-style) on synthetic scans.",
+        "embedded",
+    )
+    projector: Literal["linear", "mlp"] = _help(
+        "'linear' as the Qilin-Med-VL paper describes, or 'mlp' (LLaVA-1.5's 2-layer GELU MLP, exportable "
+        "to transformers' LLaVA layout).",
+        "linear",
+    )
+    feature_layer: int = _help("Vision hidden layer fed to the projector (-2: LLaVA-1.5's choice).", -2)
+
+
+@dataclass
+class EmbeddedVisionSettings:
+    """The tiny ViT pre-trained for the VL demo when vision.path is 'embedded'."""
+
+    image_size: int = _help("Input resolution (pixels per side).", 64)
+    patch_size: int = _help("Pixels per patch side; an image becomes (image_size / patch_size)^2 tokens.", 8)
+    hidden_size: int = _help("Width of the ViT.", 128)
+    num_layers: int = _help("Transformer layers.", 4)
+    num_heads: int = _help("Attention heads.", 4)
+    pretrain_images: int = _help("Synthetic scans (disjoint from the VL data) for contrastive pre-training.", 2000)
+    pretrain_epochs: int = _help("Passes of contrastive pre-training.", 10)
+    pretrain_lr: float = _help("Learning rate of contrastive pre-training.", 1e-3)
+    vl_images: int = _help("Synthetic scans for the VL stages (captions and VQA); a further 20% are held out.", 1500)
+    seed: int = _help("Seed of the image generator and the initialisation.", 0)
 
 
 @dataclass
@@ -156,6 +225,8 @@ class EvalSettings:
     paper_numbers: bool = _help(
         "Show the Qilin-Med paper's numbers beside ours (recipes that mirror the paper).", False
     )
+    vqa: str | None = _help("PMC-VQA-format CSV for VL models (4 choices), or 'embedded:vqa-test'.", None)
+    vqa_images: str | None = _help("Image folder of the VQA file (default: the file's folder).", None)
 
 
 @dataclass
@@ -166,6 +237,10 @@ class Recipe:
     model: ModelSettings = _help("Base model.", default_factory=ModelSettings)
     embedded: EmbeddedModelSettings = _help(
         "Tiny model built when model.path is 'embedded'.", default_factory=EmbeddedModelSettings
+    )
+    vision: VisionSettings = _help("Vision tower and projector of the VL stages.", default_factory=VisionSettings)
+    embedded_vision: EmbeddedVisionSettings = _help(
+        "Tiny ViT pre-trained when vision.path is 'embedded'.", default_factory=EmbeddedVisionSettings
     )
     stages: StagesSettings = _help("Training stages.", default_factory=StagesSettings)
     eval: EvalSettings = _help("Evaluation after every stage.", default_factory=EvalSettings)

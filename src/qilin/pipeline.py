@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from qilin.config import Recipe, to_dict
+from qilin.config import VL_STAGES, Recipe, to_dict
 from qilin.data.formats import iter_file
 
 EMBEDDED_PREFIX = "embedded:"
@@ -92,23 +92,30 @@ class Manifest:
 
 
 def _stage_module(name: str) -> Any:
-    from qilin.stages import cpt, dpo, sft
+    from qilin.stages import cpt, dpo, sft, vl_align, vl_instruct
 
-    return {"cpt": cpt, "sft": sft, "dpo": dpo}[name]
+    return {"cpt": cpt, "sft": sft, "dpo": dpo, "vl_align": vl_align, "vl_instruct": vl_instruct}[name]
 
 
-def resolve_data(entries: list[str], run_dir: Path, seed: int = 0) -> list[Path]:
-    """Data paths of a stage; 'embedded:PART' names a part of the bundled miniature ChiMed."""
+def resolve_data(entries: list[str], run_dir: Path, recipe: Recipe | None = None) -> list[Path]:
+    """Data paths of a stage; 'embedded:PART' names a part of the bundled miniature ChiMed or ChiMed-VL."""
     paths = []
     for entry in entries:
         if entry.startswith(EMBEDDED_PREFIX):
-            from qilin.data.chimed import build_embedded
-
             part = entry[len(EMBEDDED_PREFIX) :]
-            built = build_embedded(run_dir / "data", seed=seed)
-            if part not in built:
-                raise ValueError(f"data entry {entry!r}: the embedded data has parts {', '.join(built)}")
-            paths.append(built[part])
+            from qilin.data.chimed import EMBEDDED_PARTS, build_embedded
+            from qilin.data.vl_embedded import PARTS as VL_PARTS
+
+            if part in VL_PARTS:
+                from qilin.data.vl_embedded import build_embedded_vl
+
+                settings = recipe.embedded_vision if recipe else Recipe().embedded_vision
+                paths.append(build_embedded_vl(run_dir / "data-vl", settings)[part])
+            elif part in EMBEDDED_PARTS:
+                paths.append(build_embedded(run_dir / "data")[part])
+            else:
+                known = ", ".join([*EMBEDDED_PARTS, *VL_PARTS])
+                raise ValueError(f"data entry {entry!r}: the embedded data has parts {known}")
         else:
             path = Path(entry).expanduser()
             if not path.is_file():
@@ -120,7 +127,13 @@ def resolve_data(entries: list[str], run_dir: Path, seed: int = 0) -> list[Path]
 def _all_texts(recipe: Recipe, run_dir: Path) -> Iterator[str]:
     """Every text of every stage's data: the embedded tokenizer's training corpus."""
     for name, stage in recipe.enabled_stages():
-        for path in resolve_data(stage.data, run_dir):
+        for path in resolve_data(stage.data, run_dir, recipe):
+            if name in VL_STAGES:
+                from qilin.data.vl_data import read_vl_file
+
+                for record in read_vl_file(path, stage.format, stage.images):
+                    yield from (m["content"] for m in record.messages)
+                continue
             for record in iter_file(path, name):
                 if isinstance(record, str):
                     yield record
@@ -134,7 +147,10 @@ def _all_texts(recipe: Recipe, run_dir: Path) -> Iterator[str]:
 
 def _base_model(recipe: Recipe, run_dir: Path, manifest: Manifest) -> tuple[Path, str]:
     """(path, fingerprint) of the model the first stage starts from, building the embedded one if asked."""
-    if recipe.model.path != "embedded":
+    use_embedded = recipe.model.path == "embedded" or (
+        recipe.model.if_missing == "embedded" and not (Path(recipe.model.path).expanduser() / "config.json").exists()
+    )
+    if not use_embedded:
         path = Path(recipe.model.path).expanduser()
         from qilin.models.loading import check_model_dir
 
@@ -156,11 +172,45 @@ def _base_model(recipe: Recipe, run_dir: Path, manifest: Manifest) -> tuple[Path
     return out, fingerprint
 
 
+def _vision_dir(recipe: Recipe, run_dir: Path, manifest: Manifest) -> tuple[Path, str]:
+    """(path, fingerprint) of the vision tower: the recipe's, or the demo ViT pre-trained here once."""
+    if recipe.vision.path != "embedded":
+        path = Path(recipe.vision.path).expanduser()
+        from qilin.models.loading import check_model_dir
+
+        check_model_dir(path)
+        return path, model_dir_fingerprint(path)
+    from qilin.models.vision import pretrain_tiny_vit
+
+    settings = recipe.embedded_vision
+    records_path = resolve_data([EMBEDDED_PREFIX + "vl-pretrain"], run_dir, recipe)[0]
+    fingerprint = _digest({"vision": to_dict(settings), "images": file_sha256(records_path)})
+    out = run_dir / "vision" / "model"
+    record = manifest.stage("vision")
+    if record.get("fingerprint") != fingerprint or record.get("status") != "complete" or not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        started = time.time()
+        pretrain_tiny_vit(settings, json.loads(records_path.read_text()), records_path.parent, out)
+        losses = json.loads((out / "pretrain_losses.json").read_text())
+        metrics = {
+            "first_loss": losses[0],
+            "last_loss": losses[-1],
+            "steps": len(losses),
+            "train_seconds": round(time.time() - started, 1),
+        }
+        manifest.update(
+            "vision", status="complete", fingerprint=fingerprint, output=str(out.relative_to(run_dir)), metrics=metrics
+        )
+    return out, fingerprint
+
+
 def _evaluate(name: str, model_dir: Path, recipe: Recipe, run_dir: Path, manifest: Manifest) -> None:
     """Run the recipe's evaluation on a model unless its result for these settings is already recorded."""
     from qilin.eval.suite import evaluate_model
 
-    data = {key: resolve_data([entry], run_dir)[0] for key in ("cmexam", "qa") if (entry := getattr(recipe.eval, key))}
+    is_vl = name in VL_STAGES
+    keys = ("vqa",) if is_vl else ("cmexam", "qa")
+    data = {key: resolve_data([entry], run_dir, recipe)[0] for key in keys if (entry := getattr(recipe.eval, key))}
     if not data:
         return
     record = manifest.stage(name)
@@ -184,9 +234,15 @@ def run_recipe(recipe: Recipe, run_dir: Path) -> Manifest:
     manifest = Manifest(run_dir, recipe.name)
     model_path, model_fingerprint = _base_model(recipe, run_dir, manifest)
     _evaluate(BASE, model_path, recipe, run_dir, manifest)
+    vision_dir = vision_fingerprint = None
     for name, cfg in recipe.enabled_stages():
         stage_dir = run_dir / name
-        data = resolve_data(cfg.data, run_dir)
+        data = resolve_data(cfg.data, run_dir, recipe)
+        extra: dict = {}
+        if name in VL_STAGES:
+            if vision_dir is None:
+                vision_dir, vision_fingerprint = _vision_dir(recipe, run_dir, manifest)
+            extra = {"vision_dir": vision_dir, "vision": recipe.vision}
         data_hashes = [file_sha256(p) for p in data]
         inputs = {
             "model": {"path": str(model_path), "fingerprint": model_fingerprint},
@@ -201,6 +257,7 @@ def run_recipe(recipe: Recipe, run_dir: Path) -> Manifest:
                 "data": data_hashes,
                 "config": inputs["config"],
                 "model_settings": {k: v for k, v in inputs["model_settings"].items() if k != "path"},
+                **({"vision": vision_fingerprint, "vision_settings": to_dict(recipe.vision)} if extra else {}),
             }
         )
         record = manifest.stage(name)
@@ -216,7 +273,7 @@ def run_recipe(recipe: Recipe, run_dir: Path) -> Manifest:
             manifest.update(name, status="running", fingerprint=fingerprint, inputs=inputs, started=time.time())
             print(f"[{name}] training from {model_path}")
             try:
-                metrics = _stage_module(name).run(cfg, data, data_hashes, model_path, recipe.model, stage_dir)
+                metrics = _stage_module(name).run(cfg, data, data_hashes, model_path, recipe.model, stage_dir, **extra)
             except BaseException as e:
                 manifest.update(name, status="failed", error=f"{type(e).__name__}: {e}")
                 raise

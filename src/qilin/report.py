@@ -27,6 +27,13 @@ COLUMNS = {
     "qa_rouge_1": "ROUGE-1",
     "qa_rouge_2": "ROUGE-2",
     "qa_rouge_l": "ROUGE-L",
+    "vqa": "VQA acc (%)",
+    "vqa_generate": "VQA acc, generated (%)",
+    "vqa_modality": "modality",
+    "vqa_lesion": "lesion",
+    "vqa_side": "side",
+    "vqa_lobe": "lobe",
+    "vqa_size": "size",
     "first_loss": "first loss",
     "last_loss": "last loss",
     "steps": "steps",
@@ -109,11 +116,13 @@ def plot_metrics(rows: list[dict[str, Any]], out: Path) -> bool:
     panels = [
         ("Exam accuracy (%) by stage", ["cmexam", "cmexam_held_out", "cmexam_seen"], [20.0, "chance (5 options)"]),
         ("Open QA by stage", ["qa_bleu_1", "qa_rouge_1", "qa_rouge_l"], None),
+        ("VQA accuracy (%) by stage", ["vqa", "vqa_generate"], [25.0, "chance (4 options)"]),
     ]
     panels = [(t, [k for k in keys if any(k in r for r in rows)], ref) for t, keys, ref in panels]
     panels = [p for p in panels if p[1]]
     if not panels:
         return False
+    rows = [r for r in rows if any(k in r for _, keys, _ in panels for k in keys)]  # stages with evaluations
     stages = [r["stage"] for r in rows]
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
     for ax, (title, keys, reference) in zip(axes[0], panels, strict=True):

@@ -17,6 +17,8 @@ def evaluate_model(
     """Metrics of one model directory: CMExam accuracy (log-likelihood mode) and QA BLEU/ROUGE."""
     if not data:
         return {}
+    if "vqa" in data:
+        return _evaluate_vl(model_dir, settings, model_settings, data["vqa"])
     from qilin.models.loading import load_model, load_tokenizer
 
     model = load_model(model_dir, model_settings).eval()
@@ -46,4 +48,24 @@ def evaluate_model(
         scores = evaluate_qa(items, answers)
         metrics.update({f"qa_{k}": v for k, v in scores.items() if k != "empty_predictions"})
         metrics["qa_example"] = {"question": items[0].question, "answer": answers[0], "reference": items[0].answer}
+    return metrics
+
+
+def _evaluate_vl(model_dir: Path, settings: EvalSettings, model_settings: ModelSettings, data: Path) -> dict[str, Any]:
+    from transformers import AutoImageProcessor
+
+    from qilin.eval.vqa import evaluate_vqa, load_questions
+    from qilin.models.loading import load_tokenizer
+    from qilin.models.vl import QilinVLForConditionalGeneration
+
+    model = QilinVLForConditionalGeneration.from_pretrained(model_dir).eval()
+    tokenizer = load_tokenizer(model_dir, model_settings)
+    processor = AutoImageProcessor.from_pretrained(model_dir)
+    questions = load_questions(data, settings.vqa_images, settings.max_questions)
+    result = evaluate_vqa(model, tokenizer, processor, questions, settings.batch_size)
+    metrics = {"vqa": result["loglik"]["all"]["accuracy"], "vqa_generate": result["generate"]["all"]["accuracy"]}
+    metrics.update(
+        {f"vqa_{k.split('=')[1]}": v["accuracy"] for k, v in result["loglik"].items() if k.startswith("Type=")}
+    )
+    metrics.update(vqa_open_recall=result["open_recall"], vqa_n=result["loglik"]["all"]["n"])
     return metrics

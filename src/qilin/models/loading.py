@@ -54,8 +54,9 @@ def load_model(path: str | Path, settings: ModelSettings) -> PreTrainedModel:
     return model
 
 
-def save_pretrained_atomic(model: PreTrainedModel, tokenizer: Any, out_dir: Path) -> None:
-    """Save a standard HF directory (safetensors, config, tokenizer) under a temporary name, then rename.
+def save_pretrained_atomic(model: PreTrainedModel, tokenizer: Any, out_dir: Path, processor: Any = None) -> None:
+    """Save a standard HF directory (safetensors, config, tokenizer, image processor) under a temporary name,
+    then rename.
 
     A directory at `out_dir` is therefore always complete: a killed save leaves only `<out_dir>.tmp`.
     """
@@ -65,6 +66,8 @@ def save_pretrained_atomic(model: PreTrainedModel, tokenizer: Any, out_dir: Path
     model.config.use_cache = True  # for whoever loads it to generate
     model.save_pretrained(tmp)  # safetensors is the only format in transformers 5
     tokenizer.save_pretrained(tmp)
+    if processor is not None:
+        processor.save_pretrained(tmp)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)

@@ -34,3 +34,31 @@ def chat_loop(model: Any, tokenizer: Any, system: str | None = None, max_new_tok
         reply = generate_reply(model, tokenizer, messages, max_new_tokens)
         messages.append({"role": "assistant", "content": reply})
         print(f"Qilin> {reply}")
+
+
+def generate_vl_reply(
+    model: Any, tokenizer: Any, processor: Any, image: Any, messages: list[dict[str, str]], max_new_tokens: int = 128
+) -> str:
+    """A VL model's reply about one image (a path or a PIL image); `<image>` goes before the first user turn."""
+    import torch
+
+    from qilin.data.images import load_image
+    from qilin.data.vl_data import _with_image_token, expand_image_tokens
+
+    picture = load_image(image) if not hasattr(image, "convert") else image.convert("RGB")
+    pixels = processor(images=picture, return_tensors="pt")["pixel_values"]
+    prompt = render_prompt(tokenizer, _with_image_token(messages))
+    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    ids, _ = expand_image_tokens(ids, [0] * len(ids), model.config.image_token_index, model.num_image_tokens)
+    out = model.generate(
+        input_ids=torch.tensor([ids]),
+        pixel_values=pixels,
+        attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        pad_token_id=tokenizer.pad_token_id,
+    )[0].tolist()
+    stops = model.language_model.generation_config.eos_token_id
+    stops = set(stops if isinstance(stops, list) else [stops]) | {tokenizer.eos_token_id}
+    end = next((i for i, t in enumerate(out) if t in stops), len(out))
+    return tokenizer.decode(out[:end], skip_special_tokens=True).strip()
