@@ -83,6 +83,7 @@ def cmd_data_check(args: argparse.Namespace) -> int:
 def cmd_chat(args: argparse.Namespace) -> int:
     from transformers import AutoConfig
 
+    import qilin.models.vl  # noqa: F401  (registers the qilin_vl model type with AutoConfig)
     from qilin.config import ModelSettings
     from qilin.models.loading import load_model, load_tokenizer
     from qilin.serve.chat import chat_loop, generate_reply, generate_vl_reply

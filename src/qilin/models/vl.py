@@ -216,3 +216,7 @@ def export_llava(model: QilinVLForConditionalGeneration, processor: Any, tokeniz
         num_additional_image_tokens=0 if vision_type == "siglip_vision_model" else 1,  # CLIP's CLS token
     ).save_pretrained(out_dir)
     return out_dir
+
+
+# Registered so AutoConfig / AutoTokenizer can read a Qilin-Med-VL directory by its model_type.
+AutoConfig.register("qilin_vl", QilinVLConfig, exist_ok=True)
