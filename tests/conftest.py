@@ -75,3 +75,48 @@ def data_files(tmp_path: Path) -> dict[str, Path]:
         "sft": write_jsonl(tmp_path / "sft.jsonl", sft_rows()),
         "dpo": write_jsonl(tmp_path / "dpo.jsonl", dpo_rows()),
     }
+
+
+@pytest.fixture(scope="session")
+def vision_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer CLIP vision tower (random weights) with its image processor, 32x32 pixels, 16 patches."""
+    import torch
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
+
+    out = tmp_path_factory.mktemp("vision") / "clip"
+    config = CLIPVisionConfig(
+        image_size=32, patch_size=8, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2
+    )
+    torch.manual_seed(0)
+    CLIPVisionModel(config).save_pretrained(out)
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_vl_dir(tiny_model_dir: Path, vision_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained Qilin-Med-VL model (tiny CLIP tower + linear projector + tiny Llama), saved."""
+    from qilin.config import ModelSettings, VisionSettings
+    from qilin.models.vision import prepare_vl_model, save_vl_model
+
+    out = tmp_path_factory.mktemp("vl") / "model"
+    model, tokenizer, processor = prepare_vl_model(
+        tiny_model_dir, vision_dir, VisionSettings(feature_layer=-1), ModelSettings()
+    )
+    save_vl_model(model, tokenizer, processor, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_chat_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model after a short SFT on the test conversations: it answers "X应到Y就诊。" to "X挂什么科？"."""
+    from qilin.config import ModelSettings, SftSettings
+    from qilin.stages import sft
+
+    out = tmp_path_factory.mktemp("chat")
+    data = write_jsonl(out / "sft.jsonl", sft_rows())
+    cfg = SftSettings(
+        data=[str(data)], max_length=64, batch_size=4, epochs=60, learning_rate=3e-3, save_steps=10_000, warmup_ratio=0
+    )
+    sft.run(cfg, [data], ["x"], tiny_model_dir, ModelSettings(), out / "sft")
+    return out / "sft" / "model"

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel, LlavaForConditionalGeneration
+from transformers import CLIPVisionModel, LlavaForConditionalGeneration
 
 from qilin.config import ModelSettings, VisionSettings, VLAlignSettings, VLInstructSettings
 from qilin.data.formats import DataError
@@ -15,18 +15,6 @@ from qilin.models.vl import QilinVLForConditionalGeneration, export_llava
 from qilin.stages import vl_align, vl_instruct
 
 from .conftest import write_jsonl
-
-
-@pytest.fixture(scope="module")
-def vision_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("vision") / "clip"
-    config = CLIPVisionConfig(
-        image_size=32, patch_size=8, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2
-    )
-    torch.manual_seed(0)
-    CLIPVisionModel(config).save_pretrained(out)
-    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(out)
-    return out
 
 
 @pytest.fixture(scope="module")

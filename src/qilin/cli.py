@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -92,26 +93,26 @@ def cmd_chat(args: argparse.Namespace) -> int:
     tokenizer = load_tokenizer(args.model, settings)
     messages = [{"role": "system", "content": args.system}] if args.system else []
     if AutoConfig.from_pretrained(args.model).model_type == "qilin_vl":
-        from transformers import AutoImageProcessor
-
-        from qilin.models.vl import QilinVLForConditionalGeneration
-
         if not args.image or not args.prompt:
             raise ConfigError("a vision-language model needs --image FILE and --prompt TEXT")
-        model = QilinVLForConditionalGeneration.from_pretrained(args.model).eval()
-        processor = AutoImageProcessor.from_pretrained(args.model)
+        model, tokenizer, processor = _load_vl(args.model)
         messages.append({"role": "user", "content": args.prompt})
         print(generate_vl_reply(model, tokenizer, processor, args.image, messages, args.max_new_tokens))
         return 0
     if args.image:
         raise ConfigError(f"{args.model} is a text model; --image needs a Qilin-Med-VL model")
     model = load_model(args.model, settings).eval()
+    retriever = _retriever(args.rag)
     if args.prompt:
-        print(
-            generate_reply(model, tokenizer, [*messages, {"role": "user", "content": args.prompt}], args.max_new_tokens)
-        )
+        turn = {"role": "user", "content": args.prompt}
+        if retriever is not None:
+            from qilin.rag.prompt import rag_prompt
+
+            turn["content"] = rag_prompt(args.prompt, retriever.search(args.prompt, args.rag_top_k))
+            print(turn["content"], end="\n\n")
+        print(generate_reply(model, tokenizer, [*messages, turn], args.max_new_tokens))
     else:
-        chat_loop(model, tokenizer, args.system, args.max_new_tokens)
+        chat_loop(model, tokenizer, args.system, args.max_new_tokens, retriever, args.rag_top_k)
     return 0
 
 
@@ -157,6 +158,8 @@ def cmd_eval_cmexam(args: argparse.Namespace) -> int:
         replies = read_predictions(args.predictions, [q.id for q in questions])
         _print_tables(cmexam.evaluate_generations(questions, replies), args.json)
         return 0
+    if args.rag:
+        questions = cmexam.with_retrieved_passages(questions, _retriever(args.rag), args.rag_top_k)
     model, tokenizer = _load_for_eval(args)
     if args.mode == "loglik":
         _print_tables(cmexam.evaluate_loglikelihood(model, tokenizer, questions, args.batch_size), args.json)
@@ -192,6 +195,99 @@ def cmd_eval_qa(args: argparse.Namespace) -> int:
         print(f"{name:<18} {value}")
     if args.json:
         Path(args.json).write_text(json.dumps(scores, indent=1))
+    return 0
+
+
+def _load_vl(model_dir: str) -> tuple:
+    """(model, tokenizer, image processor) of a Qilin-Med-VL directory."""
+    from transformers import AutoImageProcessor
+
+    from qilin.config import ModelSettings
+    from qilin.models.loading import load_tokenizer
+    from qilin.models.vl import QilinVLForConditionalGeneration
+
+    model = QilinVLForConditionalGeneration.from_pretrained(model_dir).eval()
+    return (
+        model,
+        load_tokenizer(model_dir, ModelSettings(path=model_dir)),
+        AutoImageProcessor.from_pretrained(model_dir),
+    )
+
+
+def cmd_eval_vqa(args: argparse.Namespace) -> int:
+    from qilin.eval.vqa import evaluate_vqa, load_questions
+
+    questions = load_questions(args.data, args.images, args.max_questions)
+    model, tokenizer, processor = _load_vl(args.model)
+    result = evaluate_vqa(model, tokenizer, processor, questions, args.batch_size)
+    _print_tables(result, args.json)
+    return 0
+
+
+def cmd_export_llava(args: argparse.Namespace) -> int:
+    from qilin.models.vl import export_llava
+
+    out = Path(args.out)
+    if out.exists():
+        raise ConfigError(f"{out} already exists; give a new directory")
+    model, tokenizer, processor = _load_vl(args.model)
+    tmp = out.with_name(out.name + ".tmp")
+    try:
+        export_llava(model, processor, tokenizer, tmp)
+    except ValueError as e:
+        raise ConfigError(f"{args.model}: {e}") from e
+    tmp.rename(out)
+    print(f"wrote {out} (transformers LlavaForConditionalGeneration; vLLM: vllm serve {out})")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from qilin.config import ModelSettings
+    from qilin.models.loading import check_model_dir
+    from qilin.serve.engine import ChatEngine
+    from qilin.serve.server import ServerLimits, create_app, serve
+
+    check_model_dir(args.model)
+    limits = ServerLimits(
+        max_pending=args.max_pending,
+        max_batch=args.max_batch,
+        max_tokens=args.max_tokens,
+        max_request_bytes=args.max_request_mb * 2**20,
+        max_image_bytes=args.max_image_mb * 2**20,
+        rag_top_k=args.rag_top_k,
+    )
+    engine = ChatEngine(args.model, ModelSettings(path=args.model, trust_remote_code=args.trust_remote_code))
+    model_id = args.model_name or Path(args.model).resolve().name
+    api_key = args.api_key or os.environ.get("QILIN_API_KEY")
+    app = create_app(engine, model_id, limits, api_key=api_key, retriever=_retriever(args.rag))
+    print(f"serving {model_id!r} on http://{args.host}:{args.port} (web page at /, OpenAI API at /v1)")
+    serve(app, args.host, args.port)
+    return 0
+
+
+def _retriever(index: str | None) -> object:
+    if not index:
+        return None
+    from qilin.rag.index import load_index
+
+    return load_index(Path(index))
+
+
+def cmd_rag_index(args: argparse.Namespace) -> int:
+    from qilin.rag.index import build_index, load_index
+
+    try:
+        out = build_index(
+            [Path(c) for c in args.corpus],
+            Path(args.out),
+            kind=args.kind,
+            embedding_model=Path(args.embedding_model) if args.embedding_model else None,
+            passage_chars=args.passage_chars,
+        )
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
+    info = load_index(out).info
+    print(f"wrote {out}: {info.get('passages')} passages from {len(args.corpus)} file(s), {info.get('kind')}")
     return 0
 
 
@@ -350,6 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmexam.add_argument(
         "--export-lm-eval", metavar="DIR", help="write an lm-evaluation-harness task for --data and exit"
     )
+    cmexam.add_argument("--rag", metavar="INDEX", help="put the top passages of this index (qilin rag index) first")
+    cmexam.add_argument("--rag-top-k", type=int, default=3, help="passages per question with --rag")
     cmexam.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass")
     cmexam.add_argument("--json", help="also write the tables to this JSON file")
     cmexam.add_argument("--trust-remote-code", action="store_true", help="run the checkpoint's own code")
@@ -372,6 +470,34 @@ def build_parser() -> argparse.ArgumentParser:
     qa.add_argument("--trust-remote-code", action="store_true", help="run the checkpoint's own code")
     qa.set_defaults(func=cmd_eval_qa)
 
+    vqa = eval_verbs.add_parser(
+        "vqa",
+        help="PMC-VQA multiple choice for a vision-language model",
+        description="4-choice accuracy by option log-likelihood and by generation (the reply mapped to the most "
+        "similar choice, as PMC-VQA's own evaluation does), overall and per Type column, and open-ended token "
+        "recall/F1 of the reply against the correct choice's text (LLaVA-Med's VQA-RAD/SLAKE metric).",
+    )
+    vqa.add_argument("model", help="a Qilin-Med-VL model directory, e.g. runs/demo-vl/vl_instruct/model")
+    vqa.add_argument("--data", required=True, help="PMC-VQA CSV (Figure_path, Question, Choice A-D, Answer_label)")
+    vqa.add_argument("--images", help="folder Figure_path is relative to (default: the CSV's folder)")
+    vqa.add_argument("--max-questions", type=int, default=0, help="a fixed random subset of this size (0: all)")
+    vqa.add_argument("--batch-size", type=int, default=16, help="questions per forward pass")
+    vqa.add_argument("--json", help="also write the tables to this JSON file")
+    vqa.set_defaults(func=cmd_eval_vqa)
+
+    export = verbs.add_parser("export", help="convert a model for other tools", description="Convert a model.")
+    export_verbs = export.add_subparsers(dest="export_verb", required=True, metavar="FORMAT")
+    llava = export_verbs.add_parser(
+        "llava",
+        help="Qilin-Med-VL (MLP projector) -> transformers LLaVA layout",
+        description="Write a Qilin-Med-VL model with the 'mlp' projector and a CLIP or SigLIP tower as "
+        "transformers' LlavaForConditionalGeneration (weights renamed, nothing retrained), so vLLM and other "
+        "LLaVA tooling load it.",
+    )
+    llava.add_argument("model", help="a Qilin-Med-VL model directory")
+    llava.add_argument("out", help="new output directory")
+    llava.set_defaults(func=cmd_export_llava)
+
     report = verbs.add_parser(
         "report",
         help="rebuild a run's report",
@@ -392,8 +518,50 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--system", help="system prompt")
     chat.add_argument("--image", help="an image (PNG, JPEG or DICOM) for a vision-language model")
     chat.add_argument("--max-new-tokens", type=int, default=256, help="longest reply in tokens")
+    chat.add_argument("--rag", metavar="INDEX", help="answer with the top passages of this index in the prompt")
+    chat.add_argument("--rag-top-k", type=int, default=3, help="passages per question with --rag")
     chat.add_argument("--trust-remote-code", action="store_true", help="run the checkpoint's own code")
     chat.set_defaults(func=cmd_chat)
+
+    serve_parser = verbs.add_parser(
+        "serve",
+        help="OpenAI-compatible API server and web page",
+        description="Serve a text or VL model over HTTP: POST /v1/chat/completions (streaming or not, images as "
+        "base64 data URLs for VL models), GET /v1/models, GET /health, and a chat page at /. Requests beyond "
+        "--max-pending get 503; up to --max-batch are generated together. Any OpenAI client works: "
+        "OpenAI(base_url='http://HOST:PORT/v1', api_key=KEY). For GPU serving of a text model, vLLM loads our "
+        "checkpoints as they are (see README).",
+    )
+    serve_parser.add_argument("model", help="local HF model directory (text or Qilin-Med-VL)")
+    serve_parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: all)")
+    serve_parser.add_argument("--port", type=int, default=8000, help="TCP port")
+    serve_parser.add_argument("--model-name", help="the model id clients use (default: the directory's name)")
+    serve_parser.add_argument("--api-key", help="require 'Authorization: Bearer KEY' (or set QILIN_API_KEY)")
+    serve_parser.add_argument("--rag", metavar="INDEX", help="put the top passages of this index before questions")
+    serve_parser.add_argument("--rag-top-k", type=int, default=3, help="passages per question with --rag")
+    serve_parser.add_argument("--max-pending", type=int, default=64, help="requests held at once; more get 503")
+    serve_parser.add_argument("--max-batch", type=int, default=8, help="requests generated together")
+    serve_parser.add_argument("--max-tokens", type=int, default=512, help="the most new tokens a request may ask")
+    serve_parser.add_argument("--max-request-mb", type=int, default=16, help="largest request body")
+    serve_parser.add_argument("--max-image-mb", type=int, default=8, help="largest image in a request")
+    serve_parser.add_argument("--trust-remote-code", action="store_true", help="run the checkpoint's own code")
+    serve_parser.set_defaults(func=cmd_serve)
+
+    rag = verbs.add_parser("rag", help="retrieval over medical texts", description="Retrieval (Qilin-Med-RAG).")
+    rag_verbs = rag.add_subparsers(dest="rag_verb", required=True, metavar="VERB")
+    rag_index = rag_verbs.add_parser(
+        "index",
+        help="build a retrieval index",
+        description="Split medical texts (.txt: a document per line or per blank-line paragraph; .jsonl/.json "
+        "with 'text') into passages and index them: BM25 over jieba words, or dense vectors from a local "
+        "embedding model. The index is a directory (no pickles) that --rag on chat, serve and eval cmexam reads.",
+    )
+    rag_index.add_argument("corpus", nargs="+", help="text files to index")
+    rag_index.add_argument("--out", required=True, help="index directory to write")
+    rag_index.add_argument("--kind", choices=("bm25", "dense"), default="bm25", help="retrieval method")
+    rag_index.add_argument("--embedding-model", help="local HF encoder directory (--kind dense)")
+    rag_index.add_argument("--passage-chars", type=int, default=200, help="longest passage in characters")
+    rag_index.set_defaults(func=cmd_rag_index)
     return parser
 
 

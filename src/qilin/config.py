@@ -225,6 +225,12 @@ class EvalSettings:
     paper_numbers: bool = _help(
         "Show the Qilin-Med paper's numbers beside ours (recipes that mirror the paper).", False
     )
+    rag: list[str] = _help(
+        "Corpus files (or 'embedded:cpt') for Qilin-Med-RAG: a BM25 index is built over them once, and CMExam is "
+        "scored a second time with the top passages in front of each question (column 'CMExam + RAG').",
+        default_factory=list,
+    )
+    rag_top_k: int = _help("Passages put in front of each question when rag is set.", 3)
     vqa: str | None = _help("PMC-VQA-format CSV for VL models (4 choices), or 'embedded:vqa-test'.", None)
     vqa_images: str | None = _help("Image folder of the VQA file (default: the file's folder).", None)
 

@@ -204,6 +204,22 @@ def _vision_dir(recipe: Recipe, run_dir: Path, manifest: Manifest) -> tuple[Path
     return out, fingerprint
 
 
+def _rag_index(recipe: Recipe, run_dir: Path) -> Path:
+    """The BM25 index over the recipe's RAG corpus, built once per corpus content."""
+    from qilin.rag.index import build_index
+
+    corpus = resolve_data(recipe.eval.rag, run_dir, recipe)
+    out = run_dir / "rag" / "index"
+    stamp = out.parent / "corpus.sha256"
+    digest = _digest([file_sha256(p) for p in corpus])
+    if not (out / "index.json").exists() or not stamp.exists() or stamp.read_text() != digest:
+        print(f"building the RAG index over {', '.join(map(str, corpus))}")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        build_index(corpus, out)
+        stamp.write_text(digest)
+    return out
+
+
 def _evaluate(name: str, model_dir: Path, recipe: Recipe, run_dir: Path, manifest: Manifest) -> None:
     """Run the recipe's evaluation on a model unless its result for these settings is already recorded."""
     from qilin.eval.suite import evaluate_model
@@ -213,11 +229,13 @@ def _evaluate(name: str, model_dir: Path, recipe: Recipe, run_dir: Path, manifes
     data = {key: resolve_data([entry], run_dir, recipe)[0] for key in keys if (entry := getattr(recipe.eval, key))}
     if not data:
         return
+    if "cmexam" in data and recipe.eval.rag:
+        data["rag"] = _rag_index(recipe, run_dir)
     record = manifest.stage(name)
     eval_fingerprint = _digest(
         {
             "settings": to_dict(recipe.eval),
-            "data": {k: file_sha256(p) for k, p in data.items()},
+            "data": {k: file_sha256(p / "passages.jsonl" if k == "rag" else p) for k, p in data.items()},
             "model": record.get("fingerprint"),
         }
     )

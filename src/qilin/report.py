@@ -18,6 +18,7 @@ PAPER = {
 
 COLUMNS = {
     "cmexam": "CMExam acc (%)",
+    "cmexam_rag": "CMExam + RAG (%)",
     "cmexam_acc_norm": "acc_norm (%)",
     "cmexam_held_out": "held-out diseases",
     "cmexam_seen": "seen in SFT",
@@ -114,7 +115,11 @@ def plot_metrics(rows: list[dict[str, Any]], out: Path) -> bool:
     import matplotlib.pyplot as plt
 
     panels = [
-        ("Exam accuracy (%) by stage", ["cmexam", "cmexam_held_out", "cmexam_seen"], [20.0, "chance (5 options)"]),
+        (
+            "Exam accuracy (%) by stage",
+            ["cmexam", "cmexam_rag", "cmexam_held_out", "cmexam_seen"],
+            [20.0, "chance (5 options)"],
+        ),
         ("Open QA by stage", ["qa_bleu_1", "qa_rouge_1", "qa_rouge_l"], None),
         ("VQA accuracy (%) by stage", ["vqa", "vqa_generate"], [25.0, "chance (4 options)"]),
     ]

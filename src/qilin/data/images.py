@@ -6,6 +6,7 @@ load_image("CT_0001.dcm")        # DICOM: modality rescale, then the file's wind
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -42,10 +43,19 @@ def load_image(path: str | Path) -> Image.Image:
     path = Path(path)
     if not path.is_file():
         raise ImageError(path, "no such file")
+    return decode_image(path.read_bytes(), path, dicom=path.suffix.lower() == ".dcm")
+
+
+def decode_image(data: bytes, name: str | Path, dicom: bool = False, max_pixels: int | None = None) -> Image.Image:
+    """An RGB image from the bytes of a PNG/JPEG/... or DICOM file (found by its magic when `dicom` is not set).
+
+    `name` is what errors call it (a file, a request); `max_pixels` refuses larger images before decoding them.
+    """
     try:
-        if _is_dicom(path):
-            return _load_dicom(path)
-        with Image.open(path) as image:
+        if dicom or data[DICOM_MAGIC_OFFSET : DICOM_MAGIC_OFFSET + 4] == b"DICM":
+            return _load_dicom(io.BytesIO(data), name, max_pixels)
+        with Image.open(io.BytesIO(data)) as image:
+            _check_size(image.width * image.height, name, max_pixels)
             image.load()  # PIL decodes lazily; a truncated file would otherwise fail later, far from here
             if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
                 # 16-bit / float PNG or TIFF scans: a plain convert("RGB") clips everything above 255 to white.
@@ -55,24 +65,22 @@ def load_image(path: str | Path) -> Image.Image:
     except ImageError:
         raise
     except Exception as e:  # PIL and pydicom raise OSError, SyntaxError, ValueError, struct.error... on corrupt data
-        raise ImageError(path, f"not a readable image ({type(e).__name__}: {e})") from None
+        raise ImageError(name, f"not a readable image ({type(e).__name__}: {e})") from None
 
 
-def _is_dicom(path: Path) -> bool:
-    if path.suffix.lower() == ".dcm":
-        return True
-    with path.open("rb") as f:
-        f.seek(DICOM_MAGIC_OFFSET)
-        return f.read(4) == b"DICM"
+def _check_size(pixels: int, name: str | Path, max_pixels: int | None) -> None:
+    if max_pixels is not None and pixels > max_pixels:
+        raise ImageError(name, f"image of {pixels} pixels, more than the limit of {max_pixels}")
 
 
-def _load_dicom(path: Path) -> Image.Image:
+def _load_dicom(source: io.BytesIO, name: str | Path, max_pixels: int | None) -> Image.Image:
     import pydicom
     from pydicom.pixels import apply_color_lut, apply_modality_lut
 
-    ds = pydicom.dcmread(path)
+    ds = pydicom.dcmread(source)
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
-        raise ImageError(path, "DICOM file without pixel data (a report or structure set?)")
+        raise ImageError(name, "DICOM file without pixel data (a report or structure set?)")
+    _check_size(int(ds.get("Rows", 0) or 0) * int(ds.get("Columns", 0) or 0), name, max_pixels)
     if int(ds.get("NumberOfFrames", 1) or 1) > 1:
         ds.pixel_array_options(index=0)  # decode only the first frame, not a whole cine loop
     pixels = ds.pixel_array

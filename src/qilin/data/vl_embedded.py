@@ -13,12 +13,13 @@ import csv
 import hashlib
 import json
 import os
+import random
 from pathlib import Path
 
 from qilin.config import EmbeddedVisionSettings
 from qilin.data.scans import generate_scan_set
 
-VERSION = 1
+VERSION = 2
 PARTS = {
     "vl-captions": "train/captions.jsonl",
     "vl-train": "train/vqa_train.json",
@@ -33,14 +34,30 @@ def _write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _turns(record: dict) -> list[dict[str, str]]:
+def _turns(items: list[dict]) -> list[dict[str, str]]:
     turns = []
-    for i, item in enumerate(record["vqa"]):
+    for i, item in enumerate(items):
         options = "\n".join(f"{k}:{v}" for k, v in item["choices"].items())
         question = f"{item['question']}\n{options}"
         turns.append({"from": "human", "value": f"<image>\n{question}" if i == 0 else question})
         turns.append({"from": "gpt", "value": item["choices"][item["answer"]]})
     return turns
+
+
+def vqa_conversations(records: list[dict], seed: int) -> list[dict]:
+    """Per image: all its questions as one multi-turn conversation in a random order, and one question alone.
+
+    A fixed order would teach the model that the first question after an image is always the same one, and
+    it would stop reading the question.
+    """
+    rng = random.Random(seed)
+    conversations = []
+    for i, r in enumerate(records):
+        items = list(r["vqa"])
+        rng.shuffle(items)
+        conversations.append({"id": f"{i}-all", "image": r["image"], "conversations": _turns(items)})
+        conversations.append({"id": f"{i}-one", "image": r["image"], "conversations": _turns([rng.choice(items)])})
+    return conversations
 
 
 def build_embedded_vl(out_dir: Path, settings: EmbeddedVisionSettings) -> dict[str, Path]:
@@ -59,7 +76,7 @@ def build_embedded_vl(out_dir: Path, settings: EmbeddedVisionSettings) -> dict[s
         paths["vl-captions"],
         "".join(json.dumps({"image": r["image"], "caption": r["caption"]}, ensure_ascii=False) + "\n" for r in train),
     )
-    conversations = [{"id": str(i), "image": r["image"], "conversations": _turns(r)} for i, r in enumerate(train)]
+    conversations = vqa_conversations(train, settings.seed)
     _write(paths["vl-train"], json.dumps(conversations, ensure_ascii=False, indent=0))
     test = generate_scan_set(max(50, settings.vl_images // 5), settings.seed + 2, out_dir / "test", size)
     rows = []

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import csv
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +92,21 @@ def read_cmexam(path: str | Path) -> list[ExamQuestion]:
     if not questions:
         raise DataError(path, "", "no questions")
     return questions
+
+
+def with_retrieved_passages(questions: list[ExamQuestion], retriever: Any, k: int = 3) -> list[ExamQuestion]:
+    """Questions with their top-k passages in front (Qilin-Med-RAG), retrieved by question and option texts.
+
+    The options go into the query because they name the diseases and drugs the passages are about; the
+    passages are put before the question as plain lines, so the question keeps the exact form it has
+    without retrieval (and a base or DCPT model, which knows no instruction format, reads plain text).
+    """
+    out = []
+    for q in tqdm(questions, desc="retrieving", unit=" questions", disable=len(questions) < 200):
+        passages = retriever.search(" ".join([q.question, *q.options.values()]), k)
+        context = "".join(p.text + "\n" for p in passages)
+        out.append(replace(q, question=context + q.question))
+    return out
 
 
 def cloze_context(q: ExamQuestion) -> str:

@@ -40,6 +40,15 @@ def evaluate_model(
             if key in acc:
                 metrics[label] = acc[key]["accuracy"]
         metrics["cmexam_n"] = acc["all"]["n"]
+        if "rag" in data:
+            from qilin.eval.cmexam import with_retrieved_passages
+            from qilin.rag.index import load_index
+
+            augmented = with_retrieved_passages(questions, load_index(data["rag"]), settings.rag_top_k)
+            rag_acc = evaluate_loglikelihood(model, tokenizer, augmented, settings.batch_size)["acc"]
+            metrics["cmexam_rag"] = rag_acc["all"]["accuracy"]
+            if "Knowledge=held-out" in rag_acc:
+                metrics["cmexam_rag_held_out"] = rag_acc["Knowledge=held-out"]["accuracy"]
     if "qa" in data:
         items = read_qa(data["qa"])
         if 0 < settings.max_qa < len(items):

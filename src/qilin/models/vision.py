@@ -118,8 +118,7 @@ def pretrain_tiny_vit(settings: EmbeddedVisionSettings, records: list[dict], ima
                 losses.append(round(loss.item(), 4))
                 bar.update(1)
                 bar.set_postfix(loss=losses[-1])
-    vision = CLIPVisionModel(config.vision_config)
-    vision.vision_model.load_state_dict(model.vision_model.state_dict())
+    vision = model.vision_model  # a CLIPVisionModel in transformers 5: the image tower alone
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)

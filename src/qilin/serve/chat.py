@@ -16,8 +16,18 @@ def generate_reply(
     return generate_texts(model, tokenizer, [prompt], max_new_tokens, temperature=temperature)[0]
 
 
-def chat_loop(model: Any, tokenizer: Any, system: str | None = None, max_new_tokens: int = 256) -> None:
-    """An interactive terminal chat; an empty line or Ctrl-D ends it, /reset forgets the conversation."""
+def chat_loop(
+    model: Any,
+    tokenizer: Any,
+    system: str | None = None,
+    max_new_tokens: int = 256,
+    retriever: Any = None,
+    rag_top_k: int = 3,
+) -> None:
+    """An interactive terminal chat; an empty line or Ctrl-D ends it, /reset forgets the conversation.
+
+    With a retriever, each question is sent with its top passages in front (shown before the answer).
+    """
     messages: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
     print("Type a question (empty line to quit, /reset to start over).")
     while True:
@@ -30,6 +40,13 @@ def chat_loop(model: Any, tokenizer: Any, system: str | None = None, max_new_tok
         if text == "/reset":
             messages = messages[:1] if system else []
             continue
+        if retriever is not None:
+            from qilin.rag.prompt import rag_prompt
+
+            passages = retriever.search(text, rag_top_k)
+            for i, passage in enumerate(passages, 1):
+                print(f"  [{i}] {passage.text}")
+            text = rag_prompt(text, passages)
         messages.append({"role": "user", "content": text})
         reply = generate_reply(model, tokenizer, messages, max_new_tokens)
         messages.append({"role": "assistant", "content": reply})
