@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 import json
@@ -20,6 +19,7 @@ from openai import OpenAI
 
 from qilin.serve.chat import generate_reply
 from qilin.serve.engine import ChatEngine
+from qilin.serve.loadtest import load_test
 from qilin.serve.server import ServerLimits, create_app
 
 QUESTION = [{"role": "user", "content": "高血压挂什么科？"}]
@@ -135,35 +135,18 @@ def test_api_key_is_required_when_set(engine: ChatEngine) -> None:
         live.stop()
 
 
-async def _load(url: str, n: int, max_tokens: int) -> tuple[dict[int, int], list[float], int]:
-    async def one(client: httpx.AsyncClient, i: int) -> tuple[int, float, bool]:
-        started = time.perf_counter()
-        body = {"model": "qilin-tiny", "messages": [{"role": "user", "content": f"问题{i}：高血压挂什么科？"}]}
-        r = await client.post("/v1/chat/completions", json={**body, "max_tokens": max_tokens})
-        complete = r.status_code != 200 or r.json()["choices"][0]["finish_reason"] in ("stop", "length")
-        return r.status_code, time.perf_counter() - started, complete
-
-    limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
-    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
-        results = await asyncio.gather(*(one(client, i) for i in range(n)))
-    codes: dict[int, int] = {}
-    for code, _, _ in results:
-        codes[code] = codes.get(code, 0) + 1
-    return codes, sorted(t for c, t, _ in results if c == 200), sum(not ok for _, _, ok in results)
-
-
 def test_200_concurrent_requests_are_answered_or_refused_with_503(engine: ChatEngine) -> None:
     live = LiveServer(create_app(engine, "qilin-tiny", ServerLimits(max_pending=48, max_batch=8)))
     try:
-        codes, latencies, incomplete = asyncio.run(_load(live.url, 200, max_tokens=8))
+        result = load_test(live.url, "qilin-tiny", n=200, max_tokens=8)
         health = httpx.get(f"{live.url}/health").json()
     finally:
         live.stop()
-    p50, p95 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.95)]
-    print(f"200 concurrent: {codes}, p50 {p50:.3f} s, p95 {p95:.3f} s, largest batch {health['largest_batch']}")
-    assert set(codes) <= {200, 503} and sum(codes.values()) == 200  # nothing lost, nothing crashed
+    print(f"{result.summary()}, largest batch {health['largest_batch']}")
+    codes = result.statuses
+    assert not result.errors and set(codes) <= {200, 503} and sum(codes.values()) == 200  # none lost or crashed
     assert codes.get(200, 0) >= 48 and codes.get(503, 0) > 0  # the bound held: the queue filled and refused
-    assert incomplete == 0
+    assert result.incomplete == 0
     assert health["pending"] == 0  # every admitted request released its slot
     assert health["largest_batch"] > 1  # requests were generated together
 

@@ -204,3 +204,28 @@ def test_dicom_flows_through_chat(tiny_model_dir: Path, vision_dir: Path, tmp_pa
     )
     capsys.readouterr()
     assert main(["chat", str(tmp_path / "vl"), "--prompt", "x"]) == 2  # a VL model needs an image
+
+
+def test_eval_vqa_and_export_llava_from_the_command_line(tiny_vl_dir: Path, scans, tmp_path: Path, capsys) -> None:
+    from qilin.cli import main
+
+    out, records = scans
+    rows = ["Figure_path,Question,Choice A,Choice B,Choice C,Choice D,Answer_label,Type"]
+    for r in records[:6]:
+        item = r["vqa"][0]
+        choices = [f"{k}:{v}" for k, v in item["choices"].items()]
+        rows.append(",".join([r["image"], item["question"], *choices, item["answer"], "modality"]))
+    csv_path = tmp_path / "test.csv"
+    csv_path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    result = tmp_path / "vqa.json"
+    assert (
+        main(["eval", "vqa", str(tiny_vl_dir), "--data", str(csv_path), "--images", str(out), "--json", str(result)])
+        == 0
+    )
+    tables = json.loads(result.read_text())
+    assert tables["loglik"]["all"]["n"] == 6 and tables["loglik"]["Type=modality"]["n"] == 6
+    assert 0 <= tables["generate"]["all"]["accuracy"] <= 100
+    # the tiny VL model has the paper's linear projector, which has no LLaVA equivalent: a clear refusal
+    assert main(["export", "llava", str(tiny_vl_dir), str(tmp_path / "llava")]) == 2
+    assert "only the 'mlp' projector" in capsys.readouterr().err
+    assert not (tmp_path / "llava").exists() and not (tmp_path / "llava.tmp").exists()

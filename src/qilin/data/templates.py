@@ -94,3 +94,18 @@ def stop_strings(tokenizer: Any) -> list[str]:
     """End-of-turn markers that generation should stop at, beyond the EOS token."""
     template = getattr(tokenizer, "chat_template", "") or ""
     return [marker for marker in END_OF_TURN.values() if marker in template]
+
+
+def end_of_turn_ids(tokenizer: Any, generation_eos: int | list[int] | None = None) -> set[int]:
+    """Token ids that end an assistant turn: EOS (the tokenizer's and the model's) and single-token end markers.
+
+    Cutting on ids as well as on strings matters where a marker such as `<|im_end|>` is an added special
+    token: decoding with skip_special_tokens drops it, and a string search would never find it.
+    """
+    ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
+    ids |= set(generation_eos if isinstance(generation_eos, list) else [generation_eos] if generation_eos else [])
+    for marker in stop_strings(tokenizer):
+        marker_ids = tokenizer(marker, add_special_tokens=False)["input_ids"]
+        if len(marker_ids) == 1:
+            ids.add(marker_ids[0])
+    return ids

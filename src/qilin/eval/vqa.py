@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from qilin.data.images import load_image
-from qilin.data.templates import render_prompt
+from qilin.data.templates import end_of_turn_ids, render_prompt
 from qilin.data.vl_data import ChoiceQuestion, choice_prompt, read_pmcvqa
 
 
@@ -109,8 +109,7 @@ def evaluate_vqa(
             do_sample=False,
             pad_token_id=pad,
         )
-        stops = model.language_model.generation_config.eos_token_id
-        stops = set(stops if isinstance(stops, list) else [stops]) | {tokenizer.eos_token_id}
+        stops = end_of_turn_ids(tokenizer, model.language_model.generation_config.eos_token_id)
         for qi, q in enumerate(batch):
             new = out[qi].tolist()
             end = next((i for i, t in enumerate(new) if t in stops), len(new))  # cut at the end of the turn

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qilin.data.templates import render_prompt
+from qilin.data.templates import end_of_turn_ids, render_prompt
 from qilin.models.generation import generate_texts
 
 
@@ -75,7 +75,6 @@ def generate_vl_reply(
         do_sample=False,
         pad_token_id=tokenizer.pad_token_id,
     )[0].tolist()
-    stops = model.language_model.generation_config.eos_token_id
-    stops = set(stops if isinstance(stops, list) else [stops]) | {tokenizer.eos_token_id}
+    stops = end_of_turn_ids(tokenizer, model.language_model.generation_config.eos_token_id)
     end = next((i for i, t in enumerate(out) if t in stops), len(out))
     return tokenizer.decode(out[:end], skip_special_tokens=True).strip()

@@ -19,7 +19,7 @@ from transformers import AutoConfig, StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
 from qilin.config import ModelSettings
-from qilin.data.templates import render_prompt, stop_strings
+from qilin.data.templates import end_of_turn_ids, render_prompt, stop_strings
 
 # Events a job emits: ("text", delta) while generating, then ("done", finish_reason) once.
 Emit = Callable[[str, str], None]
@@ -142,8 +142,7 @@ class ChatEngine:
             self.context = getattr(config, "max_position_embeddings", None) or self.tokenizer.model_max_length
             generation_config = self.model.generation_config
         self.model.eval()
-        eos = generation_config.eos_token_id
-        self.eos_ids = set(eos if isinstance(eos, list) else [eos]) | {self.tokenizer.eos_token_id}
+        self.eos_ids = end_of_turn_ids(self.tokenizer, generation_config.eos_token_id)
         self.template_stops = stop_strings(self.tokenizer)
 
     def prompt_ids(self, messages: list[dict[str, str]], has_image: bool) -> list[int]:

@@ -1,0 +1,52 @@
+"""Files that survive a kill: whole files replaced atomically, and JSONL logs appended and fsynced line by line.
+
+write_atomic(out / "conversations.json", text)     # readers see the old file or the new one, never half
+append_jsonl(out / "cache.jsonl", {"key": ..., "text": ...})   # on disk before the call returns
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to a temporary file beside `path`, fsync it, then rename it over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def append_jsonl(path: Path, row: Any) -> None:
+    """Append one JSON line and fsync, so a kill right after the call cannot lose it."""
+    line = json.dumps(row, ensure_ascii=False) + "\n"
+    with path.open("a+b") as f:
+        # A kill mid-write leaves a torn last line without its newline; start on a fresh line after it.
+        if f.tell() > 0:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                line = "\n" + line
+        f.write(line.encode("utf-8"))
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_jsonl_log(path: Path) -> Iterator[dict[str, Any]]:
+    """The complete lines of a log written by `append_jsonl`; a torn line left by a kill is skipped."""
+    if not path.is_file():
+        return
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(row, dict):
+                yield row
