@@ -184,3 +184,13 @@ def test_vl_model_answers_about_png_and_dicom_images(tmp_path: Path, tiny_vl_dir
     finally:
         live.stop()
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_server_refuses_pickled_weights(tiny_model_dir: Path, tmp_path: Path) -> None:
+    pickled = tmp_path / "pickled"
+    shutil.copytree(tiny_model_dir, pickled)
+    for weights in pickled.glob("*.safetensors"):
+        weights.unlink()
+    (pickled / "pytorch_model.bin").write_bytes(b"\x80\x04not loaded")  # a pickle header, never opened
+    with pytest.raises(FileNotFoundError, match="no .safetensors weights; the server loads no pickles"):
+        ChatEngine(pickled)

@@ -42,13 +42,23 @@ def load_tokenizer(path: str | Path, settings: ModelSettings) -> Any:
     return tokenizer
 
 
-def load_model(path: str | Path, settings: ModelSettings) -> PreTrainedModel:
-    """A causal LM from a local directory in the recipe's dtype and attention kernel."""
+def load_model(path: str | Path, settings: ModelSettings, safetensors_only: bool = False) -> PreTrainedModel:
+    """A causal LM from a local directory in the recipe's dtype and attention kernel.
+
+    `safetensors_only` refuses pickled `.bin` weights (the server's promise never to unpickle a file).
+    """
+    path = check_model_dir(path)
+    if safetensors_only and not any(path.glob("*.safetensors")):
+        raise FileNotFoundError(
+            f"{path}: no .safetensors weights; the server loads no pickles. Convert once with "
+            "`AutoModelForCausalLM.from_pretrained(DIR).save_pretrained(NEW_DIR)` (safetensors by default)."
+        )
     model = AutoModelForCausalLM.from_pretrained(
-        str(check_model_dir(path)),
+        str(path),
         dtype=resolve_dtype(settings.dtype),
         attn_implementation=settings.attn_implementation,
         trust_remote_code=settings.trust_remote_code,
+        **({"use_safetensors": True} if safetensors_only else {}),
     )
     model.config.use_cache = False  # training never reuses a KV cache; packing needs none
     return model

@@ -137,7 +137,7 @@ class ChatEngine:
             self.context = self.model.config.text_config.max_position_embeddings
             generation_config = self.model.language_model.generation_config
         else:
-            self.model = load_model(model_dir, settings)
+            self.model = load_model(model_dir, settings, safetensors_only=True)
             self.processor = None
             self.context = getattr(config, "max_position_embeddings", None) or self.tokenizer.model_max_length
             generation_config = self.model.generation_config
@@ -182,6 +182,7 @@ class ChatEngine:
             "attention_mask": mask.to(self.model.device),
             "max_new_tokens": max(j.max_tokens for j in jobs),
             "pad_token_id": pad,
+            "use_cache": True,  # load_model turns the cache off for training
             "streamer": _BatchStreamer(rows),
             "stopping_criteria": StoppingCriteriaList([_RowsDone(rows)]),
             **sampling,
