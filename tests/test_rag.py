@@ -265,3 +265,33 @@ def test_rag_prompt_numbers_the_passages_before_the_question() -> None:
         "参考资料：\n[1] 痛风与尿酸有关。\n[2] 急性期可用秋水仙碱。\n\n问题：痛风怎么治？"
     )
     assert rag_prompt("痛风怎么治？", []) == "痛风怎么治？"
+
+
+def test_exam_questions_get_their_disease_passages_and_eval_cmexam_takes_rag(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from qilin.cli import main
+    from qilin.eval.cmexam import read_cmexam, with_retrieved_passages
+
+    from .conftest import corpus_lines
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(corpus_lines()), encoding="utf-8")
+    assert main(["rag", "index", str(corpus), "--out", str(tmp_path / "index")]) == 0
+    exam = tmp_path / "exam.csv"
+    rows = [
+        ("痛风患者应到哪个科室就诊？", "A 心内科\nB 风湿免疫科\nC 眼科\nD 口腔科\nE 皮肤科", "B"),
+        ("哮喘患者应到哪个科室就诊？", "A 呼吸内科\nB 眼科\nC 口腔科\nD 皮肤科\nE 骨科", "A"),
+    ]
+    exam.write_text("Question,Options,Answer\n" + "".join(f'{q},"{o}",{a}\n' for q, o, a in rows), encoding="utf-8")
+    questions = read_cmexam(exam)
+    augmented = with_retrieved_passages(questions, load_index(tmp_path / "index"), k=1)
+    assert (
+        augmented[0].question
+        == "痛风患者常见关节红肿，应到风湿免疫科就诊，常用秋水仙碱治疗。\n痛风患者应到哪个科室就诊？"
+    )
+    assert augmented[1].question.startswith("哮喘患者常见喘息") and augmented[1].options == questions[1].options
+    result = tmp_path / "rag.json"
+    args = ["eval", "cmexam", str(tiny_model_dir), "--data", str(exam), "--rag", str(tmp_path / "index")]
+    assert main([*args, "--rag-top-k", "1", "--json", str(result)]) == 0
+    assert json.loads(result.read_text())["acc"]["all"]["n"] == 2
