@@ -97,9 +97,11 @@ def read_cmexam(path: str | Path) -> list[ExamQuestion]:
 def with_retrieved_passages(questions: list[ExamQuestion], retriever: Any, k: int = 3) -> list[ExamQuestion]:
     """Questions with their top-k passages in front (Qilin-Med-RAG), retrieved by question and option texts.
 
-    The options go into the query because they name the diseases and drugs the passages are about; the
-    passages are put before the question as plain lines, so the question keeps the exact form it has
-    without retrieval (and a base or DCPT model, which knows no instruction format, reads plain text).
+    The options are in the query because exam questions often name only a category ("下列哪项是X的并发症")
+    while the options name the entities the passages are about; on the demo exam, where questions name the
+    disease, the top-3 passages held the answer's text for 86.8% of questions with the options in the query and
+    87.8% without. The passages go before the question as plain lines, so the question keeps the exact form it
+    has without retrieval (and a base or DCPT model, which knows no instruction format, reads plain text).
     """
     out = []
     for q in tqdm(questions, desc="retrieving", unit=" questions", disable=len(questions) < 200):
