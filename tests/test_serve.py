@@ -192,5 +192,5 @@ def test_server_refuses_pickled_weights(tiny_model_dir: Path, tmp_path: Path) ->
     for weights in pickled.glob("*.safetensors"):
         weights.unlink()
     (pickled / "pytorch_model.bin").write_bytes(b"\x80\x04not loaded")  # a pickle header, never opened
-    with pytest.raises(FileNotFoundError, match="no .safetensors weights; the server loads no pickles"):
+    with pytest.raises(FileNotFoundError, match=r"no \.safetensors weights; the server loads no pickles"):
         ChatEngine(pickled)

@@ -424,6 +424,10 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--seed", type=int, default=0, help="seed for every random choice")
     build.set_defaults(func=cmd_data_build)
 
+    from qilin.data.translate_cli import add_translate_commands
+
+    add_translate_commands(data_verbs)
+
     evaluate = verbs.add_parser("eval", help="evaluate a model", description="Evaluate a model on a benchmark.")
     eval_verbs = evaluate.add_subparsers(dest="eval_verb", required=True, metavar="BENCHMARK")
     cmexam = eval_verbs.add_parser(

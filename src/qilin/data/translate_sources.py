@@ -12,6 +12,7 @@ field.
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,7 +22,6 @@ from qilin.config import ConfigError
 from qilin.data.formats import DataError, _field, iter_json_records, read_sharegpt
 
 IMAGE_TOKEN = "<image>"  # qilin.models.vl.IMAGE_TOKEN, not imported: that module pulls in torch
-KINDS = ("caption", "conversation")
 _ROLES = {"user": "human", "assistant": "gpt", "system": "system"}
 
 
@@ -58,20 +58,25 @@ class SourceItem:
 def _take_image_token(text: str) -> tuple[str, bool]:
     if IMAGE_TOKEN not in text:
         return text, False
-    return " ".join(text.replace(IMAGE_TOKEN, " ").split()), True
+    return re.sub(rf"[ \t]*{re.escape(IMAGE_TOKEN)}[ \t]*\n?", " ", text).strip(), True
 
 
 def conversation_turns(segments: list[Segment], texts: list[str]) -> list[dict[str, str]]:
-    """LLaVA turns from segments and their (translated) texts: same-speaker runs joined, `<image>` first."""
+    """LLaVA turns from segments and their (translated) texts: same-speaker runs joined, `<image>` put back.
+
+    `<image>` goes before the segment it came with, or before the first human turn when the source had none
+    (vl_data does the same when it reads such a record; writing it keeps the file explicit).
+    """
+    with_image = next((i for i, s in enumerate(segments) if s.image), None)
+    if with_image is None:
+        with_image = next(i for i, s in enumerate(segments) if s.role == "human")
     turns: list[dict[str, str]] = []
-    for segment, text in zip(segments, texts, strict=True):
+    for i, (segment, text) in enumerate(zip(segments, texts, strict=True)):
+        text = f"{IMAGE_TOKEN}\n{text}" if i == with_image else text
         if turns and turns[-1]["from"] == segment.role:
             turns[-1]["value"] += "\n" + text
         else:
             turns.append({"from": segment.role, "value": text})
-    # vl_data places `<image>` in the first human turn when a record has none; doing it here keeps files explicit.
-    first_human = next(i for i, t in enumerate(turns) if t["from"] == "human")
-    turns[first_human]["value"] = f"{IMAGE_TOKEN}\n{turns[first_human]['value']}"
     return turns
 
 
@@ -88,6 +93,7 @@ def read_pmc_oa(record: Any) -> tuple[str, str, list[Segment]]:
 def read_case_report(record: Any) -> tuple[str, str, list[Segment]]:
     """{"image": "PMC8_fig1.jpg", "context": "A 45-year-old man ...", "question": "What does CT show?", "answer": "..."}
     -> a conversation: human = case (`context` or `case`, optional) + question, gpt = answer (PMC-CaseReport)."""
+    image = _field(record, "image")  # first: it also refuses a record that is not an object
     segments = []
     case_key = "context" if "context" in record else "case"
     if case_key in record:
@@ -95,7 +101,7 @@ def read_case_report(record: Any) -> tuple[str, str, list[Segment]]:
     question, _ = _take_image_token(_field(record, "question"))
     segments.append(Segment("human", question, image=not segments))
     segments.append(Segment("gpt", _field(record, "answer")))
-    return _field(record, "image"), "conversation", segments
+    return image, "conversation", segments
 
 
 def read_llava_med(record: Any) -> tuple[str, str, list[Segment]]:
@@ -200,13 +206,17 @@ def _iter_raw(path: Path) -> Iterator[tuple[str, Any]]:
         yield where, obj
 
 
-def read_source(path: str | Path, fmt: str = "auto", fields: dict[str, str] | None = None) -> tuple[str, list[SourceItem]]:
+def read_source(
+    path: str | Path, fmt: str = "auto", fields: dict[str, str] | None = None
+) -> tuple[str, list[SourceItem]]:
     """(format name, items) of a source file; `fields` selects the generic reader. Ids must be unique."""
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "", "file not found")
     if fmt not in FORMAT_NAMES:
         raise ConfigError(f"--format must be one of {', '.join(FORMAT_NAMES)}, got {fmt!r}")
+    if fields and fmt not in ("auto", "generic"):
+        raise ConfigError(f"--fields describes the generic format; it does not go with --format {fmt}")
     if fmt == "generic" and not fields:
         raise ConfigError("--format generic needs --fields, e.g. --fields image=img_path,text=caption")
     chosen: SourceFormat | None = None

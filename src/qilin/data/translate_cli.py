@@ -1,0 +1,211 @@
+"""`qilin data translate | review | review-apply | review-stats`: the ChiMed-VL builder's verbs.
+
+cli.py adds them under `qilin data` with `add_translate_commands(data_verbs)`. Each verb's function returns the
+exit code: 0 done, 1 done but some items failed (translate), 2 a user error (raised as ConfigError, DataError or
+FileNotFoundError and printed by `qilin`'s main).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from qilin.config import ConfigError
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    from qilin.data.llm_client import RetryPolicy
+    from qilin.data.translate import translate_file
+    from qilin.data.translate_sources import parse_fields
+
+    if not args.endpoint.startswith(("http://", "https://")):
+        raise ConfigError(f"--endpoint {args.endpoint!r}: expected an http(s) URL such as http://127.0.0.1:8000/v1")
+    if args.concurrency < 1 or args.retries < 0 or args.backoff < 0 or args.timeout <= 0:
+        raise ConfigError("--concurrency must be >= 1, --retries and --backoff >= 0, --timeout > 0")
+    fields = parse_fields(args.fields) if args.fields else None
+    out = Path(args.out) if args.out else Path(args.source).with_name(Path(args.source).stem + f"_{args.to}")
+    policy = RetryPolicy(retries=args.retries, backoff=args.backoff, timeout=args.timeout)
+    step = 0
+
+    def progress(done: int, total: int) -> None:
+        nonlocal step
+        if done == total or done * 20 // total > step:  # a line per 5%
+            step = done * 20 // total
+            print(f"  {done}/{total} items", file=sys.stderr, flush=True)
+
+    summary = translate_file(
+        args.source,
+        out,
+        args.endpoint,
+        args.model,
+        api_key=args.api_key or os.environ.get("OPENAI_API_KEY"),
+        fmt=args.format,
+        fields=fields,
+        glossary=args.glossary,
+        images=args.images,
+        concurrency=args.concurrency,
+        policy=policy,
+        back_translate=args.back_translate,
+        cache=args.cache,
+        progress=progress,
+    )
+    detected = " (detected)" if args.format == "auto" and not fields else ""
+    print(
+        f"{args.source}: {summary['format']} format{detected}, {summary['items']} items, {summary['segments']} segments"
+    )
+    print(
+        f"translated {summary['translated']}, failed {summary['failed']} (see {out / 'failures.jsonl'}); "
+        f"{summary['new_translations']} new translations, {summary['cache_hits']} from the cache, "
+        f"{summary['requests']} requests, {summary['retries']} retries"
+    )
+    flags = ", ".join(f"{k} {v}" for k, v in summary["flags"].items()) or "none"
+    print(f"flagged items {summary['flagged_items']} ({flags})")
+    for path in summary["outputs"].values():
+        print(f"wrote {path}")
+    print(f"images resolve against {summary['images']} (give it as --images to `qilin data check` and training)")
+    return 1 if summary["failed"] else 0
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    from qilin.data.review import sample_queue
+    from qilin.data.review_server import create_review_app, serve_review
+    from qilin.data.translate import read_translations
+
+    if args.sample is not None and args.sample < 1:
+        raise ConfigError(f"--sample must be at least 1, got {args.sample}")
+    dataset = Path(args.dataset)
+    queue = sample_queue(read_translations(dataset), args.sample, args.seed)
+    images = Path(args.images) if args.images else _recorded_images(dataset)
+    if not images.is_dir():
+        raise FileNotFoundError(f"image folder {images} not found; give --images DIR")
+    app = create_review_app(dataset, args.reviewer, queue, images)
+    flagged = sum(1 for r in queue if r.flags)
+    print(f"reviewing {len(queue)} items ({flagged} flagged) as {args.reviewer}: http://127.0.0.1:{args.port}/")
+    print("decisions are saved as you make them; Ctrl+C to stop")
+    serve_review(app, args.port)
+    return 0
+
+
+def _recorded_images(dataset: Path) -> Path:
+    summary = dataset / "summary.json"
+    if not summary.is_file():
+        raise FileNotFoundError(f"{summary} not found; give --images DIR")
+    return Path(json.loads(summary.read_text(encoding="utf-8"))["images"])
+
+
+def cmd_review_apply(args: argparse.Namespace) -> int:
+    from qilin.data.review import apply_reviews
+
+    summary = apply_reviews(args.dataset, args.out, args.reviewer or None, args.keep_unreviewed)
+    unreviewed = "kept" if args.keep_unreviewed else "dropped"
+    print(
+        f"accepted {summary['accepted']}, edited {summary['edited']}, rejected {summary['rejected']}, "
+        f"unreviewed {summary['unreviewed']} ({unreviewed}): {summary['written']} items written"
+    )
+    for path in summary["outputs"].values():
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_review_stats(args: argparse.Namespace) -> int:
+    from qilin.data.review import review_stats
+
+    stats = review_stats(args.dataset)
+    for name, n in stats["decided"].items():
+        print(f"{name}: {n} items decided")
+    if not stats["pairs"]:
+        print("agreement needs decisions from two reviewers")
+    for pair in stats["pairs"]:
+        kappa = "undefined" if pair["kappa"] is None else f"{pair['kappa']:.3f}"
+        percent = "-" if pair["percent_agreement"] is None else f"{pair['percent_agreement']:.1f}%"
+        print(f"{' vs '.join(pair['reviewers'])}: {pair['items']} shared items, agreement {percent}, kappa {kappa}")
+    print(f"wrote {Path(args.dataset) / 'review' / 'agreement.json'}")
+    return 0
+
+
+def add_translate_commands(data_verbs: argparse._SubParsersAction) -> None:
+    """Add translate, review, review-apply and review-stats under `qilin data`."""
+    from qilin.data.translate_sources import FORMAT_NAMES, GENERIC_ROLES
+
+    translate = data_verbs.add_parser(
+        "translate",
+        help="translate English image-text data to Chinese through an LLM, with checks (ChiMed-VL)",
+        description="Translate every caption, case, question and answer of SOURCE through an OpenAI-compatible "
+        "chat endpoint (POST ENDPOINT/chat/completions), check each translation (untranslated English, numbers "
+        "and units, left/right, glossary terms, length, optional back-translation) and write OUT/captions.jsonl "
+        "(caption items), OUT/conversations.json (QA items, LLaVA format), OUT/flags.jsonl and OUT/summary.json. "
+        "Every translation is cached in OUT/cache.jsonl as soon as it arrives: run the same command again to "
+        "resume after a crash or to retry failures, at no cost for what is done. Items that fail after all "
+        "retries are listed in OUT/failures.jsonl (exit 1).",
+        epilog="source formats (--format auto detects by the first record's fields):\n"
+        "  pmc-oa       JSONL {image, caption}\n"
+        "  case-report  JSONL {image, context|case, question, answer} (PMC-CaseReport)\n"
+        "  llava-med    JSON/JSONL {id, image, conversations: [{from, value}, ...]}\n"
+        f"  generic      CSV/JSONL with --fields ROLE=COLUMN,... (roles: {', '.join(GENERIC_ROLES)})\n"
+        "example:\n  qilin data translate pmc_oa.jsonl --to zh --endpoint http://127.0.0.1:8000/v1 "
+        "--model qwen2-72b-instruct --glossary terms.csv --out chimed_vl",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    translate.add_argument("source", help="English source file (.jsonl, .json or .csv)")
+    translate.add_argument("--to", choices=("zh",), default="zh", help="target language (default: zh)")
+    translate.add_argument("--endpoint", required=True, help="OpenAI-compatible base URL, e.g. http://host:8000/v1")
+    translate.add_argument("--model", required=True, help="model name the endpoint serves")
+    translate.add_argument("--api-key", help="bearer token (default: $OPENAI_API_KEY; none for a local server)")
+    translate.add_argument("--format", choices=FORMAT_NAMES, default="auto", help="source format (default: auto)")
+    translate.add_argument("--fields", help="generic format's columns, e.g. image=img_path,text=caption")
+    translate.add_argument("--glossary", help="JSON or CSV of English -> Chinese terms that must translate one way")
+    translate.add_argument("--images", help="the source's image folder (default: the source file's folder)")
+    translate.add_argument("--out", help="output directory (default: SOURCE's name + _zh beside it)")
+    translate.add_argument("--cache", help="translation cache file (default: OUT/cache.jsonl)")
+    translate.add_argument("--concurrency", type=int, default=4, help="requests open at once (default: 4)")
+    translate.add_argument(
+        "--retries", type=int, default=5, help="retries per request after the first try (default: 5)"
+    )
+    translate.add_argument("--backoff", type=float, default=1.0, help="seconds before the first retry, doubled after")
+    translate.add_argument("--timeout", type=float, default=120.0, help="seconds one request may take (default: 120)")
+    translate.add_argument(
+        "--back-translate", action="store_true", help="also translate back to English and flag low token overlap"
+    )
+    translate.set_defaults(func=cmd_translate)
+
+    review = data_verbs.add_parser(
+        "review",
+        help="review translated items in a local web page",
+        description="Serve a review page on 127.0.0.1 for DIR (the --out of `qilin data translate`): each item's "
+        "source text, image, editable translation and flags, with Accept / Save edit / Reject. Keys: a accept, "
+        "r reject, e edit, ctrl+enter save the edit, j/k next/previous. Every decision is appended to "
+        "DIR/review/decisions-REVIEWER.jsonl the moment it is made. The queue samples every kind/flag stratum, "
+        "flagged items first; the same --seed gives two reviewers the same items.",
+    )
+    review.add_argument("dataset", metavar="DIR", help="translation output directory")
+    review.add_argument("--reviewer", required=True, help="your name (letters, digits, . - _)")
+    review.add_argument("--sample", type=int, help="review N sampled items (default: all)")
+    review.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
+    review.add_argument("--images", help="image folder (default: the one recorded in DIR/summary.json)")
+    review.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default: 8765)")
+    review.set_defaults(func=cmd_review)
+
+    apply = data_verbs.add_parser(
+        "review-apply",
+        help="write the reviewed dataset: accepted and edited items, rejected ones removed",
+        description="Write the final dataset to OUT: accepted items as translated, edited items with the "
+        "reviewer's text, rejected items removed, unreviewed items dropped (or kept with --keep-unreviewed). "
+        "Where reviewers disagree on an item, the latest decision counts.",
+    )
+    apply.add_argument("dataset", metavar="DIR", help="translation output directory")
+    apply.add_argument("--out", required=True, help="directory for the reviewed dataset (not DIR)")
+    apply.add_argument("--reviewer", action="append", help="use only this reviewer's decisions (repeatable)")
+    apply.add_argument("--keep-unreviewed", action="store_true", help="keep items nobody reviewed")
+    apply.set_defaults(func=cmd_review_apply)
+
+    stats = data_verbs.add_parser(
+        "review-stats",
+        help="agreement between reviewers (percent agreement, Cohen's kappa)",
+        description="For every pair of reviewers of DIR, over the items both decided: percent agreement and "
+        "Cohen's kappa over accept/edit/reject. Written to DIR/review/agreement.json.",
+    )
+    stats.add_argument("dataset", metavar="DIR", help="translation output directory")
+    stats.set_defaults(func=cmd_review_stats)
