@@ -17,6 +17,7 @@ import random
 from pathlib import Path
 
 from qilin.config import EmbeddedVisionSettings
+from qilin.data.durable import write_atomic
 from qilin.data.scans import generate_scan_set
 
 VERSION = 2
@@ -26,12 +27,6 @@ PARTS = {
     "vqa-test": "test/vqa_test.csv",
     "vl-pretrain": "pretrain/records.json",
 }
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _turns(items: list[dict]) -> list[dict[str, str]]:
@@ -70,14 +65,14 @@ def build_embedded_vl(out_dir: Path, settings: EmbeddedVisionSettings) -> dict[s
         return paths
     size = settings.image_size
     pretrain = generate_scan_set(settings.pretrain_images, settings.seed + 100, out_dir / "pretrain", size)
-    _write(paths["vl-pretrain"], json.dumps(pretrain, ensure_ascii=False))
+    write_atomic(paths["vl-pretrain"], json.dumps(pretrain, ensure_ascii=False))
     train = generate_scan_set(settings.vl_images, settings.seed + 1, out_dir / "train", size)
-    _write(
+    write_atomic(
         paths["vl-captions"],
         "".join(json.dumps({"image": r["image"], "caption": r["caption"]}, ensure_ascii=False) + "\n" for r in train),
     )
     conversations = vqa_conversations(train, settings.seed)
-    _write(paths["vl-train"], json.dumps(conversations, ensure_ascii=False, indent=0))
+    write_atomic(paths["vl-train"], json.dumps(conversations, ensure_ascii=False, indent=0))
     test = generate_scan_set(max(50, settings.vl_images // 5), settings.seed + 2, out_dir / "test", size)
     rows = []
     for r in test:
@@ -98,5 +93,5 @@ def build_embedded_vl(out_dir: Path, settings: EmbeddedVisionSettings) -> dict[s
         writer.writeheader()
         writer.writerows(rows)
     os.replace(tmp, paths["vqa-test"])
-    _write(stamp, digest)
+    write_atomic(stamp, digest)
     return paths
