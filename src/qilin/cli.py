@@ -21,14 +21,34 @@ def _recipe_keys() -> str:
     return "recipe keys:\n" + "\n".join(describe_fields(Recipe))
 
 
+def _launched_elsewhere(recipe: Recipe, args: argparse.Namespace) -> int | None:
+    """With a launcher set, start this same command in every process and return its exit code; else None."""
+    import shlex
+    import subprocess
+
+    from qilin.distributed import init_processes, is_launched, launch_command
+
+    if recipe.launch.launcher == "none" or is_launched():
+        init_processes()
+        return None
+    command = launch_command(recipe.launch, args.argv)
+    print(f"launching: {shlex.join(command)}", flush=True)
+    return subprocess.run(command).returncode
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from qilin.config import load_recipe
+    from qilin.distributed import is_main_process
     from qilin.pipeline import run_recipe
     from qilin.report import markdown_table, stage_rows, write_report
 
     recipe = load_recipe(args.recipe, args.overrides)
+    if (code := _launched_elsewhere(recipe, args)) is not None:
+        return code
     run_dir = Path(args.output) if args.output else Path("runs") / recipe.name
     run_recipe(recipe, run_dir)
+    if not is_main_process():
+        return 0
     report = write_report(run_dir, paper=recipe.eval.paper_numbers)
     print(f"\n{markdown_table(stage_rows(run_dir), recipe.eval.paper_numbers)}\n")
     print(f"run directory: {run_dir}\nreport: {report}")
@@ -58,11 +78,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         "stages": {args.stage: {"data": args.data}},
     }
     for override in args.overrides:
-        key = override if override.startswith(("model.", "embedded.", "stages.")) else f"stages.{args.stage}.{override}"
+        prefixes = ("model.", "embedded.", "stages.", "launch.")
+        key = override if override.startswith(prefixes) else f"stages.{args.stage}.{override}"
         apply_override(data, key)
     recipe = from_dict(Recipe, data)
     check_recipe(recipe)
+    if (code := _launched_elsewhere(recipe, args)) is not None:
+        return code
     run_recipe(recipe, Path(args.output))
+    from qilin.distributed import is_main_process
+
+    if not is_main_process():
+        return 0
     print(markdown_table(stage_rows(Path(args.output)), paper=False))
     print(f"\nmodel: {Path(args.output) / args.stage / 'model'}")
     return 0
@@ -575,6 +602,7 @@ def main(argv: list[str] | None = None) -> int:
     # argparse cannot take positionals on both sides of an option (`run R.yaml --output D key=value`), so
     # KEY=VALUE words it leaves over are overrides too.
     args, extra = parser.parse_known_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what a launcher runs again in every process
     if extra:
         if not hasattr(args, "overrides") or any(e.startswith("-") or "=" not in e for e in extra):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")

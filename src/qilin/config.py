@@ -235,6 +235,30 @@ class EvalSettings:
     vqa_images: str | None = _help("Image folder of the VQA file (default: the file's folder).", None)
 
 
+ENGINES = ("ddp", "fsdp", "zero2", "zero3")
+
+
+@dataclass
+class LaunchSettings:
+    """How `qilin run` starts its processes: in this process, or under torchrun / accelerate launch."""
+
+    launcher: Literal["none", "torchrun", "accelerate"] = _help(
+        "'none' runs in this process (one CPU or GPU); 'torchrun' starts DDP processes; 'accelerate' starts "
+        "processes with the engine below (DDP, FSDP, DeepSpeed ZeRO).",
+        "none",
+    )
+    engine: str = _help(
+        "With launcher 'accelerate': a shipped engine (ddp, fsdp = full shard, zero2, zero3; see "
+        "qilin/resources/accelerate/) or the path of your own accelerate config file. torchrun runs ddp.",
+        "ddp",
+    )
+    processes: int = _help("Processes per machine (one per GPU); 0 means one per GPU of this machine.", 0)
+    machines: int = _help("Machines taking part; run the same command on each with its own machine_rank.", 1)
+    machine_rank: int = _help("This machine's rank, 0 .. machines-1 (0 is the main machine).", 0)
+    main_address: str = _help("Address of machine 0, reachable from every machine.", "127.0.0.1")
+    main_port: int = _help("A free TCP port on machine 0.", 29500)
+
+
 @dataclass
 class Recipe:
     """A whole Qilin-Med run: a base model and the stages that turn it into a medical model."""
@@ -250,6 +274,9 @@ class Recipe:
     )
     stages: StagesSettings = _help("Training stages.", default_factory=StagesSettings)
     eval: EvalSettings = _help("Evaluation after every stage.", default_factory=EvalSettings)
+    launch: LaunchSettings = _help(
+        "Processes, machines and training engine (see README, 'Scaling out').", default_factory=LaunchSettings
+    )
 
     def enabled_stages(self) -> list[tuple[str, TrainSettings]]:
         """(name, settings) of the stages this recipe runs, in pipeline order."""
@@ -383,6 +410,22 @@ def check_recipe(recipe: Recipe, path: Path | str = "recipe") -> None:
                 raise ConfigError(f"{path}: stages.{name}.{key}: must be >= 1, got {getattr(stage, key)}")
         if stage.learning_rate <= 0:
             raise ConfigError(f"{path}: stages.{name}.learning_rate: must be > 0")
+    launch = recipe.launch
+    if launch.launcher == "torchrun" and launch.engine != "ddp":
+        raise ConfigError(
+            f"{path}: launch.engine: torchrun runs DDP only; FSDP and DeepSpeed ZeRO go through "
+            f"launcher 'accelerate' (got engine {launch.engine!r})"
+        )
+    if launch.engine not in ENGINES and not Path(launch.engine).expanduser().is_file():
+        raise ConfigError(
+            f"{path}: launch.engine: expected one of {', '.join(ENGINES)} or an accelerate config file, "
+            f"got {launch.engine!r} (no such file)"
+        )
+    if launch.machines < 1 or not 0 <= launch.machine_rank < launch.machines or launch.processes < 0:
+        raise ConfigError(
+            f"{path}: launch: need machines >= 1, 0 <= machine_rank < machines and processes >= 0, got "
+            f"machines={launch.machines}, machine_rank={launch.machine_rank}, processes={launch.processes}"
+        )
 
 
 def describe_fields(cls: type, prefix: str = "") -> list[str]:

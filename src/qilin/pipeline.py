@@ -19,6 +19,7 @@ from typing import Any
 
 from qilin.config import VL_STAGES, Recipe, to_dict
 from qilin.data.formats import iter_file
+from qilin.distributed import is_main_process, main_process_first
 
 EMBEDDED_PREFIX = "embedded:"
 BASE = "base"
@@ -62,14 +63,21 @@ def _digest(obj: Any) -> str:
 
 
 class Manifest:
-    """The run directory's record of stages; every update is written through (tmp file, then rename)."""
+    """The run directory's record of stages; every update is written through (tmp file, then rename).
+
+    Only the main process writes it; the other processes of a launched run keep their copy in memory and
+    re-read the file after each step the main process did first.
+    """
 
     def __init__(self, run_dir: Path, recipe_name: str):
         self.path = run_dir / "manifest.json"
+        self.data = {"recipe": recipe_name, "stages": {}}
+        self.reload()
+
+    def reload(self) -> None:
+        """Read the file, if there is one."""
         if self.path.exists():
             self.data = json.loads(self.path.read_text())
-        else:
-            self.data = {"recipe": recipe_name, "stages": {}}
 
     def stage(self, name: str) -> dict[str, Any]:
         """The stage's record (empty if the stage never ran)."""
@@ -82,6 +90,8 @@ class Manifest:
 
     def save(self) -> None:
         """Write atomically so a killed run never leaves a truncated manifest."""
+        if not is_main_process():
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_text(json.dumps(self.data, indent=2, ensure_ascii=False))
@@ -247,49 +257,59 @@ def _evaluate(name: str, model_dir: Path, recipe: Recipe, run_dir: Path, manifes
 
 
 def run_recipe(recipe: Recipe, run_dir: Path) -> Manifest:
-    """Run every enabled stage of `recipe` in `run_dir`, evaluating the base model and each stage's output."""
+    """Run every enabled stage of `recipe` in `run_dir`, evaluating the base model and each stage's output.
+
+    In a launched run every process runs this; the main process does each non-training step first
+    (`main_process_first`) and the others then find it done, so they agree on every decision.
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
-    manifest = Manifest(run_dir, recipe.name)
-    model_path, model_fingerprint = _base_model(recipe, run_dir, manifest)
-    _evaluate(BASE, model_path, recipe, run_dir, manifest)
+    say = print if is_main_process() else (lambda *_: None)
+    with main_process_first():
+        manifest = Manifest(run_dir, recipe.name)
+        model_path, model_fingerprint = _base_model(recipe, run_dir, manifest)
+        _evaluate(BASE, model_path, recipe, run_dir, manifest)
     vision_dir = vision_fingerprint = None
     for name, cfg in recipe.enabled_stages():
         stage_dir = run_dir / name
-        data = resolve_data(cfg.data, run_dir, recipe)
-        extra: dict = {}
-        if name in VL_STAGES:
-            if vision_dir is None:
-                vision_dir, vision_fingerprint = _vision_dir(recipe, run_dir, manifest)
-            extra = {"vision_dir": vision_dir, "vision": recipe.vision}
-        data_hashes = [file_sha256(p) for p in data]
-        inputs = {
-            "model": {"path": str(model_path), "fingerprint": model_fingerprint},
-            "data": [{"path": str(p), "sha256": h} for p, h in zip(data, data_hashes, strict=False)],
-            "config": to_dict(cfg),
-            "model_settings": to_dict(recipe.model),
-        }
-        # content only, no paths: a moved or copied run directory still skips its finished stages
-        fingerprint = _digest(
-            {
-                "model": model_fingerprint,
-                "data": data_hashes,
-                "config": inputs["config"],
-                "model_settings": {k: v for k, v in inputs["model_settings"].items() if k != "path"},
-                **({"vision": vision_fingerprint, "vision_settings": to_dict(recipe.vision)} if extra else {}),
+        with main_process_first():
+            manifest.reload()
+            data = resolve_data(cfg.data, run_dir, recipe)
+            extra: dict = {}
+            if name in VL_STAGES:
+                if vision_dir is None:
+                    vision_dir, vision_fingerprint = _vision_dir(recipe, run_dir, manifest)
+                extra = {"vision_dir": vision_dir, "vision": recipe.vision}
+            data_hashes = [file_sha256(p) for p in data]
+            inputs = {
+                "model": {"path": str(model_path), "fingerprint": model_fingerprint},
+                "data": [{"path": str(p), "sha256": h} for p, h in zip(data, data_hashes, strict=False)],
+                "config": to_dict(cfg),
+                "model_settings": to_dict(recipe.model),
             }
-        )
-        record = manifest.stage(name)
-        output = stage_dir / "model"
-        if record.get("status") == "complete" and record.get("fingerprint") == fingerprint and output.exists():
-            print(f"[{name}] complete with unchanged inputs: skipped")
-        else:
-            if record.get("fingerprint") not in (None, fingerprint) and stage_dir.exists():
-                print(f"[{name}] inputs changed since the last run: starting this stage again")
-                shutil.rmtree(stage_dir)
-            stage_dir.mkdir(parents=True, exist_ok=True)
-            manifest.data["stages"][name] = {}  # forget metrics and evaluations of an earlier model
-            manifest.update(name, status="running", fingerprint=fingerprint, inputs=inputs, started=time.time())
-            print(f"[{name}] training from {model_path}")
+            # content only, no paths: a moved or copied run directory still skips its finished stages
+            fingerprint = _digest(
+                {
+                    "model": model_fingerprint,
+                    "data": data_hashes,
+                    "config": inputs["config"],
+                    "model_settings": {k: v for k, v in inputs["model_settings"].items() if k != "path"},
+                    **({"vision": vision_fingerprint, "vision_settings": to_dict(recipe.vision)} if extra else {}),
+                }
+            )
+            record = manifest.stage(name)
+            output = stage_dir / "model"
+            done = record.get("status") == "complete" and record.get("fingerprint") == fingerprint and output.exists()
+            if done:
+                say(f"[{name}] complete with unchanged inputs: skipped")
+            else:
+                if record.get("fingerprint") not in (None, fingerprint) and stage_dir.exists():
+                    say(f"[{name}] inputs changed since the last run: starting this stage again")
+                    shutil.rmtree(stage_dir)
+                stage_dir.mkdir(parents=True, exist_ok=True)
+                manifest.data["stages"][name] = {}  # forget metrics and evaluations of an earlier model
+                manifest.update(name, status="running", fingerprint=fingerprint, inputs=inputs, started=time.time())
+                say(f"[{name}] training from {model_path}")
+        if not done:
             try:
                 metrics = _stage_module(name).run(cfg, data, data_hashes, model_path, recipe.model, stage_dir, **extra)
             except BaseException as e:
@@ -298,6 +318,8 @@ def run_recipe(recipe: Recipe, run_dir: Path) -> Manifest:
             manifest.update(
                 name, status="complete", output=str(output.relative_to(run_dir)), metrics=metrics, finished=time.time()
             )
-        _evaluate(name, output, recipe, run_dir, manifest)
+        with main_process_first():
+            manifest.reload()
+            _evaluate(name, output, recipe, run_dir, manifest)
         model_path, model_fingerprint = output, fingerprint
     return manifest

@@ -13,15 +13,17 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils.tensorboard import SummaryWriter
-from transformers import PreTrainedModel, Trainer
+from transformers import PreTrainedModel, Trainer, set_seed
 from transformers.integrations import TensorBoardCallback
 
 from qilin.config import ModelSettings, TrainSettings
+from qilin.distributed import is_main_process, use_fsdp_on_cpu
 from qilin.models.loading import load_model, resolve_dtype, save_pretrained_atomic
 from qilin.models.lora import attach_lora, merge_adapter
 
@@ -53,6 +55,7 @@ def training_arguments(cfg: TrainSettings, stage_dir: Path, model_settings: Mode
         "dataloader_num_workers": 0,
         "dataloader_pin_memory": torch.cuda.is_available(),
         "remove_unused_columns": False,
+        "ddp_find_unused_parameters": False,  # every trainable weight is used in every step; skips a graph walk
     }
 
 
@@ -60,6 +63,9 @@ def build_model(model_path: Path, model_settings: ModelSettings, cfg: TrainSetti
     """The stage's starting model, with LoRA adapters attached when the stage is a LoRA stage."""
     model = load_model(model_path, model_settings)
     if cfg.finetune == "lora":
+        # The Trainer seeds only when it is built, after this: without a seed here the adapters' random init
+        # (LoRA A) would depend on whatever ran before, and two runs (or 1 vs N processes) would differ.
+        set_seed(cfg.seed)
         model = attach_lora(model, cfg.lora)
         if cfg.gradient_checkpointing:
             model.enable_input_require_grads()  # frozen embeddings would otherwise cut the gradient path
@@ -88,9 +94,11 @@ def train(trainer: Trainer, stage_dir: Path) -> dict[str, Any]:
     resume = last_complete_checkpoint(stage_dir / "checkpoints")
     if resume is not None:
         print(f"resuming from {resume}")
+    use_fsdp_on_cpu(trainer)
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     history = trainer.state.log_history
-    (stage_dir / "log_history.json").write_text(json.dumps(history, indent=1))
+    if is_main_process():
+        (stage_dir / "log_history.json").write_text(json.dumps(history, indent=1))
     losses = [h["loss"] for h in history if "loss" in h]
     metrics = {
         "train_loss": round(result.training_loss, 4),
@@ -99,8 +107,49 @@ def train(trainer: Trainer, stage_dir: Path) -> dict[str, Any]:
         "steps": result.global_step,
         "resumed_from_step": int(_CHECKPOINT.match(resume.name).group(1)) if resume else 0,
         "train_seconds": round(result.metrics.get("train_runtime", 0.0), 1),
+        "engine": trainer.accelerator.distributed_type.value,  # NO, MULTI_CPU / MULTI_GPU (DDP), FSDP, DEEPSPEED
+        "processes": trainer.accelerator.num_processes,
+        "parameters_per_process": held_parameters(trainer.model_wrapped),
     }
     return metrics
+
+
+def held_parameters(model: torch.nn.Module) -> int:
+    """Parameter elements this process holds: all of them under DDP, its shard under FSDP."""
+    return sum((p.to_local() if hasattr(p, "to_local") else p).numel() for p in model.parameters())
+
+
+def save_trained_model(
+    trainer: Trainer, tokenizer: Any, cfg: TrainSettings, model_path: Path, model_settings: ModelSettings, stage_dir: Path
+) -> Path:
+    """Write the stage's output model: one consolidated HF directory whatever engine trained it.
+
+    Trainer.save_model is the one save every engine supports: it gathers FSDP shards (FULL_STATE_DICT) and
+    DeepSpeed ZeRO-3 partitions (16-bit) and writes from the main process; every process must call it. The
+    main process then merges a LoRA adapter into a fresh copy of the starting model and writes `model/`
+    atomically; the unmerged adapter stays in `adapter/` for users who serve adapters.
+    """
+    trained = stage_dir / "trained"
+    trainer.save_model(str(trained))
+    out = stage_dir / "model"
+    if not is_main_process():
+        return out
+    (trained / "training_args.bin").unlink(missing_ok=True)  # a pickle; the Trainer config is in the manifest
+    if cfg.finetune == "lora":
+        from peft import PeftModel
+
+        adapter = stage_dir / "adapter"
+        if adapter.exists():
+            shutil.rmtree(adapter)
+        trained.rename(adapter)
+        tokenizer.save_pretrained(adapter)
+        model = PeftModel.from_pretrained(load_model(model_path, model_settings), adapter).merge_and_unload()
+    else:
+        model = load_model(trained, model_settings)
+    save_pretrained_atomic(model, tokenizer, out)
+    if trained.exists():
+        shutil.rmtree(trained)
+    return out
 
 
 def save_stage_output(model: Any, tokenizer: Any, cfg: TrainSettings, stage_dir: Path) -> Path:

@@ -14,7 +14,7 @@ from qilin.config import ModelSettings, SftSettings
 from qilin.data.formats import read_file
 from qilin.data.templates import IGNORE_INDEX, tokenize_conversation
 from qilin.models.loading import load_tokenizer
-from qilin.training import build_model, save_stage_output, tensorboard_callback, train, training_arguments
+from qilin.training import build_model, save_trained_model, tensorboard_callback, train, training_arguments
 
 
 def build_sft_examples(paths: list[Path], tokenizer: Any, max_length: int) -> tuple[list[dict], int]:
@@ -53,5 +53,5 @@ def run(
     )
     metrics = train(trainer, stage_dir)
     metrics.update(examples=len(examples), dropped=dropped)
-    save_stage_output(trainer.model, tokenizer, cfg, stage_dir)
+    save_trained_model(trainer, tokenizer, cfg, model_path, model_settings, stage_dir)
     return metrics

@@ -1,0 +1,143 @@
+"""Several processes through `qilin`'s own launcher path: DDP under torchrun, FSDP under accelerate launch.
+
+Each launched run starts 2 CPU processes (gloo) with `launch.launcher=...`, exactly as a user would on GPUs,
+and is compared with a single-process run of the same global batch.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from transformers import AutoModelForCausalLM
+
+from qilin.config import ConfigError, LaunchSettings, Recipe, check_recipe, from_dict
+from qilin.distributed import engine_config, launch_command
+
+from .conftest import sft_rows, write_jsonl
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _train_sft(model: Path, data: Path, out: Path, *settings: str) -> dict:
+    """`qilin train sft` in a fresh interpreter, as a user runs it; returns the manifest's sft record."""
+    command = [sys.executable, "-m", "qilin.cli", "train", "sft", *settings, "--model", str(model)]
+    command += ["--data", str(data), "--output", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return json.loads((out / "manifest.json").read_text())["stages"]["sft"]
+
+
+def _losses(out: Path) -> list[float]:
+    return [h["loss"] for h in json.loads((out / "sft" / "log_history.json").read_text()) if "loss" in h]
+
+
+def _weights(out: Path) -> dict[str, torch.Tensor]:
+    return AutoModelForCausalLM.from_pretrained(out / "sft" / "model").state_dict()
+
+
+# 16 conversations, 2 epochs: 4 optimizer steps of a global batch of 8, none of them partial
+COMMON = ("epochs=2", "logging_steps=1", "learning_rate=1e-2", "warmup_ratio=0", "lora.dropout=0")
+
+
+def test_two_process_ddp_sft_matches_one_process_with_the_same_global_batch(tiny_model_dir: Path, tmp_path) -> None:
+    data = write_jsonl(tmp_path / "sft.jsonl", sft_rows()[:16])
+    one = _train_sft(tiny_model_dir, data, tmp_path / "one", *COMMON, "batch_size=8")
+    port = f"launch.main_port={_free_port()}"
+    two = _train_sft(
+        tiny_model_dir, data, tmp_path / "two", *COMMON, "batch_size=4", "launch.launcher=torchrun",
+        "launch.processes=2", port,
+    )  # fmt: skip
+    assert (one["metrics"]["engine"], one["metrics"]["processes"]) == ("NO", 1)
+    assert (two["metrics"]["engine"], two["metrics"]["processes"]) == ("MULTI_CPU", 2)
+    assert two["metrics"]["steps"] == one["metrics"]["steps"] == 4
+    a, b = _losses(tmp_path / "one"), _losses(tmp_path / "two")
+    assert len(a) == len(b) == 4
+    assert a[-1] < a[0] - 0.1, "training did not move the loss"
+    for step, (x, y) in enumerate(zip(a, b, strict=True), 1):
+        assert abs(x - y) < 1e-4 * abs(x), f"step {step}: 1 process {x}, 2 processes {y}"
+    wa, wb = _weights(tmp_path / "one"), _weights(tmp_path / "two")
+    for name in wa:
+        torch.testing.assert_close(wa[name], wb[name], atol=1e-5, rtol=1e-4, msg=name)
+    # the merged LoRA output differs from the start: the adapters trained and were merged in
+    start = AutoModelForCausalLM.from_pretrained(tiny_model_dir).state_dict()
+    assert any(not torch.allclose(wb[n], start[n]) for n in wb)
+    assert (tmp_path / "two" / "sft" / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def test_fsdp_on_two_cpu_processes_shards_trains_and_saves_a_loadable_model(tiny_model_dir: Path, tmp_path) -> None:
+    data = write_jsonl(tmp_path / "sft.jsonl", sft_rows()[:16])
+    full = (*COMMON, "finetune=full", "learning_rate=1e-3")
+    one = _train_sft(tiny_model_dir, data, tmp_path / "one", *full, "batch_size=8")
+    port = f"launch.main_port={_free_port()}"
+    fsdp = _train_sft(
+        tiny_model_dir, data, tmp_path / "fsdp", *full, "batch_size=4", "launch.launcher=accelerate",
+        "launch.engine=fsdp", "launch.processes=2", port,
+    )  # fmt: skip
+    assert (fsdp["metrics"]["engine"], fsdp["metrics"]["processes"]) == ("FSDP", 2)
+    total = one["metrics"]["parameters_per_process"]
+    held = fsdp["metrics"]["parameters_per_process"]
+    assert 0.45 * total < held < 0.55 * total, f"process 0 holds {held} of {total} parameters: not sharded"
+    a, b = _losses(tmp_path / "one"), _losses(tmp_path / "fsdp")
+    for step, (x, y) in enumerate(zip(a, b, strict=True), 1):
+        assert abs(x - y) < 1e-4 * abs(x), f"step {step}: 1 process {x}, FSDP {y}"
+    # the consolidated save: one ordinary HF directory, loadable anywhere, equal to the 1-process result
+    saved = sorted(p.name for p in (tmp_path / "fsdp" / "sft" / "model").iterdir())
+    assert "model.safetensors" in saved and not any(n.endswith(".bin") or "shard" in n for n in saved)
+    wa, wb = _weights(tmp_path / "one"), _weights(tmp_path / "fsdp")
+    assert wa.keys() == wb.keys()
+    for name in wa:
+        torch.testing.assert_close(wa[name], wb[name], atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_launch_commands_for_one_machine_and_two() -> None:
+    eight = launch_command(LaunchSettings(launcher="torchrun", processes=8), ["run", "r.yaml"])
+    assert eight[1:4] == ["-m", "torch.distributed.run", "--nproc-per-node=8"]
+    assert eight[-4:] == ["-m", "qilin.cli", "run", "r.yaml"]
+    two_nodes = LaunchSettings(
+        launcher="accelerate", engine="zero3", processes=8, machines=2, machine_rank=1, main_address="10.0.0.1"
+    )
+    command = launch_command(two_nodes, ["run", "r.yaml"])
+    assert "--num_processes=16" in command and "--num_machines=2" in command and "--machine_rank=1" in command
+    assert "--main_process_ip=10.0.0.1" in command
+    assert command[command.index("-m", 3) + 1] == "qilin.cli"
+
+
+@pytest.mark.parametrize("engine", ["ddp", "fsdp", "zero2", "zero3"])
+def test_shipped_engine_configs_are_valid_accelerate_configs(engine: str) -> None:
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    config = load_config_from_file(str(engine_config(engine)))
+    expected = {"ddp": "MULTI_GPU", "fsdp": "FSDP", "zero2": "DEEPSPEED", "zero3": "DEEPSPEED"}[engine]
+    assert config.distributed_type.value == expected
+    raw = yaml.safe_load(engine_config(engine).read_text())
+    if engine == "fsdp":
+        assert raw["fsdp_config"]["fsdp_reshard_after_forward"] is True  # full shard
+        assert raw["fsdp_config"]["fsdp_state_dict_type"] == "FULL_STATE_DICT"  # consolidated save
+    if engine.startswith("zero"):
+        assert raw["deepspeed_config"]["zero_stage"] == int(engine[-1])
+    if engine == "zero3":
+        assert raw["deepspeed_config"]["zero3_save_16bit_model"] is True  # consolidated save
+
+
+def test_launch_settings_are_checked() -> None:
+    def recipe(**launch: object) -> Recipe:
+        return from_dict(Recipe, {"stages": {"sft": {"data": ["x.jsonl"]}}, "launch": launch})
+
+    with pytest.raises(ConfigError, match="torchrun runs DDP only"):
+        check_recipe(recipe(launcher="torchrun", engine="fsdp"))
+    with pytest.raises(ConfigError, match="launch.engine: expected one of ddp, fsdp, zero2, zero3"):
+        check_recipe(recipe(launcher="accelerate", engine="zero9"))
+    with pytest.raises(ConfigError, match="machine_rank"):
+        check_recipe(recipe(launcher="torchrun", machines=2, machine_rank=2))
+    check_recipe(recipe(launcher="accelerate", engine="fsdp", processes=8))
