@@ -136,7 +136,7 @@ def test_launch_settings_are_checked() -> None:
 
     with pytest.raises(ConfigError, match="torchrun runs DDP only"):
         check_recipe(recipe(launcher="torchrun", engine="fsdp"))
-    with pytest.raises(ConfigError, match="launch.engine: expected one of ddp, fsdp, zero2, zero3"):
+    with pytest.raises(ConfigError, match=r"launch\.engine: expected one of ddp, fsdp, zero2, zero3"):
         check_recipe(recipe(launcher="accelerate", engine="zero9"))
     with pytest.raises(ConfigError, match="machine_rank"):
         check_recipe(recipe(launcher="torchrun", machines=2, machine_rank=2))

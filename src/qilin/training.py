@@ -120,7 +120,12 @@ def held_parameters(model: torch.nn.Module) -> int:
 
 
 def save_trained_model(
-    trainer: Trainer, tokenizer: Any, cfg: TrainSettings, model_path: Path, model_settings: ModelSettings, stage_dir: Path
+    trainer: Trainer,
+    tokenizer: Any,
+    cfg: TrainSettings,
+    model_path: Path,
+    model_settings: ModelSettings,
+    stage_dir: Path,
 ) -> Path:
     """Write the stage's output model: one consolidated HF directory whatever engine trained it.
 
