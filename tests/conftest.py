@@ -57,6 +57,14 @@ def dpo_rows() -> list[dict]:
     ]
 
 
+@pytest.fixture(autouse=True)
+def qilin_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh QILIN_CACHE per test: nothing lands in the real home, and no test reuses another's packed data."""
+    cache = tmp_path_factory.mktemp("qilin-cache")
+    monkeypatch.setenv("QILIN_CACHE", str(cache))
+    return cache
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer Llama with a BPE tokenizer trained on the test corpus (chatml template)."""
@@ -116,7 +124,14 @@ def tiny_chat_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
     out = tmp_path_factory.mktemp("chat")
     data = write_jsonl(out / "sft.jsonl", sft_rows())
     cfg = SftSettings(
-        data=[str(data)], max_length=64, batch_size=4, epochs=60, learning_rate=3e-3, save_steps=10_000, warmup_ratio=0
+        data=[str(data)],
+        max_length=64,
+        batch_size=4,
+        epochs=60,
+        learning_rate=3e-3,
+        save_steps=10_000,
+        warmup_ratio=0,
+        packing=False,  # the step count this fixture was tuned with
     )
     sft.run(cfg, [data], ["x"], tiny_model_dir, ModelSettings(), out / "sft")
     return out / "sft" / "model"

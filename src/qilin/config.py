@@ -117,13 +117,28 @@ class CptSettings(TrainSettings):
     """Domain-specific continued pre-training on plain text, packed into blocks."""
 
     block_size: int = _help("Tokens per packed training block.", 1024)
+    tokenize_processes: int = _help(
+        "Worker processes that tokenize the corpus (0: one per CPU, at most 8; 1: no workers). The packed result "
+        "is the same whatever the number.",
+        0,
+    )
 
 
 @dataclass
 class SftSettings(TrainSettings):
     """Supervised fine-tuning on conversations; loss on assistant turns only."""
 
-    max_length: int = _help("Conversations longer than this many tokens are truncated.", 1024)
+    max_length: int = _help(
+        "Conversations longer than this many tokens are truncated; with packing, the length of a packed row.", 1024
+    )
+    packing: bool = _help(
+        "Pack whole conversations into rows of max_length tokens (no attention between them, no padding wasted); "
+        "batch_size then counts rows. Needs a transformers architecture: set false for trust_remote_code models.",
+        True,
+    )
+    group_by_length: bool = _help(
+        "Without packing: batch conversations of similar length together (less padding).", True
+    )
 
 
 @dataclass
@@ -132,6 +147,12 @@ class DpoSettings(TrainSettings):
 
     beta: float = _help("DPO temperature: higher keeps the policy closer to the reference.", 0.1)
     max_length: int = _help("Prompt + response longer than this many tokens are truncated.", 1024)
+    cache_reference: bool = _help(
+        "Score every pair with the reference model once before training and keep those log-probs on disk "
+        "(<run_dir>/cache/dpo_ref), so no step, later epoch, rerun or resumed run repeats the reference forward "
+        "pass, and full fine-tuning holds no second copy of the model. Off: the reference scores each batch.",
+        True,
+    )
 
 
 @dataclass
@@ -160,6 +181,12 @@ class VLAlignSettings(VLStageSettings):
 @dataclass
 class VLInstructSettings(VLStageSettings):
     """Stage 2, instruction tuning: image-question-answer conversations; projector and LLM train."""
+
+    packing: bool = _help(
+        "Pack whole image conversations into rows of max_length tokens, images and all (no attention between "
+        "them); batch_size then counts rows. Off by default: the VL demo was tuned unpacked.",
+        False,
+    )
 
 
 @dataclass

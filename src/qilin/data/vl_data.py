@@ -23,6 +23,7 @@ import torch
 
 from qilin.data.formats import DataError, iter_json_records, read_sharegpt
 from qilin.data.images import ImageError, load_image
+from qilin.data.sft_packing import PackedCollator, pack_conversations
 from qilin.data.templates import IGNORE_INDEX, tokenize_conversation
 from qilin.models.vl import IMAGE_TOKEN
 
@@ -239,6 +240,37 @@ def collate_vl(pad_id: int):
             "attention_mask": mask,
             "pixel_values": torch.stack([b["pixel_values"] for b in batch]),
         }
+
+    return collate
+
+
+class PackedVLDataset(torch.utils.data.Dataset):
+    """VL conversations packed into rows (see data/sft_packing.py), each row with its images in text order."""
+
+    def __init__(self, dataset: VLDataset, max_length: int):
+        examples = [{"input_ids": ids, "labels": labels} for _, ids, labels in dataset.items]
+        self.rows = pack_conversations(examples, max_length)
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        row = self.rows[i]
+        pixels = [self.dataset[m]["pixel_values"] for m in row["members"]]
+        return {**row, "pixel_values": torch.stack(pixels)}
+
+
+def collate_packed_vl(pad_id: int):
+    """Packed rows padded like text rows; all images of the batch stacked in row-major text order.
+
+    The model splices features into image-token positions in that same order (masked_scatter), so image k
+    of the stack lands in the k-th image span of the batch, whichever row it is in.
+    """
+    text = PackedCollator(pad_id)
+
+    def collate(rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        return {**text(rows), "pixel_values": torch.cat([r["pixel_values"] for r in rows])}
 
     return collate
 

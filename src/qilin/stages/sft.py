@@ -1,6 +1,7 @@
 """Stage 2, Supervised Fine-Tuning: conversations rendered with the chat template, loss on assistant turns.
 
-setup -> read and validate conversations -> tokenize with labels -> build model -> train -> save.
+setup -> read and validate conversations -> tokenize with labels -> pack (or group by length) -> build model
+-> train -> save.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
 from qilin.config import ModelSettings, SftSettings
 from qilin.data.formats import read_file
+from qilin.data.sft_packing import PackedCollator, pack_conversations, packs_by_position_ids
 from qilin.data.templates import IGNORE_INDEX, tokenize_conversation
 from qilin.models.loading import load_tokenizer
 from qilin.training import build_model, save_trained_model, tensorboard_callback, train, training_arguments
@@ -44,14 +46,32 @@ def run(
     if dropped:
         print(f"dropped {dropped} conversations whose assistant turns start beyond max_length={cfg.max_length}")
     model = build_model(model_path, model_settings, cfg)
+    args = training_arguments(cfg, stage_dir, model_settings)
+    if cfg.packing:
+        if not packs_by_position_ids(model):
+            raise ValueError(
+                f"stages.sft.packing: {type(model).__name__} brings its own attention code, which ignores the "
+                "position ids that keep packed conversations apart; set stages.sft.packing: false"
+            )
+        dataset = pack_conversations(examples, cfg.max_length)
+        collator = PackedCollator(tokenizer.pad_token_id)
+        print(f"packed {len(examples)} conversations into {len(dataset)} rows of at most {cfg.max_length} tokens")
+    else:
+        dataset = examples
+        collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX)
+        if cfg.group_by_length:
+            args["train_sampling_strategy"] = "group_by_length"
     trainer = Trainer(
         model=model,
-        args=TrainingArguments(**training_arguments(cfg, stage_dir, model_settings)),
-        train_dataset=examples,
-        data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX),
+        args=TrainingArguments(**args),
+        train_dataset=dataset,
+        data_collator=collator,
         callbacks=[tensorboard_callback(stage_dir)],
     )
     metrics = train(trainer, stage_dir)
-    metrics.update(examples=len(examples), dropped=dropped)
+    tokens = sum(len(e["input_ids"]) for e in examples)
+    metrics.update(examples=len(examples), dropped=dropped, rows=len(dataset), tokens=tokens)
+    if metrics["train_seconds"] and not metrics["resumed_from_step"] and cfg.max_steps == -1:
+        metrics["tokens_per_second"] = round(tokens * cfg.epochs / metrics["train_seconds"], 1)
     save_trained_model(trainer, tokenizer, cfg, model_path, model_settings, stage_dir)
     return metrics

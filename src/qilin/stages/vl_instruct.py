@@ -12,7 +12,7 @@ from peft import LoraConfig, get_peft_model
 from transformers import Trainer, TrainingArguments
 
 from qilin.config import ModelSettings, VisionSettings, VLInstructSettings
-from qilin.data.vl_data import build_vl_dataset, collate_vl
+from qilin.data.vl_data import PackedVLDataset, build_vl_dataset, collate_packed_vl, collate_vl
 from qilin.models.lora import merge_adapter
 from qilin.models.vision import prepare_vl_model, save_vl_model
 from qilin.training import tensorboard_callback, train, training_arguments
@@ -57,15 +57,21 @@ def run(
             modules_to_save=["projector"],  # the projector trains fully beside the LLM's adapters
         )
         model = get_peft_model(model, lora)
+    examples = len(dataset)
+    collator = collate_vl(tokenizer.pad_token_id)
+    if cfg.packing:
+        dataset, collator = PackedVLDataset(dataset, cfg.max_length), collate_packed_vl(tokenizer.pad_token_id)
+        print(f"packed {examples} image conversations into {len(dataset)} rows of at most {cfg.max_length} tokens")
     trainer = Trainer(
         model=model,
         args=TrainingArguments(**training_arguments(cfg, stage_dir, model_settings)),
         train_dataset=dataset,
-        data_collator=collate_vl(tokenizer.pad_token_id),
+        data_collator=collator,
         callbacks=[tensorboard_callback(stage_dir)],
     )
     metrics = train(trainer, stage_dir)
-    metrics.update(examples=len(dataset), dropped=dataset.dropped, bad_images=skipped)
+    dropped = dataset.dataset.dropped if cfg.packing else dataset.dropped
+    metrics.update(examples=examples, rows=len(dataset), dropped=dropped, bad_images=skipped)
     merged = merge_adapter(trainer.model, stage_dir / "adapter", tokenizer) if cfg.finetune == "lora" else trainer.model
     save_vl_model(merged, tokenizer, processor, stage_dir / "model")
     return metrics
