@@ -106,6 +106,11 @@ class TrainSettings:
     batch_size: int = _help("Sequences per device per micro-batch.", 4)
     grad_accum: int = _help("Micro-batches per optimizer step (global batch = batch_size x grad_accum x GPUs).", 1)
     gradient_checkpointing: bool = _help("Recompute activations in backward to save memory.", False)
+    liger_kernels: bool = _help(
+        "Liger's fused Triton kernels (RMSNorm, RoPE, SwiGLU, fused linear cross-entropy): less memory and more "
+        "tokens/s on NVIDIA GPUs. Needs `pip install liger-kernel`; Llama, Qwen, Mistral, Gemma architectures.",
+        False,
+    )
     save_steps: int = _help("Write a resumable checkpoint every N optimizer steps.", 200)
     save_total_limit: int = _help("Checkpoints kept on disk (oldest deleted first).", 2)
     logging_steps: int = _help("Log loss to TensorBoard and the console every N steps.", 10)

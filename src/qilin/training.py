@@ -44,6 +44,7 @@ def training_arguments(cfg: TrainSettings, stage_dir: Path, model_settings: Mode
         "per_device_train_batch_size": cfg.batch_size,
         "gradient_accumulation_steps": cfg.grad_accum,
         "activation_checkpointing": cfg.gradient_checkpointing,
+        "use_liger_kernel": cfg.liger_kernels,
         "bf16": bf16,
         "save_strategy": "steps",
         "save_steps": cfg.save_steps,
