@@ -1,10 +1,12 @@
 """Packing: blocks carry no cross-document attention, and packed loss equals unpacked loss."""
 
+import itertools
+
 import numpy as np
 import torch
 from transformers import AutoModelForCausalLM
 
-from qilin.data.packing import PAD_POSITION, labels_and_positions, pack_documents
+from qilin.data.packing import PAD_POSITION, labels_and_positions, pack_documents, pack_token_batches
 from qilin.data.templates import IGNORE_INDEX
 
 
@@ -78,3 +80,38 @@ def test_no_attention_across_documents(tiny_model_dir) -> None:
             outputs.append(model(input_ids=ids[None], position_ids=pos[None], use_cache=False).logits[0, 4:])
     # the second document's logits do not depend on what the first document says
     torch.testing.assert_close(outputs[0], outputs[1])
+
+
+def _pack_one_document_at_a_time(docs: list[list[int]], block_size: int, pad_id: int) -> list[np.ndarray]:
+    """The packing rule written as plainly as possible: the reference the vectorized packer must match."""
+    blocks, ids, pos = [], [], []
+    for doc in docs:
+        offset = 0
+        for token in doc:
+            ids.append(token)
+            pos.append(offset)
+            offset += 1
+            if len(ids) == block_size:
+                blocks.append(np.array([ids, pos], dtype=np.int32))
+                ids, pos, offset = [], [], 0  # a document continuing into the next block starts a new segment
+    if ids:
+        pad = block_size - len(ids)
+        blocks.append(np.array([ids + [pad_id] * pad, pos + [PAD_POSITION] * pad], dtype=np.int32))
+    return blocks
+
+
+def test_vectorized_packing_matches_the_plain_rule_whatever_the_batching() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        docs = [rng.integers(1, 400, size=rng.integers(1, 40)).tolist() for _ in range(rng.integers(1, 50))]
+        block_size = int(rng.integers(1, 50))
+        expected = _pack_one_document_at_a_time(docs, block_size, pad_id=0)
+        assert [b.tolist() for b in pack_documents(docs, block_size, pad_id=0)] == [b.tolist() for b in expected]
+        # the same documents cut into arbitrary batches of (flat ids, lengths) pack to the same blocks
+        cuts = sorted(set(rng.integers(0, len(docs), size=3).tolist()) | {0, len(docs)})
+        batches = [
+            (np.array([t for d in docs[a:b] for t in d], dtype=np.int32), np.array([len(d) for d in docs[a:b]]))
+            for a, b in itertools.pairwise(cuts)
+        ]
+        packed = np.concatenate(list(pack_token_batches(batches, block_size, pad_id=0)))  # (k, 2, block_size)
+        np.testing.assert_array_equal(packed, np.stack(expected))

@@ -10,14 +10,20 @@ With that, the packed loss per token equals the loss of the same segments run on
 
 Blocks stream to a flat int32 file on disk (input ids, then position ids, per block), written under a
 temporary name and renamed when complete, so a corpus larger than memory packs in constant memory and a
-half-written cache never looks complete.
+half-written cache never looks complete. A corpus mixing sources (medical text, general text, ...) packs each
+source on its own, one after another, so a block holds one source only; a `.json` beside the file names each
+source with its number of blocks and tokens.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import uuid
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,31 +31,55 @@ import torch
 from qilin.data.templates import IGNORE_INDEX
 
 PAD_POSITION = -1  # marks padding in the stored position ids; never fed to the model
+_DOCS_PER_BATCH = 1024  # pack_documents hands documents to the vectorized packer in batches of this many
+
+
+def pack_token_batches(
+    batches: Iterable[tuple[np.ndarray, np.ndarray]], block_size: int, pad_id: int
+) -> Iterator[np.ndarray]:
+    """Yield (k, 2, block_size) int32 arrays of [input_ids, position_ids]; the last block is padded.
+
+    Each batch is (token ids of whole documents laid end to end, each document's length). Vectorized per batch:
+    a token's position is its distance from the later of its document's start and its block's start.
+    """
+    tail_ids = np.empty(0, dtype=np.int32)  # tokens of the unfinished block; the buffer starts at a block start
+    tail_pos = np.empty(0, dtype=np.int32)
+    for ids, lengths in batches:
+        lengths = np.asarray(lengths, dtype=np.int64)
+        if not len(ids):
+            continue
+        offset = len(tail_ids)
+        index = np.arange(offset, offset + len(ids))  # (N,) index in the buffer
+        doc_start = offset + np.repeat(np.cumsum(lengths) - lengths, lengths)  # (N,)
+        block_start = index - index % block_size  # (N,)
+        pos = index - np.maximum(doc_start, block_start)  # (N,)
+        buf_ids = np.concatenate([tail_ids, np.asarray(ids, dtype=np.int32)])
+        buf_pos = np.concatenate([tail_pos, pos.astype(np.int32)])
+        full = len(buf_ids) - len(buf_ids) % block_size
+        if full:
+            yield np.stack([buf_ids[:full].reshape(-1, block_size), buf_pos[:full].reshape(-1, block_size)], axis=1)
+        tail_ids, tail_pos = buf_ids[full:], buf_pos[full:]
+    if len(tail_ids):
+        block = np.empty((1, 2, block_size), dtype=np.int32)
+        block[0, 0] = pad_id
+        block[0, 1] = PAD_POSITION
+        block[0, 0, : len(tail_ids)] = tail_ids
+        block[0, 1, : len(tail_pos)] = tail_pos
+        yield block
 
 
 def pack_documents(docs: Iterable[list[int]], block_size: int, pad_id: int) -> Iterator[np.ndarray]:
     """Yield (2, block_size) int32 arrays of [input_ids, position_ids]; the last block is padded."""
-    ids = np.empty(block_size, dtype=np.int32)
-    pos = np.empty(block_size, dtype=np.int32)
-    fill = 0
-    for doc in docs:
-        offset = 0  # position of the next token within its segment
-        start = 0
-        while start < len(doc):
-            take = min(block_size - fill, len(doc) - start)
-            ids[fill : fill + take] = doc[start : start + take]
-            pos[fill : fill + take] = np.arange(offset, offset + take)
-            fill += take
-            start += take
-            offset += take
-            if fill == block_size:
-                yield np.stack([ids, pos])
-                fill = 0
-                offset = 0  # a document continuing into the next block starts a new segment there
-    if fill:
-        ids[fill:] = pad_id
-        pos[fill:] = PAD_POSITION
-        yield np.stack([ids, pos])
+    docs = iter(docs)
+
+    def batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        while batch := list(islice(docs, _DOCS_PER_BATCH)):
+            lengths = np.array([len(d) for d in batch], dtype=np.int64)
+            flat = np.concatenate([np.asarray(d, dtype=np.int32) for d in batch])
+            yield flat, lengths
+
+    for blocks in pack_token_batches(batches(), block_size, pad_id):
+        yield from blocks
 
 
 def labels_and_positions(block: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -64,33 +94,95 @@ def labels_and_positions(block: np.ndarray) -> tuple[torch.Tensor, torch.Tensor,
     return ids, pos, labels
 
 
+def _temporary(path: Path) -> Path:
+    # Unique per writer: two runs packing the same corpus at once never write into each other's file, and a
+    # crashed writer's leftover is never mistaken for (or appended to by) a later one.
+    return path.with_name(f"{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def sources_path(path: Path) -> Path:
+    """The `.json` beside a packed file that names its sources."""
+    return path.with_suffix(".json")
+
+
+def write_packed_sources(sources: Iterable[tuple[str, Iterable[np.ndarray]]], path: Path) -> list[dict[str, Any]]:
+    """Stream each (name, blocks) source into `path`, one after another; returns [{name, blocks, tokens}].
+
+    Blocks are (2, block_size) or (k, 2, block_size) arrays. The `.json` naming the sources is renamed into
+    place before `path`, so once `path` exists both are complete; a writer killed earlier leaves only
+    temporary files, which never look like a result.
+    """
+    tmp, meta_tmp = _temporary(path), _temporary(sources_path(path))
+    info = []
+    try:
+        with tmp.open("wb") as f:
+            for name, blocks in sources:
+                n = tokens = 0
+                for block in blocks:
+                    block = np.ascontiguousarray(block, dtype=np.int32)
+                    f.write(block.tobytes())
+                    n += 1 if block.ndim == 2 else len(block)
+                    tokens += int((block[..., 1, :] != PAD_POSITION).sum())
+                info.append({"name": name, "blocks": n, "tokens": tokens})
+            f.flush()
+            os.fsync(f.fileno())
+        with meta_tmp.open("w", encoding="utf-8") as f:
+            json.dump({"sources": info}, f, ensure_ascii=False, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(meta_tmp, sources_path(path))
+        os.replace(tmp, path)
+    finally:  # an exception (Ctrl-C included) leaves nothing behind; only a kill -9 leaves the temporary files
+        tmp.unlink(missing_ok=True)
+        meta_tmp.unlink(missing_ok=True)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:  # the renames survive a power cut only once the directory entry is on disk
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+    return info
+
+
 def write_blocks(blocks: Iterable[np.ndarray], path: Path) -> int:
-    """Stream blocks into `path` atomically; returns the number of blocks."""
-    tmp = path.with_name(path.name + ".tmp")
-    n = 0
-    with tmp.open("wb") as f:
-        for block in blocks:
-            f.write(np.ascontiguousarray(block, dtype=np.int32).tobytes())
-            n += 1
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return n
+    """Stream blocks into `path` atomically (as one source named after the file); returns the number of blocks."""
+    return write_packed_sources([(path.stem, blocks)], path)[0]["blocks"]
 
 
 class PackedBlocks(torch.utils.data.Dataset):
-    """Memory-mapped packed blocks: each item is {input_ids, position_ids, labels} of one block."""
+    """Memory-mapped packed blocks: each item is {input_ids, position_ids, labels} of one block.
 
-    def __init__(self, path: Path, block_size: int):
+    With `with_source`, items also carry `source`, the index of the block's source in `source_names`; the
+    trainer must strip it before the forward pass (`qilin.source_loss.SourceLossTrainer` does).
+    """
+
+    def __init__(self, path: Path, block_size: int, with_source: bool = False):
         self.data = np.memmap(path, dtype=np.int32, mode="r").reshape(-1, 2, block_size)
+        meta = sources_path(path)
+        if meta.is_file():
+            self.sources = json.loads(meta.read_text(encoding="utf-8"))["sources"]
+        else:  # a file written without its sources (write_blocks before sources existed): one source
+            self.sources = [{"name": path.stem, "blocks": len(self.data), "tokens": None}]
+        self.source_names = [s["name"] for s in self.sources]
+        self._source_ends = np.cumsum([s["blocks"] for s in self.sources])  # sources are stored one after another
+        self.with_source = with_source
 
     def __len__(self) -> int:
         return len(self.data)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         ids, pos, labels = labels_and_positions(np.asarray(self.data[i]))
-        return {"input_ids": ids, "position_ids": pos, "labels": labels}
+        item = {"input_ids": ids, "position_ids": pos, "labels": labels}
+        if self.with_source:
+            item["source"] = torch.tensor(self.source_of(i))
+        return item
+
+    def source_of(self, i: int) -> int:
+        """Index in `source_names` of block `i`'s source."""
+        return int(np.searchsorted(self._source_ends, i, side="right"))
 
     def real_tokens(self) -> int:
-        """Tokens that are not padding."""
-        return int((self.data[:, 1, :] != PAD_POSITION).sum())
+        """Tokens that are not padding (from the sources file; counted in chunks when there is none)."""
+        if all(s["tokens"] is not None for s in self.sources):
+            return sum(s["tokens"] for s in self.sources)
+        chunk = 4096  # blocks per read: counting never holds the whole (possibly larger than memory) file
+        return sum(int((self.data[i : i + chunk, 1, :] != PAD_POSITION).sum()) for i in range(0, len(self), chunk))

@@ -1,6 +1,10 @@
 """Stage 1, Domain-specific Continued Pre-training (DCPT): next-token loss on packed medical text.
 
-setup -> tokenize and pack the corpus (streamed, cached on disk) -> build model -> train -> save.
+    qilin train cpt --model BASE --data medical.txt general.txt kg.jsonl --output runs/cpt   (or a recipe's stages.cpt)
+
+setup -> tokenize and pack the corpus (parallel, streamed, cached in $QILIN_CACHE/cpt) -> build model -> train
+-> save. Each data file is a source named by its file stem; with several sources each block holds one source only
+and the log gets each source's own loss (`loss/<source>`) beside the overall one.
 """
 
 from __future__ import annotations
@@ -11,54 +15,93 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
+import numpy as np
+from accelerate import PartialState
 from transformers import Trainer, TrainingArguments, default_data_collator
 
 from qilin.config import CptSettings, ModelSettings
 from qilin.data.formats import check_file, iter_file
-from qilin.data.packing import PackedBlocks, pack_documents, write_blocks
+from qilin.data.packed_cache import build_once, cache_dir, wait_for_file
+from qilin.data.packing import PackedBlocks, pack_token_batches, write_packed_sources
+from qilin.data.sft_packing import packs_by_position_ids
+from qilin.data.tokenize_corpus import CorpusTokenizer, default_processes
 from qilin.models.loading import load_tokenizer
-from qilin.training import build_model, save_stage_output, tensorboard_callback, train, training_arguments
+from qilin.source_loss import SourceLossTrainer
+from qilin.training import build_model, save_trained_model, tensorboard_callback, train, training_arguments
 
-_TOKENIZE_BATCH = 512
+# Bump when the packed bytes change for the same inputs (packing rules, file layout), so old caches are not reused.
+PACK_VERSION = 2
+_TOKENIZER_PROBE = "Qilin 麒麟 probe: 高血压患者常见头晕。\n  Tabs\tand  spaces 123"
 
 
-def tokenized_documents(paths: list[Path], tokenizer: Any) -> Iterator[list[int]]:
-    """Each document's token ids followed by EOS, streamed in batches (the corpus never sits in memory)."""
-    eos = tokenizer.eos_token_id
+def corpus_sources(paths: list[Path]) -> list[tuple[str, list[Path]]]:
+    """(source name, files) in order of first appearance; a source is a file stem, so a.txt and x/a.jsonl are one."""
+    sources: dict[str, list[Path]] = {}
     for path in paths:
-        batch: list[str] = []
-        for doc in tqdm(iter_file(path, "cpt"), desc=f"tokenizing {path.name}", unit=" docs", mininterval=2):
-            batch.append(doc)
-            if len(batch) == _TOKENIZE_BATCH:
-                yield from ([*ids, eos] for ids in tokenizer(batch)["input_ids"])
-                batch = []
-        if batch:
-            yield from ([*ids, eos] for ids in tokenizer(batch)["input_ids"])
+        sources.setdefault(path.stem, []).append(path)
+    return list(sources.items())
+
+
+def tokenizer_fingerprint(tokenizer: Any) -> str:
+    """Hash of everything about a tokenizer that changes its ids: vocabulary, rules, special tokens, EOS and pad."""
+    h = hashlib.sha256()
+    h.update(json.dumps(sorted(tokenizer.get_vocab().items()), ensure_ascii=False).encode())
+    if getattr(tokenizer, "is_fast", False):  # normalizer, pre-tokenizer, merges, post-processor (BOS), added tokens
+        h.update(tokenizer.backend_tokenizer.to_str().encode())
+    # what slow (sentencepiece) tokenizers do beyond their vocabulary, such as adding BOS, shows in real output
+    h.update(json.dumps(tokenizer([_TOKENIZER_PROBE])["input_ids"]).encode())
+    h.update(f"{tokenizer.eos_token_id}|{tokenizer.pad_token_id}".encode())
+    return h.hexdigest()
 
 
 def blocks_cache_key(paths: list[Path], fingerprints: list[str], tokenizer: Any, block_size: int) -> str:
-    """Key of a packed corpus: the data's content, the tokenizer's vocabulary and the block size."""
+    """Key of a packed corpus: each file's source name and content, the tokenizer, the block size, PACK_VERSION."""
     h = hashlib.sha256()
-    h.update(json.dumps(fingerprints).encode())
-    h.update(json.dumps(sorted(tokenizer.get_vocab().items())).encode())
-    h.update(f"{block_size}|{tokenizer.eos_token_id}".encode())
+    h.update(json.dumps([[p.stem, f] for p, f in zip(paths, fingerprints, strict=True)]).encode())
+    h.update(tokenizer_fingerprint(tokenizer).encode())
+    h.update(f"{block_size}|{PACK_VERSION}".encode())
     return h.hexdigest()[:16]
 
 
+def _pack_corpus(paths: list[Path], tokenizer: Any, block_size: int, processes: int, out: Path) -> None:
+    for path in paths:  # refuse bad data before hours of tokenizing, naming every bad record's count
+        check_file(path, "cpt").raise_if_bad()
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    with CorpusTokenizer(tokenizer, processes) as tokenize:
+
+        def source_blocks(name: str, files: list[Path]) -> Iterator[np.ndarray]:
+            docs = (doc for path in files for doc in iter_file(path, "cpt"))
+            return pack_token_batches(tokenize(docs, desc=f"tokenizing {name}"), block_size, pad_id)
+
+        sources = ((name, source_blocks(name, files)) for name, files in corpus_sources(paths))
+        info = write_packed_sources(sources, out)
+    summary = ", ".join(f"{s['name']}: {s['blocks']} blocks, {s['tokens']} tokens" for s in info)
+    print(f"packed into {out} ({block_size} tokens per block, {processes} tokenizing processes): {summary}")
+
+
 def build_packed_corpus(
-    paths: list[Path], fingerprints: list[str], tokenizer: Any, block_size: int, cache_dir: Path
+    paths: list[Path],
+    fingerprints: list[str],
+    tokenizer: Any,
+    block_size: int,
+    cache: Path | None = None,
+    processes: int = 1,
 ) -> PackedBlocks:
-    """Packed blocks of the corpus, from the on-disk cache when the same data was packed before."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    blocks_path = cache_dir / f"blocks-{blocks_cache_key(paths, fingerprints, tokenizer, block_size)}.bin"
-    if not blocks_path.exists():
-        for path in paths:  # refuse bad data before hours of tokenizing, naming every bad record's count
-            check_file(path, "cpt").raise_if_bad()
-        docs = tokenized_documents(paths, tokenizer)
-        n = write_blocks(pack_documents(docs, block_size, tokenizer.pad_token_id), blocks_path)
-        print(f"packed {n} blocks of {block_size} tokens into {blocks_path}")
-    return PackedBlocks(blocks_path, block_size)
+    """Packed blocks of the corpus (one source per file stem), from the cache (default $QILIN_CACHE/cpt) if packed.
+
+    In a launched run only each machine's main process packs (the cache may be on a disk of its own); the others
+    poll for the finished file rather than wait at a barrier, which the process group's timeout (30 minutes by
+    default) would end while a large corpus is still tokenizing. If the main process dies, the launcher stops them.
+    """
+    cache = cache or cache_dir("cpt")
+    path = cache / f"blocks-{blocks_cache_key(paths, fingerprints, tokenizer, block_size)}.bin"
+    if PartialState().is_local_main_process:
+        build_once(path, lambda: _pack_corpus(paths, tokenizer, block_size, processes, path))
+    else:
+        wait_for_file(path, "the packed corpus")
+    dataset = PackedBlocks(path, block_size)
+    dataset.with_source = len(dataset.source_names) > 1  # one source: plain batches for a plain Trainer
+    return dataset
 
 
 def run(
@@ -70,17 +113,33 @@ def run(
     stage_dir: Path,
 ) -> dict[str, Any]:
     """Run DCPT from `model_path` on `data`; the output model lands in `stage_dir/model`."""
+    if cfg.tokenize_processes < 0:
+        raise ValueError(f"stages.cpt.tokenize_processes: must be >= 0, got {cfg.tokenize_processes}")
     tokenizer = load_tokenizer(model_path, model_settings)
-    dataset = build_packed_corpus(data, fingerprints, tokenizer, cfg.block_size, stage_dir / "data")
+    # Arguments first: creating them joins the launched processes, which packing needs to tell the main one.
+    args = TrainingArguments(**training_arguments(cfg, stage_dir, model_settings))
+    processes = cfg.tokenize_processes or default_processes()
+    dataset = build_packed_corpus(data, fingerprints, tokenizer, cfg.block_size, processes=processes)
     model = build_model(model_path, model_settings, cfg)
-    trainer = Trainer(
-        model=model,
-        args=TrainingArguments(**training_arguments(cfg, stage_dir, model_settings)),
-        train_dataset=dataset,
-        data_collator=default_data_collator,
-        callbacks=[tensorboard_callback(stage_dir)],
-    )
+    if not packs_by_position_ids(model):  # training still works, as GPT-style packing without document masks
+        print(
+            f"note: {type(model).__name__} builds its own attention mask and ignores position ids, so documents "
+            "packed into one block attend to the ones before them"
+        )
+    common = {
+        "model": model,
+        "args": args,
+        "train_dataset": dataset,
+        "data_collator": default_data_collator,
+        "callbacks": [tensorboard_callback(stage_dir)],
+    }
+    if dataset.with_source:
+        trainer = SourceLossTrainer(**common, source_names=dataset.source_names)
+    else:
+        trainer = Trainer(**common)
     metrics = train(trainer, stage_dir)
     metrics.update(blocks=len(dataset), tokens=dataset.real_tokens())
-    save_stage_output(trainer.model, tokenizer, cfg, stage_dir)
+    if dataset.with_source:
+        metrics["source_loss"] = {name: round(v, 4) for name, v in trainer.last_source_loss.items()}
+    save_trained_model(trainer, tokenizer, cfg, model_path, model_settings, stage_dir)
     return metrics
