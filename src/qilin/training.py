@@ -25,7 +25,7 @@ from transformers.integrations import TensorBoardCallback
 from qilin.config import ModelSettings, TrainSettings
 from qilin.distributed import is_main_process, use_fsdp_on_cpu
 from qilin.models.loading import load_model, resolve_dtype, save_pretrained_atomic
-from qilin.models.lora import attach_lora, merge_adapter
+from qilin.models.lora import attach_lora
 
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
@@ -155,13 +155,4 @@ def save_trained_model(
     save_pretrained_atomic(model, tokenizer, out)
     if trained.exists():
         shutil.rmtree(trained)
-    return out
-
-
-def save_stage_output(model: Any, tokenizer: Any, cfg: TrainSettings, stage_dir: Path) -> Path:
-    """Write the stage's output model (LoRA merged, adapter kept beside it) and return its directory."""
-    if cfg.finetune == "lora":
-        model = merge_adapter(model, stage_dir / "adapter", tokenizer)
-    out = stage_dir / "model"
-    save_pretrained_atomic(model, tokenizer, out)
     return out

@@ -12,6 +12,7 @@ from transformers import Trainer, TrainingArguments
 
 from qilin.config import ModelSettings, VisionSettings, VLAlignSettings
 from qilin.data.vl_data import build_vl_dataset, collate_vl
+from qilin.distributed import is_main_process
 from qilin.models.vision import prepare_vl_model, save_vl_model
 from qilin.training import tensorboard_callback, train, training_arguments
 
@@ -42,5 +43,6 @@ def run(
     )
     metrics = train(trainer, stage_dir)
     metrics.update(examples=len(dataset), dropped=dataset.dropped, bad_images=skipped)
-    save_vl_model(model, tokenizer, processor, stage_dir / "model")
+    if is_main_process():  # DDP only (every process holds the whole model); FSDP is for the text stages
+        save_vl_model(model, tokenizer, processor, stage_dir / "model")
     return metrics

@@ -13,6 +13,7 @@ from transformers import Trainer, TrainingArguments
 
 from qilin.config import ModelSettings, VisionSettings, VLInstructSettings
 from qilin.data.vl_data import PackedVLDataset, build_vl_dataset, collate_packed_vl, collate_vl
+from qilin.distributed import is_main_process
 from qilin.models.lora import merge_adapter
 from qilin.models.vision import prepare_vl_model, save_vl_model
 from qilin.training import tensorboard_callback, train, training_arguments
@@ -72,6 +73,9 @@ def run(
     metrics = train(trainer, stage_dir)
     dropped = dataset.dataset.dropped if cfg.packing else dataset.dropped
     metrics.update(examples=examples, rows=len(dataset), dropped=dropped, bad_images=skipped)
-    merged = merge_adapter(trainer.model, stage_dir / "adapter", tokenizer) if cfg.finetune == "lora" else trainer.model
-    save_vl_model(merged, tokenizer, processor, stage_dir / "model")
+    if is_main_process():  # DDP only (every process holds the whole model); FSDP is for the text stages
+        merged = (
+            merge_adapter(trainer.model, stage_dir / "adapter", tokenizer) if cfg.finetune == "lora" else trainer.model
+        )
+        save_vl_model(merged, tokenizer, processor, stage_dir / "model")
     return metrics
