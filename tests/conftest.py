@@ -131,7 +131,8 @@ def tiny_chat_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
         learning_rate=3e-3,
         save_steps=10_000,
         warmup_ratio=0,
-        packing=False,  # the step count this fixture was tuned with
+        packing=False,  # the batches this fixture was tuned with
+        group_by_length=False,
     )
     sft.run(cfg, [data], ["x"], tiny_model_dir, ModelSettings(), out / "sft")
     return out / "sft" / "model"
