@@ -401,7 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
         "train",
         help="run one stage",
         description="Run one stage on a model and data files, without a recipe file. Overrides name the "
-        "stage's keys directly (learning_rate=1e-4) or any recipe key (model.dtype=bfloat16).",
+        "stage's keys directly (learning_rate=1e-4) or any recipe key (model.dtype=bfloat16; on 8 GPUs: "
+        "launch.launcher=accelerate launch.engine=fsdp launch.processes=8). Put overrides before --data.",
         epilog="\n\n".join(
             f"{name} keys:\n" + "\n".join(describe_fields(cls, f"stages.{name}."))
             for name, cls in STAGE_SETTINGS.items()
