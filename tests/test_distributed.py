@@ -144,3 +144,25 @@ def test_launch_settings_are_checked() -> None:
     with pytest.raises(ConfigError, match="machine_rank"):
         check_recipe(recipe(launcher="torchrun", machines=2, machine_rank=2))
     check_recipe(recipe(launcher="accelerate", engine="fsdp", processes=8))
+
+
+def test_a_whole_recipe_runs_under_torchrun_and_a_rerun_skips_it(tmp_path: Path, data_files: dict) -> None:
+    from .test_pipeline import write_recipe
+
+    recipe = yaml.safe_load(write_recipe(tmp_path, data_files).read_text())
+    recipe["eval"] = {"cmexam": "embedded:cmexam", "max_questions": 20}  # evaluated by the main process only
+    recipe["launch"] = {"launcher": "torchrun", "processes": 2, "main_port": _free_port()}
+    path = tmp_path / "launched.yaml"
+    path.write_text(yaml.safe_dump(recipe, allow_unicode=True))
+    command = [sys.executable, "-m", "qilin.cli", "run", str(path), "--output", str(tmp_path / "run")]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    stages = json.loads((tmp_path / "run" / "manifest.json").read_text())["stages"]
+    for name in ("cpt", "sft", "dpo"):
+        assert stages[name]["status"] == "complete"
+        assert (stages[name]["metrics"]["engine"], stages[name]["metrics"]["processes"]) == ("MULTI_CPU", 2)
+        assert stages[name]["metrics"]["cmexam_n"] == 20
+    assert first.stdout.count("evaluating") == 4, "each model is evaluated once, by the main process"
+    again = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0
+    assert again.stdout.count("complete with unchanged inputs: skipped") == 3
