@@ -67,8 +67,10 @@ class ModelSettings:
         "tokenizer has one it wins unless this is set. The same template serves SFT, DPO, chat and serving.",
         None,
     )
-    attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = _help(
-        "Attention kernel. 'sdpa' works everywhere; packed sequences never attend across documents.", "sdpa"
+    attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2"] = _help(
+        "Attention kernel. 'auto': FlashAttention-2 on a CUDA GPU with the flash-attn package and a 16-bit dtype, "
+        "else 'sdpa' (works everywhere). Packed sequences never attend across documents with any of them.",
+        "auto",
     )
 
 

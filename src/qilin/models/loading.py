@@ -21,6 +21,16 @@ def resolve_dtype(name: str) -> torch.dtype:
     return getattr(torch, name)
 
 
+def resolve_attention(name: str, dtype: torch.dtype) -> str:
+    """The attention kernel for 'auto': FlashAttention-2 where it can run, else PyTorch's SDPA."""
+    if name != "auto":
+        return name
+    import importlib.util
+
+    flash_ready = torch.cuda.is_available() and importlib.util.find_spec("flash_attn") is not None
+    return "flash_attention_2" if flash_ready and dtype in (torch.bfloat16, torch.float16) else "sdpa"
+
+
 def check_model_dir(path: str | Path) -> Path:
     """A local Hugging Face model directory, or a clear error (nothing is downloaded at run time)."""
     path = Path(path)
@@ -56,7 +66,7 @@ def load_model(path: str | Path, settings: ModelSettings, safetensors_only: bool
     model = AutoModelForCausalLM.from_pretrained(
         str(path),
         dtype=resolve_dtype(settings.dtype),
-        attn_implementation=settings.attn_implementation,
+        attn_implementation=resolve_attention(settings.attn_implementation, resolve_dtype(settings.dtype)),
         trust_remote_code=settings.trust_remote_code,
         **({"use_safetensors": True} if safetensors_only else {}),
     )
