@@ -26,9 +26,9 @@ def _launched_elsewhere(recipe: Recipe, args: argparse.Namespace) -> int | None:
     import shlex
     import subprocess
 
-    from qilin.distributed import init_processes, is_launched, launch_command
+    from qilin.distributed import init_processes, inside_launcher, launch_command
 
-    if recipe.launch.launcher == "none" or is_launched():
+    if recipe.launch.launcher == "none" or inside_launcher():
         init_processes()
         return None
     command = launch_command(recipe.launch, args.argv)

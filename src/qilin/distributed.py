@@ -25,9 +25,14 @@ from qilin.config import ENGINES, LaunchSettings
 WAIT_TIMEOUT = timedelta(hours=6)
 
 
+def inside_launcher() -> bool:
+    """True in a process that torchrun or accelerate launch started (even alone): it must not launch again."""
+    return "LOCAL_RANK" in os.environ
+
+
 def is_launched() -> bool:
-    """True inside a process started by torchrun or accelerate launch."""
-    return "LOCAL_RANK" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1
+    """True in one of several processes started by torchrun or accelerate launch."""
+    return inside_launcher() and int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 def engine_config(engine: str) -> Path:
