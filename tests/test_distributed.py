@@ -166,3 +166,18 @@ def test_a_whole_recipe_runs_under_torchrun_and_a_rerun_skips_it(tmp_path: Path,
     again = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert again.returncode == 0
     assert again.stdout.count("complete with unchanged inputs: skipped") == 3
+
+
+def test_a_process_started_by_a_launcher_trains_instead_of_launching_again(tiny_model_dir: Path, tmp_path) -> None:
+    import os
+
+    data = write_jsonl(tmp_path / "sft.jsonl", sft_rows()[:8])
+    # what torchrun sets in its one process when launch.processes=1
+    env = {**os.environ, "LOCAL_RANK": "0", "RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1"}
+    env["MASTER_PORT"] = str(_free_port())
+    command = [sys.executable, "-m", "qilin.cli", "train", "sft", "max_steps=1", "launch.launcher=torchrun"]
+    command += ["--model", str(tiny_model_dir), "--data", str(data), "--output", str(tmp_path / "o")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "launching:" not in done.stdout
+    assert (tmp_path / "o" / "sft" / "model" / "model.safetensors").is_file()
