@@ -39,6 +39,7 @@ COLUMNS = {
     "last_loss": "last loss",
     "steps": "steps",
     "train_seconds": "train s",
+    "tokens_per_second": "tokens/s",
     "reward_accuracy": "DPO reward acc",
 }
 

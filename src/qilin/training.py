@@ -115,6 +115,13 @@ def train(trainer: Trainer, stage_dir: Path) -> dict[str, Any]:
     return metrics
 
 
+def real_tokens_per_second(metrics: dict[str, Any], tokens: int, cfg: TrainSettings) -> float | None:
+    """Non-padding tokens trained per second over the whole run, when the run went once through all epochs."""
+    if not metrics["train_seconds"] or metrics["resumed_from_step"] or cfg.max_steps != -1:
+        return None  # a resumed or step-capped run did not train `tokens x epochs` in that time
+    return round(tokens * cfg.epochs / metrics["train_seconds"], 1)
+
+
 def held_parameters(model: torch.nn.Module) -> int:
     """Parameter elements this process holds: all of them under DDP, its shard under FSDP."""
     return sum((p.to_local() if hasattr(p, "to_local") else p).numel() for p in model.parameters())

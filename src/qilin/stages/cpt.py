@@ -27,7 +27,14 @@ from qilin.data.sft_packing import packs_by_position_ids
 from qilin.data.tokenize_corpus import CorpusTokenizer, default_processes
 from qilin.models.loading import load_tokenizer
 from qilin.source_loss import SourceLossTrainer
-from qilin.training import build_model, save_trained_model, tensorboard_callback, train, training_arguments
+from qilin.training import (
+    build_model,
+    real_tokens_per_second,
+    save_trained_model,
+    tensorboard_callback,
+    train,
+    training_arguments,
+)
 
 # Bump when the packed bytes change for the same inputs (packing rules, file layout), so old caches are not reused.
 PACK_VERSION = 2
@@ -139,6 +146,7 @@ def run(
         trainer = Trainer(**common)
     metrics = train(trainer, stage_dir)
     metrics.update(blocks=len(dataset), tokens=dataset.real_tokens())
+    metrics["tokens_per_second"] = real_tokens_per_second(metrics, metrics["tokens"], cfg)
     if dataset.with_source:
         metrics["source_loss"] = {name: round(v, 4) for name, v in trainer.last_source_loss.items()}
     save_trained_model(trainer, tokenizer, cfg, model_path, model_settings, stage_dir)

@@ -16,7 +16,14 @@ from qilin.data.formats import read_file
 from qilin.data.sft_packing import PackedCollator, pack_conversations, packs_by_position_ids
 from qilin.data.templates import IGNORE_INDEX, tokenize_conversation
 from qilin.models.loading import load_tokenizer
-from qilin.training import build_model, save_trained_model, tensorboard_callback, train, training_arguments
+from qilin.training import (
+    build_model,
+    real_tokens_per_second,
+    save_trained_model,
+    tensorboard_callback,
+    train,
+    training_arguments,
+)
 
 
 def build_sft_examples(paths: list[Path], tokenizer: Any, max_length: int) -> tuple[list[dict], int]:
@@ -71,7 +78,6 @@ def run(
     metrics = train(trainer, stage_dir)
     tokens = sum(len(e["input_ids"]) for e in examples)
     metrics.update(examples=len(examples), dropped=dropped, rows=len(dataset), tokens=tokens)
-    if metrics["train_seconds"] and not metrics["resumed_from_step"] and cfg.max_steps == -1:
-        metrics["tokens_per_second"] = round(tokens * cfg.epochs / metrics["train_seconds"], 1)
+    metrics["tokens_per_second"] = real_tokens_per_second(metrics, tokens, cfg)
     save_trained_model(trainer, tokenizer, cfg, model_path, model_settings, stage_dir)
     return metrics
