@@ -126,6 +126,10 @@ def use_fsdp_on_cpu(trainer: Any) -> None:
     from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
 
     state = trainer.accelerator.state
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true" and state.distributed_type not in (
+        DistributedType.DEEPSPEED,
+    ):
+        print(f"warning: DeepSpeed needs GPUs; these processes train as {state.distributed_type.value} instead")
     wants_fsdp = os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
     if not wants_fsdp or state.distributed_type != DistributedType.MULTI_CPU:
         return
