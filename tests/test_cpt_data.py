@@ -1,5 +1,6 @@
 """CPT data at scale: parallel tokenization, the shared packed cache, one source per block."""
 
+import os
 import subprocess
 import sys
 import threading
@@ -152,5 +153,28 @@ def test_a_dying_worker_raises_instead_of_hanging(tiny_model_dir: Path, tmp_path
         encoding="utf-8",
     )
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "a tokenizing worker process died" in done.stderr and "__main__" in done.stderr
+
+
+def test_a_script_without_a_main_guard_stops_with_a_hint_instead_of_deadlocking(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """Through `cpt.run`, as a user's script calls it: the worker re-running the script used to wait forever for
+    the cache lock its parent held; now it fails at once and the parent says why."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(corpus_lines(200)) + "\n", encoding="utf-8")
+    script = tmp_path / "no_guard.py"
+    script.write_text(
+        "from pathlib import Path\n"
+        "from qilin.config import CptSettings, ModelSettings\n"
+        "from qilin.stages import cpt\n"
+        f"cfg = CptSettings(data=[{str(corpus)!r}], block_size=32, max_steps=1, tokenize_processes=2)\n"
+        f"cpt.run(cfg, [Path({str(corpus)!r})], ['x'], Path({str(tiny_model_dir)!r}), ModelSettings(), "
+        f"Path({str(tmp_path / 'out')!r}))\n",
+        encoding="utf-8",
+    )
+    env = {**os.environ, "QILIN_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240, env=env)
     assert done.returncode != 0
     assert "a tokenizing worker process died" in done.stderr and "__main__" in done.stderr

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,10 @@ def build_packed_corpus(
     poll for the finished file rather than wait at a barrier, which the process group's timeout (30 minutes by
     default) would end while a large corpus is still tokenizing. If the main process dies, the launcher stops them.
     """
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        # A tokenizing worker is importing the user's script because it has no `if __name__ == "__main__":`; going
+        # on, it would wait forever for the cache lock its parent holds. Failing here lets the parent say why.
+        raise RuntimeError("qilin CPT was started again inside a tokenizing worker (script without a main guard)")
     cache = cache or cache_dir("cpt")
     path = cache / f"blocks-{blocks_cache_key(paths, fingerprints, tokenizer, block_size)}.bin"
     if PartialState().is_local_main_process:
