@@ -102,9 +102,10 @@ class Manifest:
 
 
 def _stage_module(name: str) -> Any:
-    from qilin.stages import cpt, dpo, sft, vl_align, vl_instruct
+    import importlib
 
-    return {"cpt": cpt, "sft": sft, "dpo": dpo, "vl_align": vl_align, "vl_instruct": vl_instruct}[name]
+    # only the stage that runs: importing the VL stages pulls in vision code (and its warnings) for text runs
+    return importlib.import_module(f"qilin.stages.{name}")
 
 
 def resolve_data(entries: list[str], run_dir: Path, recipe: Recipe | None = None) -> list[Path]:
