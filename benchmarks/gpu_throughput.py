@@ -127,7 +127,8 @@ def main() -> None:
         for kind in ("cpt", "sft"):
             results.append(measure(kind, args.size, args.steps, args.block, args.batch, Path(tmp)))
             print(json.dumps(results[-1]))
-            torch.cuda.empty_cache() if torch.cuda.is_available() else None
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
     record = {"date": str(date.today()), "device": device, "size": args.size, "results": results}
     out = Path(args.out) / f"gpu_throughput-{date.today()}-{device.replace(' ', '_')}-{args.size}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from trl.models import prepare_deepspeed
 
 from qilin.config import ModelSettings
 from qilin.data.durable import write_atomic
+from qilin.distributed import is_main_process
 from qilin.models.loading import resolve_dtype
 from qilin.pipeline import model_dir_fingerprint
 
@@ -154,9 +154,7 @@ class CachedReferenceDPOTrainer(DPOTrainer):
             self.accelerator.print(f"dpo reference log-probs: loaded from {entry} ({len(dataset)} pairs)")
         else:
             columns = self._score_reference(dataset, batch_size)
-            # One writer. RANK too: a launch whose accelerate state was left unconnected (torchrun on CPU without
-            # ACCELERATE_USE_CPU) has every process believe it is the main one.
-            if self.accelerator.is_main_process and int(os.environ.get("RANK", "0")) == 0:
+            if is_main_process():  # one writer
                 write_reference_logps(entry, columns, key_inputs)
                 why = f"; the cache there was unusable: {problem}" if problem else ""
                 print(f"dpo reference log-probs: computed for {len(dataset)} pairs, saved to {entry}{why}")

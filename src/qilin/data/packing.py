@@ -143,28 +143,21 @@ def write_packed_sources(sources: Iterable[tuple[str, Iterable[np.ndarray]]], pa
     return info
 
 
-def write_blocks(blocks: Iterable[np.ndarray], path: Path) -> int:
-    """Stream blocks into `path` atomically (as one source named after the file); returns the number of blocks."""
-    return write_packed_sources([(path.stem, blocks)], path)[0]["blocks"]
-
-
 class PackedBlocks(torch.utils.data.Dataset):
     """Memory-mapped packed blocks: each item is {input_ids, position_ids, labels} of one block.
 
-    With `with_source`, items also carry `source`, the index of the block's source in `source_names`; the
-    trainer must strip it before the forward pass (`qilin.source_loss.SourceLossTrainer` does).
+    With more than one source (`with_source`), items also carry `source`, the index of the block's source in
+    `source_names`; the trainer must strip it before the forward pass (`qilin.source_loss.SourceLossTrainer`
+    does). With one source, items are plain batches for a plain Trainer.
     """
 
-    def __init__(self, path: Path, block_size: int, with_source: bool = False):
+    def __init__(self, path: Path, block_size: int):
         self.data = np.memmap(path, dtype=np.int32, mode="r").reshape(-1, 2, block_size)
-        meta = sources_path(path)
-        if meta.is_file():
-            self.sources = json.loads(meta.read_text(encoding="utf-8"))["sources"]
-        else:  # a file written without its sources (write_blocks before sources existed): one source
-            self.sources = [{"name": path.stem, "blocks": len(self.data), "tokens": None}]
+        # write_packed_sources renames the sources file into place before the blocks: it is always there
+        self.sources = json.loads(sources_path(path).read_text(encoding="utf-8"))["sources"]
         self.source_names = [s["name"] for s in self.sources]
         self._source_ends = np.cumsum([s["blocks"] for s in self.sources])  # sources are stored one after another
-        self.with_source = with_source
+        self.with_source = len(self.sources) > 1
 
     def __len__(self) -> int:
         return len(self.data)
@@ -181,8 +174,5 @@ class PackedBlocks(torch.utils.data.Dataset):
         return int(np.searchsorted(self._source_ends, i, side="right"))
 
     def real_tokens(self) -> int:
-        """Tokens that are not padding (from the sources file; counted in chunks when there is none)."""
-        if all(s["tokens"] is not None for s in self.sources):
-            return sum(s["tokens"] for s in self.sources)
-        chunk = 4096  # blocks per read: counting never holds the whole (possibly larger than memory) file
-        return sum(int((self.data[i : i + chunk, 1, :] != PAD_POSITION).sum()) for i in range(0, len(self), chunk))
+        """Tokens that are not padding (counted when the blocks were written)."""
+        return sum(s["tokens"] for s in self.sources)

@@ -111,9 +111,7 @@ def build_packed_corpus(
         build_once(path, lambda: _pack_corpus(paths, tokenizer, block_size, processes, path))
     else:
         wait_for_file(path, "the packed corpus")
-    dataset = PackedBlocks(path, block_size)
-    dataset.with_source = len(dataset.source_names) > 1  # one source: plain batches for a plain Trainer
-    return dataset
+    return PackedBlocks(path, block_size)
 
 
 def run(
