@@ -22,8 +22,8 @@ import torch
 
 def make_questions(out_dir: Path, n: int) -> Path:
     """`n` single-answer 5-option questions from the bundled knowledge base, as a CMExam CSV."""
-    from qilin.data.chimed import build_chimed
-    from qilin.data.knowledge import load_kb
+    from qilin.datasets.chimed import build_chimed
+    from qilin.datasets.knowledge import load_kb
 
     build_chimed(load_kb(), out_dir / "chimed", seed=0, exam_per_disease=8)
     rows = []
@@ -48,7 +48,7 @@ def load(model_dir: Path | None, work: Path):
         model_dir = Path("runs/demo/cpt/model")
     if model_dir is None:
         from qilin.config import EmbeddedModelSettings
-        from qilin.data.knowledge import load_kb
+        from qilin.datasets.knowledge import load_kb
         from qilin.models.embedded import build_embedded_model
 
         texts = [f"{d.name}{d.department}{''.join(d.symptoms)}" for d in load_kb()]

@@ -22,14 +22,14 @@ import time
 from pathlib import Path
 
 from qilin.config import ModelSettings
-from qilin.data.formats import check_file
-from qilin.data.tokenize_corpus import default_processes
-from qilin.pipeline import file_sha256
+from qilin.data.text.formats import check_file
+from qilin.data.text.tokenize_corpus import default_processes
+from qilin.pipeline.runner import file_sha256
 
 
 def make_corpus(out_dir: Path, copies: int) -> list[Path]:
     """Two JSONL sources (medical, general) of `copies` varied copies of the bundled CPT text, split evenly."""
-    from qilin.data.chimed import build_embedded
+    from qilin.datasets.chimed import build_embedded
 
     docs = [json.loads(line)["text"] for line in build_embedded(out_dir / "chimed")["cpt"].open(encoding="utf-8")]
     rng = random.Random(0)

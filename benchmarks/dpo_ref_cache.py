@@ -29,7 +29,7 @@ import torch
 from transformers import TrainerCallback
 
 from qilin.config import DpoSettings, EmbeddedModelSettings, LoraSettings, ModelSettings
-from qilin.reference_cache import CachedReferenceDPOTrainer
+from qilin.training.reference_cache import CachedReferenceDPOTrainer
 from qilin.stages import dpo
 
 WARMUP_STEPS = 2
@@ -62,7 +62,7 @@ def timed_precompute(original: Callable, seconds: list[float]) -> Callable:
 
 def make_data(work: Path, pairs: int) -> Path:
     """The first `pairs` preference pairs of the bundled miniature ChiMed."""
-    from qilin.data.chimed import build_embedded
+    from qilin.datasets.chimed import build_embedded
 
     lines = build_embedded(work / "data")["dpo"].read_text(encoding="utf-8").splitlines()
     if len(lines) < pairs:

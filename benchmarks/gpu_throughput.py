@@ -5,7 +5,7 @@
 
 The model is Llama-2-7B's architecture built from its config with random weights (speed does not depend on
 the values), in bf16, SDPA attention, gradient checkpointing. Both runs go through Qilin's own pieces: the
-stage's TrainingArguments (`qilin.training.training_arguments`), LoRA from `qilin.models.lora`, packed
+stage's TrainingArguments (`qilin.training.trainer.training_arguments`), LoRA from `qilin.models.lora`, packed
 rows whose position ids restart per document / conversation (as the CPT and SFT stages feed them):
   cpt  full fine-tuning, every row one 2048-token block of several documents; AdamW states in bf16 (fp32
        states for 7B would need 84 GB with the weights and gradients; a real run shards them with FSDP);
@@ -30,7 +30,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, Trainer, TrainerCallback
 
 from qilin.config import CptSettings, LoraSettings, ModelSettings, SftSettings
 from qilin.models.lora import attach_lora
-from qilin.training import training_arguments
+from qilin.training.trainer import training_arguments
 
 SIZES = {
     "7b": {"hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32, "num_attention_heads": 32},

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from qilin.config import CptSettings, ModelSettings
-from qilin.data import packed_cache
+from qilin.data.text import packed_cache
 from qilin.models.loading import load_tokenizer
 from qilin.stages import cpt
 
@@ -145,7 +145,7 @@ def test_a_dying_worker_raises_instead_of_hanging(tiny_model_dir: Path, tmp_path
     script = tmp_path / "no_guard.py"
     script.write_text(
         "from qilin.config import ModelSettings\n"
-        "from qilin.data.tokenize_corpus import CorpusTokenizer\n"
+        "from qilin.data.text.tokenize_corpus import CorpusTokenizer\n"
         "from qilin.models.loading import load_tokenizer\n"
         f"tokenizer = load_tokenizer({str(tiny_model_dir)!r}, ModelSettings())\n"
         "with CorpusTokenizer(tokenizer, 2) as tokenize:\n"

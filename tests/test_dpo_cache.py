@@ -13,7 +13,7 @@ from torch.nn.modules.module import register_module_forward_pre_hook
 from transformers import LlamaForCausalLM
 
 from qilin.config import DpoSettings, LoraSettings, ModelSettings
-from qilin.reference_cache import COLUMNS, META, TENSORS
+from qilin.training.reference_cache import COLUMNS, META, TENSORS
 from qilin.stages import dpo
 
 from .conftest import dpo_rows, write_jsonl

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from qilin.data.formats import DataError, check_file, read_file, text_layout
+from qilin.data.text.formats import DataError, check_file, read_file, text_layout
 
 from .conftest import write_jsonl
 

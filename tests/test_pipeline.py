@@ -13,7 +13,7 @@ import yaml
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from qilin.config import load_recipe
-from qilin.pipeline import run_recipe
+from qilin.pipeline.runner import run_recipe
 from qilin.report import write_report
 
 from .conftest import TINY

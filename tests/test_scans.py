@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 from pydicom.data import get_testdata_file
 
-from qilin.data.images import ImageError, load_image, window_to_uint8
-from qilin.data.scans import (
+from qilin.data.vision.images import ImageError, load_image, window_to_uint8
+from qilin.datasets.scans import (
     LETTERS,
     MODALITIES,
     MODALITY_NAMES,

@@ -11,8 +11,8 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from qilin.config import ModelSettings, SftSettings
-from qilin.data.sft_packing import PackedCollator, pack_conversations, packs_by_position_ids
-from qilin.data.templates import IGNORE_INDEX
+from qilin.data.text.sft_packing import PackedCollator, pack_conversations, packs_by_position_ids
+from qilin.chat_templates import IGNORE_INDEX
 from qilin.models.loading import load_tokenizer
 from qilin.stages import sft
 

@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModelForCausalLM, TrainingArguments, default_data_collator
 
-from qilin import source_loss
+from qilin.training import source_loss
 from qilin.config import CptSettings, ModelSettings
-from qilin.data.templates import IGNORE_INDEX
+from qilin.chat_templates import IGNORE_INDEX
 from qilin.stages import cpt
 
 from .conftest import corpus_lines

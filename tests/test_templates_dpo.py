@@ -6,7 +6,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from qilin.config import DpoSettings, LoraSettings, ModelSettings
-from qilin.data.templates import IGNORE_INDEX, chat_token_ids, tokenize_conversation
+from qilin.chat_templates import IGNORE_INDEX, chat_token_ids, tokenize_conversation
 from qilin.models.loading import load_tokenizer
 from qilin.stages import dpo
 

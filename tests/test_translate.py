@@ -17,14 +17,14 @@ import pytest
 from PIL import Image
 
 from qilin.config import ConfigError
-from qilin.data.durable import append_jsonl, read_jsonl_log
-from qilin.data.formats import DataError
-from qilin.data.glossary import Glossary, load_glossary
-from qilin.data.llm_client import ChatClient, RequestFailed, RetryPolicy, retry_after_seconds
-from qilin.data.translate import cache_key, translate_file
-from qilin.data.translate_cli import add_translate_commands
-from qilin.data.translate_sources import conversation_turns, parse_fields, read_source
-from qilin.data.translation_checks import (
+from qilin.durable import append_jsonl, read_jsonl_log
+from qilin.data.text.formats import DataError
+from qilin.curation.glossary import Glossary, load_glossary
+from qilin.curation.llm_client import ChatClient, RequestFailed, RetryPolicy, retry_after_seconds
+from qilin.curation.translate import cache_key, translate_file
+from qilin.cli.curation import add_translate_commands
+from qilin.curation.sources import conversation_turns, parse_fields, read_source
+from qilin.curation.checks import (
     check_translation,
     english_ratio,
     length_ratio,
@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parent.parent
 # `qilin data ...` as cli.py will wire it, in a fresh interpreter (cli.py itself is not changed here).
 CLI = (
     "import argparse, sys\n"
-    "from qilin.data.translate_cli import add_translate_commands\n"
+    "from qilin.cli.curation import add_translate_commands\n"
     "parser = argparse.ArgumentParser(prog='qilin data')\n"
     "add_translate_commands(parser.add_subparsers(dest='verb', required=True))\n"
     "args = parser.parse_args()\n"
@@ -331,7 +331,7 @@ def test_a_killed_run_resumes_without_translating_anything_twice(tmp_path: Path)
 
 
 def test_outputs_are_what_the_vl_readers_take_and_the_glossary_reaches_the_prompt(tmp_path: Path) -> None:
-    from qilin.data.vl_data import check_images, read_vl_file
+    from qilin.data.vision.vl_data import check_images, read_vl_file
 
     images = tmp_path / "images"
     images.mkdir()

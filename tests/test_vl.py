@@ -8,8 +8,8 @@ import torch
 from transformers import CLIPVisionModel, LlavaForConditionalGeneration
 
 from qilin.config import ModelSettings, VisionSettings, VLAlignSettings, VLInstructSettings
-from qilin.data.formats import DataError
-from qilin.data.vl_data import read_pmcvqa, read_vl_file
+from qilin.data.text.formats import DataError
+from qilin.data.vision.vl_data import read_pmcvqa, read_vl_file
 from qilin.eval.vqa import closest_choice, open_ended_scores
 from qilin.models.vl import QilinVLForConditionalGeneration, export_llava
 from qilin.stages import vl_align, vl_instruct
@@ -19,7 +19,7 @@ from .conftest import write_jsonl
 
 @pytest.fixture(scope="module")
 def scans(tmp_path_factory) -> tuple[Path, list[dict]]:
-    from qilin.data.scans import generate_scan_set
+    from qilin.datasets.scans import generate_scan_set
 
     out = tmp_path_factory.mktemp("scans")
     return out, generate_scan_set(16, seed=5, out_dir=out, size=32)
@@ -171,7 +171,7 @@ def test_vl_formats_read_and_bad_images_are_named(scans, tmp_path: Path) -> None
     (q,) = read_pmcvqa(csv_path, tmp_path)
     assert q.choices == {"A": "CT", "B": "MRI", "C": "X-ray", "D": "US"} and q.answer == "A"
     missing = write_jsonl(tmp_path / "bad.jsonl", [{"image": "nope.png", "caption": "一张图。"}])
-    from qilin.data.vl_data import check_images
+    from qilin.data.vision.vl_data import check_images
 
     with pytest.raises(DataError, match=r"bad\.jsonl:line 1: field 'image': .*nope\.png"):
         check_images(read_vl_file(missing), missing, skip_bad=False)

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from qilin.config import ModelSettings, VisionSettings, VLInstructSettings
-from qilin.data.templates import IGNORE_INDEX
-from qilin.data.vl_data import PackedVLDataset, build_vl_dataset, collate_packed_vl, collate_vl
+from qilin.chat_templates import IGNORE_INDEX
+from qilin.data.vision.vl_data import PackedVLDataset, build_vl_dataset, collate_packed_vl, collate_vl
 from qilin.models.vision import prepare_vl_model
 from qilin.stages import vl_instruct
 
@@ -18,7 +18,7 @@ from .test_vl import _vqa_file
 
 @pytest.fixture(scope="module")
 def scans(tmp_path_factory) -> tuple[Path, list[dict]]:
-    from qilin.data.scans import generate_scan_set
+    from qilin.datasets.scans import generate_scan_set
 
     out = tmp_path_factory.mktemp("scans")
     return out, generate_scan_set(12, seed=7, out_dir=out, size=32)

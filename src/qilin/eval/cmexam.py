@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from qilin.data.formats import DataError
+from qilin.data.text.formats import DataError
 
 CORE_COLUMNS = ("Question", "Options", "Answer", "Explanation")
 
@@ -281,7 +281,7 @@ def generate_exam_replies(
     model: Any, tokenizer: Any, questions: list[ExamQuestion], shots: list[ExamQuestion], batch_size: int = 16
 ) -> list[str]:
     """Replies of a model to each question in generation mode, rendered with its chat template."""
-    from qilin.data.templates import render_prompt
+    from qilin.chat_templates import render_prompt
     from qilin.models.generation import generate_texts
 
     prompts = [render_prompt(tokenizer, [{"role": "user", "content": generation_prompt(q, shots)}]) for q in questions]

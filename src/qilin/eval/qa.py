@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qilin.data.formats import DataError, iter_json_records
+from qilin.data.text.formats import DataError, iter_json_records
 from qilin.eval.textmetrics import score_answers
 
 PREDICTION_FIELDS = ("prediction", "response", "output", "generated")
@@ -84,7 +84,7 @@ def generate_answers(
     model: Any, tokenizer: Any, items: list[QAItem], batch_size: int = 16, max_new_tokens: int = 256
 ) -> list[str]:
     """Answers generated with the model's chat template, batched."""
-    from qilin.data.templates import render_prompt
+    from qilin.chat_templates import render_prompt
     from qilin.models.generation import generate_texts
 
     prompts = [render_prompt(tokenizer, [{"role": "user", "content": item.question}]) for item in items]

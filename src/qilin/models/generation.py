@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from qilin.data.templates import stop_strings
+from qilin.chat_templates import stop_strings
 
 
 @torch.no_grad()

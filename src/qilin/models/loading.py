@@ -11,7 +11,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from qilin.config import ModelSettings
-from qilin.data.templates import ensure_chat_template
+from qilin.chat_templates import ensure_chat_template
 
 
 def resolve_dtype(name: str) -> torch.dtype:

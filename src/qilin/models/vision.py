@@ -52,7 +52,7 @@ def pretrain_tiny_vit(settings: EmbeddedVisionSettings, records: list[dict], ima
     """Contrastive (CLIP) pre-training of a tiny ViT on scans + captions; saves the image tower and processor."""
     from tqdm import tqdm
 
-    from qilin.data.images import load_image
+    from qilin.data.vision.images import load_image
     from qilin.models.embedded import train_tokenizer
 
     torch.manual_seed(settings.seed)

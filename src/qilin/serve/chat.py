@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qilin.data.templates import end_of_turn_ids, render_prompt
+from qilin.chat_templates import end_of_turn_ids, render_prompt
 from qilin.models.generation import generate_texts
 
 
@@ -59,8 +59,8 @@ def generate_vl_reply(
     """A VL model's reply about one image (a path or a PIL image); `<image>` goes before the first user turn."""
     import torch
 
-    from qilin.data.images import load_image
-    from qilin.data.vl_data import _with_image_token, expand_image_tokens
+    from qilin.data.vision.images import load_image
+    from qilin.data.vision.vl_data import _with_image_token, expand_image_tokens
 
     picture = load_image(image) if not hasattr(image, "convert") else image.convert("RGB")
     pixels = processor(images=picture, return_tensors="pt")["pixel_values"]

@@ -19,7 +19,7 @@ from transformers import AutoConfig, StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
 from qilin.config import ModelSettings
-from qilin.data.templates import end_of_turn_ids, render_prompt, stop_strings
+from qilin.chat_templates import end_of_turn_ids, render_prompt, stop_strings
 
 # Events a job emits: ("text", delta) while generating, then ("done", finish_reason) once.
 Emit = Callable[[str, str], None]
@@ -148,7 +148,7 @@ class ChatEngine:
     def prompt_ids(self, messages: list[dict[str, str]], has_image: bool) -> list[int]:
         """Token ids the model sees before answering: the training chat template, image tokens expanded."""
         if has_image:
-            from qilin.data.vl_data import _with_image_token, expand_image_tokens
+            from qilin.data.vision.vl_data import _with_image_token, expand_image_tokens
 
             messages = _with_image_token(messages)
         ids = self.tokenizer(render_prompt(self.tokenizer, messages), add_special_tokens=False)["input_ids"]

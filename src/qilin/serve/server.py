@@ -28,7 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from qilin.data.images import ImageError, decode_image
+from qilin.data.vision.images import ImageError, decode_image
 from qilin.serve.engine import ChatEngine, Job
 
 

@@ -21,14 +21,14 @@ from accelerate import PartialState
 from transformers import Trainer, TrainingArguments, default_data_collator
 
 from qilin.config import CptSettings, ModelSettings
-from qilin.data.formats import check_file, iter_file
-from qilin.data.packed_cache import build_once, cache_dir, wait_for_file
-from qilin.data.packing import PackedBlocks, pack_token_batches, write_packed_sources
-from qilin.data.sft_packing import packs_by_position_ids
-from qilin.data.tokenize_corpus import CorpusTokenizer, default_processes
+from qilin.data.text.formats import check_file, iter_file
+from qilin.data.text.packed_cache import build_once, cache_dir, wait_for_file
+from qilin.data.text.packing import PackedBlocks, pack_token_batches, write_packed_sources
+from qilin.data.text.sft_packing import packs_by_position_ids
+from qilin.data.text.tokenize_corpus import CorpusTokenizer, default_processes
 from qilin.models.loading import load_tokenizer
-from qilin.source_loss import SourceLossTrainer
-from qilin.training import (
+from qilin.training.source_loss import SourceLossTrainer
+from qilin.training.trainer import (
     build_model,
     real_tokens_per_second,
     save_trained_model,

@@ -5,7 +5,7 @@ chat template: the same template and the same call SFT used. With LoRA, no refer
 scores the reference by disabling the adapter, so the base weights exist once in memory.
 
 With `cache_reference` (the default) the reference scores every pair once before training, and the log-probs
-are kept under <run_dir>/cache/dpo_ref (see qilin.reference_cache): later epochs, reruns with a new beta or
+are kept under <run_dir>/cache/dpo_ref (see qilin.training.reference_cache): later epochs, reruns with a new beta or
 learning rate, and runs resumed after a crash load them and run no reference forward pass. Full fine-tuning
 then needs no second copy of the model either.
 """
@@ -19,11 +19,11 @@ from datasets import Dataset
 from trl import DPOConfig, DPOTrainer
 
 from qilin.config import DpoSettings, ModelSettings
-from qilin.data.formats import read_file
+from qilin.data.text.formats import read_file
 from qilin.models.loading import load_tokenizer
-from qilin.pipeline import file_sha256
-from qilin.reference_cache import CachedReferenceDPOTrainer, reference_sources
-from qilin.training import build_model, save_trained_model, tensorboard_callback, train, training_arguments
+from qilin.pipeline.runner import file_sha256
+from qilin.training.reference_cache import CachedReferenceDPOTrainer, reference_sources
+from qilin.training.trainer import build_model, save_trained_model, tensorboard_callback, train, training_arguments
 
 
 def preference_dataset(paths: list[Path]) -> Dataset:

@@ -11,10 +11,10 @@ from typing import Any
 from transformers import Trainer, TrainingArguments
 
 from qilin.config import ModelSettings, VisionSettings, VLAlignSettings
-from qilin.data.vl_data import build_vl_dataset, collate_vl
+from qilin.data.vision.vl_data import build_vl_dataset, collate_vl
 from qilin.distributed import is_main_process
 from qilin.models.vision import prepare_vl_model, save_vl_model
-from qilin.training import tensorboard_callback, train, training_arguments
+from qilin.training.trainer import tensorboard_callback, train, training_arguments
 
 
 def run(

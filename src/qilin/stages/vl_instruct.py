@@ -12,11 +12,11 @@ from peft import LoraConfig, get_peft_model
 from transformers import Trainer, TrainingArguments
 
 from qilin.config import ModelSettings, VisionSettings, VLInstructSettings
-from qilin.data.vl_data import PackedVLDataset, build_vl_dataset, collate_packed_vl, collate_vl
+from qilin.data.vision.vl_data import PackedVLDataset, build_vl_dataset, collate_packed_vl, collate_vl
 from qilin.distributed import is_main_process
 from qilin.models.lora import merge_adapter
 from qilin.models.vision import prepare_vl_model, save_vl_model
-from qilin.training import tensorboard_callback, train, training_arguments
+from qilin.training.trainer import tensorboard_callback, train, training_arguments
 
 
 def language_model_linear_layers(model: Any) -> list[str]:

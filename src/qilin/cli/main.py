@@ -39,7 +39,7 @@ def _launched_elsewhere(recipe: Recipe, args: argparse.Namespace) -> int | None:
 def cmd_run(args: argparse.Namespace) -> int:
     from qilin.config import load_recipe
     from qilin.distributed import is_main_process
-    from qilin.pipeline import run_recipe
+    from qilin.pipeline.runner import run_recipe
     from qilin.report import markdown_table, stage_rows, write_report
 
     recipe = load_recipe(args.recipe, args.overrides)
@@ -69,7 +69,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from qilin.config import apply_override, check_recipe, from_dict
-    from qilin.pipeline import run_recipe
+    from qilin.pipeline.runner import run_recipe
     from qilin.report import markdown_table, stage_rows
 
     data = {
@@ -98,7 +98,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_data_check(args: argparse.Namespace) -> int:
     if args.kind in ("vl", "caption", "pmcvqa"):
         return _check_vl_files(args)
-    from qilin.data.stats import describe_file
+    from qilin.data.text.stats import describe_file
 
     ok = True
     for path in args.files:
@@ -195,7 +195,7 @@ def cmd_eval_cmexam(args: argparse.Namespace) -> int:
         raise ConfigError("--shots needs --dev FILE to draw the solved examples from")
     shots = cmexam.read_cmexam(args.dev)[: args.shots] if args.shots else []
     if args.shots and len(shots) < args.shots:
-        from qilin.data.formats import DataError
+        from qilin.data.text.formats import DataError
 
         raise DataError(args.dev, "", f"holds {len(shots)} questions, fewer than --shots {args.shots}")
     replies = cmexam.generate_exam_replies(model, tokenizer, questions, shots, args.batch_size)
@@ -319,9 +319,9 @@ def cmd_rag_index(args: argparse.Namespace) -> int:
 
 
 def cmd_data_build(args: argparse.Namespace) -> int:
-    from qilin.data.chimed import build_chimed
-    from qilin.data.formats import iter_file, read_file
-    from qilin.data.knowledge import kb_from_triples, load_kb
+    from qilin.datasets.chimed import build_chimed
+    from qilin.data.text.formats import iter_file, read_file
+    from qilin.datasets.knowledge import kb_from_triples, load_kb
 
     diseases = kb_from_triples(args.triples) if args.triples else load_kb(args.kb)
     extra_text = [doc for path in args.text for doc in iter_file(path, "cpt")]
@@ -351,8 +351,8 @@ def cmd_data_build(args: argparse.Namespace) -> int:
 
 
 def _check_vl_files(args: argparse.Namespace) -> int:
-    from qilin.data.images import ImageError, load_image
-    from qilin.data.vl_data import read_pmcvqa, read_vl_file
+    from qilin.data.vision.images import ImageError, load_image
+    from qilin.data.vision.vl_data import read_pmcvqa, read_vl_file
 
     ok = True
     for name in args.files:
@@ -452,7 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--seed", type=int, default=0, help="seed for every random choice")
     build.set_defaults(func=cmd_data_build)
 
-    from qilin.data.translate_cli import add_translate_commands
+    from qilin.cli.curation import add_translate_commands
 
     add_translate_commands(data_verbs)
 
@@ -608,7 +608,7 @@ def main(argv: list[str] | None = None) -> int:
         if not hasattr(args, "overrides") or any(e.startswith("-") or "=" not in e for e in extra):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         args.overrides += extra
-    from qilin.data.formats import DataError
+    from qilin.data.text.formats import DataError
 
     try:
         return args.func(args)

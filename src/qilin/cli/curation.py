@@ -17,9 +17,9 @@ from qilin.config import ConfigError
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
-    from qilin.data.llm_client import RetryPolicy
-    from qilin.data.translate import translate_file
-    from qilin.data.translate_sources import parse_fields
+    from qilin.curation.llm_client import RetryPolicy
+    from qilin.curation.translate import translate_file
+    from qilin.curation.sources import parse_fields
 
     if not args.endpoint.startswith(("http://", "https://")):
         raise ConfigError(f"--endpoint {args.endpoint!r}: expected an http(s) URL such as http://127.0.0.1:8000/v1")
@@ -70,9 +70,9 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    from qilin.data.review import sample_queue
-    from qilin.data.review_server import create_review_app, serve_review
-    from qilin.data.translate import read_translations
+    from qilin.curation.review import sample_queue
+    from qilin.curation.review_server import create_review_app, serve_review
+    from qilin.curation.translate import read_translations
 
     if args.sample is not None and args.sample < 1:
         raise ConfigError(f"--sample must be at least 1, got {args.sample}")
@@ -97,7 +97,7 @@ def _recorded_images(dataset: Path) -> Path:
 
 
 def cmd_review_apply(args: argparse.Namespace) -> int:
-    from qilin.data.review import apply_reviews
+    from qilin.curation.review import apply_reviews
 
     summary = apply_reviews(args.dataset, args.out, args.reviewer or None, args.keep_unreviewed)
     unreviewed = "kept" if args.keep_unreviewed else "dropped"
@@ -111,7 +111,7 @@ def cmd_review_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_review_stats(args: argparse.Namespace) -> int:
-    from qilin.data.review import review_stats
+    from qilin.curation.review import review_stats
 
     stats = review_stats(args.dataset)
     for name, n in stats["decided"].items():
@@ -128,7 +128,7 @@ def cmd_review_stats(args: argparse.Namespace) -> int:
 
 def add_translate_commands(data_verbs: argparse._SubParsersAction) -> None:
     """Add translate, review, review-apply and review-stats under `qilin data`."""
-    from qilin.data.translate_sources import FORMAT_NAMES, GENERIC_ROLES
+    from qilin.curation.sources import FORMAT_NAMES, GENERIC_ROLES
 
     translate = data_verbs.add_parser(
         "translate",

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from qilin.config import ConfigError
-from qilin.data.durable import append_jsonl, read_jsonl_log, write_atomic
-from qilin.data.translate import TranslatedItem, read_translations, write_dataset
-from qilin.data.translation_checks import FLAG_NAMES
+from qilin.durable import append_jsonl, read_jsonl_log, write_atomic
+from qilin.curation.translate import TranslatedItem, read_translations, write_dataset
+from qilin.curation.checks import FLAG_NAMES
 
 DECISIONS = ("accept", "edit", "reject")
 _REVIEWER = re.compile(r"^[\w.\-]{1,64}$")  # it becomes part of a file name: no separators

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from qilin.data.templates import IGNORE_INDEX
+from qilin.chat_templates import IGNORE_INDEX
 
 PAD_POSITION = -1  # marks padding in the stored position ids; never fed to the model
 _DOCS_PER_BATCH = 1024  # pack_documents hands documents to the vectorized packer in batches of this many
@@ -147,7 +147,7 @@ class PackedBlocks(torch.utils.data.Dataset):
     """Memory-mapped packed blocks: each item is {input_ids, position_ids, labels} of one block.
 
     With more than one source (`with_source`), items also carry `source`, the index of the block's source in
-    `source_names`; the trainer must strip it before the forward pass (`qilin.source_loss.SourceLossTrainer`
+    `source_names`; the trainer must strip it before the forward pass (`qilin.training.source_loss.SourceLossTrainer`
     does). With one source, items are plain batches for a plain Trainer.
     """
 

@@ -36,10 +36,10 @@ from trl import DPOTrainer
 from trl.models import prepare_deepspeed
 
 from qilin.config import ModelSettings
-from qilin.data.durable import write_atomic
+from qilin.durable import write_atomic
 from qilin.distributed import is_main_process
 from qilin.models.loading import resolve_dtype
-from qilin.pipeline import model_dir_fingerprint
+from qilin.pipeline.runner import model_dir_fingerprint
 
 COLUMNS = ("ref_chosen_logps", "ref_rejected_logps")  # trl's names; its collator and loss read these
 TOKEN_COLUMNS = ("prompt_ids", "chosen_ids", "rejected_ids")

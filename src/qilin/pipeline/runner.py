@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from qilin.config import VL_STAGES, Recipe, to_dict
-from qilin.data.formats import iter_file
+from qilin.data.text.formats import iter_file
 from qilin.distributed import is_main_process, main_process_first
 
 EMBEDDED_PREFIX = "embedded:"
@@ -114,11 +114,11 @@ def resolve_data(entries: list[str], run_dir: Path, recipe: Recipe | None = None
     for entry in entries:
         if entry.startswith(EMBEDDED_PREFIX):
             part = entry[len(EMBEDDED_PREFIX) :]
-            from qilin.data.chimed import EMBEDDED_PARTS, build_embedded
-            from qilin.data.vl_embedded import PARTS as VL_PARTS
+            from qilin.datasets.chimed import EMBEDDED_PARTS, build_embedded
+            from qilin.datasets.vl_embedded import PARTS as VL_PARTS
 
             if part in VL_PARTS:
-                from qilin.data.vl_embedded import build_embedded_vl
+                from qilin.datasets.vl_embedded import build_embedded_vl
 
                 settings = recipe.embedded_vision if recipe else Recipe().embedded_vision
                 paths.append(build_embedded_vl(run_dir / "data-vl", settings)[part])
@@ -140,7 +140,7 @@ def _all_texts(recipe: Recipe, run_dir: Path) -> Iterator[str]:
     for name, stage in recipe.enabled_stages():
         for path in resolve_data(stage.data, run_dir, recipe):
             if name in VL_STAGES:
-                from qilin.data.vl_data import read_vl_file
+                from qilin.data.vision.vl_data import read_vl_file
 
                 for record in read_vl_file(path, stage.format, stage.images):
                     yield from (m["content"] for m in record.messages)

@@ -21,10 +21,10 @@ from typing import Any
 
 import torch
 
-from qilin.data.formats import DataError, iter_json_records, read_sharegpt
-from qilin.data.images import ImageError, load_image
-from qilin.data.sft_packing import PackedCollator, pack_conversations
-from qilin.data.templates import IGNORE_INDEX, tokenize_conversation
+from qilin.data.text.formats import DataError, iter_json_records, read_sharegpt
+from qilin.data.vision.images import ImageError, load_image
+from qilin.data.text.sft_packing import PackedCollator, pack_conversations
+from qilin.chat_templates import IGNORE_INDEX, tokenize_conversation
 from qilin.models.vl import IMAGE_TOKEN
 
 CAPTION_PROMPT = "请描述这张医学影像。"

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from qilin.data.formats import DataError, FileReport, iter_file
+from qilin.data.text.formats import DataError, FileReport, iter_file
 
 
 def _record_text(record: Any) -> str:

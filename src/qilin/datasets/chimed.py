@@ -30,8 +30,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from qilin.data.dedup import filter_documents, find_leaks
-from qilin.data.knowledge import Disease, load_kb
+from qilin.datasets.dedup import filter_documents, find_leaks
+from qilin.datasets.knowledge import Disease, load_kb
 
 BUILDER_VERSION = 3
 LETTERS = "ABCDE"
@@ -310,7 +310,7 @@ def _exam_question(kind: str, d: Disease, everyone: list[Disease], rng: random.R
 
 def kind_label(kind: str) -> str:
     """Chinese label of a question type's relation."""
-    from qilin.data.knowledge import RELATIONS
+    from qilin.datasets.knowledge import RELATIONS
 
     return RELATIONS.get(kind, kind)
 
@@ -429,7 +429,7 @@ EMBEDDED_PARTS = {
 
 def build_embedded(out_dir: Path, seed: int = 0) -> dict[str, Path]:
     """The bundled miniature ChiMed, built once into `out_dir` and reused while the KB and seed are unchanged."""
-    from qilin.data.knowledge import bundled_kb_path
+    from qilin.datasets.knowledge import bundled_kb_path
 
     stamp = hashlib.sha256(bundled_kb_path().read_bytes()).hexdigest()[:16] + f"-{seed}-{BUILDER_VERSION}"
     stamp_file = out_dir / "embedded.stamp"

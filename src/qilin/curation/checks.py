@@ -13,7 +13,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 
-from qilin.data.glossary import Glossary
+from qilin.curation.glossary import Glossary
 
 FLAG_NAMES = (
     "empty",

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from qilin.config import ConfigError
-from qilin.data.formats import DataError, _field, iter_json_records, read_sharegpt
+from qilin.data.text.formats import DataError, _field, iter_json_records, read_sharegpt
 
 IMAGE_TOKEN = "<image>"  # qilin.models.vl.IMAGE_TOKEN, not imported: that module pulls in torch
 _ROLES = {"user": "human", "assistant": "gpt", "system": "system"}

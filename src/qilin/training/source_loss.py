@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from transformers import Trainer
 
-from qilin.data.templates import IGNORE_INDEX
+from qilin.chat_templates import IGNORE_INDEX
 
 _LOSS_CHUNK_TOKENS = 1024  # positions per cross-entropy call: bounds the float32 copy of the logits it makes
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from qilin.data.templates import IGNORE_INDEX
+from qilin.chat_templates import IGNORE_INDEX
 
 
 def pack_conversations(examples: list[dict[str, list[int]]], max_length: int) -> list[dict[str, list[int]]]:

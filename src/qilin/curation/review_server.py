@@ -21,8 +21,8 @@ from fastapi.middleware.trustedhost import TrustedHostMiddleware
 from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel
 
-from qilin.data.review import decisions_path, load_decisions, record_decision
-from qilin.data.translate import TranslatedItem
+from qilin.curation.review import decisions_path, load_decisions, record_decision
+from qilin.curation.translate import TranslatedItem
 
 
 class DecisionRequest(BaseModel):
@@ -55,7 +55,7 @@ def create_review_app(dataset_dir: Path, reviewer: str, queue: list[TranslatedIt
 
     @app.get("/", response_class=HTMLResponse)
     async def page() -> str:
-        return resources.files("qilin.data").joinpath("static/review.html").read_text(encoding="utf-8")
+        return resources.files("qilin.curation").joinpath("static/review.html").read_text(encoding="utf-8")
 
     @app.get("/api/queue")
     async def get_queue() -> dict[str, Any]:
