@@ -29,8 +29,8 @@ import torch
 from transformers import TrainerCallback
 
 from qilin.config import DpoSettings, EmbeddedModelSettings, LoraSettings, ModelSettings
-from qilin.training.reference_cache import CachedReferenceDPOTrainer
 from qilin.stages import dpo
+from qilin.training.reference_cache import CachedReferenceDPOTrainer
 
 WARMUP_STEPS = 2
 

@@ -13,8 +13,8 @@ from torch.nn.modules.module import register_module_forward_pre_hook
 from transformers import LlamaForCausalLM
 
 from qilin.config import DpoSettings, LoraSettings, ModelSettings
-from qilin.training.reference_cache import COLUMNS, META, TENSORS
 from qilin.stages import dpo
+from qilin.training.reference_cache import COLUMNS, META, TENSORS
 
 from .conftest import dpo_rows, write_jsonl
 

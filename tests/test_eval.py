@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from qilin.data.text.formats import DataError
+from qilin.data.records import DataError
 from qilin.eval.cmexam import ExamQuestion, accuracy_table, extract_answer, predict, read_cmexam
 from qilin.eval.qa import QAItem, read_predictions, read_qa
 from qilin.eval.textmetrics import corpus_bleu, lcs_length, rouge_l, rouge_n_count, rouge_n_unique, score_answers

@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from qilin.data.text.formats import DataError, check_file, read_file, text_layout
+from qilin.data.records import DataError, text_layout
+from qilin.data.text.formats import check_file, read_file
 
 from .conftest import write_jsonl
 

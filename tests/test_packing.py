@@ -6,8 +6,8 @@ import numpy as np
 import torch
 from transformers import AutoModelForCausalLM
 
-from qilin.data.text.packing import PAD_POSITION, labels_and_positions, pack_documents, pack_token_batches
 from qilin.chat_templates import IGNORE_INDEX
+from qilin.data.text.packing import PAD_POSITION, labels_and_positions, pack_documents, pack_token_batches
 
 
 def test_pack_documents_restarts_positions_and_pads_the_tail() -> None:

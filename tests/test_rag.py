@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qilin.data.text.formats import DataError
+from qilin.data.records import DataError
 from qilin.rag.index import Passage, build_index, load_index
 from qilin.rag.passages import read_passages, split_passages
 from qilin.rag.prompt import rag_prompt

@@ -11,11 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from qilin.config import ConfigError
-from qilin.durable import append_jsonl, read_jsonl_log
 from qilin.curation.review import apply_reviews, cohens_kappa, review_stats, sample_queue, stratum
 from qilin.curation.review_server import create_review_app
-from qilin.curation.translate import TranslatedItem, read_translations, translate_file
 from qilin.curation.sources import Segment, SourceItem
+from qilin.curation.translate import TranslatedItem, read_translations, translate_file
+from qilin.durable import append_jsonl, read_jsonl_log
 
 from .conftest import write_jsonl
 from .fake_llm import FakeLLM, serve

@@ -10,9 +10,9 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
+from qilin.chat_templates import IGNORE_INDEX
 from qilin.config import ModelSettings, SftSettings
 from qilin.data.text.sft_packing import PackedCollator, pack_conversations, packs_by_position_ids
-from qilin.chat_templates import IGNORE_INDEX
 from qilin.models.loading import load_tokenizer
 from qilin.stages import sft
 

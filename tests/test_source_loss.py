@@ -12,10 +12,10 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModelForCausalLM, TrainingArguments, default_data_collator
 
-from qilin.training import source_loss
-from qilin.config import CptSettings, ModelSettings
 from qilin.chat_templates import IGNORE_INDEX
+from qilin.config import CptSettings, ModelSettings
 from qilin.stages import cpt
+from qilin.training import source_loss
 
 from .conftest import corpus_lines
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM
 
-from qilin.config import DpoSettings, LoraSettings, ModelSettings
 from qilin.chat_templates import IGNORE_INDEX, chat_token_ids, tokenize_conversation
+from qilin.config import DpoSettings, LoraSettings, ModelSettings
 from qilin.models.loading import load_tokenizer
 from qilin.stages import dpo
 

@@ -16,14 +16,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from qilin.config import ConfigError
-from qilin.durable import append_jsonl, read_jsonl_log
-from qilin.data.text.formats import DataError
-from qilin.curation.glossary import Glossary, load_glossary
-from qilin.curation.llm_client import ChatClient, RequestFailed, RetryPolicy, retry_after_seconds
-from qilin.curation.translate import cache_key, translate_file
 from qilin.cli.curation import add_translate_commands
-from qilin.curation.sources import conversation_turns, parse_fields, read_source
+from qilin.config import ConfigError
 from qilin.curation.checks import (
     check_translation,
     english_ratio,
@@ -33,6 +27,12 @@ from qilin.curation.checks import (
     target_sides,
     token_f1,
 )
+from qilin.curation.glossary import Glossary, load_glossary
+from qilin.curation.llm_client import ChatClient, RequestFailed, RetryPolicy, retry_after_seconds
+from qilin.curation.sources import conversation_turns, parse_fields, read_source
+from qilin.curation.translate import cache_key, translate_file
+from qilin.data.records import DataError
+from qilin.durable import append_jsonl, read_jsonl_log
 
 from .conftest import write_jsonl
 from .fake_llm import FakeLLM, fake_translate, serve

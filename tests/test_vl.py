@@ -8,7 +8,7 @@ import torch
 from transformers import CLIPVisionModel, LlavaForConditionalGeneration
 
 from qilin.config import ModelSettings, VisionSettings, VLAlignSettings, VLInstructSettings
-from qilin.data.text.formats import DataError
+from qilin.data.records import DataError
 from qilin.data.vision.vl_data import read_pmcvqa, read_vl_file
 from qilin.eval.vqa import closest_choice, open_ended_scores
 from qilin.models.vl import QilinVLForConditionalGeneration, export_llava

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from qilin.config import ModelSettings, VisionSettings, VLInstructSettings
 from qilin.chat_templates import IGNORE_INDEX
+from qilin.config import ModelSettings, VisionSettings, VLInstructSettings
 from qilin.data.vision.vl_data import PackedVLDataset, build_vl_dataset, collate_packed_vl, collate_vl
 from qilin.models.vision import prepare_vl_model
 from qilin.stages import vl_instruct

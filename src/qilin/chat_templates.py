@@ -11,6 +11,9 @@ from typing import Any
 
 IGNORE_INDEX = -100
 
+# Where the image goes in a vision-language prompt; the VL model expands it into one position per image feature.
+IMAGE_TOKEN = "<image>"
+
 # Named templates for base models whose tokenizer has none. Each assistant turn ends with an explicit end
 # marker so a tuned model learns to stop.
 NAMED_TEMPLATES: dict[str, str] = {

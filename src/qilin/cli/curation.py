@@ -18,8 +18,8 @@ from qilin.config import ConfigError
 
 def cmd_translate(args: argparse.Namespace) -> int:
     from qilin.curation.llm_client import RetryPolicy
-    from qilin.curation.translate import translate_file
     from qilin.curation.sources import parse_fields
+    from qilin.curation.translate import translate_file
 
     if not args.endpoint.startswith(("http://", "https://")):
         raise ConfigError(f"--endpoint {args.endpoint!r}: expected an http(s) URL such as http://127.0.0.1:8000/v1")

@@ -195,7 +195,7 @@ def cmd_eval_cmexam(args: argparse.Namespace) -> int:
         raise ConfigError("--shots needs --dev FILE to draw the solved examples from")
     shots = cmexam.read_cmexam(args.dev)[: args.shots] if args.shots else []
     if args.shots and len(shots) < args.shots:
-        from qilin.data.text.formats import DataError
+        from qilin.data.records import DataError
 
         raise DataError(args.dev, "", f"holds {len(shots)} questions, fewer than --shots {args.shots}")
     replies = cmexam.generate_exam_replies(model, tokenizer, questions, shots, args.batch_size)
@@ -319,8 +319,8 @@ def cmd_rag_index(args: argparse.Namespace) -> int:
 
 
 def cmd_data_build(args: argparse.Namespace) -> int:
-    from qilin.datasets.chimed import build_chimed
     from qilin.data.text.formats import iter_file, read_file
+    from qilin.datasets.chimed import build_chimed
     from qilin.datasets.knowledge import kb_from_triples, load_kb
 
     diseases = kb_from_triples(args.triples) if args.triples else load_kb(args.kb)
@@ -608,7 +608,7 @@ def main(argv: list[str] | None = None) -> int:
         if not hasattr(args, "overrides") or any(e.startswith("-") or "=" not in e for e in extra):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         args.overrides += extra
-    from qilin.data.text.formats import DataError
+    from qilin.data.records import DataError
 
     try:
         return args.func(args)

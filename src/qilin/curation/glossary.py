@@ -11,7 +11,7 @@ import json
 import re
 from pathlib import Path
 
-from qilin.data.text.formats import DataError
+from qilin.data.records import DataError
 
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-]*")
 

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from qilin.config import ConfigError
-from qilin.durable import append_jsonl, read_jsonl_log, write_atomic
-from qilin.curation.translate import TranslatedItem, read_translations, write_dataset
 from qilin.curation.checks import FLAG_NAMES
+from qilin.curation.translate import TranslatedItem, read_translations, write_dataset
+from qilin.durable import append_jsonl, read_jsonl_log, write_atomic
 
 DECISIONS = ("accept", "edit", "reject")
 _REVIEWER = re.compile(r"^[\w.\-]{1,64}$")  # it becomes part of a file name: no separators

@@ -18,10 +18,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qilin.chat_templates import IMAGE_TOKEN
 from qilin.config import ConfigError
-from qilin.data.text.formats import DataError, _field, iter_json_records, read_sharegpt
+from qilin.data.records import DataError, iter_json_records, require_field
+from qilin.data.text.formats import read_sharegpt
 
-IMAGE_TOKEN = "<image>"  # qilin.models.vl.IMAGE_TOKEN, not imported: that module pulls in torch
 _ROLES = {"user": "human", "assistant": "gpt", "system": "system"}
 
 
@@ -86,21 +87,21 @@ def conversation_turns(segments: list[Segment], texts: list[str]) -> list[dict[s
 def read_pmc_oa(record: Any) -> tuple[str, str, list[Segment]]:
     """{"image": "PMC212319_Fig3_4.jpg", "caption": "Axial CT shows a 3 cm mass in the left kidney."}
     -> a caption item with one segment, the caption (PMC-OA, JSONL)."""
-    text, _ = _take_image_token(_field(record, "caption"))
-    return _field(record, "image"), "caption", [Segment("caption", text)]
+    text, _ = _take_image_token(require_field(record, "caption"))
+    return require_field(record, "image"), "caption", [Segment("caption", text)]
 
 
 def read_case_report(record: Any) -> tuple[str, str, list[Segment]]:
     """{"image": "PMC8_fig1.jpg", "context": "A 45-year-old man ...", "question": "What does CT show?", "answer": "..."}
     -> a conversation: human = case (`context` or `case`, optional) + question, gpt = answer (PMC-CaseReport)."""
-    image = _field(record, "image")  # first: it also refuses a record that is not an object
+    image = require_field(record, "image")  # first: it also refuses a record that is not an object
     segments = []
     case_key = "context" if "context" in record else "case"
     if case_key in record:
-        segments.append(Segment("human", _take_image_token(_field(record, case_key))[0], image=True))
-    question, _ = _take_image_token(_field(record, "question"))
+        segments.append(Segment("human", _take_image_token(require_field(record, case_key))[0], image=True))
+    question, _ = _take_image_token(require_field(record, "question"))
     segments.append(Segment("human", question, image=not segments))
-    segments.append(Segment("gpt", _field(record, "answer")))
+    segments.append(Segment("gpt", require_field(record, "answer")))
     return image, "conversation", segments
 
 
@@ -111,7 +112,7 @@ def read_llava_med(record: Any) -> tuple[str, str, list[Segment]]:
     for message in read_sharegpt(record):
         text, had_image = _take_image_token(message["content"])
         segments.append(Segment(_ROLES[message["role"]], text, had_image))
-    return _field(record, "image"), "conversation", segments
+    return require_field(record, "image"), "conversation", segments
 
 
 GENERIC_ROLES = ("id", "image", "text", "context", "question", "answer")
@@ -138,9 +139,9 @@ def generic_reader(fields: dict[str, str]) -> Callable[[Any], tuple[str, str, li
     def read_generic(record: Any) -> tuple[str, str, list[Segment]]:
         """{"img_path": "a.png", "caption": "Chest X-ray, PA view."}  with --fields image=img_path,text=caption
         -> a caption item; with question=/answer= (and optional context=) a one-exchange conversation."""
-        image = _field(record, fields["image"])
+        image = require_field(record, fields["image"])
         if "text" in fields:
-            return image, "caption", [Segment("caption", _take_image_token(_field(record, fields["text"]))[0])]
+            return image, "caption", [Segment("caption", _take_image_token(require_field(record, fields["text"]))[0])]
         renamed = {role: record[name] for role, name in fields.items() if name in record}
         if not str(renamed.get("context", "x")).strip():
             del renamed["context"]  # an empty case cell: the question stands alone

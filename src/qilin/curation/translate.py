@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qilin.durable import append_jsonl, read_jsonl_log, write_atomic
+from qilin.curation.checks import check_translation
 from qilin.curation.glossary import Glossary, load_glossary
 from qilin.curation.llm_client import ChatClient, RequestFailed, RetryPolicy
 from qilin.curation.sources import IMAGE_TOKEN, SourceItem, conversation_turns, read_source
-from qilin.curation.checks import check_translation
+from qilin.durable import append_jsonl, read_jsonl_log, write_atomic
 
 # Part of every cache key: change it whenever the prompt changes, so translations made with an older prompt are
 # not reused.

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from qilin.data.text.formats import DataError, iter_json_records
+from qilin.data.records import DataError, iter_json_records
 
 # relation key -> Chinese label; single-valued relations first
 RELATIONS = {

@@ -17,8 +17,8 @@ import random
 from pathlib import Path
 
 from qilin.config import EmbeddedVisionSettings
-from qilin.durable import write_atomic
 from qilin.datasets.scans import generate_scan_set
+from qilin.durable import write_atomic
 
 VERSION = 2
 PARTS = {

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from qilin.data.text.formats import DataError
+from qilin.data.records import DataError
 
 CORE_COLUMNS = ("Question", "Options", "Answer", "Explanation")
 

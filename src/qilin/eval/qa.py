@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qilin.data.text.formats import DataError, iter_json_records
+from qilin.data.records import DataError, iter_json_records
 from qilin.eval.textmetrics import score_answers
 
 PREDICTION_FIELDS = ("prediction", "response", "output", "generated")

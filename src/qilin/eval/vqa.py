@@ -21,8 +21,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from qilin.data.vision.images import load_image
 from qilin.chat_templates import end_of_turn_ids, render_prompt
+from qilin.data.vision.images import load_image
 from qilin.data.vision.vl_data import ChoiceQuestion, choice_prompt, read_pmcvqa
 
 

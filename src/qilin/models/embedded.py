@@ -14,8 +14,8 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from qilin.config import EmbeddedModelSettings
 from qilin.chat_templates import NAMED_TEMPLATES
+from qilin.config import EmbeddedModelSettings
 from qilin.models.loading import save_pretrained_atomic
 
 SPECIAL_TOKENS = ["<pad>", "<s>", "</s>", "<|im_start|>", "<|im_end|>"]

@@ -10,8 +10,8 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
-from qilin.config import ModelSettings
 from qilin.chat_templates import ensure_chat_template
+from qilin.config import ModelSettings
 
 
 def resolve_dtype(name: str) -> torch.dtype:

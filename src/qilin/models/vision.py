@@ -27,9 +27,10 @@ from transformers import (
     SiglipVisionModel,
 )
 
+from qilin.chat_templates import IMAGE_TOKEN
 from qilin.config import EmbeddedVisionSettings, ModelSettings, VisionSettings
 from qilin.models.loading import check_model_dir, load_tokenizer, resolve_dtype, save_pretrained_atomic
-from qilin.models.vl import IMAGE_TOKEN, QilinVLForConditionalGeneration
+from qilin.models.vl import QilinVLForConditionalGeneration
 
 # Synthetic scans are grayscale with a mid-grey mean; statistics of the generator, not of ImageNet.
 SCAN_MEAN, SCAN_STD = [0.25, 0.25, 0.25], [0.25, 0.25, 0.25]
@@ -161,3 +162,11 @@ def prepare_vl_model(
 def save_vl_model(model: Any, tokenizer: Any, processor: Any, out_dir: Path) -> None:
     """A VL model directory: weights, config, tokenizer and image processor, written atomically."""
     save_pretrained_atomic(model, tokenizer, out_dir, processor)
+
+
+def load_vl_model(model_dir: str | Path, model_settings: ModelSettings | None = None) -> tuple[Any, Any, Any]:
+    """(model in eval mode, tokenizer, image processor) of a saved Qilin-Med-VL directory: the one VL loader that
+    chat, serving and evaluation share."""
+    settings = model_settings or ModelSettings(path=str(model_dir))
+    model = QilinVLForConditionalGeneration.from_pretrained(model_dir).eval()
+    return model, load_tokenizer(model_dir, settings), AutoImageProcessor.from_pretrained(model_dir)

@@ -17,7 +17,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, PretrainedConfig, PreTrainedModel
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
-IMAGE_TOKEN = "<image>"
+from qilin.chat_templates import IMAGE_TOKEN
 
 
 def _sub_config(value: Any) -> PretrainedConfig | None:

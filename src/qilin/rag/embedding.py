@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from qilin.data.text.formats import DataError
+from qilin.data.records import DataError
 
 
 class Embedder:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from qilin.data.text.formats import DataError
+from qilin.data.records import DataError
 from qilin.rag.embedding import Embedder
 from qilin.rag.passages import read_passages
 

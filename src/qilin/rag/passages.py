@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from qilin.data.text.formats import DataError, iter_file
+from qilin.data.records import DataError
+from qilin.data.text.formats import iter_file
 
 # A sentence ends after Chinese or ASCII 。！？； (with any closing quote or bracket) or at a line break. The ASCII
 # period is left out: it is the decimal point in doses ("2.5 mg").

@@ -18,8 +18,8 @@ import torch
 from transformers import AutoConfig, StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
-from qilin.config import ModelSettings
 from qilin.chat_templates import end_of_turn_ids, render_prompt, stop_strings
+from qilin.config import ModelSettings
 
 # Events a job emits: ("text", delta) while generating, then ("done", finish_reason) once.
 Emit = Callable[[str, str], None]

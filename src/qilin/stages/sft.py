@@ -11,10 +11,10 @@ from typing import Any
 
 from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
+from qilin.chat_templates import IGNORE_INDEX, tokenize_conversation
 from qilin.config import ModelSettings, SftSettings
 from qilin.data.text.formats import read_file
 from qilin.data.text.sft_packing import PackedCollator, pack_conversations, packs_by_position_ids
-from qilin.chat_templates import IGNORE_INDEX, tokenize_conversation
 from qilin.models.loading import load_tokenizer
 from qilin.training.trainer import (
     build_model,

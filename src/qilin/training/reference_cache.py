@@ -36,8 +36,8 @@ from trl import DPOTrainer
 from trl.models import prepare_deepspeed
 
 from qilin.config import ModelSettings
-from qilin.durable import write_atomic
 from qilin.distributed import is_main_process
+from qilin.durable import write_atomic
 from qilin.models.loading import resolve_dtype
 from qilin.pipeline.runner import model_dir_fingerprint
 

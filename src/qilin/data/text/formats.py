@@ -11,66 +11,14 @@ the field and what was expected. Files are read as streams: a CPT corpus larger 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qilin.data.records import DataError, iter_json_records, iter_text_documents, require_field, text_layout
+
 KINDS = ("cpt", "sft", "dpo")
-
-
-class DataError(ValueError):
-    """A bad input record: names the file, the line, the field and what was expected."""
-
-    def __init__(self, path: str | Path, where: str, message: str):
-        self.path, self.where, self.message = str(path), where, message
-        super().__init__(f"{path}:{where}: {message}" if where else f"{path}: {message}")
-
-
-# --- raw records -------------------------------------------------------------------------------------
-
-
-def iter_json_records(path: Path) -> Iterator[tuple[str, Any]]:
-    """Yield (location, parsed object) from a .jsonl file (one per line) or a .json array.
-
-    A line that is not valid JSON yields a DataError in place of the object, so a checker can count every
-    bad line and still report the first.
-    """
-    if path.suffix == ".json":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            yield f"line {e.lineno}", DataError(path, f"line {e.lineno}", f"not valid JSON: {e.msg}")
-            return
-        if not isinstance(data, list):
-            yield "", DataError(path, "", "a .json file must hold a list of records; use .jsonl for one per line")
-            return
-        for i, obj in enumerate(data, 1):
-            yield f"record {i}", obj
-        return
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                yield f"line {lineno}", json.loads(line)
-            except json.JSONDecodeError as e:
-                yield f"line {lineno}", DataError(path, f"line {lineno}", f"not valid JSON: {e.msg}")
-
-
-def _field(record: Any, name: str, expected: type | tuple[type, ...] = str) -> Any:
-    if not isinstance(record, dict):
-        raise ValueError(f"expected a JSON object, got {type(record).__name__}")
-    if name not in record:
-        raise ValueError(f"missing field '{name}' (fields present: {', '.join(record) or 'none'})")
-    value = record[name]
-    if not isinstance(value, expected):
-        want = expected.__name__ if isinstance(expected, type) else " or ".join(t.__name__ for t in expected)
-        raise ValueError(f"field '{name}': expected {want}, got {type(value).__name__}")
-    if isinstance(value, (str, list)) and not value:
-        raise ValueError(f"field '{name}': is empty")
-    return value
 
 
 # --- conversations -----------------------------------------------------------------------------------
@@ -151,19 +99,19 @@ class Format:
 
 def read_text_record(record: Any) -> str:
     """{"text": "高血压是..."}"""
-    return _field(record, "text")
+    return require_field(record, "text")
 
 
 def read_messages(record: Any) -> list[dict[str, str]]:
     """{"messages": [{"role": "user", "content": "头痛怎么办？"}, {"role": "assistant", "content": "..."}]}"""
-    messages = _normalize_turns(_field(record, "messages", list), "messages")
+    messages = _normalize_turns(require_field(record, "messages", list), "messages")
     _check_conversation(messages, "messages", "assistant")
     return messages
 
 
 def read_sharegpt(record: Any) -> list[dict[str, str]]:
     """{"conversations": [{"from": "human", "value": "头痛怎么办？"}, {"from": "gpt", "value": "..."}]}"""
-    messages = _normalize_turns(_field(record, "conversations", list), "conversations")
+    messages = _normalize_turns(require_field(record, "conversations", list), "conversations")
     if isinstance(record.get("system"), str) and record["system"]:
         messages.insert(0, {"role": "system", "content": record["system"]})
     _check_conversation(messages, "conversations", "assistant")
@@ -172,11 +120,11 @@ def read_sharegpt(record: Any) -> list[dict[str, str]]:
 
 def read_alpaca(record: Any) -> list[dict[str, str]]:
     """{"instruction": "解释高血压的危险因素", "input": "", "output": "..."}"""
-    instruction = _field(record, "instruction")
+    instruction = require_field(record, "instruction")
     extra = record.get("input", "")
     if not isinstance(extra, str):
         raise ValueError(f"field 'input': expected str, got {type(extra).__name__}")
-    output = _field(record, "output")
+    output = require_field(record, "output")
     user = f"{instruction}\n{extra}" if extra.strip() else instruction
     messages = [{"role": "user", "content": user}, {"role": "assistant", "content": output}]
     if isinstance(record.get("system"), str) and record["system"]:
@@ -207,38 +155,38 @@ def _prompt_messages(value: Any, name: str, system: Any = None) -> list[dict[str
 
 def read_preference(record: Any) -> dict[str, Any]:
     """{"prompt": "头痛怎么办？", "chosen": "建议...", "rejected": "不用管"}  (prompt may be a message list)"""
-    prompt = _field(record, "prompt", (str, list))
+    prompt = require_field(record, "prompt", (str, list))
     return {
         "prompt": _prompt_messages(prompt, "prompt", record.get("system")),
-        "chosen": _response_text(_field(record, "chosen", (str, list)), "chosen"),
-        "rejected": _response_text(_field(record, "rejected", (str, list)), "rejected"),
+        "chosen": _response_text(require_field(record, "chosen", (str, list)), "chosen"),
+        "rejected": _response_text(require_field(record, "rejected", (str, list)), "rejected"),
     }
 
 
 def read_medicalgpt_preference(record: Any) -> dict[str, Any]:
     """{"conversations": [{"from": "human", "value": "头痛怎么办？"}], "chosen": "建议...", "rejected": "不用管"}"""
     return {
-        "prompt": _prompt_messages(_field(record, "conversations", list), "conversations", record.get("system")),
-        "chosen": _response_text(_field(record, "chosen", (str, list)), "chosen"),
-        "rejected": _response_text(_field(record, "rejected", (str, list)), "rejected"),
+        "prompt": _prompt_messages(require_field(record, "conversations", list), "conversations", record.get("system")),
+        "chosen": _response_text(require_field(record, "chosen", (str, list)), "chosen"),
+        "rejected": _response_text(require_field(record, "rejected", (str, list)), "rejected"),
     }
 
 
 def read_qilin_preference(record: Any) -> dict[str, Any]:
     """{"question": "头痛怎么办？", "response_chosen": "建议...", "response_rejected": "不用管"}"""
     return {
-        "prompt": _prompt_messages(_field(record, "question"), "question"),
-        "chosen": _response_text(_field(record, "response_chosen"), "response_chosen"),
-        "rejected": _response_text(_field(record, "response_rejected"), "response_rejected"),
+        "prompt": _prompt_messages(require_field(record, "question"), "question"),
+        "chosen": _response_text(require_field(record, "response_chosen"), "response_chosen"),
+        "rejected": _response_text(require_field(record, "response_rejected"), "response_rejected"),
     }
 
 
 def read_qilin_cmexam_preference(record: Any) -> dict[str, Any]:
     """{"instruction": "...单选题...", "response_accepted": "答案：C", "response_rejected": "答案：A"}"""
     return {
-        "prompt": _prompt_messages(_field(record, "instruction"), "instruction"),
-        "chosen": _response_text(_field(record, "response_accepted"), "response_accepted"),
-        "rejected": _response_text(_field(record, "response_rejected"), "response_rejected"),
+        "prompt": _prompt_messages(require_field(record, "instruction"), "instruction"),
+        "chosen": _response_text(require_field(record, "response_accepted"), "response_accepted"),
+        "rejected": _response_text(require_field(record, "response_rejected"), "response_rejected"),
     }
 
 
@@ -277,39 +225,6 @@ def detect_format(record: Any, kind: str, path: Path, where: str) -> Format:
 
 
 # --- plain-text corpora (CPT) ------------------------------------------------------------------------
-
-_SNIFF_BYTES = 1 << 20
-
-
-def text_layout(path: Path) -> str:
-    """'paragraphs' when the file separates documents by blank lines (seen in its first MiB), else 'lines'."""
-    with path.open("rb") as f:
-        head = f.read(_SNIFF_BYTES).replace(b"\r\n", b"\n").strip(b"\n")
-    return "paragraphs" if b"\n\n" in head else "lines"
-
-
-def iter_text_documents(path: Path) -> Iterator[tuple[str, str]]:
-    """Yield (location, document) from a .txt corpus, one document per line or per blank-line block."""
-    layout = text_layout(path)
-    with path.open(encoding="utf-8") as f:
-        if layout == "lines":
-            for lineno, line in enumerate(f, 1):
-                if line.strip():
-                    yield f"line {lineno}", line.strip()
-            return
-        block: list[str] = []
-        start = 0
-        for lineno, line in enumerate(f, 1):
-            if line.strip():
-                if not block:
-                    start = lineno
-                block.append(line.rstrip("\n"))
-            elif block:
-                yield f"line {start}", "\n".join(block).strip()
-                block = []
-        if block:
-            yield f"line {start}", "\n".join(block).strip()
-
 
 # --- reading and checking whole files ----------------------------------------------------------------
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from qilin.data.text.formats import DataError, FileReport, iter_file
+from qilin.data.records import DataError
+from qilin.data.text.formats import FileReport, iter_file
 
 
 def _record_text(record: Any) -> str:

@@ -21,11 +21,11 @@ from typing import Any
 
 import torch
 
-from qilin.data.text.formats import DataError, iter_json_records, read_sharegpt
-from qilin.data.vision.images import ImageError, load_image
+from qilin.chat_templates import IGNORE_INDEX, IMAGE_TOKEN, tokenize_conversation
+from qilin.data.records import DataError, iter_json_records
+from qilin.data.text.formats import read_sharegpt
 from qilin.data.text.sft_packing import PackedCollator, pack_conversations
-from qilin.chat_templates import IGNORE_INDEX, tokenize_conversation
-from qilin.models.vl import IMAGE_TOKEN
+from qilin.data.vision.images import ImageError, load_image
 
 CAPTION_PROMPT = "请描述这张医学影像。"
 
