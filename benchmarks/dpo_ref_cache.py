@@ -29,7 +29,9 @@ import torch
 from transformers import TrainerCallback
 
 from qilin.config import DpoSettings, EmbeddedModelSettings, LoraSettings, ModelSettings
+from qilin.hashing import file_sha256
 from qilin.stages import dpo
+from qilin.stages.protocol import StageContext
 from qilin.training.reference_cache import CachedReferenceDPOTrainer
 
 WARMUP_STEPS = 2
@@ -86,7 +88,9 @@ def run_once(cfg: DpoSettings, data: Path, model: Path, stage_dir: Path) -> dict
     original = CachedReferenceDPOTrainer._precompute_ref_logps
     CachedReferenceDPOTrainer._precompute_ref_logps = timed_precompute(original, precompute)
     try:
-        trainer = dpo.build_trainer(cfg, [data], model, ModelSettings(), stage_dir)
+        trainer = dpo.build_dpo_trainer(
+            StageContext(cfg, [data], [file_sha256(data)], model, ModelSettings(), stage_dir)
+        )
     finally:
         CachedReferenceDPOTrainer._precompute_ref_logps = original
     timer = StepTimer()

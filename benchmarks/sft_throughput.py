@@ -54,10 +54,11 @@ def run_qilin(model: Path, data: Path, sft_cfg, out: Path, batch_size: int | Non
 
     from qilin.config import ModelSettings
     from qilin.stages import sft
+    from qilin.stages.protocol import StageContext
 
     cfg = replace(sft_cfg, data=[str(data)], epochs=1.0, save_steps=100_000, logging_steps=1000)
     cfg.batch_size = batch_size or cfg.batch_size
-    metrics = sft.run(cfg, [data], ["bench"], model, ModelSettings(), out)
+    metrics = sft.run(StageContext(cfg, [data], ["bench"], model, ModelSettings(), out))
     return {"tokens": metrics["tokens"], "seconds": metrics["train_seconds"], "steps": metrics["steps"]}
 
 

@@ -33,6 +33,14 @@ def corpus_lines(n: int = 120, seed: int = 0) -> list[str]:
     return lines
 
 
+def stage_context(cfg, data: list[Path], model_path: Path, model_settings, stage_dir: Path, **extra):
+    """A stage's context as the pipeline builds it: the data files hashed by content."""
+    from qilin.hashing import file_sha256
+    from qilin.stages.protocol import StageContext
+
+    return StageContext(cfg, data, [file_sha256(p) for p in data], model_path, model_settings, stage_dir, **extra)
+
+
 def write_jsonl(path: Path, rows: list) -> Path:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     return path
@@ -120,6 +128,7 @@ def tiny_chat_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
     """The tiny model after a short SFT on the test conversations: it answers "X应到Y就诊。" to "X挂什么科？"."""
     from qilin.config import ModelSettings, SftSettings
     from qilin.stages import sft
+    from qilin.stages.protocol import StageContext
 
     out = tmp_path_factory.mktemp("chat")
     data = write_jsonl(out / "sft.jsonl", sft_rows())
@@ -134,5 +143,5 @@ def tiny_chat_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
         packing=False,  # the batches this fixture was tuned with
         group_by_length=False,
     )
-    sft.run(cfg, [data], ["x"], tiny_model_dir, ModelSettings(), out / "sft")
+    sft.run(StageContext(cfg, [data], ["x"], tiny_model_dir, ModelSettings(), out / "sft"))
     return out / "sft" / "model"

@@ -14,6 +14,7 @@ from qilin.config import CptSettings, ModelSettings
 from qilin.data.text import packed_cache
 from qilin.models.loading import load_tokenizer
 from qilin.stages import cpt
+from qilin.stages.protocol import StageContext
 
 from .conftest import corpus_lines
 
@@ -66,7 +67,7 @@ def test_cache_outlives_the_stage_directory(
     data = tmp_path / "cpt.txt"
     data.write_text("\n".join(corpus_lines()) + "\n", encoding="utf-8")
     cfg = CptSettings(data=[str(data)], block_size=32, finetune="full", max_steps=1, save_steps=100, logging_steps=1)
-    first = cpt.run(cfg, [data], ["h"], tiny_model_dir, ModelSettings(), tmp_path / "run1" / "cpt")
+    first = cpt.run(StageContext(cfg, [data], ["h"], tiny_model_dir, ModelSettings(), tmp_path / "run1" / "cpt"))
     (packed,) = (qilin_cache / "cpt").glob("blocks-*.bin")
     assert "source_loss" not in first  # one source: nothing extra
     history = (tmp_path / "run1" / "cpt" / "log_history.json").read_text()
@@ -77,7 +78,7 @@ def test_cache_outlives_the_stage_directory(
 
     monkeypatch.setattr(cpt, "_pack_corpus", no_packing)
     cfg.learning_rate = 1e-3
-    second = cpt.run(cfg, [data], ["h"], tiny_model_dir, ModelSettings(), tmp_path / "run2" / "cpt")
+    second = cpt.run(StageContext(cfg, [data], ["h"], tiny_model_dir, ModelSettings(), tmp_path / "run2" / "cpt"))
     assert second["blocks"] == first["blocks"] and second["tokens"] == first["tokens"]
     assert list((qilin_cache / "cpt").glob("blocks-*.bin")) == [packed]
     with pytest.raises(AssertionError, match="tokenized again"):  # other content or block size: another key
@@ -169,9 +170,10 @@ def test_a_script_without_a_main_guard_stops_with_a_hint_instead_of_deadlocking(
         "from pathlib import Path\n"
         "from qilin.config import CptSettings, ModelSettings\n"
         "from qilin.stages import cpt\n"
+        "from qilin.stages.protocol import StageContext\n"
         f"cfg = CptSettings(data=[{str(corpus)!r}], block_size=32, max_steps=1, tokenize_processes=2)\n"
-        f"cpt.run(cfg, [Path({str(corpus)!r})], ['x'], Path({str(tiny_model_dir)!r}), ModelSettings(), "
-        f"Path({str(tmp_path / 'out')!r}))\n",
+        f"cpt.run(StageContext(cfg, [Path({str(corpus)!r})], ['x'], Path({str(tiny_model_dir)!r}), ModelSettings(), "
+        f"Path({str(tmp_path / 'out')!r})))\n",
         encoding="utf-8",
     )
     env = {**os.environ, "QILIN_CACHE": str(tmp_path / "cache")}

@@ -14,9 +14,10 @@ from transformers import LlamaForCausalLM
 
 from qilin.config import DpoSettings, LoraSettings, ModelSettings
 from qilin.stages import dpo
+from qilin.stages.protocol import StageContext
 from qilin.training.reference_cache import COLUMNS, META, TENSORS
 
-from .conftest import dpo_rows, write_jsonl
+from .conftest import dpo_rows, stage_context, write_jsonl
 
 
 def _cfg(data: Path, finetune: str = "lora", **kw) -> DpoSettings:
@@ -64,9 +65,13 @@ def test_cached_reference_gives_the_loss_of_scoring_it_each_step(
     tiny_model_dir: Path, data_files: dict, tmp_path: Path, finetune: str
 ) -> None:
     data = data_files["dpo"]
-    build = lambda **kw: dpo.build_trainer(  # noqa: E731
-        _cfg(data, finetune, **kw), [data], tiny_model_dir, ModelSettings(), tmp_path / "run" / "dpo"
-    )
+
+    def build(**kw: object) -> object:
+        cfg = _cfg(data, finetune, **kw)
+        return dpo.build_dpo_trainer(
+            stage_context(cfg, [data], tiny_model_dir, ModelSettings(), tmp_path / "run" / "dpo")
+        )
+
     each_step = build(cache_reference=False)
     computed = build()
     loaded = build()
@@ -109,13 +114,13 @@ def test_rerun_loads_the_cache_runs_no_reference_pass_and_trains_the_same(
 
     # Without the cache the reference is scored in every step.
     cfg = _cfg(data, finetune, max_steps=-1, epochs=epochs, batch_size=batch_size, cache_reference=False)
-    metrics = dpo.run(cfg, [data], ["sha"], tiny_model_dir, ModelSettings(), tmp_path / "nocache" / "dpo")
+    metrics = dpo.run(StageContext(cfg, [data], ["sha"], tiny_model_dir, ModelSettings(), tmp_path / "nocache" / "dpo"))
     assert metrics["steps"] == epochs * pairs // batch_size and reference_forwards[0] == metrics["steps"]
 
     # With it: once per pair, however many epochs.
     reference_forwards[0] = 0
     cfg = _cfg(data, finetune, max_steps=-1, epochs=epochs, batch_size=batch_size)
-    first = dpo.run(cfg, [data], ["sha"], tiny_model_dir, ModelSettings(), run_dir / "dpo")
+    first = dpo.run(StageContext(cfg, [data], ["sha"], tiny_model_dir, ModelSettings(), run_dir / "dpo"))
     assert reference_forwards[0] == pairs // batch_size
     entries = list((run_dir / "cache" / "dpo_ref").iterdir())
     assert len(entries) == 1 and {p.name for p in entries[0].iterdir()} == {TENSORS, META}
@@ -125,7 +130,7 @@ def test_rerun_loads_the_cache_runs_no_reference_pass_and_trains_the_same(
     # A config change makes the pipeline delete the stage directory; the cache beside it survives.
     shutil.rmtree(run_dir / "dpo")
     reference_forwards[0] = 0
-    second = dpo.run(cfg, [data], ["sha"], tiny_model_dir, ModelSettings(), run_dir / "dpo")
+    second = dpo.run(StageContext(cfg, [data], ["sha"], tiny_model_dir, ModelSettings(), run_dir / "dpo"))
     assert reference_forwards[0] == 0
     assert f"loaded from {entries[0]} ({pairs} pairs)" in capsys.readouterr().out
     assert second["first_loss"] == first["first_loss"] and second["last_loss"] == first["last_loss"]
@@ -138,13 +143,13 @@ def test_run_resumed_after_a_crash_finds_the_cache(
 ) -> None:
     data, stage_dir = data_files["dpo"], tmp_path / "run" / "dpo"
     cfg = _cfg(data, max_steps=4, save_steps=2)
-    dpo.run(cfg, [data], ["sha"], tiny_model_dir, ModelSettings(), stage_dir)
+    dpo.run(StageContext(cfg, [data], ["sha"], tiny_model_dir, ModelSettings(), stage_dir))
     # What a kill after step 3 leaves: the checkpoint of step 2, no output model.
     shutil.rmtree(stage_dir / "checkpoints" / "checkpoint-4")
     shutil.rmtree(stage_dir / "model")
 
     reference_forwards[0] = 0
-    metrics = dpo.run(cfg, [data], ["sha"], tiny_model_dir, ModelSettings(), stage_dir)
+    metrics = dpo.run(StageContext(cfg, [data], ["sha"], tiny_model_dir, ModelSettings(), stage_dir))
     assert metrics["resumed_from_step"] == 2 and metrics["steps"] == 4
     assert reference_forwards[0] == 0
 
@@ -166,7 +171,7 @@ def test_key_follows_data_model_and_tokenization(tiny_model_dir: Path, data_file
     other_model = _perturbed_model(tiny_model_dir, tmp_path / "other_model")
 
     def entry(cfg: DpoSettings, data: Path = data, model: Path = tiny_model_dir) -> str:
-        trainer = dpo.build_trainer(cfg, [data], model, ModelSettings(), stage_dir)
+        trainer = dpo.build_dpo_trainer(stage_context(cfg, [data], model, ModelSettings(), stage_dir))
         return trainer.reference_cache_entry.name
 
     base = entry(_cfg(data))
@@ -211,18 +216,18 @@ def test_damaged_cache_is_recomputed_not_used(
     reason: str,
 ) -> None:
     data, stage_dir = data_files["dpo"], tmp_path / "run" / "dpo"
-    first = dpo.build_trainer(_cfg(data), [data], tiny_model_dir, ModelSettings(), stage_dir)
+    first = dpo.build_dpo_trainer(stage_context(_cfg(data), [data], tiny_model_dir, ModelSettings(), stage_dir))
     entry, expected = first.reference_cache_entry, _columns(first)
     damage(entry)
     capsys.readouterr()
 
     reference_forwards[0] = 0
-    second = dpo.build_trainer(_cfg(data), [data], tiny_model_dir, ModelSettings(), stage_dir)
+    second = dpo.build_dpo_trainer(stage_context(_cfg(data), [data], tiny_model_dir, ModelSettings(), stage_dir))
     assert not second.reference_cache_loaded and reference_forwards[0] > 0
     assert f"the cache there was unusable: {reason}" in capsys.readouterr().out
     for name in COLUMNS:
         assert torch.equal(_columns(second)[name], expected[name])
 
     reference_forwards[0] = 0
-    third = dpo.build_trainer(_cfg(data), [data], tiny_model_dir, ModelSettings(), stage_dir)
+    third = dpo.build_dpo_trainer(stage_context(_cfg(data), [data], tiny_model_dir, ModelSettings(), stage_dir))
     assert third.reference_cache_loaded and reference_forwards[0] == 0  # the rewritten entry is whole again

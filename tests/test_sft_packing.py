@@ -15,6 +15,7 @@ from qilin.config import ModelSettings, SftSettings
 from qilin.data.text.sft_packing import PackedCollator, pack_conversations, packs_by_position_ids
 from qilin.models.loading import load_tokenizer
 from qilin.stages import sft
+from qilin.stages.protocol import StageContext
 
 from .conftest import write_jsonl
 
@@ -110,7 +111,7 @@ def test_packed_sft_stage_trains_fewer_rows_than_conversations(tiny_model_dir: P
         logging_steps=1,
         finetune="full",
     )
-    metrics = sft.run(cfg, [data], ["x"], tiny_model_dir, ModelSettings(), tmp_path / "sft")
+    metrics = sft.run(StageContext(cfg, [data], ["x"], tiny_model_dir, ModelSettings(), tmp_path / "sft"))
     assert metrics["examples"] == 24 and metrics["rows"] < 12
     assert metrics["steps"] == 4 * -(-metrics["rows"] // 2)
     assert metrics["last_loss"] < metrics["first_loss"] - 0.5

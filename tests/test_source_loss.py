@@ -15,6 +15,7 @@ from transformers import AutoModelForCausalLM, TrainingArguments, default_data_c
 from qilin.chat_templates import IGNORE_INDEX
 from qilin.config import CptSettings, ModelSettings
 from qilin.stages import cpt
+from qilin.stages.protocol import StageContext
 from qilin.training import source_loss
 
 from .conftest import corpus_lines
@@ -65,7 +66,7 @@ def _cfg(data: list[Path], **kw) -> CptSettings:
 def test_per_source_loss_is_logged_and_tells_the_sources_apart(tiny_model_dir: Path, tmp_path: Path) -> None:
     data = _write_sources(tmp_path)
     cfg = _cfg(data, batch_size=8, max_steps=30, learning_rate=1e-2, logging_steps=10)
-    metrics = cpt.run(cfg, data, ["r", "n"], tiny_model_dir, ModelSettings(), tmp_path / "cpt")
+    metrics = cpt.run(StageContext(cfg, data, ["r", "n"], tiny_model_dir, ModelSettings(), tmp_path / "cpt"))
     history = json.loads((tmp_path / "cpt" / "log_history.json").read_text())
     logs = [h for h in history if "loss" in h]
     assert [h["step"] for h in logs] == [1, 10, 20, 30]
@@ -105,7 +106,7 @@ def test_logged_source_loss_equals_a_hand_computed_forward_pass(tiny_model_dir: 
     data = _write_sources(tmp_path, lines=40)
     dataset = cpt.build_packed_corpus(data, ["r", "n"], cpt.load_tokenizer(tiny_model_dir, ModelSettings()), 32)
     cfg = _cfg(data, batch_size=len(dataset), max_steps=1, logging_steps=1)
-    metrics = cpt.run(cfg, data, ["r", "n"], tiny_model_dir, ModelSettings(), tmp_path / "cpt")
+    metrics = cpt.run(StageContext(cfg, data, ["r", "n"], tiny_model_dir, ModelSettings(), tmp_path / "cpt"))
     logged = json.loads((tmp_path / "cpt" / "log_history.json").read_text())[0]
     per_source, overall = _hand_computed(tiny_model_dir, dataset)
     for name in ("repeat", "noise"):

@@ -10,6 +10,7 @@ from qilin.cli import main
 from qilin.config import CptSettings, ModelSettings
 from qilin.models.loading import load_tokenizer
 from qilin.stages import cpt
+from qilin.stages.protocol import StageContext
 
 from .conftest import corpus_lines, write_jsonl
 
@@ -48,7 +49,7 @@ def _one_step(tiny_model_dir: Path, data: Path, out: Path, batch: int, accum: in
         lr_scheduler="constant",
         save_steps=100,
     )
-    cpt.run(cfg, [data], ["x"], tiny_model_dir, ModelSettings(), out)
+    cpt.run(StageContext(cfg, [data], ["x"], tiny_model_dir, ModelSettings(), out))
     return AutoModelForCausalLM.from_pretrained(out / "model").state_dict()
 
 
@@ -102,7 +103,7 @@ def test_sft_runs_on_another_architecture(tiny_model_dir: Path, data_files: dict
     Qwen2ForCausalLM(config).save_pretrained(qwen_dir)
     tokenizer.save_pretrained(qwen_dir)
     cfg = SftSettings(data=[str(data_files["sft"])], max_length=64, batch_size=4, max_steps=3, save_steps=100)
-    metrics = sft.run(cfg, [data_files["sft"]], ["x"], qwen_dir, ModelSettings(), tmp_path / "sft")
+    metrics = sft.run(StageContext(cfg, [data_files["sft"]], ["x"], qwen_dir, ModelSettings(), tmp_path / "sft"))
     assert metrics["steps"] == 3
     out = AutoModelForCausalLM.from_pretrained(tmp_path / "sft" / "model")
     assert type(out).__name__ == "Qwen2ForCausalLM"

@@ -10,6 +10,8 @@ from qilin.config import DpoSettings, LoraSettings, ModelSettings
 from qilin.models.loading import load_tokenizer
 from qilin.stages import dpo
 
+from .conftest import stage_context
+
 CONVERSATION = [
     {"role": "system", "content": "你是医生。"},
     {"role": "user", "content": "高血压挂什么科？"},
@@ -53,7 +55,9 @@ def _dpo_trainer(tiny_model_dir: Path, data_files: dict, tmp_path: Path, **kw) -
         save_steps=100,
         **kw,
     )
-    return dpo.build_trainer(cfg, [data_files["dpo"]], tiny_model_dir, ModelSettings(), tmp_path / "dpo")
+    return dpo.build_dpo_trainer(
+        stage_context(cfg, [data_files["dpo"]], tiny_model_dir, ModelSettings(), tmp_path / "dpo")
+    )
 
 
 def test_dpo_prompt_renders_with_the_sft_template(tiny_model_dir: Path, data_files: dict, tmp_path: Path) -> None:

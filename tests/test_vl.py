@@ -13,6 +13,7 @@ from qilin.data.vision.vl_data import read_pmcvqa, read_vl_file
 from qilin.eval.vqa import closest_choice, open_ended_scores
 from qilin.models.vl import QilinVLForConditionalGeneration, export_llava
 from qilin.stages import vl_align, vl_instruct
+from qilin.stages.protocol import StageContext
 
 from .conftest import write_jsonl
 
@@ -70,14 +71,16 @@ def test_stage_1_trains_only_the_projector_and_stage_2_never_the_vision_tower(
     vision = VisionSettings(path=str(vision_dir), projector="linear", feature_layer=-1)
     captions = _caption_file(scans)
     metrics = vl_align.run(
-        VLAlignSettings(data=[str(captions)], **STEPS),
-        [captions],
-        ["x"],
-        tiny_model_dir,
-        ModelSettings(),
-        tmp_path / "align",
-        vision_dir,
-        vision,
+        StageContext(
+            VLAlignSettings(data=[str(captions)], **STEPS),
+            [captions],
+            ["x"],
+            tiny_model_dir,
+            ModelSettings(),
+            tmp_path / "align",
+            vision_dir,
+            vision,
+        )
     )
     assert metrics["steps"] == 3 and metrics["examples"] == 16
     aligned = QilinVLForConditionalGeneration.from_pretrained(tmp_path / "align" / "model")
@@ -97,14 +100,16 @@ def test_stage_1_trains_only_the_projector_and_stage_2_never_the_vision_tower(
     vqa = _vqa_file(scans)
     before = _state(aligned)
     vl_instruct.run(
-        VLInstructSettings(data=[str(vqa)], finetune="full", **STEPS),
-        [vqa],
-        ["x"],
-        tmp_path / "align" / "model",
-        ModelSettings(),
-        tmp_path / "instruct",
-        vision_dir,
-        vision,
+        StageContext(
+            VLInstructSettings(data=[str(vqa)], finetune="full", **STEPS),
+            [vqa],
+            ["x"],
+            tmp_path / "align" / "model",
+            ModelSettings(),
+            tmp_path / "instruct",
+            vision_dir,
+            vision,
+        )
     )
     tuned = _state(QilinVLForConditionalGeneration.from_pretrained(tmp_path / "instruct" / "model"))
     assert all(torch.equal(tuned[k], before[k]) for k in before if k.startswith("vision_tower.")), "vision tower moved"
@@ -122,14 +127,16 @@ def test_lora_instruction_tuning_merges_into_a_plain_vl_model(
     vision = VisionSettings(path=str(vision_dir), projector="mlp", feature_layer=-1)
     vqa = _vqa_file(scans)
     vl_instruct.run(
-        VLInstructSettings(data=[str(vqa)], finetune="lora", **STEPS),
-        [vqa],
-        ["x"],
-        tiny_model_dir,
-        ModelSettings(),
-        tmp_path / "lora",
-        vision_dir,
-        vision,
+        StageContext(
+            VLInstructSettings(data=[str(vqa)], finetune="lora", **STEPS),
+            [vqa],
+            ["x"],
+            tiny_model_dir,
+            ModelSettings(),
+            tmp_path / "lora",
+            vision_dir,
+            vision,
+        )
     )
     assert (tmp_path / "lora" / "adapter" / "adapter_config.json").exists()
     model = QilinVLForConditionalGeneration.from_pretrained(tmp_path / "lora" / "model")

@@ -12,6 +12,7 @@ from qilin.config import ModelSettings, VisionSettings, VLInstructSettings
 from qilin.data.vision.vl_data import PackedVLDataset, build_vl_dataset, collate_packed_vl, collate_vl
 from qilin.models.vision import prepare_vl_model
 from qilin.stages import vl_instruct
+from qilin.stages.protocol import StageContext
 
 from .test_vl import _vqa_file
 
@@ -72,7 +73,9 @@ def test_packed_vl_instruction_tuning_trains(tiny_model_dir: Path, vision_dir: P
         data=[str(vqa)], finetune="full", packing=True, batch_size=2, epochs=3, learning_rate=5e-3,
         warmup_ratio=0.0, max_length=384, logging_steps=1, save_steps=100,
     )  # fmt: skip
-    metrics = vl_instruct.run(cfg, [vqa], ["x"], tiny_model_dir, ModelSettings(), tmp_path, vision_dir, vision)
+    metrics = vl_instruct.run(
+        StageContext(cfg, [vqa], ["x"], tiny_model_dir, ModelSettings(), tmp_path, vision_dir, vision)
+    )
     assert metrics["examples"] == 12 and metrics["rows"] < 6
     assert metrics["steps"] == 3 * -(-metrics["rows"] // 2)
     assert metrics["last_loss"] < metrics["first_loss"]

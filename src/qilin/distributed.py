@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from qilin.config import ENGINES, LaunchSettings
+from qilin.log import get_logger
+
+log = get_logger(__name__)
 
 # Main-process work (evaluating a 7B model on CMExam, merging and saving it) can outlast the default
 # collective timeout (10 minutes for NCCL) while the other processes wait at a barrier.
@@ -129,7 +132,7 @@ def use_fsdp_on_cpu(trainer: Any) -> None:
     if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true" and state.distributed_type not in (
         DistributedType.DEEPSPEED,
     ):
-        print(f"warning: DeepSpeed needs GPUs; these processes train as {state.distributed_type.value} instead")
+        log.warning(f"DeepSpeed needs GPUs; these processes train as {state.distributed_type.value} instead")
     wants_fsdp = os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
     if not wants_fsdp or state.distributed_type != DistributedType.MULTI_CPU:
         return

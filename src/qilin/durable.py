@@ -1,6 +1,7 @@
 """Files that survive a kill: whole files replaced atomically, and JSONL logs appended and fsynced line by line.
 
 write_atomic(out / "conversations.json", text)     # readers see the old file or the new one, never half
+replace_dir_atomic(out / "model", model.save_pretrained)   # likewise for a whole directory
 append_jsonl(out / "cache.jsonl", {"key": ..., "text": ...})   # on disk before the call returns
 """
 
@@ -8,7 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,22 @@ def write_atomic(path: Path, text: str | bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def replace_dir_atomic(out_dir: Path, fill: Callable[[Path], Any]) -> Path:
+    """Fill a fresh `<out_dir>.tmp` with `fill(tmp)`, then swap it in for `out_dir`: a complete directory or none.
+
+    A kill while filling leaves only `<out_dir>.tmp` (removed by the next call); `out_dir` is never half written.
+    """
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    fill(tmp)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(tmp, out_dir)
+    return out_dir
 
 
 def append_jsonl(path: Path, row: Any) -> None:

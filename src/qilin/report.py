@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from qilin.durable import write_atomic
+
 # Qilin-Med (arXiv 2310.09089), Baichuan-7B base: CMExam accuracy after each stage (Table 3) and Huatuo-26M
 # BLEU-1 / ROUGE-1 before and after DPO (Table 4).
 PAPER = {
@@ -42,12 +44,6 @@ COLUMNS = {
     "tokens_per_second": "tokens/s",
     "reward_accuracy": "DPO reward acc",
 }
-
-
-def _write_atomic(path: Path, data: bytes | str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data) if isinstance(data, bytes) else tmp.write_text(data, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def stage_rows(run_dir: Path) -> list[dict[str, Any]]:
@@ -162,7 +158,7 @@ def write_report(run_dir: Path, paper: bool = False) -> Path:
     rows = stage_rows(run_dir)
     has_losses = plot_losses(run_dir, run_dir / "losses.png")
     has_metrics = plot_metrics(rows, run_dir / "metrics.png")
-    _write_atomic(
+    write_atomic(
         run_dir / "report.json",
         json.dumps({"stages": rows, "paper": PAPER if paper else None}, ensure_ascii=False, indent=1),
     )
@@ -179,5 +175,5 @@ def write_report(run_dir: Path, paper: bool = False) -> Path:
         lines += [f"Reference: {examples[0][1]['reference']}", ""]
         lines += [f"- **{stage}**: {_shorten(ex['answer']) or '(empty)'}" for stage, ex in examples]
         lines.append("")
-    _write_atomic(run_dir / "report.md", "\n".join(lines))
+    write_atomic(run_dir / "report.md", "\n".join(lines))
     return run_dir / "report.md"

@@ -24,7 +24,6 @@ import csv
 import hashlib
 import io
 import json
-import os
 import random
 from collections.abc import Iterable
 from pathlib import Path
@@ -32,6 +31,10 @@ from typing import Any
 
 from qilin.datasets.dedup import filter_documents, find_leaks
 from qilin.datasets.knowledge import Disease, load_kb
+from qilin.durable import write_atomic
+from qilin.log import get_logger
+
+log = get_logger(__name__)
 
 BUILDER_VERSION = 3
 LETTERS = "ABCDE"
@@ -330,12 +333,6 @@ def qa_tests(diseases: list[Disease], rng: random.Random) -> list[dict[str, str]
 # --- writing -----------------------------------------------------------------------------------------
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _jsonl(rows: Iterable[Any]) -> str:
     return "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
 
@@ -390,12 +387,12 @@ def build_chimed(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     columns = ["Question", "Options", "Answer", "Explanation", "Type", "Knowledge"]
-    _write_atomic(out_dir / "chimed_cpt.jsonl", _jsonl(docs))
-    _write_atomic(out_dir / "chimed_sft.jsonl", _jsonl({"messages": c} for c in conversations))
-    _write_atomic(out_dir / "chimed_dpo.jsonl", _jsonl(pairs))
-    _write_atomic(out_dir / "cmexam_test.csv", _csv(test, columns))
-    _write_atomic(out_dir / "cmexam_dev.csv", _csv(dev, columns))
-    _write_atomic(out_dir / "huatuo_test.jsonl", _jsonl(qa))
+    write_atomic(out_dir / "chimed_cpt.jsonl", _jsonl(docs))
+    write_atomic(out_dir / "chimed_sft.jsonl", _jsonl({"messages": c} for c in conversations))
+    write_atomic(out_dir / "chimed_dpo.jsonl", _jsonl(pairs))
+    write_atomic(out_dir / "cmexam_test.csv", _csv(test, columns))
+    write_atomic(out_dir / "cmexam_dev.csv", _csv(dev, columns))
+    write_atomic(out_dir / "huatuo_test.jsonl", _jsonl(qa))
     report = {
         "seed": seed,
         "builder_version": BUILDER_VERSION,
@@ -413,7 +410,7 @@ def build_chimed(
         "filter_summary": filter_report.summary(),
         "leaks": 0,
     }
-    _write_atomic(out_dir / "build_report.json", json.dumps(report, ensure_ascii=False, indent=1))
+    write_atomic(out_dir / "build_report.json", json.dumps(report, ensure_ascii=False, indent=1))
     return report
 
 
@@ -436,6 +433,6 @@ def build_embedded(out_dir: Path, seed: int = 0) -> dict[str, Path]:
     paths = {part: out_dir / name for part, name in EMBEDDED_PARTS.items()}
     if not (stamp_file.exists() and stamp_file.read_text() == stamp and all(p.exists() for p in paths.values())):
         report = build_chimed(load_kb(), out_dir, seed=seed)
-        print(report["filter_summary"])
-        _write_atomic(stamp_file, stamp)
+        log.info(report["filter_summary"])
+        write_atomic(stamp_file, stamp)
     return paths

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +10,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from qilin.chat_templates import ensure_chat_template
 from qilin.config import ModelSettings
+from qilin.durable import replace_dir_atomic
 
 
 def resolve_dtype(name: str) -> torch.dtype:
@@ -80,14 +79,12 @@ def save_pretrained_atomic(model: PreTrainedModel, tokenizer: Any, out_dir: Path
 
     A directory at `out_dir` is therefore always complete: a killed save leaves only `<out_dir>.tmp`.
     """
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
     model.config.use_cache = True  # for whoever loads it to generate
-    model.save_pretrained(tmp)  # safetensors is the only format in transformers 5
-    tokenizer.save_pretrained(tmp)
-    if processor is not None:
-        processor.save_pretrained(tmp)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(tmp, out_dir)
+
+    def fill(tmp: Path) -> None:
+        model.save_pretrained(tmp)  # safetensors is the only format in transformers 5
+        tokenizer.save_pretrained(tmp)
+        if processor is not None:
+            processor.save_pretrained(tmp)
+
+    replace_dir_atomic(out_dir, fill)

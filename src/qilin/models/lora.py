@@ -1,4 +1,4 @@
-"""LoRA attach and merge (peft): one place, so every stage shapes and merges adapters the same way."""
+"""LoRA attach and merge (peft): every stage, text or vision, shapes and merges its adapters here."""
 
 from __future__ import annotations
 
@@ -11,16 +11,32 @@ from transformers import PreTrainedModel
 from qilin.config import LoraSettings
 
 
-def attach_lora(model: PreTrainedModel, settings: LoraSettings) -> PeftModel:
-    """Wrap `model` with fresh LoRA adapters; only the adapters train."""
+def attach_lora(
+    model: PreTrainedModel,
+    settings: LoraSettings,
+    target_modules: str | list[str] | None = None,
+    modules_to_save: list[str] | None = None,
+    task_type: str | None = "CAUSAL_LM",
+) -> PeftModel:
+    """Wrap `model` with fresh LoRA adapters; only the adapters (and `modules_to_save`, trained whole) train.
+
+    `target_modules` overrides the settings' (the VL stage names the LLM's linear layers so the vision tower and
+    projector get none); a VL model is no plain causal LM, so it passes `task_type=None`.
+    """
     config = LoraConfig(
         r=settings.r,
         lora_alpha=settings.alpha,
         lora_dropout=settings.dropout,
-        target_modules=settings.target_modules,
-        task_type="CAUSAL_LM",
+        target_modules=target_modules if target_modules is not None else settings.target_modules,
+        modules_to_save=modules_to_save,
+        task_type=task_type,
     )
     return get_peft_model(model, config)
+
+
+def merge_saved_adapter(base: PreTrainedModel, adapter_dir: Path) -> PreTrainedModel:
+    """The base model with the adapter saved in `adapter_dir` merged into its weights."""
+    return PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
 
 
 def merge_adapter(model: PeftModel, adapter_dir: Path, tokenizer: Any) -> PreTrainedModel:
@@ -28,10 +44,3 @@ def merge_adapter(model: PeftModel, adapter_dir: Path, tokenizer: Any) -> PreTra
     model.save_pretrained(adapter_dir)
     tokenizer.save_pretrained(adapter_dir)
     return model.merge_and_unload()
-
-
-def trainable_parameters(model: Any) -> tuple[int, int]:
-    """(trainable, total) parameter counts."""
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
-    return trainable, total

@@ -1,0 +1,11 @@
+"""Running a recipe: the manifest, inputs and embedded defaults, the evaluation hook, and the stage loop.
+
+manifest.py    manifest.json: each stage's inputs, fingerprint, output, metrics, status
+inputs.py      data entries -> files; the embedded base model, demo ViT and RAG index, built on first use
+evaluation.py  score the base model and each stage's output once per model and settings
+runner.py      run_recipe: the stage loop (skip, resume, rerun) over the stage protocol
+"""
+
+from qilin.pipeline.runner import run_recipe
+
+__all__ = ["run_recipe"]

@@ -12,7 +12,6 @@ Nothing in it is a pickle.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -26,6 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from qilin.data.records import DataError
+from qilin.hashing import file_sha256
 from qilin.rag.embedding import Embedder
 from qilin.rag.passages import read_passages
 
@@ -78,14 +78,6 @@ class Retriever:
         order = np.argsort(-scores, kind="stable")[:k]
         hits = [(self.passages[i], float(scores[i])) for i in order]
         return [Passage(p["text"], s, p["source"], p["doc"]) for p, s in hits if self.kind != "bm25" or s > 0]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _build_bm25(texts: list[str], progress: bool) -> Any:
@@ -153,7 +145,7 @@ def build_index(
         "passage_chars": passage_chars,
         "settings": settings,
         "embedding_model": str(Path(embedding_model).resolve()) if embedding_model is not None else None,
-        "corpus": [{"path": str(p), "sha256": _sha256(p), "documents": documents[str(p)]} for p in corpus_paths],
+        "corpus": [{"path": str(p), "sha256": file_sha256(p), "documents": documents[str(p)]} for p in corpus_paths],
         "passages": len(passages),
         "duplicates_removed": duplicates,
     }
@@ -195,3 +187,8 @@ def load_index(path: Path) -> Retriever:
     if rows != len(passages):
         raise DataError(path, "", f"the index holds {rows} rows but passages.jsonl {len(passages)}; rebuild it")
     return Retriever(info, passages, score)
+
+
+def open_retriever(path: str | Path | None) -> Retriever | None:
+    """The index at `path` (a `--rag INDEX` option), or None when none is given."""
+    return load_index(Path(path)) if path else None

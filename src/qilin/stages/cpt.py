@@ -20,22 +20,25 @@ import numpy as np
 from accelerate import PartialState
 from transformers import Trainer, TrainingArguments, default_data_collator
 
-from qilin.config import CptSettings, ModelSettings
 from qilin.data.text.formats import check_file, iter_file
 from qilin.data.text.packed_cache import build_once, cache_dir, wait_for_file
 from qilin.data.text.packing import PackedBlocks, pack_token_batches, write_packed_sources
 from qilin.data.text.sft_packing import packs_by_position_ids
 from qilin.data.text.tokenize_corpus import CorpusTokenizer, default_processes
+from qilin.log import get_logger
 from qilin.models.loading import load_tokenizer
-from qilin.training.source_loss import SourceLossTrainer
-from qilin.training.trainer import (
+from qilin.stages.protocol import StageContext
+from qilin.training import (
     build_model,
+    build_trainer,
     real_tokens_per_second,
-    save_trained_model,
-    tensorboard_callback,
+    save_stage_output,
     train,
     training_arguments,
 )
+from qilin.training.source_loss import SourceLossTrainer
+
+log = get_logger(__name__)
 
 # Bump when the packed bytes change for the same inputs (packing rules, file layout), so old caches are not reused.
 PACK_VERSION = 2
@@ -84,7 +87,7 @@ def _pack_corpus(paths: list[Path], tokenizer: Any, block_size: int, processes: 
         sources = ((name, source_blocks(name, files)) for name, files in corpus_sources(paths))
         info = write_packed_sources(sources, out)
     summary = ", ".join(f"{s['name']}: {s['blocks']} blocks, {s['tokens']} tokens" for s in info)
-    print(f"packed into {out} ({block_size} tokens per block, {processes} tokenizing processes): {summary}")
+    log.info(f"packed into {out} ({block_size} tokens per block, {processes} tokenizing processes): {summary}")
 
 
 def build_packed_corpus(
@@ -114,43 +117,33 @@ def build_packed_corpus(
     return PackedBlocks(path, block_size)
 
 
-def run(
-    cfg: CptSettings,
-    data: list[Path],
-    fingerprints: list[str],
-    model_path: Path,
-    model_settings: ModelSettings,
-    stage_dir: Path,
-) -> dict[str, Any]:
-    """Run DCPT from `model_path` on `data`; the output model lands in `stage_dir/model`."""
+def run(ctx: StageContext) -> dict[str, Any]:
+    """Run DCPT from `ctx.model_path` on `ctx.data`; the output model lands in `ctx.output`."""
+    cfg = ctx.config
     if cfg.tokenize_processes < 0:
         raise ValueError(f"stages.cpt.tokenize_processes: must be >= 0, got {cfg.tokenize_processes}")
-    tokenizer = load_tokenizer(model_path, model_settings)
+    tokenizer = load_tokenizer(ctx.model_path, ctx.model)
     # Arguments first: creating them joins the launched processes, which packing needs to tell the main one.
-    args = TrainingArguments(**training_arguments(cfg, stage_dir, model_settings))
+    args = TrainingArguments(**training_arguments(cfg, ctx.stage_dir, ctx.model))
     processes = cfg.tokenize_processes or default_processes()
-    dataset = build_packed_corpus(data, fingerprints, tokenizer, cfg.block_size, processes=processes)
-    model = build_model(model_path, model_settings, cfg)
+    dataset = build_packed_corpus(ctx.data, ctx.data_hashes, tokenizer, cfg.block_size, processes=processes)
+    model = build_model(ctx)
     if not packs_by_position_ids(model):  # training still works, as GPT-style packing without document masks
-        print(
+        log.info(
             f"note: {type(model).__name__} builds its own attention mask and ignores position ids, so documents "
             "packed into one block attend to the ones before them"
         )
-    common = {
-        "model": model,
-        "args": args,
-        "train_dataset": dataset,
-        "data_collator": default_data_collator,
-        "callbacks": [tensorboard_callback(stage_dir)],
-    }
     if dataset.with_source:
-        trainer = SourceLossTrainer(**common, source_names=dataset.source_names)
+        trainer_class, extra = SourceLossTrainer, {"source_names": dataset.source_names}
     else:
-        trainer = Trainer(**common)
-    metrics = train(trainer, stage_dir)
+        trainer_class, extra = Trainer, {}
+    trainer = build_trainer(
+        ctx, model, dataset, trainer_class=trainer_class, args=args, data_collator=default_data_collator, **extra
+    )
+    metrics = train(trainer, ctx.stage_dir)
     metrics.update(blocks=len(dataset), tokens=dataset.real_tokens())
     metrics["tokens_per_second"] = real_tokens_per_second(metrics, metrics["tokens"], cfg)
     if dataset.with_source:
         metrics["source_loss"] = {name: round(v, 4) for name, v in trainer.last_source_loss.items()}
-    save_trained_model(trainer, tokenizer, cfg, model_path, model_settings, stage_dir)
+    save_stage_output(trainer, tokenizer, ctx)
     return metrics

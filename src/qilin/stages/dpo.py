@@ -18,12 +18,11 @@ from typing import Any
 from datasets import Dataset
 from trl import DPOConfig, DPOTrainer
 
-from qilin.config import DpoSettings, ModelSettings
 from qilin.data.text.formats import read_file
 from qilin.models.loading import load_tokenizer
-from qilin.pipeline.runner import file_sha256
+from qilin.stages.protocol import StageContext
+from qilin.training import build_model, build_trainer, save_stage_output, train, training_arguments
 from qilin.training.reference_cache import CachedReferenceDPOTrainer, reference_sources
-from qilin.training.trainer import build_model, save_trained_model, tensorboard_callback, train, training_arguments
 
 
 def preference_dataset(paths: list[Path]) -> Dataset:
@@ -40,61 +39,44 @@ def preference_dataset(paths: list[Path]) -> Dataset:
     return Dataset.from_list(rows)
 
 
-def build_trainer(
-    cfg: DpoSettings,
-    data: list[Path],
-    model_path: Path,
-    model_settings: ModelSettings,
-    stage_dir: Path,
-    fingerprints: list[str] | None = None,
-) -> DPOTrainer:
+def build_dpo_trainer(ctx: StageContext) -> DPOTrainer:
     """A DPOTrainer for the stage (separate from `run` so tests can inspect it before training)."""
-    tokenizer = load_tokenizer(model_path, model_settings)
-    dataset = preference_dataset(data)
-    model = build_model(model_path, model_settings, cfg)
+    cfg = ctx.config
+    tokenizer = load_tokenizer(ctx.model_path, ctx.model)
+    dataset = preference_dataset(ctx.data)
+    model = build_model(ctx)
     args = DPOConfig(
-        **training_arguments(cfg, stage_dir, model_settings),
+        **training_arguments(cfg, ctx.stage_dir, ctx.model),
         beta=cfg.beta,
         max_length=cfg.max_length,
         precompute_ref_log_probs=cfg.cache_reference,
     )
-    common = {
-        "model": model,
-        # LoRA: the adapter-disabled policy. Full: trl scores the reference with the starting weights before
-        # training when precomputing, else it loads the starting model again.
-        "ref_model": None,
-        "args": args,
-        "train_dataset": dataset,
-        "processing_class": tokenizer,
-        "callbacks": [tensorboard_callback(stage_dir)],
-    }
+    # LoRA: the reference is the adapter-disabled policy. Full: trl scores the reference with the starting weights
+    # before training when precomputing, else it loads the starting model again.
+    common = {"args": args, "ref_model": None, "processing_class": tokenizer}
     if not cfg.cache_reference:
-        return DPOTrainer(**common)
-    fingerprints = fingerprints if fingerprints is not None else [file_sha256(p) for p in data]
-    return CachedReferenceDPOTrainer(
+        return build_trainer(ctx, model, dataset, trainer_class=DPOTrainer, **common)
+    return build_trainer(
+        ctx,
+        model,
+        dataset,
+        trainer_class=CachedReferenceDPOTrainer,
         **common,
         # Beside the stage directory, not in it: the pipeline deletes a stage directory when its config changes
         # (a new beta), and the reference log-probs do not depend on that config.
-        cache_dir=stage_dir.parent / "cache" / "dpo_ref",
-        sources=reference_sources(model_path, fingerprints, model_settings),
+        cache_dir=ctx.stage_dir.parent / "cache" / "dpo_ref",
+        sources=reference_sources(ctx.model_path, ctx.data_hashes, ctx.model),
     )
 
 
-def run(
-    cfg: DpoSettings,
-    data: list[Path],
-    fingerprints: list[str],
-    model_path: Path,
-    model_settings: ModelSettings,
-    stage_dir: Path,
-) -> dict[str, Any]:
-    """Run DPO from `model_path` on `data`; the output model lands in `stage_dir/model`."""
-    trainer = build_trainer(cfg, data, model_path, model_settings, stage_dir, fingerprints)
-    metrics = train(trainer, stage_dir)
+def run(ctx: StageContext) -> dict[str, Any]:
+    """Run DPO from `ctx.model_path` on `ctx.data`; the output model lands in `ctx.output`."""
+    trainer = build_dpo_trainer(ctx)
+    metrics = train(trainer, ctx.stage_dir)
     rewards = [h for h in trainer.state.log_history if "rewards/accuracies" in h]
     if rewards:
         metrics["reward_accuracy"] = round(rewards[-1]["rewards/accuracies"], 3)
         metrics["reward_margin"] = round(rewards[-1]["rewards/margins"], 4)
     metrics["pairs"] = len(trainer.train_dataset)
-    save_trained_model(trainer, trainer.processing_class, cfg, model_path, model_settings, stage_dir)
+    save_stage_output(trainer, trainer.processing_class, ctx)
     return metrics

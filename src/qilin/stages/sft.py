@@ -9,21 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
+from transformers import DataCollatorForSeq2Seq
 
 from qilin.chat_templates import IGNORE_INDEX, tokenize_conversation
-from qilin.config import ModelSettings, SftSettings
 from qilin.data.text.formats import read_file
 from qilin.data.text.sft_packing import PackedCollator, pack_conversations, packs_by_position_ids
+from qilin.log import get_logger
 from qilin.models.loading import load_tokenizer
-from qilin.training.trainer import (
-    build_model,
-    real_tokens_per_second,
-    save_trained_model,
-    tensorboard_callback,
-    train,
-    training_arguments,
-)
+from qilin.stages.protocol import StageContext
+from qilin.training import build_model, build_trainer, real_tokens_per_second, save_stage_output, train
+
+log = get_logger(__name__)
 
 
 def build_sft_examples(paths: list[Path], tokenizer: Any, max_length: int) -> tuple[list[dict], int]:
@@ -39,21 +35,15 @@ def build_sft_examples(paths: list[Path], tokenizer: Any, max_length: int) -> tu
     return examples, dropped
 
 
-def run(
-    cfg: SftSettings,
-    data: list[Path],
-    fingerprints: list[str],
-    model_path: Path,
-    model_settings: ModelSettings,
-    stage_dir: Path,
-) -> dict[str, Any]:
-    """Run SFT from `model_path` on `data`; the output model lands in `stage_dir/model`."""
-    tokenizer = load_tokenizer(model_path, model_settings)
-    examples, dropped = build_sft_examples(data, tokenizer, cfg.max_length)
+def run(ctx: StageContext) -> dict[str, Any]:
+    """Run SFT from `ctx.model_path` on `ctx.data`; the output model lands in `ctx.output`."""
+    cfg = ctx.config
+    tokenizer = load_tokenizer(ctx.model_path, ctx.model)
+    examples, dropped = build_sft_examples(ctx.data, tokenizer, cfg.max_length)
     if dropped:
-        print(f"dropped {dropped} conversations whose assistant turns start beyond max_length={cfg.max_length}")
-    model = build_model(model_path, model_settings, cfg)
-    args = training_arguments(cfg, stage_dir, model_settings)
+        log.info(f"dropped {dropped} conversations whose assistant turns start beyond max_length={cfg.max_length}")
+    model = build_model(ctx)
+    extra_args = {}
     if cfg.packing:
         if not packs_by_position_ids(model):
             raise ValueError(
@@ -62,22 +52,16 @@ def run(
             )
         dataset = pack_conversations(examples, cfg.max_length)
         collator = PackedCollator(tokenizer.pad_token_id)
-        print(f"packed {len(examples)} conversations into {len(dataset)} rows of at most {cfg.max_length} tokens")
+        log.info(f"packed {len(examples)} conversations into {len(dataset)} rows of at most {cfg.max_length} tokens")
     else:
         dataset = examples
         collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX)
         if cfg.group_by_length:
-            args["train_sampling_strategy"] = "group_by_length"
-    trainer = Trainer(
-        model=model,
-        args=TrainingArguments(**args),
-        train_dataset=dataset,
-        data_collator=collator,
-        callbacks=[tensorboard_callback(stage_dir)],
-    )
-    metrics = train(trainer, stage_dir)
+            extra_args["train_sampling_strategy"] = "group_by_length"
+    trainer = build_trainer(ctx, model, dataset, extra_args=extra_args, data_collator=collator)
+    metrics = train(trainer, ctx.stage_dir)
     tokens = sum(len(e["input_ids"]) for e in examples)
     metrics.update(examples=len(examples), dropped=dropped, rows=len(dataset), tokens=tokens)
     metrics["tokens_per_second"] = real_tokens_per_second(metrics, tokens, cfg)
-    save_trained_model(trainer, tokenizer, cfg, model_path, model_settings, stage_dir)
+    save_stage_output(trainer, tokenizer, ctx)
     return metrics

@@ -5,24 +5,22 @@ setup -> load the aligned VL model (or build one) -> LoRA or full on the LLM -> 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from peft import LoraConfig, get_peft_model
-from transformers import Trainer, TrainingArguments
+import torch
 
-from qilin.config import ModelSettings, VisionSettings, VLInstructSettings
 from qilin.data.vision.vl_data import PackedVLDataset, build_vl_dataset, collate_packed_vl, collate_vl
-from qilin.distributed import is_main_process
-from qilin.models.lora import merge_adapter
-from qilin.models.vision import prepare_vl_model, save_vl_model
-from qilin.training.trainer import tensorboard_callback, train, training_arguments
+from qilin.log import get_logger
+from qilin.models.lora import attach_lora
+from qilin.models.vision import prepare_vl_model
+from qilin.stages.protocol import StageContext
+from qilin.training import build_trainer, save_stage_output, train
+
+log = get_logger(__name__)
 
 
 def language_model_linear_layers(model: Any) -> list[str]:
     """Names of the LLM's linear layers (LoRA targets): never the vision tower, projector or output head."""
-    import torch
-
     return [
         name
         for name, module in model.named_modules()
@@ -30,52 +28,32 @@ def language_model_linear_layers(model: Any) -> list[str]:
     ]
 
 
-def run(
-    cfg: VLInstructSettings,
-    data: list[Path],
-    fingerprints: list[str],
-    model_path: Path,
-    model_settings: ModelSettings,
-    stage_dir: Path,
-    vision_dir: Path,
-    vision: VisionSettings,
-) -> dict[str, Any]:
-    """Instruction-tune the projector and the LLM; the output VL model lands in `stage_dir/model`."""
-    model, tokenizer, processor = prepare_vl_model(model_path, vision_dir, vision, model_settings)
+def run(ctx: StageContext) -> dict[str, Any]:
+    """Instruction-tune the projector and the LLM; the output VL model lands in `ctx.output`."""
+    cfg = ctx.config
+    model, tokenizer, processor = prepare_vl_model(ctx.model_path, ctx.vision_dir, ctx.vision, ctx.model)
     model.requires_grad_(True)
     model.vision_tower.requires_grad_(False)  # frozen in every stage, as in the paper
     dataset, skipped = build_vl_dataset(
-        data, cfg.format, cfg.images, cfg.skip_bad_images, model, tokenizer, processor, cfg.max_length
+        ctx.data, cfg.format, cfg.images, cfg.skip_bad_images, model, tokenizer, processor, cfg.max_length
     )
     if cfg.finetune == "lora":
-        lora = LoraConfig(
-            r=cfg.lora.r,
-            lora_alpha=cfg.lora.alpha,
-            lora_dropout=cfg.lora.dropout,
-            target_modules=language_model_linear_layers(model)
-            if cfg.lora.target_modules == "all-linear"
-            else cfg.lora.target_modules,
+        targets = cfg.lora.target_modules
+        model = attach_lora(
+            model,
+            cfg.lora,
+            target_modules=language_model_linear_layers(model) if targets == "all-linear" else targets,
             modules_to_save=["projector"],  # the projector trains fully beside the LLM's adapters
+            task_type=None,  # a VL model, not a plain causal LM: peft wraps it as is
         )
-        model = get_peft_model(model, lora)
     examples = len(dataset)
     collator = collate_vl(tokenizer.pad_token_id)
     if cfg.packing:
         dataset, collator = PackedVLDataset(dataset, cfg.max_length), collate_packed_vl(tokenizer.pad_token_id)
-        print(f"packed {examples} image conversations into {len(dataset)} rows of at most {cfg.max_length} tokens")
-    trainer = Trainer(
-        model=model,
-        args=TrainingArguments(**training_arguments(cfg, stage_dir, model_settings)),
-        train_dataset=dataset,
-        data_collator=collator,
-        callbacks=[tensorboard_callback(stage_dir)],
-    )
-    metrics = train(trainer, stage_dir)
+        log.info(f"packed {examples} image conversations into {len(dataset)} rows of at most {cfg.max_length} tokens")
+    trainer = build_trainer(ctx, model, dataset, data_collator=collator)
+    metrics = train(trainer, ctx.stage_dir)
     dropped = dataset.dataset.dropped if cfg.packing else dataset.dropped
     metrics.update(examples=examples, rows=len(dataset), dropped=dropped, bad_images=skipped)
-    if is_main_process():  # DDP only (every process holds the whole model); FSDP is for the text stages
-        merged = (
-            merge_adapter(trainer.model, stage_dir / "adapter", tokenizer) if cfg.finetune == "lora" else trainer.model
-        )
-        save_vl_model(merged, tokenizer, processor, stage_dir / "model")
+    save_stage_output(trainer, tokenizer, ctx, processor)
     return metrics

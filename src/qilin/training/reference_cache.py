@@ -38,8 +38,11 @@ from trl.models import prepare_deepspeed
 from qilin.config import ModelSettings
 from qilin.distributed import is_main_process
 from qilin.durable import write_atomic
+from qilin.hashing import bytes_sha256, model_dir_fingerprint
+from qilin.log import get_logger
 from qilin.models.loading import resolve_dtype
-from qilin.pipeline.runner import model_dir_fingerprint
+
+log = get_logger(__name__)
 
 COLUMNS = ("ref_chosen_logps", "ref_rejected_logps")  # trl's names; its collator and loss read these
 TOKEN_COLUMNS = ("prompt_ids", "chosen_ids", "rejected_ids")
@@ -49,10 +52,6 @@ META = "meta.json"
 
 class UnusableCache(ValueError):
     """A cache entry is missing, torn, corrupt or for other rows; it must be recomputed, never used."""
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def reference_sources(model_path: Path, data_fingerprints: list[str], model_settings: ModelSettings) -> dict[str, Any]:
@@ -81,7 +80,7 @@ def token_digest(dataset: Dataset) -> str:
 
 def cache_key(key_inputs: dict[str, Any]) -> str:
     """Directory name of a cache entry: a short hash of its inputs (meta.json holds them in full)."""
-    return _sha256(json.dumps(key_inputs, sort_keys=True).encode())[:16]
+    return bytes_sha256(json.dumps(key_inputs, sort_keys=True).encode())[:16]
 
 
 def read_reference_logps(entry: Path, key_inputs: dict[str, Any], rows: int) -> dict[str, torch.Tensor]:
@@ -95,7 +94,7 @@ def read_reference_logps(entry: Path, key_inputs: dict[str, Any], rows: int) -> 
         raise UnusableCache(f"{META} unreadable") from None
     if not isinstance(meta, dict) or meta.get("key_inputs") != key_inputs:
         raise UnusableCache(f"{META} is for other inputs")
-    if meta.get("sha256") != _sha256(data):
+    if meta.get("sha256") != bytes_sha256(data):
         raise UnusableCache(f"{TENSORS} does not match the sha256 in {META} (torn or altered)")
     columns = safetensors.torch.load(data)
     for name in COLUMNS:
@@ -112,7 +111,7 @@ def write_reference_logps(entry: Path, columns: dict[str, torch.Tensor], key_inp
     data = safetensors.torch.save({name: columns[name].contiguous() for name in COLUMNS})
     write_atomic(entry / TENSORS, data)
     # Written last: a kill between the two writes leaves no meta.json or one whose sha256 does not match.
-    meta = {"key_inputs": key_inputs, "rows": len(columns[COLUMNS[0]]), "sha256": _sha256(data)}
+    meta = {"key_inputs": key_inputs, "rows": len(columns[COLUMNS[0]]), "sha256": bytes_sha256(data)}
     write_atomic(entry / META, json.dumps(meta, indent=1, sort_keys=True))
 
 
@@ -134,7 +133,7 @@ class CachedReferenceDPOTrainer(DPOTrainer):
             return super()._precompute_ref_logps(dataset, name, batch_size)
         key_inputs = {
             **self.reference_sources,
-            "chat_template_sha256": _sha256((self.processing_class.chat_template or "").encode()),
+            "chat_template_sha256": bytes_sha256((self.processing_class.chat_template or "").encode()),
             "max_length": self.args.max_length,
             "truncation_mode": self.args.truncation_mode,
             "tokens": token_digest(dataset),
@@ -151,13 +150,13 @@ class CachedReferenceDPOTrainer(DPOTrainer):
         readable = torch.tensor([int(columns is not None)], device=self.accelerator.device)
         if bool(self.accelerator.gather(readable).all()):
             self.reference_cache_loaded = True
-            self.accelerator.print(f"dpo reference log-probs: loaded from {entry} ({len(dataset)} pairs)")
+            log.info(f"dpo reference log-probs: loaded from {entry} ({len(dataset)} pairs)")
         else:
             columns = self._score_reference(dataset, batch_size)
             if is_main_process():  # one writer
                 write_reference_logps(entry, columns, key_inputs)
                 why = f"; the cache there was unusable: {problem}" if problem else ""
-                print(f"dpo reference log-probs: computed for {len(dataset)} pairs, saved to {entry}{why}")
+                log.info(f"dpo reference log-probs: computed for {len(dataset)} pairs, saved to {entry}{why}")
             self.accelerator.wait_for_everyone()
         for column in COLUMNS:
             dataset = dataset.add_column(column, columns[column].numpy())

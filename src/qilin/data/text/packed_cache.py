@@ -15,6 +15,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from qilin.log import get_logger
+
+log = get_logger(__name__)
+
 _WAIT_POLL_SECONDS = 2.0
 
 
@@ -38,7 +42,7 @@ def build_once(path: Path, build: Callable[[], object]) -> bool:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            print(f"waiting for another process building {path.name} (lock {lock_path})")
+            log.info(f"waiting for another process building {path.name} (lock {lock_path})")
             fcntl.flock(lock, fcntl.LOCK_EX)
         if path.exists():  # built by the process we waited for
             return False
@@ -53,6 +57,6 @@ def wait_for_file(path: Path, what: str) -> None:
     """Block until `path` exists (another process is building it), saying so once."""
     if path.exists():
         return
-    print(f"waiting for the main process to build {what} ({path})")
+    log.info(f"waiting for the main process to build {what} ({path})")
     while not path.exists():
         time.sleep(_WAIT_POLL_SECONDS)

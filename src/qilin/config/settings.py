@@ -1,27 +1,17 @@
-"""Typed recipe configuration: YAML and command-line overrides both fill these dataclasses.
+"""The typed recipe: every key a recipe may set, its type, default and meaning (the `help` metadata).
 
-Each field's `help` metadata is its documentation: it is what `qilin train STAGE --help` prints.
-Unknown keys and wrong types are errors that name the key and what is allowed, because a typo that is
-silently ignored (`learning_rat: 1e-4`) costs a user a whole training run.
+Each field's `help` is its documentation: it is what `qilin run --help` and `qilin train STAGE --help` print.
+Reading YAML and overrides into these classes is `qilin.config.parsing`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
-
-import yaml
 
 STAGE_ORDER = ("cpt", "sft", "dpo", "vl_align", "vl_instruct")
 VL_STAGES = ("vl_align", "vl_instruct")
-
-
-class ConfigError(ValueError):
-    """A recipe key is unknown, has the wrong type, or a value is out of range."""
 
 
 def _help(text: str, default: Any = dataclasses.MISSING, **kwargs: Any) -> Any:
@@ -92,13 +82,10 @@ class TrainSettings:
     """Knobs every training stage shares."""
 
     data: list[str] = _help(
-        "Input files. Local paths, or 'embedded:PART' for the bundled miniature ChiMed (PART: cpt, sft, dpo).",
+        "Input files. Local paths, or 'embedded:PART' for the bundled miniature ChiMed (PART: cpt, sft, dpo) or "
+        "ChiMed-VL (PART: vl-captions, vl-train).",
         [],
     )
-    finetune: Literal["lora", "full"] = _help(
-        "'lora' trains adapters and merges them before the next stage; 'full' trains every weight.", "lora"
-    )
-    lora: LoraSettings = _help("LoRA settings (used when finetune is 'lora').", default_factory=LoraSettings)
     epochs: float = _help("Passes over the data.", 1.0)
     max_steps: int = _help("Stop after this many optimizer steps; -1 means run all epochs.", -1)
     learning_rate: float = _help("Peak learning rate.", 2e-5)
@@ -120,7 +107,17 @@ class TrainSettings:
 
 
 @dataclass
-class CptSettings(TrainSettings):
+class FinetuneSettings(TrainSettings):
+    """A stage that trains the LLM: LoRA adapters or every weight."""
+
+    finetune: Literal["lora", "full"] = _help(
+        "'lora' trains adapters and merges them before the next stage; 'full' trains every weight.", "lora"
+    )
+    lora: LoraSettings = _help("LoRA settings (used when finetune is 'lora').", default_factory=LoraSettings)
+
+
+@dataclass
+class CptSettings(FinetuneSettings):
     """Domain-specific continued pre-training on plain text, packed into blocks."""
 
     block_size: int = _help("Tokens per packed training block.", 1024)
@@ -132,7 +129,7 @@ class CptSettings(TrainSettings):
 
 
 @dataclass
-class SftSettings(TrainSettings):
+class SftSettings(FinetuneSettings):
     """Supervised fine-tuning on conversations; loss on assistant turns only."""
 
     max_length: int = _help(
@@ -149,7 +146,7 @@ class SftSettings(TrainSettings):
 
 
 @dataclass
-class DpoSettings(TrainSettings):
+class DpoSettings(FinetuneSettings):
     """Direct Preference Optimization with trl's DPOTrainer."""
 
     beta: float = _help("DPO temperature: higher keeps the policy closer to the reference.", 0.1)
@@ -182,11 +179,11 @@ class VLStageSettings(TrainSettings):
 
 @dataclass
 class VLAlignSettings(VLStageSettings):
-    """Stage 1, feature alignment: image-caption pairs; only the projector trains (finetune/lora unused)."""
+    """Stage 1, feature alignment: image-caption pairs; only the projector trains (no finetune or lora keys)."""
 
 
 @dataclass
-class VLInstructSettings(VLStageSettings):
+class VLInstructSettings(FinetuneSettings, VLStageSettings):
     """Stage 2, instruction tuning: image-question-answer conversations; projector and LLM train."""
 
     packing: bool = _help(
@@ -198,7 +195,7 @@ class VLInstructSettings(VLStageSettings):
 
 @dataclass
 class StagesSettings:
-    """The stages to run, always in the order cpt -> sft -> dpo; leave one out to skip it."""
+    """The stages to run, always in the order cpt -> sft -> dpo -> vl_align -> vl_instruct; leave one out to skip it."""
 
     cpt: CptSettings | None = _help("Domain-specific continued pre-training.", None)
     sft: SftSettings | None = _help("Supervised fine-tuning.", None)
@@ -315,169 +312,3 @@ class Recipe:
     def enabled_stages(self) -> list[tuple[str, TrainSettings]]:
         """(name, settings) of the stages this recipe runs, in pipeline order."""
         return [(n, getattr(self.stages, n)) for n in STAGE_ORDER if getattr(self.stages, n) is not None]
-
-
-# --- building dataclasses from plain data -------------------------------------------------------------
-
-
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return " | ".join(repr(a) for a in typing.get_args(tp))
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in typing.get_args(tp))
-    if origin is list:
-        return f"list of {_type_name(typing.get_args(tp)[0])}"
-    if dataclasses.is_dataclass(tp):
-        return "mapping"
-    return "null" if tp is type(None) else tp.__name__
-
-
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(tp)
-        if value is None and type(None) in options:
-            return None
-        real = [o for o in options if o is not type(None)]
-        if len(real) == 1:  # Optional[X]: X's own error is the useful one
-            return _coerce(value, real[0], key)
-        for option in real:
-            try:
-                return _coerce(value, option, key)
-            except ConfigError:
-                pass
-        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
-    if tp is type(None):
-        if value is None:
-            return None
-        raise ConfigError(f"{key}: expected null, got {value!r}")
-    if origin is Literal:
-        if value in typing.get_args(tp):
-            return value
-        raise ConfigError(f"{key}: expected one of {_type_name(tp)}, got {value!r}")
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
-        (item_tp,) = typing.get_args(tp)
-        return [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
-    if dataclasses.is_dataclass(tp):
-        if value is None:
-            value = {}
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping of {tp.__name__} keys, got {value!r}")
-        return from_dict(tp, value, key)
-    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if tp is float and isinstance(value, str):  # YAML 1.1 reads "2e-5" as a string
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    if isinstance(value, tp) and not (tp is int and isinstance(value, bool)):
-        return value
-    raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
-
-
-def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
-    """Build dataclass `cls` from a mapping, refusing unknown keys and wrong types by name."""
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        where = f"in '{prefix}'" if prefix else "at the top level"
-        raise ConfigError(f"unknown key {unknown[0]!r} {where}; allowed keys: {', '.join(fields)}")
-    kwargs = {}
-    for name, value in data.items():
-        key = f"{prefix}.{name}" if prefix else name
-        kwargs[name] = _coerce(value, hints[name], key)
-    return cls(**kwargs)
-
-
-def apply_override(data: dict[str, Any], override: str) -> None:
-    """Apply one `dotted.key=value` override (value parsed as YAML) to raw recipe data in place."""
-    if "=" not in override:
-        raise ConfigError(f"override {override!r}: expected KEY=VALUE, e.g. stages.sft.learning_rate=1e-4")
-    dotted, raw = override.split("=", 1)
-    parts = dotted.strip().split(".")
-    node = data
-    for part in parts[:-1]:
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        if not isinstance(child, dict):
-            raise ConfigError(f"override {override!r}: {part!r} is not a mapping")
-        node = child
-    node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
-
-
-def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
-    """Read a YAML recipe, apply `key=value` overrides, and validate it into a Recipe."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: recipe file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from e
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a recipe is a mapping of keys, got {type(data).__name__}")
-    for override in overrides:
-        apply_override(data, override)
-    try:
-        recipe = from_dict(Recipe, data)
-    except ConfigError as e:
-        raise ConfigError(f"{path}: {e}") from None
-    check_recipe(recipe, path)
-    return recipe
-
-
-def check_recipe(recipe: Recipe, path: Path | str = "recipe") -> None:
-    """Range checks that types alone cannot express."""
-    if not recipe.enabled_stages():
-        raise ConfigError(f"{path}: 'stages' enables no stage; add at least one of {', '.join(STAGE_ORDER)}")
-    for name, stage in recipe.enabled_stages():
-        if not stage.data:
-            raise ConfigError(f"{path}: stages.{name}.data: list at least one input file")
-        for key in ("batch_size", "grad_accum", "save_steps", "logging_steps"):
-            if getattr(stage, key) < 1:
-                raise ConfigError(f"{path}: stages.{name}.{key}: must be >= 1, got {getattr(stage, key)}")
-        if stage.learning_rate <= 0:
-            raise ConfigError(f"{path}: stages.{name}.learning_rate: must be > 0")
-    launch = recipe.launch
-    if launch.launcher == "torchrun" and launch.engine != "ddp":
-        raise ConfigError(
-            f"{path}: launch.engine: torchrun runs DDP only; FSDP and DeepSpeed ZeRO go through "
-            f"launcher 'accelerate' (got engine {launch.engine!r})"
-        )
-    if launch.engine not in ENGINES and not Path(launch.engine).expanduser().is_file():
-        raise ConfigError(
-            f"{path}: launch.engine: expected one of {', '.join(ENGINES)} or an accelerate config file, "
-            f"got {launch.engine!r} (no such file)"
-        )
-    if launch.machines < 1 or not 0 <= launch.machine_rank < launch.machines or launch.processes < 0:
-        raise ConfigError(
-            f"{path}: launch: need machines >= 1, 0 <= machine_rank < machines and processes >= 0, got "
-            f"machines={launch.machines}, machine_rank={launch.machine_rank}, processes={launch.processes}"
-        )
-
-
-def describe_fields(cls: type, prefix: str = "") -> list[str]:
-    """One line per key, `dotted.key (type, default): help`, for --help text and docs."""
-    lines = []
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        key = f"{prefix}{f.name}"
-        tp = hints[f.name]
-        nested = [a for a in (typing.get_args(tp) or (tp,)) if dataclasses.is_dataclass(a)]
-        if nested:
-            lines.extend(describe_fields(nested[0], key + "."))
-            continue
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        lines.append(f"  {key} ({_type_name(tp)}, default {default!r}): {f.metadata.get('help', '')}")
-    return lines
-
-
-def to_dict(obj: Any) -> Any:
-    """A dataclass tree as plain data (for manifests and fingerprints)."""
-    return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj

@@ -1,0 +1,100 @@
+"""`qilin data check | build` (and, from qilin.cli.curation, the ChiMed-VL builder's verbs)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from qilin.log import get_logger
+
+log = get_logger(__name__)
+
+VL_KINDS = ("vl", "caption", "pmcvqa")
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    ok = True
+    if args.kind in VL_KINDS:
+        from qilin.data.vision.check import check_vl_file
+
+        for name in args.files:
+            report = check_vl_file(Path(name), args.kind, Path(args.images) if args.images else None)
+            bad = len(report.bad_images)
+            log.info(f"{report.path}: {args.kind} data, {report.records} records, {bad} with a bad image")
+            if report.bad_images:
+                log.info(f"  first bad record: {report.bad_images[0]}")
+                ok = False
+        return 0 if ok else 1
+    from qilin.data.text.stats import describe_file
+
+    for path in args.files:
+        report, summary = describe_file(path, args.kind, args.tokenizer)
+        log.info(summary)
+        ok = ok and report.bad == 0
+    return 0 if ok else 1
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from qilin.data.text.formats import iter_file, read_file
+    from qilin.datasets.chimed import build_chimed
+    from qilin.datasets.knowledge import kb_from_triples, load_kb
+
+    diseases = kb_from_triples(args.triples) if args.triples else load_kb(args.kb)
+    extra_text = [doc for path in args.text for doc in iter_file(path, "cpt")]
+    extra_conversations = [c for path in args.conversations for c in read_file(path, "sft")]
+    report = build_chimed(
+        diseases,
+        Path(args.out),
+        seed=args.seed,
+        held_out_fraction=args.held_out,
+        extra_text=extra_text,
+        extra_conversations=extra_conversations,
+    )
+    log.info(report["filter_summary"])
+    counts = ("diseases", "cpt_documents", "cpt_characters", "sft_conversations", "dpo_pairs", "exam_test", "exam_dev")
+    for key in counts:
+        log.info(f"{key:<18} {report[key]}")
+    log.info(f"{'qa_test':<18} {report['qa_test']}\nleakage check: no test item appears in the training text")
+    log.info(f"wrote {args.out}")
+    return 0
+
+
+def add_parser(verbs: argparse._SubParsersAction) -> None:
+    """Add `data` with check, build and the curation verbs."""
+    from qilin.cli.curation import add_translate_commands
+
+    data = verbs.add_parser("data", help="check, build and curate data files", description="Work with data files.")
+    data_verbs = data.add_subparsers(dest="data_verb", required=True, metavar="VERB")
+    check = data_verbs.add_parser(
+        "check",
+        help="validate files and print record and token statistics",
+        description="Read FILE in any accepted format of KIND; print the detected format, record count and "
+        "token statistics, or name the file, line and field of the first bad record and count all bad "
+        "ones (exit 1).",
+    )
+    check.add_argument("files", nargs="+", help="data files")
+    check.add_argument("--kind", required=True, choices=("cpt", "sft", "dpo", *VL_KINDS), help="what the file is for")
+    check.add_argument("--images", help="image folder of a VL file (default: the file's folder)")
+    check.add_argument("--tokenizer", help="local model directory whose tokenizer counts tokens (else characters)")
+    check.set_defaults(func=cmd_check)
+
+    build = data_verbs.add_parser(
+        "build",
+        help="build ChiMed-style CPT/SFT/DPO data and test sets from a knowledge base",
+        description="Turn a medical knowledge base (the bundled one, your own JSON in the same schema, or your "
+        "triples) plus your own texts and conversations into chimed_cpt.jsonl, chimed_sft.jsonl, "
+        "chimed_dpo.jsonl, a CMExam-format exam (cmexam_test.csv, cmexam_dev.csv) and a Huatuo-format QA "
+        "test (huatuo_test.jsonl). Deduplicates, filters, and refuses to write if any test item appears in "
+        "the training text. Deterministic given --seed.",
+    )
+    build.add_argument("--out", required=True, help="output directory")
+    source = build.add_mutually_exclusive_group()
+    source.add_argument("--kb", help="knowledge base JSON (default: the bundled one)")
+    source.add_argument("--triples", help="CSV (head,relation,tail) or JSONL triples, e.g. 高血压,department,心内科")
+    build.add_argument("--text", nargs="*", default=[], help="extra plain-text corpora for CPT (any cpt format)")
+    build.add_argument("--conversations", nargs="*", default=[], help="extra QA/dialogue files (any sft format)")
+    build.add_argument("--held-out", type=float, default=0.2, help="share of diseases kept out of SFT/DPO/QA text")
+    build.add_argument("--seed", type=int, default=0, help="seed for every random choice")
+    build.set_defaults(func=cmd_build)
+
+    add_translate_commands(data_verbs)

@@ -1,0 +1,38 @@
+"""The recipe's evaluation hook: score the base model and every stage's output, once per model and settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qilin.config import VL_STAGES, Recipe, to_dict
+from qilin.hashing import digest, file_sha256
+from qilin.log import get_logger
+from qilin.pipeline.inputs import rag_index, resolve_data
+from qilin.pipeline.manifest import Manifest
+
+log = get_logger(__name__)
+
+
+def evaluate_stage(name: str, model_dir: Path, recipe: Recipe, run_dir: Path, manifest: Manifest) -> None:
+    """Run the recipe's evaluation on a model unless its result for these settings is already recorded."""
+    from qilin.eval.suite import evaluate_model
+
+    keys = ("vqa",) if name in VL_STAGES else ("cmexam", "qa")
+    data = {key: resolve_data([entry], run_dir, recipe)[0] for key in keys if (entry := getattr(recipe.eval, key))}
+    if not data:
+        return
+    if "cmexam" in data and recipe.eval.rag:
+        data["rag"] = rag_index(recipe, run_dir)
+    record = manifest.stage(name)
+    eval_fingerprint = digest(
+        {
+            "settings": to_dict(recipe.eval),
+            "data": {k: file_sha256(p / "passages.jsonl" if k == "rag" else p) for k, p in data.items()},
+            "model": record.get("fingerprint"),
+        }
+    )
+    if record.get("eval_fingerprint") == eval_fingerprint:
+        return
+    log.info(f"[{name}] evaluating {model_dir}")
+    metrics = {**record.get("metrics", {}), **evaluate_model(model_dir, recipe.eval, recipe.model, data)}
+    manifest.update(name, metrics=metrics, eval_fingerprint=eval_fingerprint)

@@ -1,0 +1,152 @@
+"""What a run starts from: data entries resolved to files, and the embedded defaults built on first use.
+
+- `resolve_data`: local paths, or 'embedded:PART' for a part of the bundled miniature ChiMed or ChiMed-VL.
+- `base_model`: the recipe's model directory, or the tiny embedded Llama (tokenizer trained on the recipe's texts).
+- `vision_tower`: the recipe's vision encoder, or the demo ViT pre-trained once on synthetic scans.
+- `rag_index`: the BM25 index over the recipe's retrieval corpus, built once per corpus content.
+Each built asset is recorded in the manifest with a fingerprint, so a rerun with the same inputs reuses it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from qilin.config import VL_STAGES, Recipe, to_dict
+from qilin.data.text.formats import iter_file
+from qilin.hashing import digest, file_sha256, model_dir_fingerprint
+from qilin.log import get_logger
+from qilin.pipeline.manifest import Manifest
+
+log = get_logger(__name__)
+
+EMBEDDED_PREFIX = "embedded:"
+BASE = "base"
+
+
+def resolve_data(entries: list[str], run_dir: Path, recipe: Recipe | None = None) -> list[Path]:
+    """Data paths of a stage; 'embedded:PART' names a part of the bundled miniature ChiMed or ChiMed-VL."""
+    paths = []
+    for entry in entries:
+        if entry.startswith(EMBEDDED_PREFIX):
+            part = entry[len(EMBEDDED_PREFIX) :]
+            from qilin.datasets.chimed import EMBEDDED_PARTS, build_embedded
+            from qilin.datasets.vl_embedded import PARTS as VL_PARTS
+
+            if part in VL_PARTS:
+                from qilin.datasets.vl_embedded import build_embedded_vl
+
+                settings = recipe.embedded_vision if recipe else Recipe().embedded_vision
+                paths.append(build_embedded_vl(run_dir / "data-vl", settings)[part])
+            elif part in EMBEDDED_PARTS:
+                paths.append(build_embedded(run_dir / "data")[part])
+            else:
+                known = ", ".join([*EMBEDDED_PARTS, *VL_PARTS])
+                raise ValueError(f"data entry {entry!r}: the embedded data has parts {known}")
+        else:
+            path = Path(entry).expanduser()
+            if not path.is_file():
+                raise FileNotFoundError(f"data file {entry!r} not found (resolved to {path.resolve()})")
+            paths.append(path)
+    return paths
+
+
+def _all_texts(recipe: Recipe, run_dir: Path) -> Iterator[str]:
+    """Every text of every stage's data: the embedded tokenizer's training corpus."""
+    for name, stage in recipe.enabled_stages():
+        for path in resolve_data(stage.data, run_dir, recipe):
+            if name in VL_STAGES:
+                from qilin.data.vision.vl_data import read_vl_file
+
+                for record in read_vl_file(path, stage.format, stage.images):
+                    yield from (m["content"] for m in record.messages)
+                continue
+            for record in iter_file(path, name):
+                if isinstance(record, str):
+                    yield record
+                elif isinstance(record, list):
+                    yield from (m["content"] for m in record)
+                else:
+                    yield from (m["content"] for m in record["prompt"])
+                    yield record["chosen"]
+                    yield record["rejected"]
+
+
+def _is_current(manifest: Manifest, name: str, fingerprint: str, out: Path) -> bool:
+    record = manifest.stage(name)
+    return record.get("fingerprint") == fingerprint and record.get("status") == "complete" and out.exists()
+
+
+def base_model(recipe: Recipe, run_dir: Path, manifest: Manifest) -> tuple[Path, str]:
+    """(path, fingerprint) of the model the first stage starts from, building the embedded one if asked."""
+    use_embedded = recipe.model.path == "embedded" or (
+        recipe.model.if_missing == "embedded" and not (Path(recipe.model.path).expanduser() / "config.json").exists()
+    )
+    if not use_embedded:
+        path = Path(recipe.model.path).expanduser()
+        from qilin.models.loading import check_model_dir
+
+        check_model_dir(path)
+        fingerprint = model_dir_fingerprint(path)
+        manifest.update(BASE, status="given", fingerprint=fingerprint, output=str(path))
+        return path, fingerprint
+    from qilin.models.embedded import build_embedded_model
+
+    texts = list(_all_texts(recipe, run_dir))
+    fingerprint = digest({"embedded": to_dict(recipe.embedded), "corpus": digest(texts)})
+    out = run_dir / BASE / "model"
+    if not _is_current(manifest, BASE, fingerprint, out):
+        log.info("building the embedded base model (tokenizer trained on the bundled corpus, tiny Llama)")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        build_embedded_model(recipe.embedded, texts, out)
+        manifest.update(BASE, status="complete", fingerprint=fingerprint, output=str(out.relative_to(run_dir)))
+    return out, fingerprint
+
+
+def vision_tower(recipe: Recipe, run_dir: Path, manifest: Manifest) -> tuple[Path, str]:
+    """(path, fingerprint) of the vision tower: the recipe's, or the demo ViT pre-trained here once."""
+    if recipe.vision.path != "embedded":
+        path = Path(recipe.vision.path).expanduser()
+        from qilin.models.loading import check_model_dir
+
+        check_model_dir(path)
+        return path, model_dir_fingerprint(path)
+    from qilin.models.vision import pretrain_tiny_vit
+
+    settings = recipe.embedded_vision
+    records_path = resolve_data([EMBEDDED_PREFIX + "vl-pretrain"], run_dir, recipe)[0]
+    fingerprint = digest({"vision": to_dict(settings), "images": file_sha256(records_path)})
+    out = run_dir / "vision" / "model"
+    if not _is_current(manifest, "vision", fingerprint, out):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        started = time.time()
+        pretrain_tiny_vit(settings, json.loads(records_path.read_text()), records_path.parent, out)
+        losses = json.loads((out / "pretrain_losses.json").read_text())
+        metrics = {
+            "first_loss": losses[0],
+            "last_loss": losses[-1],
+            "steps": len(losses),
+            "train_seconds": round(time.time() - started, 1),
+        }
+        manifest.update(
+            "vision", status="complete", fingerprint=fingerprint, output=str(out.relative_to(run_dir)), metrics=metrics
+        )
+    return out, fingerprint
+
+
+def rag_index(recipe: Recipe, run_dir: Path) -> Path:
+    """The BM25 index over the recipe's RAG corpus, built once per corpus content."""
+    from qilin.rag.index import build_index
+
+    corpus = resolve_data(recipe.eval.rag, run_dir, recipe)
+    out = run_dir / "rag" / "index"
+    stamp = out.parent / "corpus.sha256"
+    corpus_digest = digest([file_sha256(p) for p in corpus])
+    if not (out / "index.json").exists() or not stamp.exists() or stamp.read_text() != corpus_digest:
+        log.info(f"building the RAG index over {', '.join(map(str, corpus))}")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        build_index(corpus, out)
+        stamp.write_text(corpus_digest)
+    return out
