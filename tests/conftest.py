@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from qilin.config import EmbeddedModelSettings
+from qilin.log import setup_logging
 from qilin.models.embedded import build_embedded_model
 
 DISEASES = [
@@ -63,6 +64,12 @@ def dpo_rows() -> list[dict]:
         {"prompt": f"{d}挂什么科？", "chosen": f"{d}应到{dep}就诊。", "rejected": "不用看医生，自己好。"}
         for d, dep, _, _ in DISEASES * 2
     ]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def qilin_logging() -> None:
+    """Qilin's messages on stdout/stderr as the `qilin` command shows them, so tests read them with capsys."""
+    setup_logging()
 
 
 @pytest.fixture(autouse=True)

@@ -127,7 +127,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     args = TrainingArguments(**training_arguments(cfg, ctx.stage_dir, ctx.model))
     processes = cfg.tokenize_processes or default_processes()
     dataset = build_packed_corpus(ctx.data, ctx.data_hashes, tokenizer, cfg.block_size, processes=processes)
-    model = build_model(ctx)
+    model = build_model(ctx.model_path, ctx.model, cfg)
     if not packs_by_position_ids(model):  # training still works, as GPT-style packing without document masks
         log.info(
             f"note: {type(model).__name__} builds its own attention mask and ignores position ids, so documents "
@@ -145,5 +145,5 @@ def run(ctx: StageContext) -> dict[str, Any]:
     metrics["tokens_per_second"] = real_tokens_per_second(metrics, metrics["tokens"], cfg)
     if dataset.with_source:
         metrics["source_loss"] = {name: round(v, 4) for name, v in trainer.last_source_loss.items()}
-    save_stage_output(trainer, tokenizer, ctx)
+    save_stage_output(trainer, tokenizer, cfg, ctx.model_path, ctx.model, ctx.stage_dir)
     return metrics

@@ -44,7 +44,7 @@ def build_dpo_trainer(ctx: StageContext) -> DPOTrainer:
     cfg = ctx.config
     tokenizer = load_tokenizer(ctx.model_path, ctx.model)
     dataset = preference_dataset(ctx.data)
-    model = build_model(ctx)
+    model = build_model(ctx.model_path, ctx.model, cfg)
     args = DPOConfig(
         **training_arguments(cfg, ctx.stage_dir, ctx.model),
         beta=cfg.beta,
@@ -55,9 +55,11 @@ def build_dpo_trainer(ctx: StageContext) -> DPOTrainer:
     # before training when precomputing, else it loads the starting model again.
     common = {"args": args, "ref_model": None, "processing_class": tokenizer}
     if not cfg.cache_reference:
-        return build_trainer(ctx, model, dataset, trainer_class=DPOTrainer, **common)
+        return build_trainer(cfg, ctx.stage_dir, ctx.model, model, dataset, trainer_class=DPOTrainer, **common)
     return build_trainer(
-        ctx,
+        cfg,
+        ctx.stage_dir,
+        ctx.model,
         model,
         dataset,
         trainer_class=CachedReferenceDPOTrainer,
@@ -71,6 +73,7 @@ def build_dpo_trainer(ctx: StageContext) -> DPOTrainer:
 
 def run(ctx: StageContext) -> dict[str, Any]:
     """Run DPO from `ctx.model_path` on `ctx.data`; the output model lands in `ctx.output`."""
+    cfg = ctx.config
     trainer = build_dpo_trainer(ctx)
     metrics = train(trainer, ctx.stage_dir)
     rewards = [h for h in trainer.state.log_history if "rewards/accuracies" in h]
@@ -78,5 +81,5 @@ def run(ctx: StageContext) -> dict[str, Any]:
         metrics["reward_accuracy"] = round(rewards[-1]["rewards/accuracies"], 3)
         metrics["reward_margin"] = round(rewards[-1]["rewards/margins"], 4)
     metrics["pairs"] = len(trainer.train_dataset)
-    save_stage_output(trainer, trainer.processing_class, ctx)
+    save_stage_output(trainer, trainer.processing_class, cfg, ctx.model_path, ctx.model, ctx.stage_dir)
     return metrics

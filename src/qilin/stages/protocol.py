@@ -11,10 +11,11 @@ the stage table show). Every stage follows the same skeleton, top to bottom:
 
     setup -> build model -> build data -> train -> save
 
-and shares the machinery of `qilin.training`: `build_model` (load, LoRA attach), `build_trainer` (one Trainer
-construction with the stage's arguments and TensorBoard), `train` (resume from the last complete checkpoint)
-and `save_stage_output` (LoRA merge, consolidated atomic save). The pipeline (`qilin.pipeline.runner`) decides
-which stages run and hands each its context; `qilin train STAGE` does the same for a single stage.
+and calls the shared components of `qilin.training` with flat arguments (they never see a context):
+`build_model` (load, LoRA attach), `build_trainer` (the one Trainer construction: the stage's arguments and
+TensorBoard), `train` (resume from the last complete checkpoint) and `save_stage_output` (LoRA merge,
+consolidated atomic save). The pipeline (`qilin.pipeline.runner`) decides which stages run and hands each its
+context; `qilin train STAGE` runs a one-stage recipe through the same pipeline.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     examples, dropped = build_sft_examples(ctx.data, tokenizer, cfg.max_length)
     if dropped:
         log.info(f"dropped {dropped} conversations whose assistant turns start beyond max_length={cfg.max_length}")
-    model = build_model(ctx)
+    model = build_model(ctx.model_path, ctx.model, cfg)
     extra_args = {}
     if cfg.packing:
         if not packs_by_position_ids(model):
@@ -58,10 +58,12 @@ def run(ctx: StageContext) -> dict[str, Any]:
         collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX)
         if cfg.group_by_length:
             extra_args["train_sampling_strategy"] = "group_by_length"
-    trainer = build_trainer(ctx, model, dataset, extra_args=extra_args, data_collator=collator)
+    trainer = build_trainer(
+        cfg, ctx.stage_dir, ctx.model, model, dataset, extra_args=extra_args, data_collator=collator
+    )
     metrics = train(trainer, ctx.stage_dir)
     tokens = sum(len(e["input_ids"]) for e in examples)
     metrics.update(examples=len(examples), dropped=dropped, rows=len(dataset), tokens=tokens)
     metrics["tokens_per_second"] = real_tokens_per_second(metrics, tokens, cfg)
-    save_stage_output(trainer, tokenizer, ctx)
+    save_stage_output(trainer, tokenizer, cfg, ctx.model_path, ctx.model, ctx.stage_dir)
     return metrics

@@ -22,8 +22,10 @@ def run(ctx: StageContext) -> dict[str, Any]:
     dataset, skipped = build_vl_dataset(
         ctx.data, cfg.format, cfg.images, cfg.skip_bad_images, model, tokenizer, processor, cfg.max_length
     )
-    trainer = build_trainer(ctx, model, dataset, data_collator=collate_vl(tokenizer.pad_token_id))
+    trainer = build_trainer(
+        cfg, ctx.stage_dir, ctx.model, model, dataset, data_collator=collate_vl(tokenizer.pad_token_id)
+    )
     metrics = train(trainer, ctx.stage_dir)
     metrics.update(examples=len(dataset), dropped=dataset.dropped, bad_images=skipped)
-    save_stage_output(trainer, tokenizer, ctx, processor)
+    save_stage_output(trainer, tokenizer, cfg, ctx.model_path, ctx.model, ctx.stage_dir, processor)
     return metrics

@@ -51,9 +51,9 @@ def run(ctx: StageContext) -> dict[str, Any]:
     if cfg.packing:
         dataset, collator = PackedVLDataset(dataset, cfg.max_length), collate_packed_vl(tokenizer.pad_token_id)
         log.info(f"packed {examples} image conversations into {len(dataset)} rows of at most {cfg.max_length} tokens")
-    trainer = build_trainer(ctx, model, dataset, data_collator=collator)
+    trainer = build_trainer(cfg, ctx.stage_dir, ctx.model, model, dataset, data_collator=collator)
     metrics = train(trainer, ctx.stage_dir)
     dropped = dataset.dataset.dropped if cfg.packing else dataset.dropped
     metrics.update(examples=examples, rows=len(dataset), dropped=dropped, bad_images=skipped)
-    save_stage_output(trainer, tokenizer, ctx, processor)
+    save_stage_output(trainer, tokenizer, cfg, ctx.model_path, ctx.model, ctx.stage_dir, processor)
     return metrics

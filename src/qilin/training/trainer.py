@@ -14,10 +14,9 @@ from torch.utils.tensorboard import SummaryWriter
 from transformers import PreTrainedModel, Trainer, TrainingArguments, set_seed
 from transformers.integrations import TensorBoardCallback
 
-from qilin.config import ModelSettings, TrainSettings
+from qilin.config import FinetuneSettings, ModelSettings, TrainSettings
 from qilin.models.loading import load_model, resolve_dtype
 from qilin.models.lora import attach_lora
-from qilin.stages.protocol import StageContext
 
 
 def training_arguments(cfg: TrainSettings, stage_dir: Path, model_settings: ModelSettings) -> dict[str, Any]:
@@ -50,10 +49,9 @@ def training_arguments(cfg: TrainSettings, stage_dir: Path, model_settings: Mode
     }
 
 
-def build_model(ctx: StageContext) -> PreTrainedModel:
+def build_model(model_path: Path, model_settings: ModelSettings, cfg: FinetuneSettings) -> PreTrainedModel:
     """The stage's starting model, with LoRA adapters attached when the stage is a LoRA stage."""
-    cfg = ctx.config
-    model = load_model(ctx.model_path, ctx.model)
+    model = load_model(model_path, model_settings)
     if cfg.finetune == "lora":
         # The Trainer seeds only when it is built, after this: without a seed here the adapters' random init
         # (LoRA A) would depend on whatever ran before, and two runs (or 1 vs N processes) would differ.
@@ -70,7 +68,9 @@ def tensorboard_callback(stage_dir: Path) -> TensorBoardCallback:
 
 
 def build_trainer(
-    ctx: StageContext,
+    cfg: TrainSettings,
+    stage_dir: Path,
+    model_settings: ModelSettings,
     model: Any,
     train_dataset: Any,
     *,
@@ -85,11 +85,11 @@ def build_trainer(
     exist earlier (creating it joins the launched processes).
     """
     if args is None:
-        args = TrainingArguments(**training_arguments(ctx.config, ctx.stage_dir, ctx.model), **(extra_args or {}))
+        args = TrainingArguments(**training_arguments(cfg, stage_dir, model_settings), **(extra_args or {}))
     return trainer_class(
         model=model,
         args=args,
         train_dataset=train_dataset,
-        callbacks=[tensorboard_callback(ctx.stage_dir)],
+        callbacks=[tensorboard_callback(stage_dir)],
         **trainer_kwargs,
     )
