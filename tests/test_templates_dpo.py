@@ -5,8 +5,9 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM
 
-from qilin.chat_templates import IGNORE_INDEX, chat_token_ids, tokenize_conversation
+from qilin.chat_templates import IGNORE_INDEX, chat_token_ids
 from qilin.config import DpoSettings, LoraSettings, ModelSettings
+from qilin.data.text.conversations import tokenize_conversation
 from qilin.models.loading import load_tokenizer
 from qilin.stages import dpo
 

@@ -1,4 +1,4 @@
-"""Chat templates: one rendering path for SFT, DPO, chat and serving.
+"""Chat templates: one rendering path for SFT, DPO, chat and serving (a leaf module: imports nothing of ours).
 
 Every stage renders conversations through `tokenizer.apply_chat_template`, the same call trl's DPOTrainer
 makes, so the prompt a model is tuned on in SFT is byte for byte the prompt DPO and inference use. (The
@@ -62,35 +62,6 @@ def chat_token_ids(tokenizer: Any, messages: list[dict[str, str]], add_generatio
 def render_prompt(tokenizer: Any, messages: list[dict[str, str]]) -> str:
     """The text a model sees before it answers the last user turn."""
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
-def tokenize_conversation(
-    tokenizer: Any, messages: list[dict[str, str]], max_length: int
-) -> tuple[list[int], list[int]]:
-    """(input_ids, labels) for SFT: labels copy the assistant turns and are IGNORE_INDEX elsewhere.
-
-    Each assistant span is found by rendering the conversation up to that turn, with and without the
-    generation prompt, so it works for any template; where a template renders a prefix differently alone
-    (some do), the span starts where the renders diverge, as trl does.
-    """
-    ids = chat_token_ids(tokenizer, messages)
-    labels = [IGNORE_INDEX] * len(ids)
-    for i, message in enumerate(messages):
-        if message["role"] != "assistant":
-            continue
-        start = _common_prefix(chat_token_ids(tokenizer, messages[:i], add_generation_prompt=True), ids)
-        end = _common_prefix(chat_token_ids(tokenizer, messages[: i + 1]), ids)
-        labels[start:end] = ids[start:end]
-    return ids[:max_length], labels[:max_length]
 
 
 def stop_strings(tokenizer: Any) -> list[str]:

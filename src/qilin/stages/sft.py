@@ -11,7 +11,8 @@ from typing import Any
 
 from transformers import DataCollatorForSeq2Seq
 
-from qilin.chat_templates import IGNORE_INDEX, tokenize_conversation
+from qilin.chat_templates import IGNORE_INDEX
+from qilin.data.text.conversations import tokenize_conversation
 from qilin.data.text.formats import read_file
 from qilin.data.text.sft_packing import PackedCollator, pack_conversations, packs_by_position_ids
 from qilin.log import get_logger

@@ -21,8 +21,9 @@ from typing import Any
 
 import torch
 
-from qilin.chat_templates import IGNORE_INDEX, IMAGE_TOKEN, tokenize_conversation
+from qilin.chat_templates import IGNORE_INDEX, IMAGE_TOKEN
 from qilin.data.records import DataError, iter_json_records
+from qilin.data.text.conversations import tokenize_conversation
 from qilin.data.text.formats import read_sharegpt
 from qilin.data.text.sft_packing import PackedCollator, pack_conversations
 from qilin.data.vision.images import ImageError, load_image
