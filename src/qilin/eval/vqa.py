@@ -13,7 +13,6 @@ Accuracy is reported overall and per question type (a `Type` column).
 from __future__ import annotations
 
 import difflib
-import random
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,8 @@ import torch.nn.functional as F
 from qilin.chat_templates import end_of_turn_ids, render_prompt
 from qilin.data.vision.images import load_image
 from qilin.data.vision.vl_data import ChoiceQuestion, choice_prompt, read_pmcvqa
+from qilin.eval.subsets import seeded_subset
+from qilin.eval.tables import accuracy_by_group
 
 
 def closest_choice(reply: str, choices: dict[str, str]) -> str:
@@ -122,12 +123,9 @@ def evaluate_vqa(
             types.append(q.annotations.get("Type", ""))
 
     def table(correct: list[bool]) -> dict[str, Any]:
-        groups: dict[str, list[bool]] = defaultdict(list)
-        for ok, t in zip(correct, types, strict=True):
-            groups["all"].append(ok)
-            if t:
-                groups[f"Type={t}"].append(ok)
-        return {k: {"accuracy": round(100 * sum(v) / len(v), 2), "n": len(v)} for k, v in sorted(groups.items())}
+        return accuracy_by_group(
+            (ok, ["all", f"Type={t}"] if t else ["all"]) for ok, t in zip(correct, types, strict=True)
+        )
 
     return {
         "loglik": table(ll_correct),
@@ -140,7 +138,4 @@ def evaluate_vqa(
 def load_questions(path: str | Path, images: str | Path | None, limit: int = 0) -> list[ChoiceQuestion]:
     """PMC-VQA questions, optionally a fixed random subset."""
     path = Path(path)
-    questions = read_pmcvqa(path, Path(images) if images else path.parent)
-    if 0 < limit < len(questions):
-        questions = random.Random(0).sample(questions, limit)
-    return questions
+    return seeded_subset(read_pmcvqa(path, Path(images) if images else path.parent), limit)
