@@ -20,9 +20,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from qilin.chat_templates import end_of_turn_ids, render_prompt
+from qilin.chat_templates import end_of_turn_ids
+from qilin.data.vision.dataset import vl_prompt_ids
+from qilin.data.vision.formats import ChoiceQuestion, choice_prompt, read_pmcvqa
 from qilin.data.vision.images import load_image
-from qilin.data.vision.vl_data import ChoiceQuestion, choice_prompt, read_pmcvqa
 from qilin.eval.subsets import seeded_subset
 from qilin.eval.tables import accuracy_by_group
 
@@ -53,13 +54,6 @@ def open_ended_scores(reply: str, reference: str) -> tuple[float, float]:
     return recall, (2 * precision * recall / (precision + recall) if hit else 0.0)
 
 
-def _expand(ids: list[int], image_token: int, n: int) -> list[int]:
-    out: list[int] = []
-    for t in ids:
-        out += [t] * n if t == image_token else [t]
-    return out
-
-
 @torch.no_grad()
 def evaluate_vqa(
     model: Any, tokenizer: Any, processor: Any, questions: list[ChoiceQuestion], batch_size: int = 16
@@ -72,8 +66,9 @@ def evaluate_vqa(
     for start in range(0, len(questions), batch_size):
         batch = questions[start : start + batch_size]
         pixels = torch.cat([processor(images=load_image(q.image), return_tensors="pt")["pixel_values"] for q in batch])
-        prompts = [render_prompt(tokenizer, [{"role": "user", "content": choice_prompt(q)}]) for q in batch]
-        prompt_ids = [_expand(tokenizer(p, add_special_tokens=False)["input_ids"], image_token, n_img) for p in prompts]
+        prompt_ids = [
+            vl_prompt_ids(tokenizer, [{"role": "user", "content": choice_prompt(q)}], image_token, n_img) for q in batch
+        ]
         # log-likelihood of every choice: one sequence per (question, choice)
         seqs, owners = [], []
         for qi, (q, ids) in enumerate(zip(batch, prompt_ids, strict=True)):

@@ -59,14 +59,12 @@ def generate_vl_reply(
     """A VL model's reply about one image (a path or a PIL image); `<image>` goes before the first user turn."""
     import torch
 
+    from qilin.data.vision.dataset import vl_prompt_ids
     from qilin.data.vision.images import load_image
-    from qilin.data.vision.vl_data import _with_image_token, expand_image_tokens
 
     picture = load_image(image) if not hasattr(image, "convert") else image.convert("RGB")
     pixels = processor(images=picture, return_tensors="pt")["pixel_values"]
-    prompt = render_prompt(tokenizer, _with_image_token(messages))
-    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    ids, _ = expand_image_tokens(ids, [0] * len(ids), model.config.image_token_index, model.num_image_tokens)
+    ids = vl_prompt_ids(tokenizer, messages, model.config.image_token_index, model.num_image_tokens)
     out = model.generate(
         input_ids=torch.tensor([ids]),
         pixel_values=pixels,

@@ -148,13 +148,10 @@ class ChatEngine:
     def prompt_ids(self, messages: list[dict[str, str]], has_image: bool) -> list[int]:
         """Token ids the model sees before answering: the training chat template, image tokens expanded."""
         if has_image:
-            from qilin.data.vision.vl_data import _with_image_token, expand_image_tokens
+            from qilin.data.vision.dataset import vl_prompt_ids
 
-            messages = _with_image_token(messages)
-        ids = self.tokenizer(render_prompt(self.tokenizer, messages), add_special_tokens=False)["input_ids"]
-        if has_image:
-            ids, _ = expand_image_tokens(ids, [0] * len(ids), self.model.config.image_token_index, self.image_tokens)
-        return ids
+            return vl_prompt_ids(self.tokenizer, messages, self.model.config.image_token_index, self.image_tokens)
+        return self.tokenizer(render_prompt(self.tokenizer, messages), add_special_tokens=False)["input_ids"]
 
     @property
     def image_tokens(self) -> int:
