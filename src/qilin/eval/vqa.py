@@ -20,12 +20,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from qilin.chat_templates import end_of_turn_ids
-from qilin.data.vision.dataset import vl_prompt_ids
+from qilin.data.vision.dataset import image_pixels, vl_prompt_ids
 from qilin.data.vision.formats import ChoiceQuestion, choice_prompt, read_pmcvqa
-from qilin.data.vision.images import load_image
 from qilin.eval.subsets import seeded_subset
 from qilin.eval.tables import accuracy_by_group
+from qilin.models.generation import generate_vl_texts
 
 
 def closest_choice(reply: str, choices: dict[str, str]) -> str:
@@ -65,7 +64,7 @@ def evaluate_vqa(
     types = []
     for start in range(0, len(questions), batch_size):
         batch = questions[start : start + batch_size]
-        pixels = torch.cat([processor(images=load_image(q.image), return_tensors="pt")["pixel_values"] for q in batch])
+        pixels = image_pixels(processor, [q.image for q in batch])  # (N, C, H, W)
         prompt_ids = [
             vl_prompt_ids(tokenizer, [{"role": "user", "content": choice_prompt(q)}], image_token, n_img) for q in batch
         ]
@@ -90,26 +89,8 @@ def evaluate_vqa(
         for row, ((a, b), (qi, letter)) in enumerate(zip(seqs, owners, strict=True)):
             positions = torch.arange(len(a) - 1, len(a) + len(b) - 1)
             scores[qi][letter] = logprobs[row, positions, torch.tensor(b)].sum().item()
-        # generation, left-padded
-        left = max(map(len, prompt_ids))
-        gen_ids = torch.full((len(batch), left), pad, dtype=torch.long)
-        gen_mask = torch.zeros((len(batch), left), dtype=torch.long)
-        for row, p in enumerate(prompt_ids):
-            gen_ids[row, left - len(p) :] = torch.tensor(p)
-            gen_mask[row, left - len(p) :] = 1
-        out = model.generate(
-            input_ids=gen_ids,
-            pixel_values=pixels,
-            attention_mask=gen_mask,
-            max_new_tokens=16,
-            do_sample=False,
-            pad_token_id=pad,
-        )
-        stops = end_of_turn_ids(tokenizer, model.language_model.generation_config.eos_token_id)
-        for qi, q in enumerate(batch):
-            new = out[qi].tolist()
-            end = next((i for i, t in enumerate(new) if t in stops), len(new))  # cut at the end of the turn
-            reply = tokenizer.decode(new[:end], skip_special_tokens=True).strip()
+        replies = generate_vl_texts(model, tokenizer, prompt_ids, pixels, max_new_tokens=16)
+        for qi, (q, reply) in enumerate(zip(batch, replies, strict=True)):
             ll_correct.append(max(scores[qi], key=scores[qi].get) == q.answer)
             gen_correct.append(closest_choice(reply, q.choices) == q.answer)
             recall, f1 = open_ended_scores(reply, q.choices[q.answer])

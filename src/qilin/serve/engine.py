@@ -186,7 +186,9 @@ class ChatEngine:
         }
         try:
             if first.image is not None:
-                pixels = torch.cat([self.processor(images=j.image, return_tensors="pt")["pixel_values"] for j in jobs])
+                from qilin.data.vision.dataset import image_pixels
+
+                pixels = image_pixels(self.processor, [j.image for j in jobs])
                 self.model.generate(input_ids=ids.to(self.model.device), pixel_values=pixels, **kwargs)
             else:
                 self.model.generate(input_ids=ids.to(self.model.device), **kwargs)

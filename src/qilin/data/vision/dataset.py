@@ -7,10 +7,12 @@ VL model splices in the projected patches; training examples (`VLDataset`, packe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 
 from qilin.chat_templates import IGNORE_INDEX, render_prompt, tokenize_conversation
 from qilin.data.text.sft_packing import PackedCollator, pack_conversations
@@ -36,6 +38,13 @@ def vl_prompt_ids(tokenizer: Any, messages: list[dict[str, str]], image_token: i
     generation prompt, and the image token expanded to `n_image_tokens` positions."""
     ids = tokenizer(render_prompt(tokenizer, with_image_token(messages)), add_special_tokens=False)["input_ids"]
     return expand_image_tokens(ids, [IGNORE_INDEX] * len(ids), image_token, n_image_tokens)[0]
+
+
+def image_pixels(processor: Any, images: Sequence[str | Path | Image.Image]) -> torch.Tensor:
+    """(N, C, H, W) pixel values of images, each a file (read by `load_image`) or a PIL image (made RGB)."""
+    # one processor call per image: what every path did before, so the pixel values stay bit-identical
+    pictures = [image.convert("RGB") if isinstance(image, Image.Image) else load_image(image) for image in images]
+    return torch.cat([processor(images=picture, return_tensors="pt")["pixel_values"] for picture in pictures])
 
 
 class VLDataset(torch.utils.data.Dataset):
@@ -65,7 +74,7 @@ class VLDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         image, ids, labels = self.items[i]
-        pixels = self.processor(images=load_image(image), return_tensors="pt")["pixel_values"][0]
+        pixels = image_pixels(self.processor, [image])[0]
         return {"input_ids": ids, "labels": labels, "pixel_values": pixels}
 
 
