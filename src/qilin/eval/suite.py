@@ -59,15 +59,10 @@ def evaluate_model(
 
 
 def _evaluate_vl(model_dir: Path, settings: EvalSettings, model_settings: ModelSettings, data: Path) -> dict[str, Any]:
-    from transformers import AutoImageProcessor
-
     from qilin.eval.vqa import evaluate_vqa, load_questions
-    from qilin.models.loading import load_tokenizer
-    from qilin.models.vl import QilinVLForConditionalGeneration
+    from qilin.models.vision import load_vl_model
 
-    model = QilinVLForConditionalGeneration.from_pretrained(model_dir).eval()
-    tokenizer = load_tokenizer(model_dir, model_settings)
-    processor = AutoImageProcessor.from_pretrained(model_dir)
+    model, tokenizer, processor = load_vl_model(model_dir, model_settings)
     questions = load_questions(data, settings.vqa_images, settings.max_questions)
     result = evaluate_vqa(model, tokenizer, processor, questions, settings.batch_size)
     metrics = {"vqa": result["loglik"]["all"]["accuracy"], "vqa_generate": result["generate"]["all"]["accuracy"]}

@@ -164,9 +164,16 @@ def save_vl_model(model: Any, tokenizer: Any, processor: Any, out_dir: Path) -> 
     save_pretrained_atomic(model, tokenizer, out_dir, processor)
 
 
-def load_vl_model(model_dir: str | Path, model_settings: ModelSettings | None = None) -> tuple[Any, Any, Any]:
+def load_vl_model(
+    model_dir: str | Path, model_settings: ModelSettings | None = None, safetensors_only: bool = False
+) -> tuple[Any, Any, Any]:
     """(model in eval mode, tokenizer, image processor) of a saved Qilin-Med-VL directory: the one VL loader that
-    chat, serving and evaluation share."""
+    chat, serving and evaluation share.
+
+    `safetensors_only` refuses pickled weights, as `qilin.models.loading.load_model` does for the server.
+    """
     settings = model_settings or ModelSettings(path=str(model_dir))
-    model = QilinVLForConditionalGeneration.from_pretrained(model_dir).eval()
+    model = QilinVLForConditionalGeneration.from_pretrained(
+        model_dir, **({"use_safetensors": True} if safetensors_only else {})
+    ).eval()
     return model, load_tokenizer(model_dir, settings), AutoImageProcessor.from_pretrained(model_dir)

@@ -120,23 +120,20 @@ class ChatEngine:
 
     def __init__(self, model_dir: str | Path, settings: ModelSettings | None = None):
         import qilin.models.vl  # noqa: F401  (registers qilin_vl with AutoConfig)
-        from qilin.models.loading import load_model, load_tokenizer
+        from qilin.models.loading import check_model_dir, load_model, load_tokenizer
 
         settings = settings or ModelSettings(path=str(model_dir))
         self.model_dir = Path(model_dir)
-        self.tokenizer = load_tokenizer(model_dir, settings)
-        config = AutoConfig.from_pretrained(model_dir, trust_remote_code=settings.trust_remote_code)
+        config = AutoConfig.from_pretrained(check_model_dir(model_dir), trust_remote_code=settings.trust_remote_code)
         self.is_vl = config.model_type == "qilin_vl"
         if self.is_vl:
-            from transformers import AutoImageProcessor
+            from qilin.models.vision import load_vl_model
 
-            from qilin.models.vl import QilinVLForConditionalGeneration
-
-            self.model = QilinVLForConditionalGeneration.from_pretrained(model_dir, use_safetensors=True)
-            self.processor = AutoImageProcessor.from_pretrained(model_dir)
+            self.model, self.tokenizer, self.processor = load_vl_model(model_dir, settings, safetensors_only=True)
             self.context = self.model.config.text_config.max_position_embeddings
             generation_config = self.model.language_model.generation_config
         else:
+            self.tokenizer = load_tokenizer(model_dir, settings)
             self.model = load_model(model_dir, settings, safetensors_only=True)
             self.processor = None
             self.context = getattr(config, "max_position_embeddings", None) or self.tokenizer.model_max_length
