@@ -4,6 +4,11 @@ Batching uses transformers' own `generate` with two small hooks instead of a dec
 streamer that receives every step's tokens for the whole batch (transformers' TextStreamer refuses batches),
 and a stopping criterion that ends each row when its request is done (end of turn, a stop string, its own
 max_tokens, or a client that went away). A row that stops early just idles until the batch ends.
+
+Why not `qilin.models.generation.generate_vl_texts`, which chat and VQA evaluation use: that one returns whole
+replies, greedy, after the batch ends, while a server streams each row as it grows, samples per request and stops
+rows one by one. What must agree is shared instead: prompts come from `vl_prompt_ids` (the image placed and
+expanded as in training), pixel values from `image_pixels`, and a turn ends at the same `end_of_turn_ids`.
 """
 
 from __future__ import annotations
