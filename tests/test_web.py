@@ -14,7 +14,7 @@ from qilin.serve.engine import ChatEngine
 from qilin.serve.server import create_app
 
 from .conftest import corpus_lines
-from .test_serve import LiveServer
+from .live_server import LiveServer
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Where a person looks after `make test`: the page as the browser showed it.

@@ -66,7 +66,7 @@ def conversation_turns(segments: list[Segment], texts: list[str]) -> list[dict[s
     """LLaVA turns from segments and their (translated) texts: same-speaker runs joined, `<image>` put back.
 
     `<image>` goes before the segment it came with, or before the first human turn when the source had none
-    (vl_data does the same when it reads such a record; writing it keeps the file explicit).
+    (qilin.data.vision.formats does the same when it reads such a record; writing it keeps the file explicit).
     """
     with_image = next((i for i, s in enumerate(segments) if s.image), None)
     if with_image is None:

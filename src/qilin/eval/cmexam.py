@@ -21,7 +21,6 @@ option scoring above the mean of its question's options, and counts as correct o
 from __future__ import annotations
 
 import csv
-from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from qilin.data.records import DataError
+from qilin.eval.tables import accuracy_by_group
 
 CORE_COLUMNS = ("Question", "Options", "Answer", "Explanation")
 
@@ -205,14 +205,13 @@ def predict(scores: dict[str, tuple[float, int]], multi: bool, normalize: bool) 
 
 def accuracy_table(questions: list[ExamQuestion], predictions: list[frozenset[str]]) -> dict[str, Any]:
     """Accuracy overall, for single- and multi-answer questions, and per value of each annotation column."""
-    groups: dict[str, list[bool]] = defaultdict(list)
-    for q, p in zip(questions, predictions, strict=True):
-        ok = p == q.answer
-        groups["all"].append(ok)
-        groups["single" if len(q.answer) == 1 else "multi"].append(ok)
-        for column, value in q.annotations.items():
-            groups[f"{column}={value}"].append(ok)
-    return {k: {"accuracy": round(100 * sum(v) / len(v), 2), "n": len(v)} for k, v in sorted(groups.items())}
+    return accuracy_by_group(
+        (
+            p == q.answer,
+            ["all", "single" if len(q.answer) == 1 else "multi", *(f"{c}={v}" for c, v in q.annotations.items())],
+        )
+        for q, p in zip(questions, predictions, strict=True)
+    )
 
 
 def evaluate_loglikelihood(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 from typing import Any
 
 from qilin.config import EvalSettings, ModelSettings
 from qilin.eval.cmexam import evaluate_loglikelihood, read_cmexam
 from qilin.eval.qa import evaluate_qa, generate_answers, read_qa
+from qilin.eval.subsets import seeded_subset
 
 
 def evaluate_model(
@@ -26,8 +26,7 @@ def evaluate_model(
     metrics: dict[str, Any] = {}
     if "cmexam" in data:
         questions = read_cmexam(data["cmexam"])
-        if 0 < settings.max_questions < len(questions):
-            questions = random.Random(0).sample(questions, settings.max_questions)
+        questions = seeded_subset(questions, settings.max_questions)
         tables = evaluate_loglikelihood(model, tokenizer, questions, settings.batch_size)
         acc = tables["acc"]
         metrics["cmexam"] = acc["all"]["accuracy"]
@@ -51,8 +50,7 @@ def evaluate_model(
                 metrics["cmexam_rag_held_out"] = rag_acc["Knowledge=held-out"]["accuracy"]
     if "qa" in data:
         items = read_qa(data["qa"])
-        if 0 < settings.max_qa < len(items):
-            items = random.Random(0).sample(items, settings.max_qa)
+        items = seeded_subset(items, settings.max_qa)
         answers = generate_answers(model, tokenizer, items, settings.batch_size, settings.max_new_tokens)
         scores = evaluate_qa(items, answers)
         metrics.update({f"qa_{k}": v for k, v in scores.items() if k != "empty_predictions"})
@@ -61,15 +59,10 @@ def evaluate_model(
 
 
 def _evaluate_vl(model_dir: Path, settings: EvalSettings, model_settings: ModelSettings, data: Path) -> dict[str, Any]:
-    from transformers import AutoImageProcessor
-
     from qilin.eval.vqa import evaluate_vqa, load_questions
-    from qilin.models.loading import load_tokenizer
-    from qilin.models.vl import QilinVLForConditionalGeneration
+    from qilin.models.vision import load_vl_model
 
-    model = QilinVLForConditionalGeneration.from_pretrained(model_dir).eval()
-    tokenizer = load_tokenizer(model_dir, model_settings)
-    processor = AutoImageProcessor.from_pretrained(model_dir)
+    model, tokenizer, processor = load_vl_model(model_dir, model_settings)
     questions = load_questions(data, settings.vqa_images, settings.max_questions)
     result = evaluate_vqa(model, tokenizer, processor, questions, settings.batch_size)
     metrics = {"vqa": result["loglik"]["all"]["accuracy"], "vqa_generate": result["generate"]["all"]["accuracy"]}

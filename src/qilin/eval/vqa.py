@@ -13,7 +13,6 @@ Accuracy is reported overall and per question type (a `Type` column).
 from __future__ import annotations
 
 import difflib
-import random
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -21,9 +20,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from qilin.chat_templates import end_of_turn_ids, render_prompt
-from qilin.data.vision.images import load_image
-from qilin.data.vision.vl_data import ChoiceQuestion, choice_prompt, read_pmcvqa
+from qilin.data.vision.dataset import image_pixels, vl_prompt_ids
+from qilin.data.vision.formats import ChoiceQuestion, choice_prompt, read_pmcvqa
+from qilin.eval.subsets import seeded_subset
+from qilin.eval.tables import accuracy_by_group
+from qilin.models.generation import generate_vl_texts
 
 
 def closest_choice(reply: str, choices: dict[str, str]) -> str:
@@ -52,13 +53,6 @@ def open_ended_scores(reply: str, reference: str) -> tuple[float, float]:
     return recall, (2 * precision * recall / (precision + recall) if hit else 0.0)
 
 
-def _expand(ids: list[int], image_token: int, n: int) -> list[int]:
-    out: list[int] = []
-    for t in ids:
-        out += [t] * n if t == image_token else [t]
-    return out
-
-
 @torch.no_grad()
 def evaluate_vqa(
     model: Any, tokenizer: Any, processor: Any, questions: list[ChoiceQuestion], batch_size: int = 16
@@ -70,9 +64,10 @@ def evaluate_vqa(
     types = []
     for start in range(0, len(questions), batch_size):
         batch = questions[start : start + batch_size]
-        pixels = torch.cat([processor(images=load_image(q.image), return_tensors="pt")["pixel_values"] for q in batch])
-        prompts = [render_prompt(tokenizer, [{"role": "user", "content": choice_prompt(q)}]) for q in batch]
-        prompt_ids = [_expand(tokenizer(p, add_special_tokens=False)["input_ids"], image_token, n_img) for p in prompts]
+        pixels = image_pixels(processor, [q.image for q in batch])  # (N, C, H, W)
+        prompt_ids = [
+            vl_prompt_ids(tokenizer, [{"role": "user", "content": choice_prompt(q)}], image_token, n_img) for q in batch
+        ]
         # log-likelihood of every choice: one sequence per (question, choice)
         seqs, owners = [], []
         for qi, (q, ids) in enumerate(zip(batch, prompt_ids, strict=True)):
@@ -94,26 +89,8 @@ def evaluate_vqa(
         for row, ((a, b), (qi, letter)) in enumerate(zip(seqs, owners, strict=True)):
             positions = torch.arange(len(a) - 1, len(a) + len(b) - 1)
             scores[qi][letter] = logprobs[row, positions, torch.tensor(b)].sum().item()
-        # generation, left-padded
-        left = max(map(len, prompt_ids))
-        gen_ids = torch.full((len(batch), left), pad, dtype=torch.long)
-        gen_mask = torch.zeros((len(batch), left), dtype=torch.long)
-        for row, p in enumerate(prompt_ids):
-            gen_ids[row, left - len(p) :] = torch.tensor(p)
-            gen_mask[row, left - len(p) :] = 1
-        out = model.generate(
-            input_ids=gen_ids,
-            pixel_values=pixels,
-            attention_mask=gen_mask,
-            max_new_tokens=16,
-            do_sample=False,
-            pad_token_id=pad,
-        )
-        stops = end_of_turn_ids(tokenizer, model.language_model.generation_config.eos_token_id)
-        for qi, q in enumerate(batch):
-            new = out[qi].tolist()
-            end = next((i for i, t in enumerate(new) if t in stops), len(new))  # cut at the end of the turn
-            reply = tokenizer.decode(new[:end], skip_special_tokens=True).strip()
+        replies = generate_vl_texts(model, tokenizer, prompt_ids, pixels, max_new_tokens=16)
+        for qi, (q, reply) in enumerate(zip(batch, replies, strict=True)):
             ll_correct.append(max(scores[qi], key=scores[qi].get) == q.answer)
             gen_correct.append(closest_choice(reply, q.choices) == q.answer)
             recall, f1 = open_ended_scores(reply, q.choices[q.answer])
@@ -122,12 +99,9 @@ def evaluate_vqa(
             types.append(q.annotations.get("Type", ""))
 
     def table(correct: list[bool]) -> dict[str, Any]:
-        groups: dict[str, list[bool]] = defaultdict(list)
-        for ok, t in zip(correct, types, strict=True):
-            groups["all"].append(ok)
-            if t:
-                groups[f"Type={t}"].append(ok)
-        return {k: {"accuracy": round(100 * sum(v) / len(v), 2), "n": len(v)} for k, v in sorted(groups.items())}
+        return accuracy_by_group(
+            (ok, ["all", f"Type={t}"] if t else ["all"]) for ok, t in zip(correct, types, strict=True)
+        )
 
     return {
         "loglik": table(ll_correct),
@@ -140,7 +114,4 @@ def evaluate_vqa(
 def load_questions(path: str | Path, images: str | Path | None, limit: int = 0) -> list[ChoiceQuestion]:
     """PMC-VQA questions, optionally a fixed random subset."""
     path = Path(path)
-    questions = read_pmcvqa(path, Path(images) if images else path.parent)
-    if 0 < limit < len(questions):
-        questions = random.Random(0).sample(questions, limit)
-    return questions
+    return seeded_subset(read_pmcvqa(path, Path(images) if images else path.parent), limit)

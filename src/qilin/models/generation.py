@@ -1,4 +1,10 @@
-"""Batched generation: left padding, KV cache, greedy by default, stopping at the template's end of turn."""
+"""Batched generation: left padding, greedy by default, stopping at the template's end of turn.
+
+`generate_texts` serves text models (prompts as strings, KV cache, stop strings); `generate_vl_texts` serves the VL
+model (prompts as token ids with expanded image tokens, from `qilin.data.vision.dataset.vl_prompt_ids`, and pixel
+values), cutting each reply at its first end-of-turn id. `qilin serve` streams and batches its own way (see
+serve/engine.py) but builds its prompts and ends its turns by the same rules.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from qilin.chat_templates import stop_strings
+from qilin.chat_templates import end_of_turn_ids, stop_strings
 
 
 @torch.no_grad()
@@ -53,3 +59,34 @@ def generate_texts(
     finally:
         tokenizer.padding_side = side
     return outputs
+
+
+def cut_at_end_of_turn(tokens: list[int], stops: set[int]) -> list[int]:
+    """The tokens before the first end-of-turn id (see `qilin.chat_templates.end_of_turn_ids`)."""
+    end = next((i for i, t in enumerate(tokens) if t in stops), len(tokens))
+    return tokens[:end]
+
+
+@torch.no_grad()
+def generate_vl_texts(
+    model: Any, tokenizer: Any, prompt_ids: list[list[int]], pixel_values: torch.Tensor, max_new_tokens: int = 128
+) -> list[str]:
+    """A VL model's greedy reply to each prompt (token ids, image tokens expanded), its image at the same index of
+    `pixel_values` (N, C, H, W), cut at the end of its turn."""
+    pad = tokenizer.pad_token_id
+    width = max(map(len, prompt_ids))
+    ids = torch.full((len(prompt_ids), width), pad, dtype=torch.long)  # (B, T), left-padded: replies grow rightwards
+    mask = torch.zeros((len(prompt_ids), width), dtype=torch.long)
+    for row, prompt in enumerate(prompt_ids):
+        ids[row, width - len(prompt) :] = torch.tensor(prompt)
+        mask[row, width - len(prompt) :] = 1
+    out = model.generate(
+        input_ids=ids,
+        pixel_values=pixel_values,
+        attention_mask=mask,
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        pad_token_id=pad,
+    )  # (B, new): the VL model returns the new tokens only
+    stops = end_of_turn_ids(tokenizer, model.language_model.generation_config.eos_token_id)
+    return [tokenizer.decode(cut_at_end_of_turn(row, stops), skip_special_tokens=True).strip() for row in out.tolist()]

@@ -58,7 +58,7 @@ def _all_texts(recipe: Recipe, run_dir: Path) -> Iterator[str]:
     for name, stage in recipe.enabled_stages():
         for path in resolve_data(stage.data, run_dir, recipe):
             if name in VL_STAGES:
-                from qilin.data.vision.vl_data import read_vl_file
+                from qilin.data.vision.formats import read_vl_file
 
                 for record in read_vl_file(path, stage.format, stage.images):
                     yield from (m["content"] for m in record.messages)
@@ -113,7 +113,7 @@ def vision_tower(recipe: Recipe, run_dir: Path, manifest: Manifest) -> tuple[Pat
 
         check_model_dir(path)
         return path, model_dir_fingerprint(path)
-    from qilin.models.vision import pretrain_tiny_vit
+    from qilin.training.vit_pretrain import pretrain_tiny_vit
 
     settings = recipe.embedded_vision
     records_path = resolve_data([EMBEDDED_PREFIX + "vl-pretrain"], run_dir, recipe)[0]

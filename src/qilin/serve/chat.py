@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from qilin.chat_templates import end_of_turn_ids, render_prompt
-from qilin.models.generation import generate_texts
+from qilin.chat_templates import render_prompt
+from qilin.models.generation import generate_texts, generate_vl_texts
 
 
 def generate_reply(
@@ -29,6 +29,7 @@ def chat_loop(
     With a retriever, each question is sent with its top passages in front (shown before the answer).
     """
     messages: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
+    # print, not logging: this is the conversation itself, shown to the person at the terminal whatever the log level
     print("Type a question (empty line to quit, /reset to start over).")
     while True:
         try:
@@ -57,24 +58,7 @@ def generate_vl_reply(
     model: Any, tokenizer: Any, processor: Any, image: Any, messages: list[dict[str, str]], max_new_tokens: int = 128
 ) -> str:
     """A VL model's reply about one image (a path or a PIL image); `<image>` goes before the first user turn."""
-    import torch
+    from qilin.data.vision.dataset import image_pixels, vl_prompt_ids
 
-    from qilin.data.vision.images import load_image
-    from qilin.data.vision.vl_data import _with_image_token, expand_image_tokens
-
-    picture = load_image(image) if not hasattr(image, "convert") else image.convert("RGB")
-    pixels = processor(images=picture, return_tensors="pt")["pixel_values"]
-    prompt = render_prompt(tokenizer, _with_image_token(messages))
-    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    ids, _ = expand_image_tokens(ids, [0] * len(ids), model.config.image_token_index, model.num_image_tokens)
-    out = model.generate(
-        input_ids=torch.tensor([ids]),
-        pixel_values=pixels,
-        attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-        max_new_tokens=max_new_tokens,
-        do_sample=False,
-        pad_token_id=tokenizer.pad_token_id,
-    )[0].tolist()
-    stops = end_of_turn_ids(tokenizer, model.language_model.generation_config.eos_token_id)
-    end = next((i for i, t in enumerate(out) if t in stops), len(out))
-    return tokenizer.decode(out[:end], skip_special_tokens=True).strip()
+    ids = vl_prompt_ids(tokenizer, messages, model.config.image_token_index, model.num_image_tokens)
+    return generate_vl_texts(model, tokenizer, [ids], image_pixels(processor, [image]), max_new_tokens)[0]

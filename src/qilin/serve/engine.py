@@ -4,6 +4,11 @@ Batching uses transformers' own `generate` with two small hooks instead of a dec
 streamer that receives every step's tokens for the whole batch (transformers' TextStreamer refuses batches),
 and a stopping criterion that ends each row when its request is done (end of turn, a stop string, its own
 max_tokens, or a client that went away). A row that stops early just idles until the batch ends.
+
+Why not `qilin.models.generation.generate_vl_texts`, which chat and VQA evaluation use: that one returns whole
+replies, greedy, after the batch ends, while a server streams each row as it grows, samples per request and stops
+rows one by one. What must agree is shared instead: prompts come from `vl_prompt_ids` (the image placed and
+expanded as in training), pixel values from `image_pixels`, and a turn ends at the same `end_of_turn_ids`.
 """
 
 from __future__ import annotations
@@ -120,23 +125,20 @@ class ChatEngine:
 
     def __init__(self, model_dir: str | Path, settings: ModelSettings | None = None):
         import qilin.models.vl  # noqa: F401  (registers qilin_vl with AutoConfig)
-        from qilin.models.loading import load_model, load_tokenizer
+        from qilin.models.loading import check_model_dir, load_model, load_tokenizer
 
         settings = settings or ModelSettings(path=str(model_dir))
         self.model_dir = Path(model_dir)
-        self.tokenizer = load_tokenizer(model_dir, settings)
-        config = AutoConfig.from_pretrained(model_dir, trust_remote_code=settings.trust_remote_code)
+        config = AutoConfig.from_pretrained(check_model_dir(model_dir), trust_remote_code=settings.trust_remote_code)
         self.is_vl = config.model_type == "qilin_vl"
         if self.is_vl:
-            from transformers import AutoImageProcessor
+            from qilin.models.vision import load_vl_model
 
-            from qilin.models.vl import QilinVLForConditionalGeneration
-
-            self.model = QilinVLForConditionalGeneration.from_pretrained(model_dir, use_safetensors=True)
-            self.processor = AutoImageProcessor.from_pretrained(model_dir)
+            self.model, self.tokenizer, self.processor = load_vl_model(model_dir, settings, safetensors_only=True)
             self.context = self.model.config.text_config.max_position_embeddings
             generation_config = self.model.language_model.generation_config
         else:
+            self.tokenizer = load_tokenizer(model_dir, settings)
             self.model = load_model(model_dir, settings, safetensors_only=True)
             self.processor = None
             self.context = getattr(config, "max_position_embeddings", None) or self.tokenizer.model_max_length
@@ -148,13 +150,10 @@ class ChatEngine:
     def prompt_ids(self, messages: list[dict[str, str]], has_image: bool) -> list[int]:
         """Token ids the model sees before answering: the training chat template, image tokens expanded."""
         if has_image:
-            from qilin.data.vision.vl_data import _with_image_token, expand_image_tokens
+            from qilin.data.vision.dataset import vl_prompt_ids
 
-            messages = _with_image_token(messages)
-        ids = self.tokenizer(render_prompt(self.tokenizer, messages), add_special_tokens=False)["input_ids"]
-        if has_image:
-            ids, _ = expand_image_tokens(ids, [0] * len(ids), self.model.config.image_token_index, self.image_tokens)
-        return ids
+            return vl_prompt_ids(self.tokenizer, messages, self.model.config.image_token_index, self.image_tokens)
+        return self.tokenizer(render_prompt(self.tokenizer, messages), add_special_tokens=False)["input_ids"]
 
     @property
     def image_tokens(self) -> int:
@@ -189,7 +188,9 @@ class ChatEngine:
         }
         try:
             if first.image is not None:
-                pixels = torch.cat([self.processor(images=j.image, return_tensors="pt")["pixel_values"] for j in jobs])
+                from qilin.data.vision.dataset import image_pixels
+
+                pixels = image_pixels(self.processor, [j.image for j in jobs])
                 self.model.generate(input_ids=ids.to(self.model.device), pixel_values=pixels, **kwargs)
             else:
                 self.model.generate(input_ids=ids.to(self.model.device), **kwargs)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qilin.data.vision.vl_data import build_vl_dataset, collate_vl
+from qilin.data.vision.dataset import build_vl_dataset, collate_vl
 from qilin.models.vision import prepare_vl_model
 from qilin.stages.protocol import StageContext
 from qilin.training import build_trainer, save_stage_output, train

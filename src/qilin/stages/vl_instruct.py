@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from qilin.data.vision.vl_data import PackedVLDataset, build_vl_dataset, collate_packed_vl, collate_vl
+from qilin.data.vision.dataset import PackedVLDataset, build_vl_dataset, collate_packed_vl, collate_vl
 from qilin.log import get_logger
 from qilin.models.lora import attach_lora
 from qilin.models.vision import prepare_vl_model

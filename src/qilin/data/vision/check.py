@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qilin.data.vision.formats import read_pmcvqa, read_vl_file
 from qilin.data.vision.images import ImageError, load_image
-from qilin.data.vision.vl_data import read_pmcvqa, read_vl_file
 
 
 @dataclass

@@ -7,39 +7,20 @@ import io
 import json
 import re
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from openai import OpenAI
 
 from qilin.serve.chat import generate_reply
 from qilin.serve.engine import ChatEngine
 from qilin.serve.loadtest import load_test
 from qilin.serve.server import ServerLimits, create_app
+from tests.live_server import LiveServer
 
 QUESTION = [{"role": "user", "content": "高血压挂什么科？"}]
-
-
-class LiveServer:
-    """A uvicorn server in a thread, on a free loopback port."""
-
-    def __init__(self, app: object):
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.02)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -184,13 +165,3 @@ def test_vl_model_answers_about_png_and_dicom_images(tmp_path: Path, tiny_vl_dir
     finally:
         live.stop()
     shutil.rmtree(tmp_path, ignore_errors=True)
-
-
-def test_server_refuses_pickled_weights(tiny_model_dir: Path, tmp_path: Path) -> None:
-    pickled = tmp_path / "pickled"
-    shutil.copytree(tiny_model_dir, pickled)
-    for weights in pickled.glob("*.safetensors"):
-        weights.unlink()
-    (pickled / "pytorch_model.bin").write_bytes(b"\x80\x04not loaded")  # a pickle header, never opened
-    with pytest.raises(FileNotFoundError, match=r"no \.safetensors weights; the server loads no pickles"):
-        ChatEngine(pickled)

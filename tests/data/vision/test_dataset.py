@@ -1,4 +1,5 @@
-"""VL stage 2 packing: image conversations packed into rows, each image in its own conversation, loss unchanged."""
+"""VL examples: the image token expands to one position per feature in training examples and prompts alike, and
+packed rows give the loss the conversations give alone, each image in its own conversation."""
 
 from __future__ import annotations
 
@@ -7,22 +8,47 @@ from pathlib import Path
 import pytest
 import torch
 
-from qilin.chat_templates import IGNORE_INDEX
-from qilin.config import ModelSettings, VisionSettings, VLInstructSettings
-from qilin.data.vision.vl_data import PackedVLDataset, build_vl_dataset, collate_packed_vl, collate_vl
+from qilin.chat_templates import IGNORE_INDEX, IMAGE_TOKEN
+from qilin.config import ModelSettings, VisionSettings
+from qilin.data.vision.dataset import (
+    PackedVLDataset,
+    build_vl_dataset,
+    collate_packed_vl,
+    collate_vl,
+    expand_image_tokens,
+    vl_prompt_ids,
+)
+from qilin.models.loading import load_tokenizer
 from qilin.models.vision import prepare_vl_model
-from qilin.stages import vl_instruct
-from qilin.stages.protocol import StageContext
+from tests.vl_files import Scans, scan_set, vqa_file
 
-from .test_vl import _vqa_file
+
+def test_each_image_token_becomes_n_untrained_positions() -> None:
+    ids, labels = expand_image_tokens([5, 9, 6, 9], [5, 1, 6, 2], image_token=9, n=3)
+    assert ids == [5, 9, 9, 9, 6, 9, 9, 9]
+    assert labels == [5, IGNORE_INDEX, IGNORE_INDEX, IGNORE_INDEX, 6, *[IGNORE_INDEX] * 3]
+
+
+def test_prompt_ids_put_the_image_first_and_expand_it(tiny_vl_dir: Path) -> None:
+    tokenizer = load_tokenizer(tiny_vl_dir, ModelSettings(path=str(tiny_vl_dir)))
+    image = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
+    messages = [{"role": "system", "content": "你是医生。"}, {"role": "user", "content": "这是什么检查？"}]
+    ids = vl_prompt_ids(tokenizer, messages, image, 16)
+    # what serve/chat.py built by hand before: <image> + newline before the first user turn, template, expansion
+    placed = [messages[0], {"role": "user", "content": f"{IMAGE_TOKEN}\n这是什么检查？"}]
+    text = tokenizer.apply_chat_template(placed, tokenize=False, add_generation_prompt=True)
+    expected = []
+    for token in tokenizer(text, add_special_tokens=False)["input_ids"]:
+        expected += [token] * 16 if token == image else [token]
+    assert ids == expected and ids.count(image) == 16
+    assert messages[1]["content"] == "这是什么检查？"  # the caller's conversation is not changed
+    already = [{"role": "user", "content": f"左侧{IMAGE_TOKEN}右侧"}]
+    assert vl_prompt_ids(tokenizer, already, image, 16).count(image) == 16  # a placed image is not added twice
 
 
 @pytest.fixture(scope="module")
-def scans(tmp_path_factory) -> tuple[Path, list[dict]]:
-    from qilin.datasets.scans import generate_scan_set
-
-    out = tmp_path_factory.mktemp("scans")
-    return out, generate_scan_set(12, seed=7, out_dir=out, size=32)
+def scans(tmp_path_factory: pytest.TempPathFactory) -> Scans:
+    return scan_set(tmp_path_factory.mktemp("scans"), 12, seed=7)
 
 
 def _loss_sum(model, batch: dict) -> tuple[float, int]:
@@ -37,7 +63,7 @@ def test_packed_vl_loss_equals_unpacked(tiny_model_dir: Path, vision_dir: Path, 
     vision = VisionSettings(path=str(vision_dir), feature_layer=-1)
     model, tokenizer, processor = prepare_vl_model(tiny_model_dir, vision_dir, vision, ModelSettings())
     model.eval()
-    dataset, _ = build_vl_dataset([_vqa_file(scans)], "auto", None, False, model, tokenizer, processor, 384)
+    dataset, _ = build_vl_dataset([vqa_file(scans)], "auto", None, False, model, tokenizer, processor, 384)
     packed = PackedVLDataset(dataset, max_length=384)
     assert len(packed) < len(dataset) / 2, "rows should hold several image conversations"
     assert max(len(r["members"]) for r in packed.rows) >= 2
@@ -64,18 +90,3 @@ def test_packed_vl_loss_equals_unpacked(tiny_model_dir: Path, vision_dir: Path, 
             expected = model.embed(alone_batch["input_ids"], alone_batch["pixel_values"])[0]
             torch.testing.assert_close(embeds[start : start + len(expected)], expected)
             start += len(expected)
-
-
-def test_packed_vl_instruction_tuning_trains(tiny_model_dir: Path, vision_dir: Path, scans, tmp_path: Path) -> None:
-    vision = VisionSettings(path=str(vision_dir), feature_layer=-1)
-    vqa = _vqa_file(scans)
-    cfg = VLInstructSettings(
-        data=[str(vqa)], finetune="full", packing=True, batch_size=2, epochs=3, learning_rate=5e-3,
-        warmup_ratio=0.0, max_length=384, logging_steps=1, save_steps=100,
-    )  # fmt: skip
-    metrics = vl_instruct.run(
-        StageContext(cfg, [vqa], ["x"], tiny_model_dir, ModelSettings(), tmp_path, vision_dir, vision)
-    )
-    assert metrics["examples"] == 12 and metrics["rows"] < 6
-    assert metrics["steps"] == 3 * -(-metrics["rows"] // 2)
-    assert metrics["last_loss"] < metrics["first_loss"]

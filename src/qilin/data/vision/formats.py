@@ -1,4 +1,4 @@
-"""Vision-language data: the accepted formats, image checks, and tokenized examples with pixel values.
+"""Vision-language data formats: readers that turn each accepted file into image paths and conversations.
 
 Formats (each record becomes an image path and a conversation whose first user turn holds `<image>`):
 - vl (LLaVA-style JSON/JSONL):
@@ -19,13 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from qilin.chat_templates import IGNORE_INDEX, IMAGE_TOKEN
+from qilin.chat_templates import IMAGE_TOKEN
 from qilin.data.records import DataError, iter_json_records
-from qilin.data.text.conversations import tokenize_conversation
 from qilin.data.text.formats import read_sharegpt
-from qilin.data.text.sft_packing import PackedCollator, pack_conversations
 from qilin.data.vision.images import ImageError, load_image
 
 CAPTION_PROMPT = "请描述这张医学影像。"
@@ -58,8 +54,13 @@ def _image_path(value: Any, root: Path, path: Path, where: str) -> Path:
     return p if p.is_absolute() else root / p
 
 
-def _with_image_token(messages: list[dict[str, str]]) -> list[dict[str, str]]:
-    """Put `<image>` first in the first user turn if the record does not place it itself."""
+def with_image_token(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The conversation with `<image>` first in its first user turn, unless a turn already holds it.
+
+    The one rule for where the image goes when a conversation does not say (a `vl` record without `<image>`, a
+    chat request with an image attached), so that training and every inference path see the same layout. The
+    messages given are not changed; a copy is returned when the token is added.
+    """
     if any(IMAGE_TOKEN in m["content"] for m in messages):
         return messages
     first_user = next(i for i, m in enumerate(messages) if m["role"] == "user")
@@ -154,7 +155,7 @@ def read_vl_file(path: str | Path, fmt: str = "auto", images: str | Path | None 
                     {"role": "assistant", "content": caption},
                 ]
             else:
-                messages = _with_image_token(read_sharegpt(obj))
+                messages = with_image_token(read_sharegpt(obj))
         except ValueError as e:
             raise e if isinstance(e, DataError) else DataError(path, where, str(e)) from None
         records.append(VLRecord(image, messages, where))
@@ -176,123 +177,3 @@ def check_images(records: list[VLRecord], path: Path, skip_bad: bool) -> tuple[l
             continue
         good.append(record)
     return good, bad
-
-
-def expand_image_tokens(ids: list[int], labels: list[int], image_token: int, n: int) -> tuple[list[int], list[int]]:
-    """Each image token becomes `n` (one per image feature), never trained on."""
-    out_ids, out_labels = [], []
-    for token, label in zip(ids, labels, strict=True):
-        if token == image_token:
-            out_ids += [token] * n
-            out_labels += [IGNORE_INDEX] * n
-        else:
-            out_ids.append(token)
-            out_labels.append(label)
-    return out_ids, out_labels
-
-
-class VLDataset(torch.utils.data.Dataset):
-    """Tokenized conversations (labels on assistant turns) with their images as pixel values."""
-
-    def __init__(
-        self,
-        records: list[VLRecord],
-        tokenizer: Any,
-        processor: Any,
-        image_token: int,
-        n_image_tokens: int,
-        max_length: int,
-    ):
-        self.items, self.dropped = [], 0
-        for record in records:
-            ids, labels = tokenize_conversation(tokenizer, record.messages, max_length=1 << 30)
-            ids, labels = expand_image_tokens(ids, labels, image_token, n_image_tokens)
-            if len(ids) > max_length or ids.count(image_token) != n_image_tokens:
-                self.dropped += 1  # truncating would cut an image or its answer
-                continue
-            self.items.append((record.image, ids, labels))
-        self.processor = processor
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        image, ids, labels = self.items[i]
-        pixels = self.processor(images=load_image(image), return_tensors="pt")["pixel_values"][0]
-        return {"input_ids": ids, "labels": labels, "pixel_values": pixels}
-
-
-def collate_vl(pad_id: int):
-    """A collator that right-pads ids and labels and stacks pixel values."""
-
-    def collate(batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        width = max(len(b["input_ids"]) for b in batch)
-        ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-        labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, b in enumerate(batch):
-            n = len(b["input_ids"])
-            ids[row, :n] = torch.tensor(b["input_ids"])
-            labels[row, :n] = torch.tensor(b["labels"])
-            mask[row, :n] = 1
-        return {
-            "input_ids": ids,
-            "labels": labels,
-            "attention_mask": mask,
-            "pixel_values": torch.stack([b["pixel_values"] for b in batch]),
-        }
-
-    return collate
-
-
-class PackedVLDataset(torch.utils.data.Dataset):
-    """VL conversations packed into rows (see data/sft_packing.py), each row with its images in text order."""
-
-    def __init__(self, dataset: VLDataset, max_length: int):
-        examples = [{"input_ids": ids, "labels": labels} for _, ids, labels in dataset.items]
-        self.rows = pack_conversations(examples, max_length)
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        row = self.rows[i]
-        pixels = [self.dataset[m]["pixel_values"] for m in row["members"]]
-        return {**row, "pixel_values": torch.stack(pixels)}
-
-
-def collate_packed_vl(pad_id: int):
-    """Packed rows padded like text rows; all images of the batch stacked in row-major text order.
-
-    The model splices features into image-token positions in that same order (masked_scatter), so image k
-    of the stack lands in the k-th image span of the batch, whichever row it is in.
-    """
-    text = PackedCollator(pad_id)
-
-    def collate(rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        return {**text(rows), "pixel_values": torch.cat([r["pixel_values"] for r in rows])}
-
-    return collate
-
-
-def build_vl_dataset(
-    paths: list[Path],
-    fmt: str,
-    images: str | None,
-    skip_bad_images: bool,
-    model: Any,
-    tokenizer: Any,
-    processor: Any,
-    max_length: int,
-) -> tuple[VLDataset, int]:
-    """The training set of a VL stage and how many records were skipped for a bad image."""
-    records, skipped = [], 0
-    for path in paths:
-        good, bad = check_images(read_vl_file(path, fmt, images), path, skip_bad_images)
-        records += good
-        skipped += bad
-    dataset = VLDataset(
-        records, tokenizer, processor, model.config.image_token_index, model.num_image_tokens, max_length
-    )
-    return dataset, skipped
