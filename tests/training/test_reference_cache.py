@@ -16,8 +16,7 @@ from qilin.config import DpoSettings, LoraSettings, ModelSettings
 from qilin.stages import dpo
 from qilin.stages.protocol import StageContext
 from qilin.training.reference_cache import COLUMNS, META, TENSORS
-
-from .conftest import dpo_rows, stage_context, write_jsonl
+from tests.conftest import dpo_rows, stage_context, write_jsonl
 
 
 def _cfg(data: Path, finetune: str = "lora", **kw) -> DpoSettings:

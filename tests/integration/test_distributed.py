@@ -19,8 +19,7 @@ from transformers import AutoModelForCausalLM
 
 from qilin.config import ConfigError, LaunchSettings, Recipe, check_recipe, from_dict
 from qilin.distributed import engine_config, launch_command
-
-from .conftest import sft_rows, write_jsonl
+from tests.conftest import sft_rows, write_jsonl
 
 
 def _free_port() -> int:

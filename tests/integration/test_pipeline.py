@@ -15,8 +15,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from qilin.config import load_recipe
 from qilin.pipeline.runner import run_recipe
 from qilin.report import write_report
-
-from .conftest import TINY
+from tests.conftest import TINY
 
 STAGE_KEYS = {"batch_size": 4, "save_steps": 5, "logging_steps": 1, "learning_rate": 1e-3, "warmup_ratio": 0.0}
 

@@ -10,8 +10,7 @@ from qilin.config import DpoSettings, LoraSettings, ModelSettings
 from qilin.data.text.conversations import tokenize_conversation
 from qilin.models.loading import load_tokenizer
 from qilin.stages import dpo
-
-from .conftest import stage_context
+from tests.conftest import stage_context
 
 CONVERSATION = [
     {"role": "system", "content": "你是医生。"},

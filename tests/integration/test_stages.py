@@ -11,8 +11,7 @@ from qilin.config import CptSettings, ModelSettings
 from qilin.models.loading import load_tokenizer
 from qilin.stages import cpt
 from qilin.stages.protocol import StageContext
-
-from .conftest import corpus_lines, write_jsonl
+from tests.conftest import corpus_lines, write_jsonl
 
 
 def test_cpt_tokenization_streams_instead_of_loading_the_corpus(tiny_model_dir: Path, tmp_path: Path) -> None:

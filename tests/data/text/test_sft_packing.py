@@ -16,8 +16,7 @@ from qilin.data.text.sft_packing import PackedCollator, pack_conversations, pack
 from qilin.models.loading import load_tokenizer
 from qilin.stages import sft
 from qilin.stages.protocol import StageContext
-
-from .conftest import write_jsonl
+from tests.conftest import write_jsonl
 
 
 def _conversations(tokenizer) -> list[dict]:

@@ -15,8 +15,7 @@ from qilin.data.text import packed_cache
 from qilin.models.loading import load_tokenizer
 from qilin.stages import cpt
 from qilin.stages.protocol import StageContext
-
-from .conftest import corpus_lines
+from tests.conftest import corpus_lines
 
 
 @pytest.fixture

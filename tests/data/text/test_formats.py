@@ -5,8 +5,7 @@ import pytest
 
 from qilin.data.records import DataError, text_layout
 from qilin.data.text.formats import check_file, read_file
-
-from .conftest import write_jsonl
+from tests.conftest import write_jsonl
 
 HELLO = [{"role": "user", "content": "头痛怎么办？"}, {"role": "assistant", "content": "建议休息，持续加重请就医。"}]
 

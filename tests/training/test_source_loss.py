@@ -17,8 +17,7 @@ from qilin.config import CptSettings, ModelSettings
 from qilin.stages import cpt
 from qilin.stages.protocol import StageContext
 from qilin.training import source_loss
-
-from .conftest import corpus_lines
+from tests.conftest import corpus_lines
 
 
 def test_source_token_loss_sums_match_cross_entropy_per_block(monkeypatch) -> None:

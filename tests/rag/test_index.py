@@ -272,8 +272,7 @@ def test_exam_questions_get_their_disease_passages_and_eval_cmexam_takes_rag(
 ) -> None:
     from qilin.cli import main
     from qilin.eval.cmexam import read_cmexam, with_retrieved_passages
-
-    from .conftest import corpus_lines
+    from tests.conftest import corpus_lines
 
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(corpus_lines()), encoding="utf-8")

@@ -4,7 +4,7 @@ import pytest
 
 from qilin.config import ConfigError, Recipe, describe_fields, from_dict, load_recipe
 
-RECIPES = sorted(Path(__file__).parent.parent.joinpath("recipes").glob("*.yaml"))
+RECIPES = sorted(Path(__file__).parents[2].joinpath("recipes").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=[p.name for p in RECIPES])
