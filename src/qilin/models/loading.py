@@ -88,3 +88,13 @@ def save_pretrained_atomic(model: PreTrainedModel, tokenizer: Any, out_dir: Path
             processor.save_pretrained(tmp)
 
     replace_dir_atomic(out_dir, fill)
+
+
+def packs_by_position_ids(model: Any) -> bool:
+    """True when the model's attention follows position ids (every transformers architecture).
+
+    Models that bring their own code (`trust_remote_code`, e.g. Baichuan) build their own causal mask and
+    ignore position-id segments: packed, their conversations would attend to each other.
+    """
+    base = getattr(model, "get_base_model", lambda: model)()
+    return type(base).__module__.startswith("transformers.")

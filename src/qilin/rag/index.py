@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from qilin.data.records import DataError
+from qilin.durable import replace_dir_atomic
 from qilin.hashing import file_sha256
 from qilin.rag.embedding import Embedder
 from qilin.rag.passages import read_passages
@@ -122,37 +121,35 @@ def build_index(
     texts = [p["text"] for p in passages]
     progress = len(texts) >= _PROGRESS_MIN
 
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    if embedder is None:
-        bm25 = _build_bm25(texts, progress)
-        # bm25s writes .npy with the allow_pickle we pass and JSON for the rest, so its own format is pickle-free.
-        bm25.save(tmp / "bm25", allow_pickle=False, show_progress=False)
-        settings = {"tokenizer": BM25_TOKENIZER, "method": bm25.method, "k1": bm25.k1, "b": bm25.b}
-    else:
-        from safetensors.numpy import save_file
+    def fill(tmp: Path) -> None:
+        if embedder is None:
+            bm25 = _build_bm25(texts, progress)
+            # bm25s writes .npy with the allow_pickle we pass and JSON for the rest, so its own format is pickle-free.
+            bm25.save(tmp / "bm25", allow_pickle=False, show_progress=False)
+            settings = {"tokenizer": BM25_TOKENIZER, "method": bm25.method, "k1": bm25.k1, "b": bm25.b}
+        else:
+            from safetensors.numpy import save_file
 
-        vectors = embedder.encode(texts, progress)  # (N, H)
-        save_file({"embeddings": vectors}, str(tmp / "embeddings.safetensors"))
-        settings = {"pooling": "mean over the attention mask, L2-normalised", "dim": int(vectors.shape[1])}
-    with (tmp / "passages.jsonl").open("w", encoding="utf-8") as f:
-        f.writelines(json.dumps(p, ensure_ascii=False) + "\n" for p in passages)
-    info = {
-        "format": INDEX_FORMAT,
-        "kind": kind,
-        "passage_chars": passage_chars,
-        "settings": settings,
-        "embedding_model": str(Path(embedding_model).resolve()) if embedding_model is not None else None,
-        "corpus": [{"path": str(p), "sha256": file_sha256(p), "documents": documents[str(p)]} for p in corpus_paths],
-        "passages": len(passages),
-        "duplicates_removed": duplicates,
-    }
-    (tmp / INDEX_FILE).write_text(json.dumps(info, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(tmp, out_dir)
+            vectors = embedder.encode(texts, progress)  # (N, H)
+            save_file({"embeddings": vectors}, str(tmp / "embeddings.safetensors"))
+            settings = {"pooling": "mean over the attention mask, L2-normalised", "dim": int(vectors.shape[1])}
+        with (tmp / "passages.jsonl").open("w", encoding="utf-8") as f:
+            f.writelines(json.dumps(p, ensure_ascii=False) + "\n" for p in passages)
+        info = {
+            "format": INDEX_FORMAT,
+            "kind": kind,
+            "passage_chars": passage_chars,
+            "settings": settings,
+            "embedding_model": str(Path(embedding_model).resolve()) if embedding_model is not None else None,
+            "corpus": [
+                {"path": str(p), "sha256": file_sha256(p), "documents": documents[str(p)]} for p in corpus_paths
+            ],
+            "passages": len(passages),
+            "duplicates_removed": duplicates,
+        }
+        (tmp / INDEX_FILE).write_text(json.dumps(info, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+    replace_dir_atomic(out_dir, fill)
     return out_dir
 
 

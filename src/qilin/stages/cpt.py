@@ -23,10 +23,9 @@ from transformers import Trainer, TrainingArguments, default_data_collator
 from qilin.data.text.formats import check_file, iter_file
 from qilin.data.text.packed_cache import build_once, cache_dir, wait_for_file
 from qilin.data.text.packing import PackedBlocks, pack_token_batches, write_packed_sources
-from qilin.data.text.sft_packing import packs_by_position_ids
 from qilin.data.text.tokenize_corpus import CorpusTokenizer, default_processes
 from qilin.log import get_logger
-from qilin.models.loading import load_tokenizer
+from qilin.models.loading import load_tokenizer, packs_by_position_ids
 from qilin.stages.protocol import StageContext
 from qilin.training import (
     build_model,

@@ -14,9 +14,9 @@ from transformers import DataCollatorForSeq2Seq
 from qilin.chat_templates import IGNORE_INDEX
 from qilin.data.text.conversations import tokenize_conversation
 from qilin.data.text.formats import read_file
-from qilin.data.text.sft_packing import PackedCollator, pack_conversations, packs_by_position_ids
+from qilin.data.text.sft_packing import PackedCollator, pack_conversations
 from qilin.log import get_logger
-from qilin.models.loading import load_tokenizer
+from qilin.models.loading import load_tokenizer, packs_by_position_ids
 from qilin.stages.protocol import StageContext
 from qilin.training import build_model, build_trainer, real_tokens_per_second, save_stage_output, train
 

@@ -10,9 +10,7 @@ is kept, then frozen, as the paper freezes its ViT.
 from __future__ import annotations
 
 import json
-import os
 import random
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
 
 from qilin.config import EmbeddedVisionSettings
 from qilin.data.vision.images import load_image
+from qilin.durable import replace_dir_atomic
 from qilin.models.embedded import train_tokenizer
 
 # Synthetic scans are grayscale with a mid-grey mean; statistics of the generator, not of ImageNet.
@@ -109,12 +108,10 @@ def _clip_config(settings: EmbeddedVisionSettings, tokenizer: Any) -> CLIPConfig
 def _save_tower(vision: torch.nn.Module, processor: CLIPImageProcessor, losses: list[float], out_dir: Path) -> None:
     """Write the image tower (a CLIPVisionModel in transformers 5) under a temporary name, then rename it into place,
     so a killed save never leaves a half-written `out_dir` for the pipeline to mistake for a finished one."""
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    vision.save_pretrained(tmp)
-    processor.save_pretrained(tmp)
-    (tmp / "pretrain_losses.json").write_text(json.dumps(losses))
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(tmp, out_dir)
+
+    def fill(tmp: Path) -> None:
+        vision.save_pretrained(tmp)
+        processor.save_pretrained(tmp)
+        (tmp / "pretrain_losses.json").write_text(json.dumps(losses))
+
+    replace_dir_atomic(out_dir, fill)

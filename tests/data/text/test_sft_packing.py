@@ -12,8 +12,8 @@ from transformers import AutoModelForCausalLM
 
 from qilin.chat_templates import IGNORE_INDEX
 from qilin.config import ModelSettings, SftSettings
-from qilin.data.text.sft_packing import PackedCollator, pack_conversations, packs_by_position_ids
-from qilin.models.loading import load_tokenizer
+from qilin.data.text.sft_packing import PackedCollator, pack_conversations
+from qilin.models.loading import load_tokenizer, packs_by_position_ids
 from qilin.stages import sft
 from qilin.stages.protocol import StageContext
 from tests.conftest import write_jsonl

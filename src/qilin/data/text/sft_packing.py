@@ -63,13 +63,3 @@ class PackedCollator:
             positions[b, :n] = torch.tensor(row["position_ids"])
             positions[b, n:] = torch.arange(width - n)  # padding: a separate segment, never attended to
         return {"input_ids": ids, "labels": labels, "position_ids": positions}
-
-
-def packs_by_position_ids(model: Any) -> bool:
-    """True when the model's attention follows position ids (every transformers architecture).
-
-    Models that bring their own code (`trust_remote_code`, e.g. Baichuan) build their own causal mask and
-    ignore position-id segments: packed, their conversations would attend to each other.
-    """
-    base = getattr(model, "get_base_model", lambda: model)()
-    return type(base).__module__.startswith("transformers.")
