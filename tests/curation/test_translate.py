@@ -34,10 +34,10 @@ from qilin.curation.translate import cache_key, translate_file
 from qilin.data.records import DataError
 from qilin.durable import append_jsonl, read_jsonl_log
 
-from .conftest import write_jsonl
+from ..conftest import write_jsonl
 from .fake_llm import FakeLLM, fake_translate, serve
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 # `qilin data ...` as cli.py will wire it, in a fresh interpreter (cli.py itself is not changed here).
 CLI = (
     "import argparse, sys\n"
