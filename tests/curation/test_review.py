@@ -18,8 +18,8 @@ from qilin.curation.translate import TranslatedItem, read_translations, translat
 from qilin.durable import append_jsonl, read_jsonl_log
 
 from ..conftest import write_jsonl
+from .conftest import data_cli, make_images
 from .fake_llm import FakeLLM, serve
-from .test_translate import data_cli, make_images
 
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

@@ -1,9 +1,7 @@
-"""ChiMed-VL translation: source readers, checks, and the translator against a faulty local stand-in LLM."""
+"""ChiMed-VL translation: the translator against a faulty local stand-in LLM, resume, outputs, the CLI verbs."""
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
 import os
 import signal
@@ -14,27 +12,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
-from qilin.cli.curation import add_translate_commands
 from qilin.config import ConfigError
-from qilin.curation.checks import (
-    check_translation,
-    english_ratio,
-    length_ratio,
-    missing_numbers,
-    source_sides,
-    target_sides,
-    token_f1,
-)
-from qilin.curation.glossary import Glossary, load_glossary
-from qilin.curation.llm_client import ChatClient, RequestFailed, RetryPolicy, retry_after_seconds
-from qilin.curation.sources import conversation_turns, parse_fields, read_source
 from qilin.curation.translate import cache_key, translate_file
-from qilin.data.records import DataError
 from qilin.durable import append_jsonl, read_jsonl_log
 
 from ..conftest import write_jsonl
+from .conftest import captions, data_cli, make_images
 from .fake_llm import FakeLLM, fake_translate, serve
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,185 +31,6 @@ CLI = (
     "args = parser.parse_args()\n"
     "sys.exit(args.func(args))\n"
 )
-
-
-def data_cli(argv: list[str]) -> int:
-    """Run a `qilin data` verb in this process."""
-    parser = argparse.ArgumentParser(prog="qilin data")
-    add_translate_commands(parser.add_subparsers(dest="verb", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-def captions(n: int) -> list[dict]:
-    text = "Case {i}: axial CT shows a {i} cm mass in the left kidney."
-    return [{"image": f"img{i}.png", "caption": text.format(i=i)} for i in range(n)]
-
-
-def make_images(folder: Path, names: list[str]) -> None:
-    for i, name in enumerate(names):
-        Image.new("RGB", (16, 16), (40 * i % 256, 90, 160)).save(folder / name)
-
-
-# --- source readers -------------------------------------------------------------------------------------------
-
-
-def test_each_source_format_is_detected_and_read_into_segments(tmp_path: Path) -> None:
-    pmc = write_jsonl(tmp_path / "pmc.jsonl", captions(2))
-    name, items = read_source(pmc)
-    assert name == "pmc-oa" and [i.id for i in items] == ["pmc-1", "pmc-2"] and items[0].kind == "caption"
-    assert items[1].segments[0].text == "Case 1: axial CT shows a 1 cm mass in the left kidney."
-
-    case = write_jsonl(
-        tmp_path / "case.jsonl",
-        [
-            {
-                "image": "c.png",
-                "context": "A 60-year-old man with cough.",
-                "question": "What is shown?",
-                "answer": "A mass.",
-            }
-        ],
-    )
-    name, [item] = read_source(case)
-    assert name == "case-report" and [(s.role, s.image) for s in item.segments] == [
-        ("human", True),
-        ("human", False),
-        ("gpt", False),
-    ]
-    assert conversation_turns(item.segments, ["病例", "问题", "回答"]) == [
-        {"from": "human", "value": "<image>\n病例\n问题"},
-        {"from": "gpt", "value": "回答"},
-    ]
-
-    llava = tmp_path / "llava.json"
-    turns = [
-        {"from": "human", "value": "What is shown?\n<image>"},
-        {"from": "gpt", "value": "A nodule."},
-        {"from": "human", "value": "Where?"},
-        {"from": "gpt", "value": "Right lung."},
-    ]
-    llava.write_text(json.dumps([{"id": "q7", "image": "x.png", "conversations": turns}]))
-    name, [item] = read_source(llava)
-    assert name == "llava-med" and item.id == "q7"
-    # The `<image>` token is taken out before translation and put back first in the first human turn.
-    assert [s.text for s in item.segments] == ["What is shown?", "A nodule.", "Where?", "Right lung."]
-    assert (
-        conversation_turns(item.segments, ["显示什么？", "结节。", "哪里？", "右肺。"])[0]["value"]
-        == "<image>\n显示什么？"
-    )
-
-    csv_path = tmp_path / "generic.csv"
-    csv_path.write_text("uid,img_path,text_en\na1,a.png,Chest X-ray.\na2,b.png,Right lung nodule.\n")
-    name, items = read_source(csv_path, fields=parse_fields("id=uid,image=img_path,text=text_en"))
-    assert name == "generic" and [(i.id, i.image, i.segments[0].text) for i in items] == [
-        ("a1", "a.png", "Chest X-ray."),
-        ("a2", "b.png", "Right lung nodule."),
-    ]
-
-
-def test_bad_records_name_file_line_and_field(tmp_path: Path) -> None:
-    bad = write_jsonl(tmp_path / "bad.jsonl", [captions(1)[0], {"image": "b.png", "caption": ""}])
-    with pytest.raises(DataError, match=r"bad\.jsonl:line 2: field 'caption': is empty"):
-        read_source(bad)
-    unknown = write_jsonl(tmp_path / "unknown.jsonl", [{"picture": "a.png", "text": "x"}])
-    with pytest.raises(
-        DataError, match=r"unknown\.jsonl:line 1: no source format matches the fields \[picture, text\]"
-    ):
-        read_source(unknown)
-    dup = write_jsonl(tmp_path / "dup.jsonl", [{"id": "a", **captions(1)[0]}, {"id": "a", **captions(2)[1]}])
-    with pytest.raises(DataError, match=r"dup\.jsonl:line 2: field 'id': 'a' already used at line 1"):
-        read_source(dup)
-    qa_csv = tmp_path / "qa.csv"
-    qa_csv.write_text("img,q,a\nx.png,What is shown?,\n")
-    with pytest.raises(DataError, match=r"qa\.csv:line 2: field 'a': is empty"):
-        read_source(qa_csv, fields=parse_fields("image=img,question=q,answer=a"))
-    with pytest.raises(ConfigError, match="unknown role 'caption'"):
-        parse_fields("image=img,caption=c")
-
-
-def test_glossary_matches_whole_terms_longest_first(tmp_path: Path) -> None:
-    glossary = Glossary({"stroke": "卒中", "heat stroke": "中暑", "MS": "多发性硬化", "CT": "CT"})
-    assert glossary.terms_in("Heat stroke in a runner; CT at 20 ms.") == {"CT": "CT", "heat stroke": "中暑"}
-    assert glossary.terms_in("Stroke with MS.") == {"MS": "多发性硬化", "stroke": "卒中"}
-    csv_path = tmp_path / "terms.csv"
-    csv_path.write_text("en,zh\nmyocardial infarction,心肌梗死\nBRCA1,BRCA1基因\n", encoding="utf-8")
-    loaded = load_glossary(csv_path)
-    assert loaded.terms == {"myocardial infarction": "心肌梗死", "BRCA1": "BRCA1基因"}
-    assert loaded.latin_words() == {"brca1"}
-    clash = tmp_path / "clash.json"
-    clash.write_text(json.dumps([{"en": "stroke", "zh": "卒中"}, {"en": "Stroke", "zh": "中风"}], ensure_ascii=False))
-    with pytest.raises(DataError, match=r"clash\.json:record 2: 'Stroke' -> '中风' contradicts 'stroke' -> '卒中'"):
-        load_glossary(clash)
-
-
-# --- checks ---------------------------------------------------------------------------------------------------
-
-SOURCE = "Axial CT shows a 3 cm mass in the left kidney."  # 11 words: Axial CT shows a 3 cm mass in the left kidney
-CLEAN = "轴位CT显示左肾有一个3 cm肿块。"  # 11 Chinese characters + CT, 3, cm kept = 14 units
-
-
-def names(flags: list) -> list[str]:
-    return [f.name for f in flags]
-
-
-def test_a_clean_translation_passes_every_check() -> None:
-    assert length_ratio(SOURCE, CLEAN) == pytest.approx(14 / 11)
-    assert check_translation(SOURCE, CLEAN, Glossary({"kidney": "肾"})) == []
-    assert check_translation("Bilateral pleural effusion, about 2 cm.", "双侧胸腔积液，约2 cm左右。") == []
-
-
-def test_checks_flag_each_kind_of_mistake() -> None:
-    # Untranslated English: "mass" (4 letters) of 8 Latin letters (CT, cm, mass) + 9 Chinese characters.
-    share, words = english_ratio("轴位CT显示左肾有一个3 cm mass。")
-    assert (share, words) == (pytest.approx(4 / 17), ["mass"])
-    assert names(check_translation(SOURCE, "轴位CT显示左肾有一个3 cm mass。")) == ["untranslated_english"]
-
-    dropped = check_translation("A 3.5 cm nodule, 12 mm from the right pleura.", "距右侧胸膜毫米处见一3.5 cm结节。")
-    assert names(dropped) == ["number_missing"] and dropped[0].detail == "missing: 12"
-    assert missing_numbers("1,200 mg at 8 h", "１２００ mg，8小时") == []  # thousands separator, full-width digits
-
-    flipped = check_translation(SOURCE, "轴位CT显示右肾有一个3 cm肿块。")
-    assert names(flipped) == ["laterality"] and flipped[0].detail == "source: left; translation: right"
-    assert source_sides("Marker R; L4-L5 and 2 L of fluid") == {"right"}
-    assert target_sides("约3 cm左右") == set() and target_sides("左右肺") == {"left", "right"}
-
-    glossary = Glossary({"myocardial infarction": "心肌梗死"})
-    broken = check_translation("Acute myocardial infarction.", "急性心肌梗塞。", glossary)
-    assert names(broken) == ["glossary"] and "myocardial infarction -> 心肌梗死" in broken[0].detail
-
-    truncated = check_translation(SOURCE, "轴位CT。")  # 2 characters + CT = 3 units for 11 words: 0.27
-    assert names(truncated) == ["number_missing", "unit_missing", "laterality", "length_ratio"]
-    assert length_ratio(SOURCE, "轴位CT。") == pytest.approx(3 / 11)
-    assert names(check_translation("Give 5 mg daily.", "每日给予5。")) == ["unit_missing"]
-    assert names(check_translation(SOURCE, "  ")) == ["empty"]
-
-    # Back-translation: overlap {left, kidney} of 3 and 3 tokens -> P = R = F1 = 2/3.
-    assert token_f1("the left kidney", "left kidney mass") == pytest.approx(2 / 3)
-    assert names(check_translation(SOURCE, CLEAN, back_translation="A tumour on one side.")) == ["back_translation"]
-
-
-# --- the translator against the stand-in ----------------------------------------------------------------------
-
-
-def test_retry_after_is_honoured_over_a_long_backoff() -> None:
-    fake = FakeLLM(script={"Chest X-ray.": ["429", "429"]})
-
-    async def ask(url: str) -> str:
-        client = ChatClient(url + "/v1", "fake", policy=RetryPolicy(retries=2, backoff=30.0))
-        try:
-            return await client.complete(
-                [{"role": "system", "content": ""}, {"role": "user", "content": "Chest X-ray."}]
-            )
-        finally:
-            await client.aclose()
-
-    with serve(fake) as url:
-        start = time.monotonic()
-        assert asyncio.run(ask(url)) == "胸部X线片。"
-        assert time.monotonic() - start < 5  # Retry-After: 0 twice, not 15-30 s + 30-60 s of backoff
-    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == pytest.approx(10.0)
-    assert retry_after_seconds("soon") is None
 
 
 def test_faults_are_retried_and_a_permanent_failure_is_logged_and_counted(
@@ -392,17 +197,3 @@ def test_cache_survives_a_torn_last_line(tmp_path: Path) -> None:
     terms = {"upper lobe": "上叶"}
     assert cache_key("x", "zh", "m", terms) != cache_key("x", "zh", "m", {})  # the glossary subset is in the key
     assert cache_key("x", "zh", "m", terms) != cache_key("x", "zh", "m2", terms)
-
-
-def test_a_refused_connection_is_retried_and_a_4xx_is_not() -> None:
-    async def ask(endpoint: str) -> None:
-        client = ChatClient(endpoint, "fake", policy=RetryPolicy(retries=1, backoff=0.01, timeout=1))
-        try:
-            await client.complete([{"role": "user", "content": "x"}])
-        finally:
-            await client.aclose()
-
-    with pytest.raises(RequestFailed, match=r"ConnectError.*after 2 attempts"):
-        asyncio.run(ask("http://127.0.0.1:9/v1"))  # nothing listens on port 9 (discard)
-    with serve(FakeLLM()) as url, pytest.raises(RequestFailed, match=r"HTTP 404.*after 1 attempt\)"):
-        asyncio.run(ask(url + "/wrong"))  # the same request would be refused again

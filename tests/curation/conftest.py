@@ -1,0 +1,28 @@
+"""Helpers of the curation tests: `qilin data` in this process, caption sources and images."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from PIL import Image
+
+from qilin.cli.curation import add_translate_commands
+
+
+def data_cli(argv: list[str]) -> int:
+    """Run a `qilin data` verb in this process."""
+    parser = argparse.ArgumentParser(prog="qilin data")
+    add_translate_commands(parser.add_subparsers(dest="verb", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def captions(n: int) -> list[dict]:
+    text = "Case {i}: axial CT shows a {i} cm mass in the left kidney."
+    return [{"image": f"img{i}.png", "caption": text.format(i=i)} for i in range(n)]
+
+
+def make_images(folder: Path, names: list[str]) -> None:
+    for i, name in enumerate(names):
+        Image.new("RGB", (16, 16), (40 * i % 256, 90, 160)).save(folder / name)
