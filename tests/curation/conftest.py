@@ -1,13 +1,32 @@
-"""Helpers of the curation tests: `qilin data` in this process, caption sources and images."""
+"""Helpers of the curation tests: `qilin data` in this process, caption sources and images; logging."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from qilin.cli.curation import add_translate_commands
+from qilin.log import ROOT, setup_logging
+
+
+@pytest.fixture(autouse=True)
+def qilin_logging() -> Iterator[None]:
+    """The `qilin` loggers set up as the command line does (info lines on stdout), and put back afterwards."""
+    logger = logging.getLogger(ROOT)
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    setup_logging()
+    yield
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    for handler in saved[0]:
+        logger.addHandler(handler)
+    logger.setLevel(saved[1])
+    logger.propagate = saved[2]
 
 
 def data_cli(argv: list[str]) -> int:

@@ -22,10 +22,12 @@ from .conftest import captions, data_cli, make_images
 from .fake_llm import FakeLLM, fake_translate, serve
 
 REPO = Path(__file__).resolve().parents[2]
-# `qilin data ...` as cli.py will wire it, in a fresh interpreter (cli.py itself is not changed here).
+# `qilin data ...` in a fresh interpreter, its logging set up as the command line does, without the whole parser.
 CLI = (
     "import argparse, sys\n"
     "from qilin.cli.curation import add_translate_commands\n"
+    "from qilin.log import setup_logging\n"
+    "setup_logging()\n"
     "parser = argparse.ArgumentParser(prog='qilin data')\n"
     "add_translate_commands(parser.add_subparsers(dest='verb', required=True))\n"
     "args = parser.parse_args()\n"

@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 
 from qilin.config import ConfigError
+from qilin.log import get_logger
+
+log = get_logger(__name__)
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
@@ -34,7 +36,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
         nonlocal step
         if done == total or done * 20 // total > step:  # a line per 5%
             step = done * 20 // total
-            print(f"  {done}/{total} items", file=sys.stderr, flush=True)
+            log.info(f"  {done}/{total} items")
 
     summary = translate_file(
         args.source,
@@ -53,19 +55,19 @@ def cmd_translate(args: argparse.Namespace) -> int:
         progress=progress,
     )
     detected = " (detected)" if args.format == "auto" and not fields else ""
-    print(
+    log.info(
         f"{args.source}: {summary['format']} format{detected}, {summary['items']} items, {summary['segments']} segments"
     )
-    print(
+    log.info(
         f"translated {summary['translated']}, failed {summary['failed']} (see {out / 'failures.jsonl'}); "
         f"{summary['new_translations']} new translations, {summary['cache_hits']} from the cache, "
         f"{summary['requests']} requests, {summary['retries']} retries"
     )
     flags = ", ".join(f"{k} {v}" for k, v in summary["flags"].items()) or "none"
-    print(f"flagged items {summary['flagged_items']} ({flags})")
+    log.info(f"flagged items {summary['flagged_items']} ({flags})")
     for path in summary["outputs"].values():
-        print(f"wrote {path}")
-    print(f"images resolve against {summary['images']} (give it as --images to `qilin data check` and training)")
+        log.info(f"wrote {path}")
+    log.info(f"images resolve against {summary['images']} (give it as --images to `qilin data check` and training)")
     return 1 if summary["failed"] else 0
 
 
@@ -83,8 +85,8 @@ def cmd_review(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"image folder {images} not found; give --images DIR")
     app = create_review_app(dataset, args.reviewer, queue, images)
     flagged = sum(1 for r in queue if r.flags)
-    print(f"reviewing {len(queue)} items ({flagged} flagged) as {args.reviewer}: http://127.0.0.1:{args.port}/")
-    print("decisions are saved as you make them; Ctrl+C to stop")
+    log.info(f"reviewing {len(queue)} items ({flagged} flagged) as {args.reviewer}: http://127.0.0.1:{args.port}/")
+    log.info("decisions are saved as you make them; Ctrl+C to stop")
     serve_review(app, args.port)
     return 0
 
@@ -101,12 +103,12 @@ def cmd_review_apply(args: argparse.Namespace) -> int:
 
     summary = apply_reviews(args.dataset, args.out, args.reviewer or None, args.keep_unreviewed)
     unreviewed = "kept" if args.keep_unreviewed else "dropped"
-    print(
+    log.info(
         f"accepted {summary['accepted']}, edited {summary['edited']}, rejected {summary['rejected']}, "
         f"unreviewed {summary['unreviewed']} ({unreviewed}): {summary['written']} items written"
     )
     for path in summary["outputs"].values():
-        print(f"wrote {path}")
+        log.info(f"wrote {path}")
     return 0
 
 
@@ -115,14 +117,14 @@ def cmd_review_stats(args: argparse.Namespace) -> int:
 
     stats = review_stats(args.dataset)
     for name, n in stats["decided"].items():
-        print(f"{name}: {n} items decided")
+        log.info(f"{name}: {n} items decided")
     if not stats["pairs"]:
-        print("agreement needs decisions from two reviewers")
+        log.info("agreement needs decisions from two reviewers")
     for pair in stats["pairs"]:
         kappa = "undefined" if pair["kappa"] is None else f"{pair['kappa']:.3f}"
         percent = "-" if pair["percent_agreement"] is None else f"{pair['percent_agreement']:.1f}%"
-        print(f"{' vs '.join(pair['reviewers'])}: {pair['items']} shared items, agreement {percent}, kappa {kappa}")
-    print(f"wrote {Path(args.dataset) / 'review' / 'agreement.json'}")
+        log.info(f"{' vs '.join(pair['reviewers'])}: {pair['items']} shared items, agreement {percent}, kappa {kappa}")
+    log.info(f"wrote {Path(args.dataset) / 'review' / 'agreement.json'}")
     return 0
 
 
