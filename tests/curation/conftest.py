@@ -1,4 +1,4 @@
-"""Helpers of the curation tests: `qilin data` in this process, caption sources and images; logging."""
+"""Helpers of the curation tests: `qilin data` in this process, caption sources and images; fast retries, logging."""
 
 from __future__ import annotations
 
@@ -7,11 +7,19 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
+import openai._base_client
 import pytest
 from PIL import Image
 
 from qilin.cli.curation import add_translate_commands
 from qilin.log import ROOT, setup_logging
+
+
+@pytest.fixture(autouse=True)
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The openai client's backoff (0.5 s doubling to 8 s) is fixed in its module: 10 ms here keeps the tests fast."""
+    monkeypatch.setattr(openai._base_client, "INITIAL_RETRY_DELAY", 0.01)
+    monkeypatch.setattr(openai._base_client, "MAX_RETRY_DELAY", 0.05)
 
 
 @pytest.fixture(autouse=True)

@@ -47,7 +47,7 @@ def test_faults_are_retried_and_a_permanent_failure_is_logged_and_counted(
     )
     out = tmp_path / "out"
     argv = ["translate", str(src), "--endpoint", "", "--model", "fake", "--out", str(out)]
-    argv += ["--retries", "3", "--backoff", "0.01", "--timeout", "0.5", "--concurrency", "3"]
+    argv += ["--retries", "3", "--timeout", "0.5", "--concurrency", "3"]
     with serve(fake) as url:
         argv[3] = url + "/v1"
         assert data_cli(argv) == 1  # done, but one item failed
@@ -86,6 +86,29 @@ def test_faults_are_retried_and_a_permanent_failure_is_logged_and_counted(
     assert not (out / "failures.jsonl").exists()
 
 
+def test_a_wrong_model_or_key_stops_the_run_at_once_with_the_servers_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from qilin.cli.main import main
+
+    src = write_jsonl(tmp_path / "pmc.jsonl", captions(40))
+    fake = FakeLLM(models={"qwen2-7b-instruct"}, api_key="secret")
+    with serve(fake) as url:
+        argv = ["data", "translate", str(src), "--endpoint", url + "/v1", "--out", str(tmp_path / "out")]
+        assert main([*argv, "--model", "qwen2-7b", "--api-key", "secret"]) == 2
+        error = capsys.readouterr().err
+        assert "answered HTTP 404: The model `qwen2-7b` does not exist. (check --endpoint, --model" in error
+        assert 1 <= len(fake.log) <= 4  # the requests open when the first 404 came back (--concurrency 4), not 40
+        assert not (tmp_path / "out" / "captions.jsonl").exists()
+
+        fake.log.clear()
+        with pytest.raises(ConfigError, match=r"HTTP 401: Incorrect API key provided\."):
+            data_cli([*argv[1:], "--model", "qwen2-7b-instruct", "--api-key", "wrong", "--concurrency", "2"])
+        assert 1 <= len(fake.log) <= 2
+        assert data_cli([*argv[1:], "--model", "qwen2-7b-instruct", "--api-key", "secret"]) == 0
+    assert "translated 40, failed 0" in capsys.readouterr().out
+
+
 def test_an_empty_translation_fails_the_item_instead_of_writing_an_empty_caption(tmp_path: Path) -> None:
     src = write_jsonl(tmp_path / "pmc.jsonl", [{"image": "a.png", "caption": "The"}, captions(1)[0]])
     with serve(FakeLLM()) as url:  # the stand-in translates "the" to nothing
@@ -110,7 +133,7 @@ def test_a_killed_run_resumes_without_translating_anything_twice(tmp_path: Path)
     fake = FakeLLM(hold_after=n // 2)
     with serve(fake) as url:
         argv = [sys.executable, "-c", CLI, "translate", str(src), "--endpoint", url + "/v1", "--model", "fake"]
-        argv += ["--out", str(out), "--concurrency", "2", "--backoff", "0.01"]
+        argv += ["--out", str(out), "--concurrency", "2"]
         env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
         first = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 30
