@@ -2,7 +2,7 @@
 
 cli.py adds them under `qilin data` with `add_translate_commands(data_verbs)`. Each verb's function returns the
 exit code: 0 done, 1 done but some items failed (translate), 2 a user error (raised as ConfigError, DataError or
-FileNotFoundError and printed by `qilin`'s main).
+FileNotFoundError and printed by `qilin`'s main; an endpoint that refuses the requests is one).
 """
 
 from __future__ import annotations
@@ -10,62 +10,67 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 
 from qilin.config import ConfigError
+from qilin.log import get_logger
+
+log = get_logger(__name__)
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
-    from qilin.curation.llm_client import RetryPolicy
+    from qilin.curation.llm_client import EndpointRefused, RetryPolicy
     from qilin.curation.sources import parse_fields
     from qilin.curation.translate import translate_file
 
     if not args.endpoint.startswith(("http://", "https://")):
         raise ConfigError(f"--endpoint {args.endpoint!r}: expected an http(s) URL such as http://127.0.0.1:8000/v1")
-    if args.concurrency < 1 or args.retries < 0 or args.backoff < 0 or args.timeout <= 0:
-        raise ConfigError("--concurrency must be >= 1, --retries and --backoff >= 0, --timeout > 0")
+    if args.concurrency < 1 or args.retries < 0 or args.timeout <= 0:
+        raise ConfigError("--concurrency must be >= 1, --retries >= 0, --timeout > 0")
     fields = parse_fields(args.fields) if args.fields else None
     out = Path(args.out) if args.out else Path(args.source).with_name(Path(args.source).stem + f"_{args.to}")
-    policy = RetryPolicy(retries=args.retries, backoff=args.backoff, timeout=args.timeout)
+    policy = RetryPolicy(retries=args.retries, timeout=args.timeout)
     step = 0
 
     def progress(done: int, total: int) -> None:
         nonlocal step
         if done == total or done * 20 // total > step:  # a line per 5%
             step = done * 20 // total
-            print(f"  {done}/{total} items", file=sys.stderr, flush=True)
+            log.info(f"  {done}/{total} items")
 
-    summary = translate_file(
-        args.source,
-        out,
-        args.endpoint,
-        args.model,
-        api_key=args.api_key or os.environ.get("OPENAI_API_KEY"),
-        fmt=args.format,
-        fields=fields,
-        glossary=args.glossary,
-        images=args.images,
-        concurrency=args.concurrency,
-        policy=policy,
-        back_translate=args.back_translate,
-        cache=args.cache,
-        progress=progress,
-    )
+    try:
+        summary = translate_file(
+            args.source,
+            out,
+            args.endpoint,
+            args.model,
+            api_key=args.api_key or os.environ.get("OPENAI_API_KEY"),
+            fmt=args.format,
+            fields=fields,
+            glossary=args.glossary,
+            images=args.images,
+            concurrency=args.concurrency,
+            policy=policy,
+            back_translate=args.back_translate,
+            cache=args.cache,
+            progress=progress,
+        )
+    except EndpointRefused as e:  # every further request would be refused alike: a user error, not N failed items
+        raise ConfigError(f"{e} (check --endpoint, --model and --api-key)") from e
     detected = " (detected)" if args.format == "auto" and not fields else ""
-    print(
+    log.info(
         f"{args.source}: {summary['format']} format{detected}, {summary['items']} items, {summary['segments']} segments"
     )
-    print(
+    log.info(
         f"translated {summary['translated']}, failed {summary['failed']} (see {out / 'failures.jsonl'}); "
         f"{summary['new_translations']} new translations, {summary['cache_hits']} from the cache, "
         f"{summary['requests']} requests, {summary['retries']} retries"
     )
     flags = ", ".join(f"{k} {v}" for k, v in summary["flags"].items()) or "none"
-    print(f"flagged items {summary['flagged_items']} ({flags})")
+    log.info(f"flagged items {summary['flagged_items']} ({flags})")
     for path in summary["outputs"].values():
-        print(f"wrote {path}")
-    print(f"images resolve against {summary['images']} (give it as --images to `qilin data check` and training)")
+        log.info(f"wrote {path}")
+    log.info(f"images resolve against {summary['images']} (give it as --images to `qilin data check` and training)")
     return 1 if summary["failed"] else 0
 
 
@@ -83,8 +88,8 @@ def cmd_review(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"image folder {images} not found; give --images DIR")
     app = create_review_app(dataset, args.reviewer, queue, images)
     flagged = sum(1 for r in queue if r.flags)
-    print(f"reviewing {len(queue)} items ({flagged} flagged) as {args.reviewer}: http://127.0.0.1:{args.port}/")
-    print("decisions are saved as you make them; Ctrl+C to stop")
+    log.info(f"reviewing {len(queue)} items ({flagged} flagged) as {args.reviewer}: http://127.0.0.1:{args.port}/")
+    log.info("decisions are saved as you make them; Ctrl+C to stop")
     serve_review(app, args.port)
     return 0
 
@@ -101,12 +106,12 @@ def cmd_review_apply(args: argparse.Namespace) -> int:
 
     summary = apply_reviews(args.dataset, args.out, args.reviewer or None, args.keep_unreviewed)
     unreviewed = "kept" if args.keep_unreviewed else "dropped"
-    print(
+    log.info(
         f"accepted {summary['accepted']}, edited {summary['edited']}, rejected {summary['rejected']}, "
         f"unreviewed {summary['unreviewed']} ({unreviewed}): {summary['written']} items written"
     )
     for path in summary["outputs"].values():
-        print(f"wrote {path}")
+        log.info(f"wrote {path}")
     return 0
 
 
@@ -115,14 +120,14 @@ def cmd_review_stats(args: argparse.Namespace) -> int:
 
     stats = review_stats(args.dataset)
     for name, n in stats["decided"].items():
-        print(f"{name}: {n} items decided")
+        log.info(f"{name}: {n} items decided")
     if not stats["pairs"]:
-        print("agreement needs decisions from two reviewers")
+        log.info("agreement needs decisions from two reviewers")
     for pair in stats["pairs"]:
         kappa = "undefined" if pair["kappa"] is None else f"{pair['kappa']:.3f}"
         percent = "-" if pair["percent_agreement"] is None else f"{pair['percent_agreement']:.1f}%"
-        print(f"{' vs '.join(pair['reviewers'])}: {pair['items']} shared items, agreement {percent}, kappa {kappa}")
-    print(f"wrote {Path(args.dataset) / 'review' / 'agreement.json'}")
+        log.info(f"{' vs '.join(pair['reviewers'])}: {pair['items']} shared items, agreement {percent}, kappa {kappa}")
+    log.info(f"wrote {Path(args.dataset) / 'review' / 'agreement.json'}")
     return 0
 
 
@@ -139,7 +144,8 @@ def add_translate_commands(data_verbs: argparse._SubParsersAction) -> None:
         "(caption items), OUT/conversations.json (QA items, LLaVA format), OUT/flags.jsonl and OUT/summary.json. "
         "Every translation is cached in OUT/cache.jsonl as soon as it arrives: run the same command again to "
         "resume after a crash or to retry failures, at no cost for what is done. Items that fail after all "
-        "retries are listed in OUT/failures.jsonl (exit 1).",
+        "retries are listed in OUT/failures.jsonl (exit 1). An endpoint that refuses the requests (HTTP 401, 403, "
+        "404: a wrong key, URL or model) stops the run at once with its message (exit 2).",
         epilog="source formats (--format auto detects by the first record's fields):\n"
         "  pmc-oa       JSONL {image, caption}\n"
         "  case-report  JSONL {image, context|case, question, answer} (PMC-CaseReport)\n"
@@ -162,9 +168,12 @@ def add_translate_commands(data_verbs: argparse._SubParsersAction) -> None:
     translate.add_argument("--cache", help="translation cache file (default: OUT/cache.jsonl)")
     translate.add_argument("--concurrency", type=int, default=4, help="requests open at once (default: 4)")
     translate.add_argument(
-        "--retries", type=int, default=5, help="retries per request after the first try (default: 5)"
+        "--retries",
+        type=int,
+        default=5,
+        help="retries per request after the first try, each after the openai client's backoff or the server's "
+        "Retry-After (default: 5)",
     )
-    translate.add_argument("--backoff", type=float, default=1.0, help="seconds before the first retry, doubled after")
     translate.add_argument("--timeout", type=float, default=120.0, help="seconds one request may take (default: 120)")
     translate.add_argument(
         "--back-translate", action="store_true", help="also translate back to English and flag low token overlap"

@@ -7,7 +7,8 @@ check samples. Every text segment of an item (caption, case, question, answer) i
 glossary terms it uses put into the prompt. Each result is appended to a cache on disk and fsynced before the next
 step, keyed by sha256 of (text, target language, model, prompt version, glossary terms used): a rerun costs no
 requests for what is done, and a killed run resumes where it stopped. Items that fail after all retries go to
-failures.jsonl (id, error, attempts) and are counted; the rest is written:
+failures.jsonl (id, error, attempts) and are counted. An endpoint that refuses every request (401, 403, 404: a
+wrong key, URL or model) stops the run at once with EndpointRefused; the cache keeps what was done. Otherwise:
 
   OUT/captions.jsonl       caption items   {"id", "image", "caption"}          (qilin data check --kind caption)
   OUT/conversations.json   QA items        [{"id", "image", "conversations"}]  (qilin data check --kind vl)
@@ -96,6 +97,13 @@ class Translator:
             self._pending[key] = asyncio.ensure_future(self._fetch(key, text, target, terms))
             self._pending[key].add_done_callback(lambda _: self._pending.pop(key, None))
         return await asyncio.shield(self._pending[key])
+
+    async def cancel_pending(self) -> None:
+        """Cancel the requests still in flight (the run is ending on an error) and wait until they are gone."""
+        tasks = list(self._pending.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _fetch(self, key: str, text: str, target: str, terms: dict[str, str]) -> str:
         reply = await self.client.complete(translation_messages(text, target, terms))
@@ -215,7 +223,14 @@ async def translate_items(
 
     # Twice as many workers as open requests, so the next item's request is ready when one finishes.
     n_workers = max(1, min(len(items), 2 * translator.client.concurrency))
-    await asyncio.gather(*(worker() for _ in range(n_workers)))
+    workers = [asyncio.ensure_future(worker()) for _ in range(n_workers)]
+    try:
+        await asyncio.gather(*workers)
+    finally:  # after an error that ends the run (EndpointRefused), the other workers stop too
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        await translator.cancel_pending()
     return [r for r in results if r is not None]
 
 
@@ -236,7 +251,10 @@ def translate_file(
     cache: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Translate a source file into `out_dir` (see the module docstring); returns the summary it also writes."""
+    """Translate a source file into `out_dir` (see the module docstring); returns the summary it also writes.
+
+    Raises EndpointRefused when the endpoint refuses the requests (a wrong key, URL or model).
+    """
     source, out_dir = Path(source), Path(out_dir)
     format_name, items = read_source(source, fmt, fields)
     terms = load_glossary(glossary)

@@ -4,9 +4,11 @@ fake = FakeLLM(script={"Chest X-ray.": ["429", "drop"]}, always_fail={"Bad text.
 with serve(fake) as url:   # http://127.0.0.1:PORT (the endpoint is url + "/v1")
     ...                    # fake.log: one entry per request: {"text", "target", "outcome", "system"}
 
-Outcomes: "ok"; "429" (Retry-After: 0); "500"; "drop" (headers sent, then the connection is closed mid-body);
-"slow" (answers after `slow_seconds`, past a short client timeout); "held" (the server stops answering after
-`hold_after` successes until `release()`, so a test can kill a client with requests in flight but none answered).
+Outcomes: "ok"; "429" (Retry-After: 0), "429:S" (Retry-After: S); "400"; "500"; "drop" (headers sent, then the
+connection is closed mid-body); "empty" (a 200 without choices); "slow" (answers after `slow_seconds`, past a short
+client timeout); "held" (the server stops answering after `hold_after` successes until `release()`, so a test can
+kill a client with requests in flight but none answered). With `models`, another model name gets vLLM's 404; with
+`api_key`, a request without that bearer token gets a 401 (outcomes "404" and "401").
 """
 
 from __future__ import annotations
@@ -86,11 +88,14 @@ class FakeLLM:
         always_fail: set[str] | None = None,
         hold_after: int | None = None,
         slow_seconds: float = 1.0,
+        models: set[str] | None = None,
+        api_key: str | None = None,
     ):
         self.script = {text: list(actions) for text, actions in (script or {}).items()}
         self.always_fail = set(always_fail or ())
         self.hold_after = hold_after
         self.slow_seconds = slow_seconds
+        self.models, self.api_key = models, api_key
         self.log: list[dict[str, str]] = []
         self.forward: dict[str, str] = {}  # translation -> source, for back-translation
         self._released = threading.Event()
@@ -133,10 +138,26 @@ class FakeLLM:
         request = json.loads(body)
         system, text = request["messages"][0]["content"], request["messages"][-1]["content"]
         target = "en" if "into English" in system else "zh"
-        action = self._action(text)
+        authorization = dict(scope["headers"]).get(b"authorization", b"").decode()
+        if self.api_key is not None and authorization != f"Bearer {self.api_key}":
+            action = "401"
+        elif self.models is not None and request["model"] not in self.models:
+            action = "404"
+        else:
+            action = self._action(text)
         self.log.append({"text": text, "target": target, "outcome": action, "system": system})
-        if action == "429":
-            await _respond(send, 429, {"error": {"message": "rate limited"}}, [(b"retry-after", b"0")])
+        if action == "401":
+            await _respond(send, 401, {"error": {"message": "Incorrect API key provided.", "code": "invalid_api_key"}})
+        elif action == "404":  # vLLM's answer, with its message at the top level
+            message = f"The model `{request['model']}` does not exist."
+            await _respond(send, 404, {"object": "error", "message": message, "type": "NotFoundError", "code": 404})
+        elif action.startswith("429"):
+            wait = action.partition(":")[2] or "0"
+            await _respond(send, 429, {"error": {"message": "rate limited"}}, [(b"retry-after", wait.encode())])
+        elif action == "400":
+            await _respond(send, 400, {"error": {"message": "prompt too long"}})
+        elif action == "empty":
+            await _respond(send, 200, {"choices": [], "model": "fake"})
         elif action == "500":
             await _respond(send, 500, {"error": {"message": "internal error"}})
         elif action == "drop":

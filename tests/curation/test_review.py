@@ -17,14 +17,14 @@ from qilin.curation.sources import Segment, SourceItem
 from qilin.curation.translate import TranslatedItem, read_translations, translate_file
 from qilin.durable import append_jsonl, read_jsonl_log
 
-from .conftest import write_jsonl
+from ..conftest import write_jsonl
+from .conftest import data_cli, make_images
 from .fake_llm import FakeLLM, serve
-from .test_translate import data_cli, make_images
 
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]  # fmt: skip
-SCREENSHOT = Path(__file__).resolve().parent.parent / "runs" / "screenshots" / "review_page.png"
+SCREENSHOT = Path(__file__).resolve().parents[2] / "runs" / "screenshots" / "review_page.png"
 
 
 @pytest.fixture
