@@ -161,7 +161,7 @@ def test_a_killed_run_resumes_without_translating_anything_twice(tmp_path: Path)
 
 
 def test_outputs_are_what_the_vl_readers_take_and_the_glossary_reaches_the_prompt(tmp_path: Path) -> None:
-    from qilin.data.vision.vl_data import check_images, read_vl_file
+    from qilin.data.vision.formats import check_images, read_vl_file
 
     images = tmp_path / "images"
     images.mkdir()

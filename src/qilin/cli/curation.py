@@ -25,11 +25,11 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
     if not args.endpoint.startswith(("http://", "https://")):
         raise ConfigError(f"--endpoint {args.endpoint!r}: expected an http(s) URL such as http://127.0.0.1:8000/v1")
-    if args.concurrency < 1 or args.retries < 0 or args.timeout <= 0:
-        raise ConfigError("--concurrency must be >= 1, --retries >= 0, --timeout > 0")
+    if args.concurrency < 1 or args.retries < 0 or args.backoff < 0 or args.timeout <= 0:
+        raise ConfigError("--concurrency must be >= 1, --retries and --backoff >= 0, --timeout > 0")
     fields = parse_fields(args.fields) if args.fields else None
     out = Path(args.out) if args.out else Path(args.source).with_name(Path(args.source).stem + f"_{args.to}")
-    policy = RetryPolicy(retries=args.retries, timeout=args.timeout)
+    policy = RetryPolicy(retries=args.retries, backoff=args.backoff, timeout=args.timeout)
     step = 0
 
     def progress(done: int, total: int) -> None:
@@ -173,6 +173,13 @@ def add_translate_commands(data_verbs: argparse._SubParsersAction) -> None:
         default=5,
         help="retries per request after the first try, each after the openai client's backoff or the server's "
         "Retry-After (default: 5)",
+    )
+    translate.add_argument(
+        "--backoff",
+        type=float,
+        default=1.0,
+        help="seconds before our own first retry (a reply whose body is unusable, a Retry-After the openai client "
+        "will not wait for), doubled after; the client's retries of errors use its own backoff",
     )
     translate.add_argument("--timeout", type=float, default=120.0, help="seconds one request may take (default: 120)")
     translate.add_argument(
