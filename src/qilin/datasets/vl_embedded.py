@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
-import os
 import random
 from pathlib import Path
 
@@ -87,11 +87,10 @@ def build_embedded_vl(out_dir: Path, settings: EmbeddedVisionSettings) -> dict[s
                     "Type": item["type"],
                 }
             )
-    tmp = paths["vqa-test"].with_name("vqa_test.csv.tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, paths["vqa-test"])
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(paths["vqa-test"], table.getvalue())
     write_atomic(stamp, digest)
     return paths
