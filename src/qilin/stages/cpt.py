@@ -35,6 +35,7 @@ from qilin.training import (
     train,
     training_arguments,
 )
+from qilin.training.memory import with_checkpointing_decided
 from qilin.training.source_loss import SourceLossTrainer
 
 log = get_logger(__name__)
@@ -119,6 +120,7 @@ def build_packed_corpus(
 def run(ctx: StageContext) -> dict[str, Any]:
     """Run DCPT from `ctx.model_path` on `ctx.data`; the output model lands in `ctx.output`."""
     cfg = ctx.config
+    cfg = with_checkpointing_decided(cfg, ctx.model_path, ctx.model, cfg.block_size * cfg.batch_size)
     if cfg.tokenize_processes < 0:
         raise ValueError(f"stages.cpt.tokenize_processes: must be >= 0, got {cfg.tokenize_processes}")
     tokenizer = load_tokenizer(ctx.model_path, ctx.model)
@@ -152,5 +154,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     metrics["tokens_per_second"] = real_tokens_per_second(metrics, metrics["tokens"], cfg)
     if dataset.with_source:
         metrics["source_loss"] = {name: round(v, 4) for name, v in trainer.last_source_loss.items()}
-    save_stage_output(trainer, tokenizer, cfg, ctx.model_path, ctx.model, ctx.stage_dir)
+    save_stage_output(
+        trainer, tokenizer, cfg, ctx.model_path, ctx.model, ctx.stage_dir, feeds_next_stage=ctx.feeds_next_stage
+    )
     return metrics

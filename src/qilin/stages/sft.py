@@ -19,6 +19,7 @@ from qilin.log import get_logger
 from qilin.models.loading import load_tokenizer, packs_by_position_ids
 from qilin.stages.protocol import StageContext
 from qilin.training import build_model, build_trainer, real_tokens_per_second, save_stage_output, train
+from qilin.training.memory import with_checkpointing_decided
 
 log = get_logger(__name__)
 
@@ -39,6 +40,7 @@ def build_sft_examples(paths: list[Path], tokenizer: Any, max_length: int) -> tu
 def run(ctx: StageContext) -> dict[str, Any]:
     """Run SFT from `ctx.model_path` on `ctx.data`; the output model lands in `ctx.output`."""
     cfg = ctx.config
+    cfg = with_checkpointing_decided(cfg, ctx.model_path, ctx.model, cfg.max_length * cfg.batch_size)
     tokenizer = load_tokenizer(ctx.model_path, ctx.model)
     examples, dropped = build_sft_examples(ctx.data, tokenizer, cfg.max_length)
     if dropped:
@@ -66,5 +68,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     tokens = sum(len(e["input_ids"]) for e in examples)
     metrics.update(examples=len(examples), dropped=dropped, rows=len(dataset), tokens=tokens)
     metrics["tokens_per_second"] = real_tokens_per_second(metrics, tokens, cfg)
-    save_stage_output(trainer, tokenizer, cfg, ctx.model_path, ctx.model, ctx.stage_dir)
+    save_stage_output(
+        trainer, tokenizer, cfg, ctx.model_path, ctx.model, ctx.stage_dir, feeds_next_stage=ctx.feeds_next_stage
+    )
     return metrics
