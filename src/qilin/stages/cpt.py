@@ -137,7 +137,15 @@ def run(ctx: StageContext) -> dict[str, Any]:
     else:
         trainer_class, extra = Trainer, {}
     trainer = build_trainer(
-        ctx, model, dataset, trainer_class=trainer_class, args=args, data_collator=default_data_collator, **extra
+        cfg,
+        ctx.stage_dir,
+        ctx.model,
+        model,
+        dataset,
+        trainer_class=trainer_class,
+        args=args,
+        data_collator=default_data_collator,
+        **extra,
     )
     metrics = train(trainer, ctx.stage_dir)
     metrics.update(blocks=len(dataset), tokens=dataset.real_tokens())
