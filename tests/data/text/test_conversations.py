@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from tokenizers import AddedToken
 
 from qilin.chat_templates import NAMED_TEMPLATES
 from qilin.config import EmbeddedModelSettings, ModelSettings
@@ -101,6 +102,22 @@ def test_tokens_that_merge_across_a_turn_boundary(tokenizer, template: str) -> N
     tokenizer.chat_template = template
     split = [_turns(("问高血", "压高"), ("又问高血", "压"), system="高血"), _turns(("高血", "压应到心内科"))]
     assert not _assert_same(tokenizer, split + CONVERSATIONS).fallbacks
+
+
+def test_split_points_from_the_tokenizers_own_offsets(tokenizer) -> None:
+    """An added token that swallows the spaces after it matches on more than its text: the split points then come
+    from the tokenizer's offsets instead of a search of the text, with the same labels."""
+    tokenizer.add_tokens([AddedToken("<|end|>", rstrip=True, special=True)], special_tokens=True)
+    tokenizer.chat_template = NAMED_TEMPLATES["chatml"].replace("<|im_end|>\n", "<|end|> \n")
+    assert ConversationTokenizer(tokenizer)._pattern is None
+    assert not _assert_same(tokenizer, CONVERSATIONS).fallbacks
+
+
+def test_a_tokenizer_saved_with_truncation_is_encoded_as_transformers_encodes_it(tokenizer) -> None:
+    tokenizer.backend_tokenizer.enable_truncation(max_length=8)  # as some tokenizer.json files ship
+    one_pass = ConversationTokenizer(tokenizer)(CONVERSATIONS, 4096)
+    assert one_pass == [tokenize_conversation_by_prefixes(tokenizer, m, 4096) for m in CONVERSATIONS]
+    assert len(one_pass[-1][0]) > 100
 
 
 def test_a_template_that_rewrites_earlier_turns_falls_back_and_says_why(tokenizer, capsys) -> None:

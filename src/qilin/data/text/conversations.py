@@ -16,6 +16,7 @@ it falls back to rendering each prefix, and says so once.
 
 from __future__ import annotations
 
+import re
 import weakref
 from bisect import bisect_right
 from collections import Counter
@@ -72,6 +73,15 @@ def _split_points(tokenizer: Any) -> dict[int, str]:
     }
 
 
+def _split_point_pattern(tokenizer: Any, split_points: dict[int, str]) -> re.Pattern | None:
+    """The tokenizers library's first pass over raw text as a regex: the added tokens matched before normalizing,
+    leftmost-longest; None where a match depends on more than its text (then the tokenizer's offsets are used)."""
+    raw = [t for t in tokenizer.added_tokens_decoder.values() if not t.normalized]
+    if not split_points or len(raw) != len(split_points):
+        return None
+    return re.compile("|".join(re.escape(t) for t in sorted(split_points.values(), key=len, reverse=True)))
+
+
 class ConversationTokenizer:
     """(input_ids, labels) of conversations for one tokenizer, one render and one tokenization each."""
 
@@ -80,6 +90,8 @@ class ConversationTokenizer:
         self.one_pass = bool(getattr(tokenizer, "is_fast", False))  # offsets need the tokenizers library
         self.spans = TemplateSpans(tokenizer)
         self.split_points = _split_points(tokenizer) if self.one_pass else {}
+        self._pattern = _split_point_pattern(tokenizer, self.split_points) if self.one_pass else None
+        self._ids = {text: i for i, text in self.split_points.items()}
         self.fallbacks: Counter[str] = Counter()  # conversations tokenized by prefixes, by reason
         self._windows: dict[str, list[int]] = {}
 
@@ -87,10 +99,10 @@ class ConversationTokenizer:
         """(input_ids, labels) per conversation, equal to `tokenize_conversation_by_prefixes`'s."""
         if not conversations:
             return []
-        results: list[tuple[list[int], list[int]] | None] = [None] * len(conversations)
         if not self.one_pass:
             self.fallbacks["the tokenizer is not a fast (tokenizers library) one"] += len(conversations)
             return [tokenize_conversation_by_prefixes(self.tokenizer, m, max_length) for m in conversations]
+        results: list[tuple[list[int], list[int]] | None] = [None] * len(conversations)
         rendered = self.tokenizer.apply_chat_template(conversations, tokenize=False)
         todo = []  # (index, render, [(generation prompt end, turn end)])
         for k, (messages, text) in enumerate(zip(conversations, rendered, strict=True)):
@@ -100,39 +112,60 @@ class ConversationTokenizer:
                 results[k] = tokenize_conversation_by_prefixes(self.tokenizer, messages, max_length)
             else:
                 todo.append((k, text, found))
-        if todo:
-            encoded = self.tokenizer(
-                [text for _, text, _ in todo], add_special_tokens=False, return_offsets_mapping=True
-            )
-            prepared = [
-                self._cut_points(text, ids, offsets, spans)
-                for (_, text, spans), ids, offsets in zip(
-                    todo, encoded["input_ids"], encoded["offset_mapping"], strict=True
-                )
-            ]
-            self._encode_windows([w for cuts in prepared for _, _, w in cuts if w])
-            for (k, _, _), ids, cuts in zip(todo, encoded["input_ids"], prepared, strict=True):
-                labels = self._labels(ids, cuts)
-                if labels is None:  # the tokenizer did not split where expected: never seen, but stay exact
-                    self.fallbacks["the tokenizer merges text across an added token"] += 1
-                    results[k] = tokenize_conversation_by_prefixes(self.tokenizer, conversations[k], max_length)
-                else:
-                    results[k] = (ids[:max_length], labels[:max_length])
+        encoded = self._encode([text for _, text, _ in todo])
+        prepared = [
+            None if splits is None else self._cut_points(text, ids, splits, spans)
+            for (_, text, spans), (ids, splits) in zip(todo, encoded, strict=True)
+        ]
+        self._encode_windows([w for cuts in prepared if cuts for _, _, w in cuts if w])
+        for (k, _, _), (ids, _), cuts in zip(todo, encoded, prepared, strict=True):
+            labels = None if cuts is None else self._labels(ids, cuts)
+            if labels is None:  # the tokenizer did not split where expected: never seen, but stay exact
+                self.fallbacks["the tokenizer splits at its added tokens otherwise than expected"] += 1
+                results[k] = tokenize_conversation_by_prefixes(self.tokenizer, conversations[k], max_length)
+            else:
+                results[k] = (ids[:max_length], labels[:max_length])
         if len(self._windows) > _WINDOW_MEMO_LIMIT:
             self._windows = {w: ids for w, ids in self._windows.items() if len(w) <= 64}
         return results  # type: ignore[return-value]
 
+    def _encode(self, texts: list[str]) -> list[tuple[list[int], list[tuple[int, int, int]] | None]]:
+        """Each text's ids (as `tokenizer(text, add_special_tokens=False)` gives them) and its split points:
+        (token index, start, end) of each added token the tokenizer split the text at; None if they disagree."""
+        if not texts:
+            return []
+        backend = self.tokenizer.backend_tokenizer
+        # The transformers call adds nothing to the library's own but turning truncation, padding and special-token
+        # splitting off; where they are off, the library's encode_batch_fast (no offsets) costs a third less.
+        if self._pattern is not None and backend.truncation is None and backend.padding is None:
+            encodings = backend.encode_batch_fast(texts, add_special_tokens=False)
+            return [(e.ids, self._find_split_points(text, e.ids)) for text, e in zip(texts, encodings, strict=True)]
+        encoded = self.tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
+        return [
+            (ids, [(t, *offsets[t]) for t, i in enumerate(ids) if self.split_points.get(i) == text[slice(*offsets[t])]])
+            for text, ids, offsets in zip(texts, encoded["input_ids"], encoded["offset_mapping"], strict=True)
+        ]
+
+    def _find_split_points(self, text: str, ids: list[int]) -> list[tuple[int, int, int]] | None:
+        """Split points found in the text as the library finds them, matched in order to the added tokens in `ids`."""
+        matches = [(self._ids[m.group()], m.start(), m.end()) for m in self._pattern.finditer(text)]
+        if sum(map(self.split_points.__contains__, ids)) != len(matches):
+            return None
+        found, t = [], -1
+        for i, start, end in matches:  # as many as `ids` holds, found in order: the same sequence
+            try:
+                t = ids.index(i, t + 1)
+            except ValueError:
+                return None
+            found.append((t, start, end))
+        return found
+
     def _cut_points(
-        self, text: str, ids: list[int], offsets: list[tuple[int, int]], spans: list[tuple[int, int]]
+        self, text: str, ids: list[int], splits: list[tuple[int, int, int]], spans: list[tuple[int, int]]
     ) -> list[tuple[int, int, str]]:
         """Per boundary (in span order): (tokens certainly shared with the prefix, index of its anchor token or -1,
         the text from that anchor to the boundary, whose tokens decide the rest)."""
-        anchors = [
-            t
-            for t, token in enumerate(ids)
-            if token in self.split_points and text[offsets[t][0] : offsets[t][1]] == self.split_points[token]
-        ]
-        ends = [offsets[t][1] for t in anchors]
+        ends = [end for _, _, end in splits]
         cuts = []
         for boundary in (b for span in spans for b in span):
             if boundary == len(text):  # the whole conversation: all of its tokens
@@ -142,9 +175,9 @@ class ConversationTokenizer:
             if k < 0:  # no split point before it: the prefix is encoded whole
                 cuts.append((0, -1, text[:boundary]))
             elif ends[k] == boundary:  # the prefix ends with the added token itself
-                cuts.append((anchors[k] + 1, -1, ""))
+                cuts.append((splits[k][0] + 1, -1, ""))
             else:  # the anchor is encoded with the window so the window is not a text's first piece
-                cuts.append((anchors[k], anchors[k], text[offsets[anchors[k]][0] : boundary]))
+                cuts.append((splits[k][0], splits[k][0], text[splits[k][1] : boundary]))
         return cuts
 
     def _encode_windows(self, windows: list[str]) -> None:
