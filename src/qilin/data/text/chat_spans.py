@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from itertools import accumulate, chain
 from typing import Any
 
 # Markers stand in for message contents: private-use characters that no template writes and that no
@@ -49,6 +50,7 @@ class _Skeleton:
 
     literals: tuple[str, ...]  # the template's own text between markers: len(markers) + 1 pieces
     markers: tuple[int, ...]  # which message's content each marker stands for, in text order
+    marker_lengths: tuple[int, ...]
     # per assistant turn: (generation prompt's end, markers before it, turn's end, markers before it)
     boundaries: tuple[tuple[int, int, int, int], ...]
 
@@ -103,15 +105,11 @@ class TemplateSpans:
         if isinstance(skeleton, str):
             return skeleton
         contents = [messages[j]["content"] for j in skeleton.markers]
-        pieces = [skeleton.literals[0]]
-        for content, literal in zip(contents, skeleton.literals[1:], strict=True):
-            pieces += [content, literal]
-        if "".join(pieces) != rendered:
+        if "".join(chain.from_iterable(zip(skeleton.literals, [*contents, ""], strict=True))) != rendered:
             return CONTENT_NOT_VERBATIM
         # a skeleton position moves by how much longer each content before it is than its marker
-        shift = [0]
-        for j, content in zip(skeleton.markers, contents, strict=True):
-            shift.append(shift[-1] + len(content) - len(_marker(j)))
+        growth = (len(content) - n for content, n in zip(contents, skeleton.marker_lengths, strict=True))
+        shift = list(accumulate(growth, initial=0))
         return [(g + shift[gm], e + shift[em]) for g, gm, e, em in skeleton.boundaries]
 
 
@@ -130,4 +128,4 @@ def _split(whole: str, cuts: list[int]) -> _Skeleton | str:
             return NOT_PREFIX_STABLE  # a prefix ends inside a content: not a boundary between turns
         located.append((cut, sum(end <= cut for _, end in spans)))
     pairs = tuple(located[k] + located[k + 1] for k in range(0, len(located), 2))
-    return _Skeleton(tuple(literals), tuple(markers), pairs)
+    return _Skeleton(tuple(literals), tuple(markers), tuple(len(_marker(j)) for j in markers), pairs)
