@@ -62,11 +62,14 @@ def load_tokenizer_for(model_dir: Path | None, texts: list[str], work: Path) -> 
 
     if model_dir is None and (ROOT / "runs/demo/base/model/config.json").exists():
         model_dir = ROOT / "runs/demo/base/model"
+    described = str(model_dir)
     if model_dir is None:
         from qilin.models.embedded import build_embedded_model
 
-        model_dir = build_embedded_model(load_recipe(ROOT / "recipes/demo.yaml").embedded, texts, work / "model")
-    return load_tokenizer(model_dir, ModelSettings(chat_template="chatml")), str(model_dir)
+        settings = load_recipe(ROOT / "recipes/demo.yaml").embedded
+        model_dir = build_embedded_model(settings, texts, work / "model")
+        described = f"embedded, trained here on the bundled SFT texts (vocab_size {settings.vocab_size})"
+    return load_tokenizer(model_dir, ModelSettings(chat_template="chatml")), described
 
 
 def by_prefixes(conversations: list, tokenizer: Any, max_length: int) -> tuple[list[dict], int]:
@@ -152,6 +155,7 @@ def main() -> None:
     record = {
         "date": str(date.today()),
         "device": f"CPU, {os.cpu_count()} cores",
+        "load_average_at_end": [round(x, 1) for x in os.getloadavg()],  # other work on the machine, if any
         "versions": {
             "python": platform.python_version(),
             "transformers": transformers.__version__,
