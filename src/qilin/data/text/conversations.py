@@ -139,8 +139,8 @@ class ConversationTokenizer:
         # splitting off; where they are off, the library's encode_batch_fast (no offsets) costs a third less.
         plain = backend.truncation is None and backend.padding is None and not backend.encode_special_tokens
         if self._pattern is not None and plain:
-            encodings = backend.encode_batch_fast(texts, add_special_tokens=False)
-            return [(e.ids, self._find_split_points(text, e.ids)) for text, e in zip(texts, encodings, strict=True)]
+            ids = [e.ids for e in backend.encode_batch_fast(texts, add_special_tokens=False)]  # each .ids copies
+            return [(i, self._find_split_points(text, i)) for text, i in zip(texts, ids, strict=True)]
         encoded = self.tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
         return [
             (ids, [(t, *offsets[t]) for t, i in enumerate(ids) if self.split_points.get(i) == text[slice(*offsets[t])]])
