@@ -5,14 +5,15 @@
 
 SFT labels need, for each assistant turn, where the conversation rendered up to that turn ends, with the
 generation prompt and with the turn itself. Rendering every prefix costs time quadratic in the number of turns.
-Most templates (chatml, llama2, vicuna, Qwen2.5's, Llama 3's) render a conversation's beginning as a prefix of
+Most templates (chatml, llama2, vicuna and Qwen2.5's, tested) render a conversation's beginning as a prefix of
 the whole and insert each message's content verbatim; the text around the contents then depends only on the
 roles. So the prefixes are rendered once per sequence of roles, with each content replaced by a marker (a
 "skeleton"), and each real conversation maps those boundaries onto its own render. Both assumptions are checked,
 not trusted: each skeleton prefix must be a prefix of the whole skeleton (templates that drop earlier `<think>`
 blocks or mark the last turn fail here), and each conversation's render must equal its skeleton with the markers
-replaced by its contents (templates that trim or rewrite contents fail here). A failed check returns the reason,
-and the caller renders every prefix as before.
+replaced by its contents (templates that trim or rewrite contents, as Llama 3's trims, fail here where they
+change a content). A failed check returns the reason, and the caller renders every prefix as before. What is not
+checked: a template whose prefixes depend on contents in a way the whole conversation's render does not show.
 """
 
 from __future__ import annotations
