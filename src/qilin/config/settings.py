@@ -165,6 +165,11 @@ class SftSettings(FinetuneSettings):
     group_by_length: bool = _help(
         "Without packing: batch conversations of similar length together (less padding).", True
     )
+    tokenize_processes: int = _help(
+        "Most worker processes that tokenize the conversations: one per 4,096 conversations, none if that makes "
+        "fewer than 3 (0: one per CPU, at most 8; 1: no workers). The examples are the same whatever the number.",
+        0,
+    )
 
 
 @dataclass
