@@ -140,3 +140,22 @@ def use_fsdp_on_cpu(trainer: Any) -> None:
     state.distributed_type = DistributedType.FSDP
     PartialState().distributed_type = DistributedType.FSDP
     trainer.is_fsdp_enabled = True
+
+
+def state_shards() -> int:
+    """How many processes share a full fine-tune's weight and optimizer state: all of them under FSDP or ZeRO-3
+    (accelerate launch sets these variables), one under DDP or a single process. ZeRO-2 counts as unsharded here:
+    it shards only gradients and optimizer state, so the check stays on the safe side."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    fsdp = os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
+    zero3 = os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") == "3"
+    return world if fsdp or zero3 else 1
+
+
+def device_memory_bytes() -> int:
+    """Memory of this process's device: its GPU's, or the machine's RAM on a CPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_properties(int(os.environ.get("LOCAL_RANK", "0"))).total_memory
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

@@ -12,6 +12,7 @@ import pytest
 
 from qilin.config import CptSettings, ModelSettings
 from qilin.data.text import packed_cache
+from qilin.data.text.packing import check_packed
 from qilin.models.loading import load_tokenizer
 from qilin.stages import cpt
 from qilin.stages.protocol import StageContext
@@ -179,3 +180,44 @@ def test_a_script_without_a_main_guard_stops_with_a_hint_instead_of_deadlocking(
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240, env=env)
     assert done.returncode != 0
     assert "a tokenizing worker process died" in done.stderr and "__main__" in done.stderr
+
+
+def test_a_damaged_cache_is_packed_again_and_said(
+    tiny_model_dir: Path, qilin_cache: Path, tmp_path: Path, capsys
+) -> None:
+    """A cache file cut to half its size used to be trained on silently (333 of 666 blocks); now it is rebuilt."""
+    data = tmp_path / "cpt.txt"
+    data.write_text("\n".join(corpus_lines(400)) + "\n", encoding="utf-8")
+    cfg = CptSettings(data=[str(data)], block_size=32, finetune="full", max_steps=1, save_steps=100, logging_steps=1)
+    first = cpt.run(StageContext(cfg, [data], ["h"], tiny_model_dir, ModelSettings(), tmp_path / "run1" / "cpt"))
+    (packed,) = (qilin_cache / "cpt").glob("blocks-*.bin")
+    whole = packed.read_bytes()
+    packed.write_bytes(whole[: len(whole) // 2])
+    capsys.readouterr()
+    second = cpt.run(StageContext(cfg, [data], ["h"], tiny_model_dir, ModelSettings(), tmp_path / "run2" / "cpt"))
+    assert second["blocks"] == first["blocks"] > 50 and second["tokens"] == first["tokens"]
+    assert packed.read_bytes() == whole
+    warning = capsys.readouterr().err
+    assert f"cache file {packed} is damaged" in warning and f"{len(whole) // 2} bytes" in warning
+
+
+@pytest.mark.parametrize("damage", ["flip", "metadata", "block_size"])
+def test_the_cache_is_checked_against_its_metadata(tokenizer, tmp_path: Path, damage: str) -> None:
+    paths = _two_sources(tmp_path, n=200)
+    expected = np.array(cpt.build_packed_corpus(paths, ["a", "b"], tokenizer, 32, tmp_path / "cache").data)
+    (packed,) = (tmp_path / "cache").glob("*.bin")
+    assert check_packed(packed, 32) is None
+    if damage == "flip":  # same size, one byte changed: only the checksum sees it
+        data = bytearray(packed.read_bytes())
+        data[len(data) // 2] ^= 1
+        packed.write_bytes(bytes(data))
+        assert check_packed(packed, 32) == "its contents do not match the checksum in its metadata"
+    elif damage == "metadata":
+        packed.with_suffix(".json").write_text("{", encoding="utf-8")
+        assert "metadata" in check_packed(packed, 32)
+    else:
+        assert check_packed(packed, 64) == "its blocks hold 32 tokens, not 64"
+        return
+    rebuilt = cpt.build_packed_corpus(paths, ["a", "b"], tokenizer, 32, tmp_path / "cache")
+    assert check_packed(packed, 32) is None
+    np.testing.assert_array_equal(rebuilt.data, expected)

@@ -50,16 +50,21 @@ class ModelSettings:
     )
     trust_remote_code: bool = _help("Run the checkpoint's own Python code (Baichuan needs it).", False)
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = _help(
-        "Weight dtype; 'auto' is bfloat16 where the device supports it, else float32.", "auto"
+        "Dtype of saved outputs and of evaluation and serving; 'auto' is bfloat16 where the GPU supports it, else "
+        "float32. An output a later stage starts from keeps float32 unless the stage trained in bf16-pure (see each "
+        "stage's precision), so nothing a stage learned is rounded away between stages.",
+        "auto",
     )
     chat_template: str | None = _help(
         "Named chat template ('chatml', 'llama2', 'vicuna') used when the tokenizer has none; if the "
         "tokenizer has one it wins unless this is set. The same template serves SFT, DPO, chat and serving.",
         None,
     )
-    attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2"] = _help(
-        "Attention kernel. 'auto': FlashAttention-2 on a CUDA GPU with the flash-attn package and a 16-bit dtype, "
-        "else 'sdpa' (works everywhere). Packed sequences never attend across documents with any of them.",
+    attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2", "flex_attention"] = _help(
+        "Attention kernel. 'auto': FlashAttention-2 on a CUDA GPU with the flash-attn package and 16-bit weights; "
+        "else, for training on CUDA, flex_attention (packed rows get a per-document block mask, so blocks between "
+        "documents are skipped); else 'sdpa' (everywhere, and for generation). Packed sequences never attend across "
+        "documents with any of them.",
         "auto",
     )
 
@@ -94,7 +99,12 @@ class TrainSettings:
     weight_decay: float = _help("AdamW weight decay.", 0.0)
     batch_size: int = _help("Sequences per device per micro-batch.", 4)
     grad_accum: int = _help("Micro-batches per optimizer step (global batch = batch_size x grad_accum x GPUs).", 1)
-    gradient_checkpointing: bool = _help("Recompute activations in backward to save memory.", False)
+    gradient_checkpointing: bool | Literal["auto"] = _help(
+        "Recompute activations in backward to save memory (about a third more compute). 'auto': only when the "
+        "estimated weights, optimizer state and activations would not fit the GPU (never on a CPU); the choice is "
+        "printed.",
+        "auto",
+    )
     liger_kernels: bool = _help(
         "Liger's fused Triton kernels (RMSNorm, RoPE, SwiGLU, fused linear cross-entropy): less memory and more "
         "tokens/s on NVIDIA GPUs. Needs `pip install liger-kernel`; Llama, Qwen, Mistral, Gemma architectures.",
@@ -103,7 +113,19 @@ class TrainSettings:
     save_steps: int = _help("Write a resumable checkpoint every N optimizer steps.", 200)
     save_total_limit: int = _help("Checkpoints kept on disk (oldest deleted first).", 2)
     logging_steps: int = _help("Log loss to TensorBoard and the console every N steps.", 10)
+    torch_compile: bool = _help(
+        "Compile the model with torch.compile (Trainer's torch_compile): faster steps on GPUs after a compile of a "
+        "minute or more; measure it on your model (benchmarks/gpu_throughput.py --compile) before relying on it.",
+        False,
+    )
     seed: int = _help("Seed for data order, dropout and LoRA init.", 42)
+    precision: Literal["auto", "fp32", "bf16-mixed", "bf16-pure"] = _help(
+        "'bf16-mixed': trainable weights, gradients and AdamW state in fp32, compute under bf16 autocast (a LoRA "
+        "stage's frozen base stays bf16). 'fp32': everything fp32. 'bf16-pure': everything bf16, half the state of "
+        "mixed, but updates below half a bf16 step are rounded away (warned). 'auto': bf16-mixed on a GPU with bf16, "
+        "fp32 on a CPU.",
+        "auto",
+    )
 
 
 @dataclass
@@ -142,6 +164,11 @@ class SftSettings(FinetuneSettings):
     )
     group_by_length: bool = _help(
         "Without packing: batch conversations of similar length together (less padding).", True
+    )
+    tokenize_processes: int = _help(
+        "Most worker processes that tokenize the conversations: one per 4,096 conversations, none if that makes "
+        "fewer than 3 (0: one per CPU, at most 8; 1: no workers). The examples are the same whatever the number.",
+        0,
     )
 
 

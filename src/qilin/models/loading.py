@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +21,22 @@ def resolve_dtype(name: str) -> torch.dtype:
     return getattr(torch, name)
 
 
-def resolve_attention(name: str, dtype: torch.dtype) -> str:
-    """The attention kernel for 'auto': FlashAttention-2 where it can run, else PyTorch's SDPA."""
+def resolve_attention(name: str, dtype: torch.dtype, training: bool = False, cuda: bool | None = None) -> str:
+    """The attention kernel for 'auto'.
+
+    FlashAttention-2 where it can run (CUDA, the flash-attn package, 16-bit weights): packed rows as variable-length
+    sequences. Else, for training on CUDA, flex_attention: transformers turns the position ids of packed rows into a
+    per-document block mask, so the kernel skips the blocks between documents that SDPA's dense mask computes and
+    throws away. Else PyTorch's SDPA (everywhere; generation, where flex would compile per shape, uses it too).
+    """
     if name != "auto":
         return name
     import importlib.util
 
-    flash_ready = torch.cuda.is_available() and importlib.util.find_spec("flash_attn") is not None
-    return "flash_attention_2" if flash_ready and dtype in (torch.bfloat16, torch.float16) else "sdpa"
+    cuda = torch.cuda.is_available() if cuda is None else cuda
+    if cuda and importlib.util.find_spec("flash_attn") is not None and dtype in (torch.bfloat16, torch.float16):
+        return "flash_attention_2"
+    return "flex_attention" if cuda and training else "sdpa"
 
 
 def check_model_dir(path: str | Path) -> Path:
@@ -51,11 +60,19 @@ def load_tokenizer(path: str | Path, settings: ModelSettings) -> Any:
     return tokenizer
 
 
-def load_model(path: str | Path, settings: ModelSettings, safetensors_only: bool = False) -> PreTrainedModel:
-    """A causal LM from a local directory in the recipe's dtype and attention kernel.
+def load_model(
+    path: str | Path,
+    settings: ModelSettings,
+    safetensors_only: bool = False,
+    dtype: torch.dtype | None = None,
+    training: bool = False,
+) -> PreTrainedModel:
+    """A causal LM from a local directory in `dtype` (default: the recipe's `model.dtype`) and attention kernel
+    (`training` picks the training kernel for 'auto', see resolve_attention).
 
     `safetensors_only` refuses pickled `.bin` weights (the server's promise never to unpickle a file).
     """
+    dtype = dtype or resolve_dtype(settings.dtype)
     path = check_model_dir(path)
     if safetensors_only and not any(path.glob("*.safetensors")):
         raise FileNotFoundError(
@@ -64,8 +81,11 @@ def load_model(path: str | Path, settings: ModelSettings, safetensors_only: bool
         )
     model = AutoModelForCausalLM.from_pretrained(
         str(path),
-        dtype=resolve_dtype(settings.dtype),
-        attn_implementation=resolve_attention(settings.attn_implementation, resolve_dtype(settings.dtype)),
+        dtype=dtype,
+        # remote-code models (Baichuan) bring their own attention: they get what they always got
+        attn_implementation=resolve_attention(
+            settings.attn_implementation, dtype, training and not settings.trust_remote_code
+        ),
         trust_remote_code=settings.trust_remote_code,
         **({"use_safetensors": True} if safetensors_only else {}),
     )
@@ -98,3 +118,10 @@ def packs_by_position_ids(model: Any) -> bool:
     """
     base = getattr(model, "get_base_model", lambda: model)()
     return type(base).__module__.startswith("transformers.")
+
+
+def stored_dtype(path: str | Path) -> torch.dtype | None:
+    """The dtype a model directory's weights were saved in (its config's `dtype`), if it says."""
+    config = json.loads((Path(path) / "config.json").read_text())
+    name = config.get("dtype") or config.get("torch_dtype")
+    return getattr(torch, name) if isinstance(name, str) and hasattr(torch, name) else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
 from transformers import (
     AutoConfig,
     AutoImageProcessor,
@@ -38,20 +39,25 @@ def load_vision_tower(path: str | Path) -> tuple[Any, Any]:
 
 
 def prepare_vl_model(
-    model_path: Path, vision_dir: Path, vision: VisionSettings, model_settings: ModelSettings
+    model_path: Path,
+    vision_dir: Path,
+    vision: VisionSettings,
+    model_settings: ModelSettings,
+    dtype: torch.dtype | None = None,
 ) -> tuple[QilinVLForConditionalGeneration, Any, Any]:
-    """(VL model, tokenizer, image processor): loaded if `model_path` is a VL model, else built from the LLM
-    at `model_path` and the vision tower at `vision_dir` with a fresh projector."""
+    """(VL model, tokenizer, image processor) in `dtype` (default `model.dtype`): loaded if `model_path` is a VL
+    model, else built from the LLM at `model_path` and the vision tower at `vision_dir` with a fresh projector."""
+    dtype = dtype or resolve_dtype(model_settings.dtype)
     tokenizer = load_tokenizer(model_path, model_settings)
     if (
         AutoConfig.from_pretrained(model_path, trust_remote_code=model_settings.trust_remote_code).model_type
         == "qilin_vl"
     ):
-        model = QilinVLForConditionalGeneration.from_pretrained(model_path, dtype=resolve_dtype(model_settings.dtype))
+        model = QilinVLForConditionalGeneration.from_pretrained(model_path, dtype=dtype)
         return model, tokenizer, AutoImageProcessor.from_pretrained(model_path)
     vision_model, processor = load_vision_tower(vision_dir)
     llm = AutoModelForCausalLM.from_pretrained(
-        model_path, dtype=resolve_dtype(model_settings.dtype), trust_remote_code=model_settings.trust_remote_code
+        model_path, dtype=dtype, trust_remote_code=model_settings.trust_remote_code
     )
     if IMAGE_TOKEN not in tokenizer.get_vocab():
         tokenizer.add_special_tokens({"additional_special_tokens": [IMAGE_TOKEN]})

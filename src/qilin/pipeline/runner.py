@@ -79,10 +79,11 @@ def run_recipe(recipe: Recipe, run_dir: Path) -> Manifest:
         model_path, model_fingerprint = base_model(recipe, run_dir, manifest)
         evaluate_stage(BASE, model_path, recipe, run_dir, manifest)
     vision_dir = vision_fingerprint = None
-    for name, cfg in recipe.enabled_stages():
+    stages = recipe.enabled_stages()
+    for position, (name, cfg) in enumerate(stages, 1):
         with main_process_first():
             manifest.reload()
-            ctx = _context(name, cfg, recipe, run_dir, model_path)
+            ctx = _context(name, cfg, recipe, run_dir, model_path, feeds_next_stage=position < len(stages))
             if ctx.vision is not None:
                 if vision_dir is None:
                     vision_dir, vision_fingerprint = vision_tower(recipe, run_dir, manifest)
@@ -98,7 +99,9 @@ def run_recipe(recipe: Recipe, run_dir: Path) -> Manifest:
     return manifest
 
 
-def _context(name: str, cfg: TrainSettings, recipe: Recipe, run_dir: Path, model_path: Path) -> StageContext:
+def _context(
+    name: str, cfg: TrainSettings, recipe: Recipe, run_dir: Path, model_path: Path, feeds_next_stage: bool
+) -> StageContext:
     data = resolve_data(cfg.data, run_dir, recipe)
     return StageContext(
         config=cfg,
@@ -108,6 +111,7 @@ def _context(name: str, cfg: TrainSettings, recipe: Recipe, run_dir: Path, model
         model=recipe.model,
         stage_dir=run_dir / name,
         vision=recipe.vision if name in VL_STAGES else None,
+        feeds_next_stage=feeds_next_stage,
     )
 
 

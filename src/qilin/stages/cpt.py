@@ -13,6 +13,7 @@ import hashlib
 import json
 import multiprocessing
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,8 @@ from accelerate import PartialState
 from transformers import Trainer, TrainingArguments, default_data_collator
 
 from qilin.data.text.formats import check_file, iter_file
-from qilin.data.text.packed_cache import build_once, cache_dir, wait_for_file
-from qilin.data.text.packing import PackedBlocks, pack_token_batches, write_packed_sources
+from qilin.data.text.packed_cache import build_once, cache_dir, tokenizer_fingerprint, wait_for_file
+from qilin.data.text.packing import PackedBlocks, check_packed, pack_token_batches, write_packed_sources
 from qilin.data.text.tokenize_corpus import CorpusTokenizer, default_processes
 from qilin.log import get_logger
 from qilin.models.loading import load_tokenizer, packs_by_position_ids
@@ -35,13 +36,14 @@ from qilin.training import (
     train,
     training_arguments,
 )
+from qilin.training.memory import with_checkpointing_decided
 from qilin.training.source_loss import SourceLossTrainer
 
 log = get_logger(__name__)
 
 # Bump when the packed bytes change for the same inputs (packing rules, file layout), so old caches are not reused.
-PACK_VERSION = 2
-_TOKENIZER_PROBE = "Qilin 麒麟 probe: 高血压患者常见头晕。\n  Tabs\tand  spaces 123"
+# 3: the `.json` holds the block size and a checksum, checked before every use.
+PACK_VERSION = 3
 
 
 def corpus_sources(paths: list[Path]) -> list[tuple[str, list[Path]]]:
@@ -50,18 +52,6 @@ def corpus_sources(paths: list[Path]) -> list[tuple[str, list[Path]]]:
     for path in paths:
         sources.setdefault(path.stem, []).append(path)
     return list(sources.items())
-
-
-def tokenizer_fingerprint(tokenizer: Any) -> str:
-    """Hash of everything about a tokenizer that changes its ids: vocabulary, rules, special tokens, EOS and pad."""
-    h = hashlib.sha256()
-    h.update(json.dumps(sorted(tokenizer.get_vocab().items()), ensure_ascii=False).encode())
-    if getattr(tokenizer, "is_fast", False):  # normalizer, pre-tokenizer, merges, post-processor (BOS), added tokens
-        h.update(tokenizer.backend_tokenizer.to_str().encode())
-    # what slow (sentencepiece) tokenizers do beyond their vocabulary, such as adding BOS, shows in real output
-    h.update(json.dumps(tokenizer([_TOKENIZER_PROBE])["input_ids"]).encode())
-    h.update(f"{tokenizer.eos_token_id}|{tokenizer.pad_token_id}".encode())
-    return h.hexdigest()
 
 
 def blocks_cache_key(paths: list[Path], fingerprints: list[str], tokenizer: Any, block_size: int) -> str:
@@ -99,6 +89,8 @@ def build_packed_corpus(
 ) -> PackedBlocks:
     """Packed blocks of the corpus (one source per file stem), from the cache (default $QILIN_CACHE/cpt) if packed.
 
+    A cached file is checked against its metadata first (`check_packed`); a damaged one is packed again.
+
     In a launched run only each machine's main process packs (the cache may be on a disk of its own); the others
     poll for the finished file rather than wait at a barrier, which the process group's timeout (30 minutes by
     default) would end while a large corpus is still tokenizing. If the main process dies, the launcher stops them.
@@ -109,16 +101,18 @@ def build_packed_corpus(
         raise RuntimeError("qilin CPT was started again inside a tokenizing worker (script without a main guard)")
     cache = cache or cache_dir("cpt")
     path = cache / f"blocks-{blocks_cache_key(paths, fingerprints, tokenizer, block_size)}.bin"
+    check = partial(check_packed, block_size=block_size)
     if PartialState().is_local_main_process:
-        build_once(path, lambda: _pack_corpus(paths, tokenizer, block_size, processes, path))
+        build_once(path, lambda: _pack_corpus(paths, tokenizer, block_size, processes, path), check)
     else:
-        wait_for_file(path, "the packed corpus")
+        wait_for_file(path, "the packed corpus", check)
     return PackedBlocks(path, block_size)
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
     """Run DCPT from `ctx.model_path` on `ctx.data`; the output model lands in `ctx.output`."""
     cfg = ctx.config
+    cfg = with_checkpointing_decided(cfg, ctx.model_path, ctx.model, cfg.block_size * cfg.batch_size)
     if cfg.tokenize_processes < 0:
         raise ValueError(f"stages.cpt.tokenize_processes: must be >= 0, got {cfg.tokenize_processes}")
     tokenizer = load_tokenizer(ctx.model_path, ctx.model)
@@ -152,5 +146,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     metrics["tokens_per_second"] = real_tokens_per_second(metrics, metrics["tokens"], cfg)
     if dataset.with_source:
         metrics["source_loss"] = {name: round(v, 4) for name, v in trainer.last_source_loss.items()}
-    save_stage_output(trainer, tokenizer, cfg, ctx.model_path, ctx.model, ctx.stage_dir)
+    save_stage_output(
+        trainer, tokenizer, cfg, ctx.model_path, ctx.model, ctx.stage_dir, feeds_next_stage=ctx.feeds_next_stage
+    )
     return metrics

@@ -22,6 +22,7 @@ from qilin.data.text.formats import read_file
 from qilin.models.loading import load_tokenizer
 from qilin.stages.protocol import StageContext
 from qilin.training import build_model, build_trainer, save_stage_output, train, training_arguments
+from qilin.training.memory import with_checkpointing_decided
 from qilin.training.reference_cache import CachedReferenceDPOTrainer, reference_sources
 
 
@@ -41,7 +42,8 @@ def preference_dataset(paths: list[Path]) -> Dataset:
 
 def build_dpo_trainer(ctx: StageContext) -> DPOTrainer:
     """A DPOTrainer for the stage (separate from `run` so tests can inspect it before training)."""
-    cfg = ctx.config
+    rows = 2 * ctx.config.batch_size  # trl runs chosen and rejected of each pair in one batch
+    cfg = with_checkpointing_decided(ctx.config, ctx.model_path, ctx.model, ctx.config.max_length * rows)
     tokenizer = load_tokenizer(ctx.model_path, ctx.model)
     dataset = preference_dataset(ctx.data)
     model = build_model(ctx.model_path, ctx.model, cfg)
@@ -67,7 +69,7 @@ def build_dpo_trainer(ctx: StageContext) -> DPOTrainer:
         # Beside the stage directory, not in it: the pipeline deletes a stage directory when its config changes
         # (a new beta), and the reference log-probs do not depend on that config.
         cache_dir=ctx.stage_dir.parent / "cache" / "dpo_ref",
-        sources=reference_sources(ctx.model_path, ctx.data_hashes, ctx.model),
+        sources=reference_sources(ctx.model_path, ctx.data_hashes, ctx.model, next(model.parameters()).dtype),
     )
 
 
@@ -81,5 +83,13 @@ def run(ctx: StageContext) -> dict[str, Any]:
         metrics["reward_accuracy"] = round(rewards[-1]["rewards/accuracies"], 3)
         metrics["reward_margin"] = round(rewards[-1]["rewards/margins"], 4)
     metrics["pairs"] = len(trainer.train_dataset)
-    save_stage_output(trainer, trainer.processing_class, cfg, ctx.model_path, ctx.model, ctx.stage_dir)
+    save_stage_output(
+        trainer,
+        trainer.processing_class,
+        cfg,
+        ctx.model_path,
+        ctx.model,
+        ctx.stage_dir,
+        feeds_next_stage=ctx.feeds_next_stage,
+    )
     return metrics

@@ -39,6 +39,7 @@ class StageContext:
     stage_dir: Path  # where the stage writes
     vision_dir: Path | None = None  # VL stages: the vision tower
     vision: VisionSettings | None = None  # VL stages: projector kind and feature layer
+    feeds_next_stage: bool = False  # a later stage starts from this one's output (it then keeps fp32 weights)
 
     @property
     def output(self) -> Path:

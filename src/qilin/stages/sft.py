@@ -1,46 +1,37 @@
 """Stage 2, Supervised Fine-Tuning: conversations rendered with the chat template, loss on assistant turns.
 
-setup -> read and validate conversations -> tokenize with labels -> pack (or group by length) -> build model
--> train -> save.
+setup -> read, validate and tokenize conversations with labels (one render each, in worker processes for large
+inputs, cached in $QILIN_CACHE/sft) -> pack (or group by length) -> build model -> train -> save.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from transformers import DataCollatorForSeq2Seq
 
 from qilin.chat_templates import IGNORE_INDEX
-from qilin.data.text.conversations import tokenize_conversation
-from qilin.data.text.formats import read_file
+from qilin.data.text.sft_examples import build_sft_examples
 from qilin.data.text.sft_packing import PackedCollator, pack_conversations
+from qilin.data.text.tokenize_corpus import default_processes
 from qilin.log import get_logger
 from qilin.models.loading import load_tokenizer, packs_by_position_ids
 from qilin.stages.protocol import StageContext
 from qilin.training import build_model, build_trainer, real_tokens_per_second, save_stage_output, train
+from qilin.training.memory import with_checkpointing_decided
 
 log = get_logger(__name__)
-
-
-def build_sft_examples(paths: list[Path], tokenizer: Any, max_length: int) -> tuple[list[dict], int]:
-    """Tokenized examples with assistant-only labels, and how many were dropped (no label left after truncation)."""
-    examples, dropped = [], 0
-    for path in paths:
-        for messages in read_file(path, "sft"):
-            ids, labels = tokenize_conversation(tokenizer, messages, max_length)
-            if all(label == IGNORE_INDEX for label in labels):
-                dropped += 1
-                continue
-            examples.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels})
-    return examples, dropped
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
     """Run SFT from `ctx.model_path` on `ctx.data`; the output model lands in `ctx.output`."""
     cfg = ctx.config
+    cfg = with_checkpointing_decided(cfg, ctx.model_path, ctx.model, cfg.max_length * cfg.batch_size)
+    if cfg.tokenize_processes < 0:
+        raise ValueError(f"stages.sft.tokenize_processes: must be >= 0, got {cfg.tokenize_processes}")
     tokenizer = load_tokenizer(ctx.model_path, ctx.model)
-    examples, dropped = build_sft_examples(ctx.data, tokenizer, cfg.max_length)
+    processes = cfg.tokenize_processes or default_processes()
+    examples, dropped = build_sft_examples(ctx.data, tokenizer, cfg.max_length, ctx.data_hashes, processes)
     if dropped:
         log.info(f"dropped {dropped} conversations whose assistant turns start beyond max_length={cfg.max_length}")
     model = build_model(ctx.model_path, ctx.model, cfg)
@@ -66,5 +57,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     tokens = sum(len(e["input_ids"]) for e in examples)
     metrics.update(examples=len(examples), dropped=dropped, rows=len(dataset), tokens=tokens)
     metrics["tokens_per_second"] = real_tokens_per_second(metrics, tokens, cfg)
-    save_stage_output(trainer, tokenizer, cfg, ctx.model_path, ctx.model, ctx.stage_dir)
+    save_stage_output(
+        trainer, tokenizer, cfg, ctx.model_path, ctx.model, ctx.stage_dir, feeds_next_stage=ctx.feeds_next_stage
+    )
     return metrics

@@ -11,14 +11,21 @@ from qilin.data.vision.dataset import build_vl_dataset, collate_vl
 from qilin.models.vision import prepare_vl_model
 from qilin.stages.protocol import StageContext
 from qilin.training import build_trainer, save_stage_output, train
+from qilin.training.memory import with_checkpointing_decided
+from qilin.training.precision import load_dtype, resolve_precision
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
     """Align the projector; the output VL model lands in `ctx.output`."""
     cfg = ctx.config
-    model, tokenizer, processor = prepare_vl_model(ctx.model_path, ctx.vision_dir, ctx.vision, ctx.model)
+    cfg = with_checkpointing_decided(cfg, ctx.model_path, ctx.model, cfg.max_length * cfg.batch_size)
+    precision = resolve_precision(cfg.precision)
+    dtype = load_dtype(precision, trains_all_weights=False)  # the LLM and the vision tower are frozen
+    model, tokenizer, processor = prepare_vl_model(ctx.model_path, ctx.vision_dir, ctx.vision, ctx.model, dtype)
     model.requires_grad_(False)
     model.projector.requires_grad_(True)  # the LLM and the vision tower stay exactly as they were
+    if precision != "bf16-pure":
+        model.projector.float()  # what trains keeps fp32 master weights
     dataset, skipped = build_vl_dataset(
         ctx.data, cfg.format, cfg.images, cfg.skip_bad_images, model, tokenizer, processor, cfg.max_length
     )
@@ -27,5 +34,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     )
     metrics = train(trainer, ctx.stage_dir)
     metrics.update(examples=len(dataset), dropped=dataset.dropped, bad_images=skipped)
-    save_stage_output(trainer, tokenizer, cfg, ctx.model_path, ctx.model, ctx.stage_dir, processor)
+    save_stage_output(
+        trainer, tokenizer, cfg, ctx.model_path, ctx.model, ctx.stage_dir, processor, ctx.feeds_next_stage
+    )
     return metrics

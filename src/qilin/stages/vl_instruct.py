@@ -15,6 +15,8 @@ from qilin.models.lora import attach_lora
 from qilin.models.vision import prepare_vl_model
 from qilin.stages.protocol import StageContext
 from qilin.training import build_trainer, save_stage_output, train
+from qilin.training.memory import with_checkpointing_decided
+from qilin.training.precision import load_dtype, resolve_precision
 
 log = get_logger(__name__)
 
@@ -31,9 +33,14 @@ def language_model_linear_layers(model: Any) -> list[str]:
 def run(ctx: StageContext) -> dict[str, Any]:
     """Instruction-tune the projector and the LLM; the output VL model lands in `ctx.output`."""
     cfg = ctx.config
-    model, tokenizer, processor = prepare_vl_model(ctx.model_path, ctx.vision_dir, ctx.vision, ctx.model)
+    cfg = with_checkpointing_decided(cfg, ctx.model_path, ctx.model, cfg.max_length * cfg.batch_size)
+    precision = resolve_precision(cfg.precision)
+    dtype = load_dtype(precision, trains_all_weights=cfg.finetune == "full")
+    model, tokenizer, processor = prepare_vl_model(ctx.model_path, ctx.vision_dir, ctx.vision, ctx.model, dtype)
     model.requires_grad_(True)
     model.vision_tower.requires_grad_(False)  # frozen in every stage, as in the paper
+    if precision != "bf16-pure":
+        model.projector.float()  # trains whole beside LoRA adapters: fp32 master weights
     dataset, skipped = build_vl_dataset(
         ctx.data, cfg.format, cfg.images, cfg.skip_bad_images, model, tokenizer, processor, cfg.max_length
     )
@@ -55,5 +62,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     metrics = train(trainer, ctx.stage_dir)
     dropped = dataset.dataset.dropped if cfg.packing else dataset.dropped
     metrics.update(examples=examples, rows=len(dataset), dropped=dropped, bad_images=skipped)
-    save_stage_output(trainer, tokenizer, cfg, ctx.model_path, ctx.model, ctx.stage_dir, processor)
+    save_stage_output(
+        trainer, tokenizer, cfg, ctx.model_path, ctx.model, ctx.stage_dir, processor, ctx.feeds_next_stage
+    )
     return metrics

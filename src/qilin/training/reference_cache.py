@@ -40,7 +40,6 @@ from qilin.distributed import is_main_process
 from qilin.durable import write_atomic
 from qilin.hashing import bytes_sha256, model_dir_fingerprint
 from qilin.log import get_logger
-from qilin.models.loading import resolve_dtype
 
 log = get_logger(__name__)
 
@@ -54,12 +53,15 @@ class UnusableCache(ValueError):
     """A cache entry is missing, torn, corrupt or for other rows; it must be recomputed, never used."""
 
 
-def reference_sources(model_path: Path, data_fingerprints: list[str], model_settings: ModelSettings) -> dict[str, Any]:
-    """The key inputs known before tokenization: reference weights, data files, dtype and attention kernel."""
+def reference_sources(
+    model_path: Path, data_fingerprints: list[str], model_settings: ModelSettings, dtype: torch.dtype
+) -> dict[str, Any]:
+    """The key inputs known before tokenization: reference weights, data files, the dtype the reference is scored
+    in (the stage's load dtype) and the attention kernel."""
     return {
         "reference_model": model_dir_fingerprint(model_path),
         "data": list(data_fingerprints),
-        "dtype": str(resolve_dtype(model_settings.dtype)),
+        "dtype": str(dtype),
         "attn_implementation": model_settings.attn_implementation,
     }
 

@@ -15,13 +15,18 @@ from transformers import PreTrainedModel, Trainer, TrainingArguments, set_seed
 from transformers.integrations import TensorBoardCallback
 
 from qilin.config import FinetuneSettings, ModelSettings, TrainSettings
-from qilin.models.loading import load_model, resolve_dtype
+from qilin.distributed import device_memory_bytes, state_shards
+from qilin.log import get_logger
+from qilin.models.loading import load_model
 from qilin.models.lora import attach_lora
+from qilin.training.precision import check_full_finetune_fits, load_dtype, resolve_precision, uses_autocast
+
+log = get_logger(__name__)
 
 
 def training_arguments(cfg: TrainSettings, stage_dir: Path, model_settings: ModelSettings) -> dict[str, Any]:
     """Keyword arguments shared by transformers.TrainingArguments and trl's configs, from a stage config."""
-    bf16 = resolve_dtype(model_settings.dtype) == torch.bfloat16
+    autocast = uses_autocast(resolve_precision(cfg.precision))
     return {
         "output_dir": str(stage_dir / "checkpoints"),
         "num_train_epochs": cfg.epochs,
@@ -34,7 +39,10 @@ def training_arguments(cfg: TrainSettings, stage_dir: Path, model_settings: Mode
         "gradient_accumulation_steps": cfg.grad_accum,
         "activation_checkpointing": cfg.gradient_checkpointing,
         "use_liger_kernel": cfg.liger_kernels,
-        "bf16": bf16,
+        "torch_compile": cfg.torch_compile,
+        "bf16": autocast,  # autocast only: weights keep the dtype they were loaded in
+        # transformers refuses bf16 without a GPU unless told the CPU is meant (CPU autocast runs bf16 fine)
+        **({"use_cpu": True} if autocast and not torch.cuda.is_available() else {}),
         "save_strategy": "steps",
         "save_steps": cfg.save_steps,
         "save_total_limit": cfg.save_total_limit,
@@ -50,8 +58,18 @@ def training_arguments(cfg: TrainSettings, stage_dir: Path, model_settings: Mode
 
 
 def build_model(model_path: Path, model_settings: ModelSettings, cfg: FinetuneSettings) -> PreTrainedModel:
-    """The stage's starting model, with LoRA adapters attached when the stage is a LoRA stage."""
-    model = load_model(model_path, model_settings)
+    """The stage's starting model in its training dtype, with LoRA adapters attached when it is a LoRA stage."""
+    precision = resolve_precision(cfg.precision)
+    full = cfg.finetune == "full"
+    model = load_model(model_path, model_settings, dtype=load_dtype(precision, trains_all_weights=full), training=True)
+    if full:
+        parameters = sum(p.numel() for p in model.parameters())
+        check_full_finetune_fits(parameters, precision, device_memory_bytes(), state_shards(), str(model_path))
+    if precision == "bf16-pure":
+        log.warning(
+            "precision bf16-pure: weights, gradients and AdamW state in bf16; updates smaller than half a bf16 step "
+            "of their weight are rounded away (use bf16-mixed unless memory forbids it)"
+        )
     if cfg.finetune == "lora":
         # The Trainer seeds only when it is built, after this: without a seed here the adapters' random init
         # (LoRA A) would depend on whatever ran before, and two runs (or 1 vs N processes) would differ.
@@ -86,10 +104,37 @@ def build_trainer(
     """
     if args is None:
         args = TrainingArguments(**training_arguments(cfg, stage_dir, model_settings), **(extra_args or {}))
-    return trainer_class(
+    return _without_arguments_pickle(trainer_class)(
         model=model,
         args=args,
         train_dataset=train_dataset,
         callbacks=[tensorboard_callback(stage_dir)],
         **trainer_kwargs,
     )
+
+
+def _without_arguments_pickle(trainer_class: type[Trainer]) -> type[Trainer]:
+    """`trainer_class` whose saves skip `training_args.bin`.
+
+    transformers 5 pickles the whole TrainingArguments into every checkpoint and final save (`torch.save(self.args)`
+    in Trainer._save), which took 25 s of a 0.6B SFT stage on an H100 and is a pickle nobody should load; resuming
+    does not read it, and the stage's config is in the manifest. There is no option to turn it off, so the save
+    runs with torch.save skipping that one object.
+    """
+
+    class WithoutArgumentsPickle(trainer_class):
+        def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+            save = torch.save
+
+            def save_all_but_arguments(obj: Any, *args: Any, **kwargs: Any) -> None:
+                if obj is not self.args:
+                    save(obj, *args, **kwargs)
+
+            torch.save = save_all_but_arguments
+            try:
+                super()._save(output_dir, state_dict)
+            finally:
+                torch.save = save
+
+    WithoutArgumentsPickle.__name__ = WithoutArgumentsPickle.__qualname__ = trainer_class.__name__
+    return WithoutArgumentsPickle

@@ -90,3 +90,26 @@ def test_packed_vl_loss_equals_unpacked(tiny_model_dir: Path, vision_dir: Path, 
             expected = model.embed(alone_batch["input_ids"], alone_batch["pixel_values"])[0]
             torch.testing.assert_close(embeds[start : start + len(expected)], expected)
             start += len(expected)
+
+
+def _by_prefixes(tokenizer, conversations: list, max_length: int) -> list:
+    from qilin.data.text.conversations import tokenize_conversation_by_prefixes
+
+    return [tokenize_conversation_by_prefixes(tokenizer, m, max_length) for m in conversations]
+
+
+def test_vl_examples_are_those_of_rendering_every_prefix(
+    tiny_model_dir: Path, vision_dir: Path, scans, monkeypatch
+) -> None:
+    """VL conversations take the one-render path of SFT, with the same ids and labels as rendering each prefix."""
+    from qilin.data.text.conversations import conversation_tokenizer
+    from qilin.data.vision import dataset as vl_dataset
+
+    vision = VisionSettings(path=str(vision_dir), feature_layer=-1)
+    model, tokenizer, processor = prepare_vl_model(tiny_model_dir, vision_dir, vision, ModelSettings())
+    files = [vqa_file(scans)]
+    one_pass, _ = build_vl_dataset(files, "auto", None, False, model, tokenizer, processor, 384)
+    assert not conversation_tokenizer(tokenizer).fallbacks
+    monkeypatch.setattr(vl_dataset, "tokenize_conversations", _by_prefixes)
+    by_prefixes, _ = build_vl_dataset(files, "auto", None, False, model, tokenizer, processor, 384)
+    assert one_pass.items == by_prefixes.items and one_pass.dropped == by_prefixes.dropped and len(one_pass) > 5

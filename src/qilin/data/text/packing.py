@@ -12,7 +12,8 @@ Blocks stream to a flat int32 file on disk (input ids, then position ids, per bl
 temporary name and renamed when complete, so a corpus larger than memory packs in constant memory and a
 half-written cache never looks complete. A corpus mixing sources (medical text, general text, ...) packs each
 source on its own, one after another, so a block holds one source only; a `.json` beside the file names each
-source with its number of blocks and tokens.
+source with its number of blocks and tokens, and holds the block size and a checksum that `check_packed` compares
+the file against before it is used.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import numpy as np
 import torch
 
 from qilin.chat_templates import IGNORE_INDEX
+from qilin.data.text.packed_cache import sampled_sha256
 
 PAD_POSITION = -1  # marks padding in the stored position ids; never fed to the model
 _DOCS_PER_BATCH = 1024  # pack_documents hands documents to the vectorized packer in batches of this many
@@ -113,7 +115,7 @@ def write_packed_sources(sources: Iterable[tuple[str, Iterable[np.ndarray]]], pa
     temporary files, which never look like a result.
     """
     tmp, meta_tmp = _temporary(path), _temporary(sources_path(path))
-    info = []
+    info, block_size = [], None
     try:
         with tmp.open("wb") as f:
             for name, blocks in sources:
@@ -123,11 +125,13 @@ def write_packed_sources(sources: Iterable[tuple[str, Iterable[np.ndarray]]], pa
                     f.write(block.tobytes())
                     n += 1 if block.ndim == 2 else len(block)
                     tokens += int((block[..., 1, :] != PAD_POSITION).sum())
+                    block_size = block.shape[-1]
                 info.append({"name": name, "blocks": n, "tokens": tokens})
             f.flush()
             os.fsync(f.fileno())
+        meta = {"sources": info, "block_size": block_size, "checksum": sampled_sha256(tmp)}
         with meta_tmp.open("w", encoding="utf-8") as f:
-            json.dump({"sources": info}, f, ensure_ascii=False, indent=1)
+            json.dump(meta, f, ensure_ascii=False, indent=1)
             f.flush()
             os.fsync(f.fileno())
         os.replace(meta_tmp, sources_path(path))
@@ -141,6 +145,29 @@ def write_packed_sources(sources: Iterable[tuple[str, Iterable[np.ndarray]]], pa
     finally:
         os.close(directory)
     return info
+
+
+def check_packed(path: Path, block_size: int) -> str | None:
+    """None if a packed file agrees with its `.json` (size, block size, block and token counts, checksum), else
+    what does not."""
+    try:
+        meta = json.loads(sources_path(path).read_text(encoding="utf-8"))
+        blocks = sum(s["blocks"] for s in meta["sources"])
+        tokens = sum(s["tokens"] for s in meta["sources"])
+        checksum = meta["checksum"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return f"its metadata {sources_path(path).name} is missing or unreadable ({type(e).__name__}: {e})"
+    if meta["block_size"] not in (None, block_size):
+        return f"its blocks hold {meta['block_size']} tokens, not {block_size}"
+    expected = blocks * 2 * block_size * np.dtype(np.int32).itemsize
+    size = path.stat().st_size
+    if size != expected:
+        return f"{size} bytes, where its {blocks} blocks of {block_size} tokens take {expected}"
+    if not 0 <= tokens <= blocks * block_size:
+        return f"its metadata counts {tokens} tokens in {blocks} blocks of {block_size}"
+    if sampled_sha256(path) != checksum:
+        return "its contents do not match the checksum in its metadata"
+    return None
 
 
 class PackedBlocks(torch.utils.data.Dataset):

@@ -3,6 +3,8 @@
     with CorpusTokenizer(tokenizer, processes=8) as tokenize:
         for ids, lengths in tokenize(docs, desc="medical"):  # ids: whole documents end to end, each ending with EOS
             ...
+        for result in tokenize.map(work, batches):  # any work(tokenizer, batch), e.g. SFT conversations
+            ...
 
 Batches of documents go to the workers in order and come back in the same order (an ordered imap), so the
 output does not depend on the number of processes. At most a few batches per worker are in flight, which bounds
@@ -17,7 +19,7 @@ import os
 import pickle
 import tempfile
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from itertools import chain, islice
@@ -36,6 +38,15 @@ def default_processes() -> int:
     """Worker processes used when the setting is 0: the CPUs this process may run on, at most 8."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return min(8, cpus)
+
+
+def refuse_in_worker(what: str) -> None:
+    """Raise if called while a tokenizing worker imports the user's script (one without a main guard).
+
+    Going on, the worker would wait forever for the cache lock its parent holds; failing lets the parent say why.
+    """
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise RuntimeError(f"qilin {what} was started again inside a tokenizing worker (script without a main guard)")
 
 
 def tokenize_batch(tokenizer: Any, docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -60,8 +71,8 @@ def _start_worker(tokenizer_file: str) -> None:
         _worker_tokenizer = pickle.load(f)  # our own file, written by CorpusTokenizer a moment ago
 
 
-def _tokenize_in_worker(docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    return tokenize_batch(_worker_tokenizer, docs)
+def _work_in_worker(work: Callable[[Any, Any], Any], batch: Any) -> Any:
+    return work(_worker_tokenizer, batch)
 
 
 class CorpusTokenizer:
@@ -107,18 +118,20 @@ class CorpusTokenizer:
         docs = iter(docs)
         batches = iter(lambda: list(islice(docs, DOCS_PER_BATCH)), [])
         with tqdm(desc=desc, unit=" tok", unit_scale=True, mininterval=2) as progress:
-            for ids, lengths in self._ordered(batches):
+            for ids, lengths in self.map(tokenize_batch, batches):
                 progress.update(len(ids))
                 yield ids, lengths
 
-    def _ordered(self, batches: Iterator[list[str]]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def map(self, work: Callable[[Any, Any], Any], batches: Iterable[Any]) -> Iterator[Any]:
+        """`work(tokenizer, batch)` of each batch, in the batches' order; `work` must be a module-level function
+        (or a functools.partial of one) so that it reaches the workers."""
         if self._pool is None:
-            yield from (tokenize_batch(self.tokenizer, batch) for batch in batches)
+            yield from (work(self.tokenizer, batch) for batch in batches)
             return
         pending: deque[Future] = deque()
         try:
             for batch in batches:
-                pending.append(self._pool.submit(_tokenize_in_worker, batch))
+                pending.append(self._pool.submit(_work_in_worker, work, batch))
                 if len(pending) >= self.processes * _IN_FLIGHT_PER_PROCESS:
                     yield pending.popleft().result()
             while pending:

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from qilin.chat_templates import IGNORE_INDEX, render_prompt
-from qilin.data.text.conversations import tokenize_conversation
+from qilin.data.text.conversations import tokenize_conversations
 from qilin.data.text.sft_packing import PackedCollator, pack_conversations
 from qilin.data.vision.formats import VLRecord, check_images, read_vl_file, with_image_token
 from qilin.data.vision.images import load_image
@@ -61,8 +61,9 @@ class VLDataset(torch.utils.data.Dataset):
         max_length: int,
     ):
         self.items, self.dropped = [], 0
-        for record in records:
-            ids, labels = tokenize_conversation(tokenizer, record.messages, max_length=1 << 30)
+        # one render per conversation (data/text/conversations.py), all conversations in one call
+        tokenized = tokenize_conversations(tokenizer, [r.messages for r in records], max_length=1 << 30)
+        for record, (ids, labels) in zip(records, tokenized, strict=True):
             ids, labels = expand_image_tokens(ids, labels, image_token, n_image_tokens)
             if len(ids) > max_length or ids.count(image_token) != n_image_tokens:
                 self.dropped += 1  # truncating would cut an image or its answer

@@ -1,0 +1,47 @@
+"""Gradient checkpointing only when memory needs it, and the training attention kernel 'auto' picks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from qilin.config import ModelSettings
+from qilin.models.loading import resolve_attention
+from qilin.training import memory
+
+GIB = 2**30
+LLAMA_7B = {"layers": 32, "hidden": 4096, "vocab": 32000}
+PARAMS_7B = 6_738_415_616
+
+
+def test_a_7b_lora_stage_at_2048_tokens_needs_no_checkpointing_on_an_80gb_gpu() -> None:
+    acts = memory.activation_bytes(**LLAMA_7B, tokens=2048)
+    assert 8.9 * GIB < acts < 9.1 * GIB  # 32 x 2048 x 34 x 4096 bytes + fp32 logits and their gradient
+    state = memory.state_bytes(PARAMS_7B, int(PARAMS_7B * 0.01), "bf16-mixed", full=False)
+    assert 13.2 * GIB < state < 13.6 * GIB  # frozen bf16 base + fp32 adapters with AdamW
+    assert not memory.needs_checkpointing(state, acts, 80 * GIB)
+    assert memory.needs_checkpointing(state, memory.activation_bytes(**LLAMA_7B, tokens=8 * 4096), 80 * GIB)
+
+
+def test_a_full_7b_finetune_in_bf16_pure_at_2048_tokens_fits_without_it() -> None:
+    state = memory.state_bytes(PARAMS_7B, PARAMS_7B, "bf16-pure", full=True)
+    assert not memory.needs_checkpointing(state, memory.activation_bytes(**LLAMA_7B, tokens=2048), 80 * GIB)
+    assert memory.needs_checkpointing(state, memory.activation_bytes(**LLAMA_7B, tokens=4 * 2048), 80 * GIB)
+
+
+def test_auto_is_off_on_a_cpu_and_an_explicit_choice_stands(tiny_model_dir: Path) -> None:
+    for setting, expected in (("auto", False), (True, True), (False, False)):
+        decided = memory.decide_checkpointing(setting, tiny_model_dir, ModelSettings(), 1024, "fp32", full=True)
+        assert decided is expected or (not torch.cuda.is_available() and decided == expected)
+
+
+def test_training_attention_for_auto() -> None:
+    assert resolve_attention("auto", torch.bfloat16, training=True, cuda=True) in (
+        "flex_attention",
+        "flash_attention_2",
+    )
+    assert resolve_attention("auto", torch.float32, training=True, cuda=True) == "flex_attention"  # FA2 needs 16-bit
+    assert resolve_attention("auto", torch.bfloat16, training=False, cuda=True) in ("sdpa", "flash_attention_2")
+    assert resolve_attention("auto", torch.float32, training=True, cuda=False) == "sdpa"
+    assert resolve_attention("eager", torch.float32, training=True, cuda=True) == "eager"
