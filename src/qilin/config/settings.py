@@ -113,6 +113,11 @@ class TrainSettings:
     save_steps: int = _help("Write a resumable checkpoint every N optimizer steps.", 200)
     save_total_limit: int = _help("Checkpoints kept on disk (oldest deleted first).", 2)
     logging_steps: int = _help("Log loss to TensorBoard and the console every N steps.", 10)
+    fit_batch_to_memory: bool = _help(
+        "On a GPU, measure a forward and backward on one and on two rows and split batch_size x grad_accum (kept) "
+        "into the largest micro-batch that fits; the choice is printed (SFT and CPT; no effect on a CPU).",
+        True,
+    )
     torch_compile: bool = _help(
         "Compile the model with torch.compile (Trainer's torch_compile): faster steps on GPUs after a compile of a "
         "minute or more; measure it on your model (benchmarks/gpu_throughput.py --compile) before relying on it.",

@@ -36,7 +36,7 @@ from qilin.training import (
     train,
     training_arguments,
 )
-from qilin.training.memory import with_checkpointing_decided
+from qilin.training.memory import fit_rows_to_memory, with_checkpointing_decided
 from qilin.training.source_loss import SourceLossTrainer
 
 log = get_logger(__name__)
@@ -130,6 +130,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
         trainer_class, extra = SourceLossTrainer, {"source_names": dataset.source_names}
     else:
         trainer_class, extra = Trainer, {}
+    for key, value in fit_rows_to_memory(cfg, model, dataset, default_data_collator).items():
+        setattr(args, key, value)  # the arguments exist already (they joined the processes before packing)
     trainer = build_trainer(
         cfg,
         ctx.stage_dir,

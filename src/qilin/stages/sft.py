@@ -18,7 +18,7 @@ from qilin.log import get_logger
 from qilin.models.loading import load_tokenizer, packs_by_position_ids
 from qilin.stages.protocol import StageContext
 from qilin.training import build_model, build_trainer, real_tokens_per_second, save_stage_output, train
-from qilin.training.memory import with_checkpointing_decided
+from qilin.training.memory import fit_rows_to_memory, with_checkpointing_decided
 
 log = get_logger(__name__)
 
@@ -50,6 +50,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX)
         if cfg.group_by_length:
             extra_args["train_sampling_strategy"] = "group_by_length"
+    extra_args.update(fit_rows_to_memory(cfg, model, dataset, collator))
     trainer = build_trainer(
         cfg, ctx.stage_dir, ctx.model, model, dataset, extra_args=extra_args, data_collator=collator
     )

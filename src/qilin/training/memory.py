@@ -1,4 +1,5 @@
-"""Whether a stage needs gradient checkpointing: an estimate of its memory against the device's, before it starts.
+"""Fitting a stage to its GPU before it starts: gradient checkpointing only when memory needs it (an estimate), and
+rows per micro-batch from a measured probe, the global batch kept.
 
 Checkpointing recomputes every layer's forward in the backward pass: about a third more compute. It pays only
 when the activations would not fit otherwise; a 7B LoRA stage at 2048 tokens a row holds ~13.4 GiB of bf16 weights
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -90,3 +92,59 @@ def decide_checkpointing(
         f"{device_memory_bytes() / gib:.1f} GiB"
     )
     return decision
+
+
+def rows_per_micro_batch(
+    batch_size: int, grad_accum: int, fixed_bytes: float, bytes_per_row: float, device_bytes: int
+) -> tuple[int, int]:
+    """(rows per micro-batch, accumulation steps) with their product kept at batch_size x grad_accum: the largest
+    micro-batch that divides it and fits the usable part of the device (1 if none does)."""
+    rows = batch_size * grad_accum
+    usable = USABLE_SHARE * device_bytes
+    micro = next((m for m in range(rows, 0, -1) if rows % m == 0 and fixed_bytes + m * bytes_per_row <= usable), 1)
+    return micro, rows // micro
+
+
+def measure_row_bytes(model: torch.nn.Module, one_row: dict, two_rows: dict) -> tuple[int, int]:
+    """(bytes with no row, bytes a row adds): peak CUDA memory of a forward and backward on one and on two rows."""
+    model.to(torch.device("cuda", torch.cuda.current_device()))
+    peaks = []
+    for batch in (one_row, two_rows):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        loss = model(**{k: v.to(model.device) for k, v in batch.items() if k in _MODEL_INPUTS}).loss
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+        torch.cuda.synchronize()
+        peaks.append(torch.cuda.max_memory_allocated())
+    torch.cuda.empty_cache()
+    per_row = max(peaks[1] - peaks[0], 1)
+    return peaks[0] - per_row, per_row
+
+
+_MODEL_INPUTS = ("input_ids", "attention_mask", "position_ids", "labels")
+
+
+def _on_gpu() -> bool:
+    return torch.cuda.is_available()
+
+
+def fit_rows_to_memory(cfg: TrainSettings, model: torch.nn.Module, dataset: Any, collator: Any) -> dict[str, int]:
+    """On a GPU with `fit_batch_to_memory`: TrainingArguments overrides that split batch_size x grad_accum into the
+    largest micro-batch the measured memory allows (the global batch is kept; the choice is printed). Else {}.
+
+    AdamW's two moments do not exist yet when the probe runs, so their fp32 bytes are added to the measurement.
+    """
+    if not (cfg.fit_batch_to_memory and _on_gpu() and len(dataset) >= 2):
+        return {}
+    from qilin.distributed import device_memory_bytes
+
+    fixed, per_row = measure_row_bytes(model, collator([dataset[0]]), collator([dataset[0], dataset[1]]))
+    fixed += 8 * sum(p.numel() for p in model.parameters() if p.requires_grad)
+    micro, accum = rows_per_micro_batch(cfg.batch_size, cfg.grad_accum, fixed, per_row, device_memory_bytes())
+    gib = 2**30
+    log.info(
+        f"rows per step: {micro} a micro-batch x {accum} accumulated (batch_size x grad_accum = "
+        f"{cfg.batch_size * cfg.grad_accum} kept; measured {fixed / gib:.1f} GiB + {per_row / gib:.2f} GiB a row)"
+    )
+    return {"per_device_train_batch_size": micro, "gradient_accumulation_steps": accum}

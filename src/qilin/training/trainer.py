@@ -103,7 +103,7 @@ def build_trainer(
     exist earlier (creating it joins the launched processes).
     """
     if args is None:
-        args = TrainingArguments(**training_arguments(cfg, stage_dir, model_settings), **(extra_args or {}))
+        args = TrainingArguments(**{**training_arguments(cfg, stage_dir, model_settings), **(extra_args or {})})
     return _without_arguments_pickle(trainer_class)(
         model=model,
         args=args,
