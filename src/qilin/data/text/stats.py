@@ -1,4 +1,4 @@
-"""Record and length statistics for `qilin data check`."""
+"""Record and length statistics for `qilin data check`, and the preference audit of DPO files."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 
 from qilin.data.records import DataError
 from qilin.data.text.formats import FileReport, iter_file
+from qilin.data.text.preference_audit import audit_preferences
 
 
 def _record_text(record: Any) -> str:
@@ -28,8 +29,11 @@ def describe_file(path: str | Path, kind: str, tokenizer_dir: str | None = None)
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     report = FileReport(str(path), kind)
     lengths = []
+    preferences = []
     try:
         for record in iter_file(path, kind, report):
+            if kind == "dpo":
+                preferences.append(record)
             text = _record_text(record)
             lengths.append(len(tokenizer(text)["input_ids"]) if tokenizer else len(text))
     except DataError as e:  # the file as a whole is unusable: missing, empty, wrong type
@@ -46,4 +50,8 @@ def describe_file(path: str | Path, kind: str, tokenizer_dir: str | None = None)
     if report.first_error is not None:
         e = report.first_error
         lines.append(f"  first bad record: {e.path}:{e.where}: {e.message}")
+    if preferences:
+        audit = audit_preferences(preferences)
+        lines.append(audit.summary())
+        lines += [f"  warning: {w}" for w in audit.warnings()]
     return report, "\n".join(lines)
