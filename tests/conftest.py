@@ -120,13 +120,14 @@ def vision_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_vl_dir(tiny_model_dir: Path, vision_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained Qilin-Med-VL model (tiny CLIP tower + linear projector + tiny Llama), saved."""
     from qilin.config import ModelSettings, VisionSettings
-    from qilin.models.vision import prepare_vl_model, save_vl_model
+    from qilin.models.loading import save_pretrained_atomic
+    from qilin.models.vision import prepare_vl_model
 
     out = tmp_path_factory.mktemp("vl") / "model"
     model, tokenizer, processor = prepare_vl_model(
         tiny_model_dir, vision_dir, VisionSettings(feature_layer=-1), ModelSettings()
     )
-    save_vl_model(model, tokenizer, processor, out)
+    save_pretrained_atomic(model, tokenizer, out, processor)
     return out
 
 

@@ -11,12 +11,13 @@ def test_dicom_flows_through_chat(tiny_model_dir: Path, vision_dir: Path, tmp_pa
     from pydicom.data import get_testdata_file
 
     from qilin.cli import main
-    from qilin.models.vision import prepare_vl_model, save_vl_model
+    from qilin.models.loading import save_pretrained_atomic
+    from qilin.models.vision import prepare_vl_model
 
     model, tokenizer, processor = prepare_vl_model(
         tiny_model_dir, vision_dir, VisionSettings(feature_layer=-1), ModelSettings()
     )
-    save_vl_model(model, tokenizer, processor, tmp_path / "vl")
+    save_pretrained_atomic(model, tokenizer, tmp_path / "vl", processor)
     dicom = get_testdata_file("CT_small.dcm")
     assert (
         main(["chat", str(tmp_path / "vl"), "--image", dicom, "--prompt", "这是什么检查？", "--max-new-tokens", "8"])

@@ -21,7 +21,7 @@ from transformers import (
 
 from qilin.chat_templates import IMAGE_TOKEN
 from qilin.config import ModelSettings, VisionSettings
-from qilin.models.loading import check_model_dir, load_tokenizer, resolve_dtype, save_pretrained_atomic
+from qilin.models.loading import check_model_dir, load_tokenizer, resolve_dtype
 from qilin.models.vl import QilinVLForConditionalGeneration
 
 
@@ -68,11 +68,6 @@ def prepare_vl_model(
     )
     model.config.use_cache = False
     return model, tokenizer, processor
-
-
-def save_vl_model(model: Any, tokenizer: Any, processor: Any, out_dir: Path) -> None:
-    """A VL model directory: weights, config, tokenizer and image processor, written atomically."""
-    save_pretrained_atomic(model, tokenizer, out_dir, processor)
 
 
 def load_vl_model(
