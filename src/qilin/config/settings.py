@@ -189,6 +189,19 @@ class DpoSettings(FinetuneSettings):
         "pass, and full fine-tuning holds no second copy of the model. Off: the reference scores each batch.",
         True,
     )
+    packing: bool = _help(
+        "Packed shared-prefix DPO: each pair is one sequence, prompt then chosen then rejected, the answers "
+        "attending to the prompt and themselves only, several pairs per row, so every prompt runs once and no "
+        "padding is computed. Needs the sdpa, eager or flex_attention kernel and a transformers architecture: with "
+        "FlashAttention-2 or trust_remote_code the stage says so and runs trl's padded pairs.",
+        True,
+    )
+    pack_row_tokens: int = _help(
+        "With packing, most tokens in one packed row (pairs per step stay batch_size; a longer pair gets a row of "
+        "its own). 0: 2 x max_length with a dense mask (sdpa, eager: attention cost grows with the square of the "
+        "row), one row per batch with flex_attention's block mask.",
+        0,
+    )
 
 
 @dataclass

@@ -8,6 +8,10 @@ With `cache_reference` (the default) the reference scores every pair once before
 are kept under <run_dir>/cache/dpo_ref (see qilin.training.reference_cache): later epochs, reruns with a new beta or
 learning rate, and runs resumed after a crash load them and run no reference forward pass. Full fine-tuning
 then needs no second copy of the model either.
+
+Pairs are packed (see qilin.training.packed_dpo): each prompt runs once, chosen and rejected branch off it, several
+pairs per row. trl's tokenization, reference handling and fused LM head are kept; where the attention kernel cannot
+take the branch mask the stage says why and runs trl's padded pairs.
 """
 
 from __future__ import annotations
@@ -19,11 +23,21 @@ from datasets import Dataset
 from trl import DPOConfig, DPOTrainer
 
 from qilin.data.text.formats import read_file
+from qilin.data.text.preference_packing import PackedPreferenceCollator
+from qilin.log import get_logger
 from qilin.models.loading import load_tokenizer
 from qilin.stages.protocol import StageContext
 from qilin.training import build_model, build_trainer, save_stage_output, train, training_arguments
 from qilin.training.memory import with_checkpointing_decided
+from qilin.training.packed_dpo import (
+    DENSE_MASK_KERNELS,
+    PackedCachedDPOTrainer,
+    PackedDPOTrainer,
+    packing_unavailable,
+)
 from qilin.training.reference_cache import CachedReferenceDPOTrainer, reference_sources
+
+log = get_logger(__name__)
 
 
 def preference_dataset(paths: list[Path]) -> Dataset:
@@ -53,24 +67,43 @@ def build_dpo_trainer(ctx: StageContext) -> DPOTrainer:
         max_length=cfg.max_length,
         precompute_ref_log_probs=cfg.cache_reference,
     )
+    collator = packed_collator(cfg, model.config, ctx.model.trust_remote_code, tokenizer.pad_token_id)
     # LoRA: the reference is the adapter-disabled policy. Full: trl scores the reference with the starting weights
     # before training when precomputing, else it loads the starting model again.
     common = {"args": args, "ref_model": None, "processing_class": tokenizer}
+    if collator is not None:
+        common["data_collator"] = collator
     if not cfg.cache_reference:
-        return build_trainer(cfg, ctx.stage_dir, ctx.model, model, dataset, trainer_class=DPOTrainer, **common)
+        trainer_class = DPOTrainer if collator is None else PackedDPOTrainer
+        return build_trainer(cfg, ctx.stage_dir, ctx.model, model, dataset, trainer_class=trainer_class, **common)
+    sources = reference_sources(ctx.model_path, ctx.data_hashes, ctx.model, next(model.parameters()).dtype)
     return build_trainer(
         cfg,
         ctx.stage_dir,
         ctx.model,
         model,
         dataset,
-        trainer_class=CachedReferenceDPOTrainer,
+        trainer_class=CachedReferenceDPOTrainer if collator is None else PackedCachedDPOTrainer,
         **common,
         # Beside the stage directory, not in it: the pipeline deletes a stage directory when its config changes
         # (a new beta), and the reference log-probs do not depend on that config.
         cache_dir=ctx.stage_dir.parent / "cache" / "dpo_ref",
-        sources=reference_sources(ctx.model_path, ctx.data_hashes, ctx.model, next(model.parameters()).dtype),
+        sources={**sources, "layout": "padded" if collator is None else "packed"},
     )
+
+
+def packed_collator(cfg: Any, model_config: Any, trust_remote_code: bool, pad_token_id: int) -> Any:
+    """The packed-pairs collator, or None (trl's padded pairs) when packing is off or cannot run, saying why."""
+    if not cfg.packing:
+        return None
+    why = packing_unavailable(model_config, trust_remote_code)
+    if why is not None:
+        log.warning(f"dpo: packed pairs off, each pair runs as two padded rows as in trl: {why}")
+        return None
+    row_tokens = cfg.pack_row_tokens or None
+    if row_tokens is None and model_config._attn_implementation in DENSE_MASK_KERNELS:
+        row_tokens = 2 * cfg.max_length
+    return PackedPreferenceCollator(pad_token_id, cfg.max_length, row_tokens)
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
