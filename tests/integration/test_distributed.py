@@ -19,7 +19,7 @@ from transformers import AutoModelForCausalLM
 
 from qilin.config import ConfigError, LaunchSettings, Recipe, check_recipe, from_dict
 from qilin.distributed import engine_config, launch_command
-from tests.conftest import sft_rows, write_jsonl
+from tests.conftest import dpo_rows, sft_rows, write_jsonl
 
 
 def _free_port() -> int:
@@ -28,21 +28,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _train_sft(model: Path, data: Path, out: Path, *settings: str) -> dict:
-    """`qilin train sft` in a fresh interpreter, as a user runs it; returns the manifest's sft record."""
-    command = [sys.executable, "-m", "qilin.cli", "train", "sft", *settings, "--model", str(model)]
+def _train_sft(model: Path, data: Path, out: Path, *settings: str, stage: str = "sft") -> dict:
+    """`qilin train STAGE` in a fresh interpreter, as a user runs it; returns the manifest's stage record."""
+    command = [sys.executable, "-m", "qilin.cli", "train", stage, *settings, "--model", str(model)]
     command += ["--data", str(data), "--output", str(out)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return json.loads((out / "manifest.json").read_text())["stages"]["sft"]
+    return json.loads((out / "manifest.json").read_text())["stages"][stage]
 
 
-def _losses(out: Path) -> list[float]:
-    return [h["loss"] for h in json.loads((out / "sft" / "log_history.json").read_text()) if "loss" in h]
+def _losses(out: Path, stage: str = "sft") -> list[float]:
+    return [h["loss"] for h in json.loads((out / stage / "log_history.json").read_text()) if "loss" in h]
 
 
-def _weights(out: Path) -> dict[str, torch.Tensor]:
-    return AutoModelForCausalLM.from_pretrained(out / "sft" / "model").state_dict()
+def _weights(out: Path, stage: str = "sft") -> dict[str, torch.Tensor]:
+    return AutoModelForCausalLM.from_pretrained(out / stage / "model").state_dict()
 
 
 # 16 conversations, 2 epochs: 4 optimizer steps of a global batch of 8, none of them partial
@@ -75,6 +75,27 @@ def test_two_process_ddp_sft_matches_one_process_with_the_same_global_batch(tiny
     start = AutoModelForCausalLM.from_pretrained(tiny_model_dir).state_dict()
     assert any(not torch.allclose(wb[n], start[n]) for n in wb)
     assert (tmp_path / "two" / "sft" / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def test_two_process_ddp_packed_dpo_matches_one_process(tiny_model_dir: Path, tmp_path) -> None:
+    """Packed DPO with the reference cache under torchrun: the loss is divided by the pairs of both processes."""
+    # 8 pairs a step, all of them: trl's sampler shards a larger set in another order over 2 processes
+    data = write_jsonl(tmp_path / "dpo.jsonl", dpo_rows()[:8])
+    common = ("epochs=4", "logging_steps=1", "learning_rate=1e-2", "warmup_ratio=0", "lora.dropout=0", "beta=0.5")
+    one = _train_sft(tiny_model_dir, data, tmp_path / "one", *common, "batch_size=8", stage="dpo")
+    port = f"launch.main_port={_free_port()}"
+    two = _train_sft(
+        tiny_model_dir, data, tmp_path / "two", *common, "batch_size=4", "launch.launcher=torchrun",
+        "launch.processes=2", port, stage="dpo",
+    )  # fmt: skip
+    assert two["metrics"]["processes"] == 2 and two["metrics"]["steps"] == one["metrics"]["steps"] == 4
+    a, b = _losses(tmp_path / "one", "dpo"), _losses(tmp_path / "two", "dpo")
+    assert len(a) == len(b) == 4 and a[-1] < a[0] - 0.05, a
+    for step, (x, y) in enumerate(zip(a, b, strict=True), 1):
+        assert abs(x - y) < 1e-4 * abs(x), f"step {step}: 1 process {x}, 2 processes {y}"
+    wa, wb = _weights(tmp_path / "one", "dpo"), _weights(tmp_path / "two", "dpo")
+    for name in wa:
+        torch.testing.assert_close(wa[name], wb[name], atol=1e-5, rtol=1e-4, msg=name)
 
 
 def test_fsdp_on_two_cpu_processes_shards_trains_and_saves_a_loadable_model(tiny_model_dir: Path, tmp_path) -> None:

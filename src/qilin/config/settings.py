@@ -198,8 +198,9 @@ class DpoSettings(FinetuneSettings):
     )
     pack_row_tokens: int = _help(
         "With packing, most tokens in one packed row (pairs per step stay batch_size; a longer pair gets a row of "
-        "its own). 0: 2 x max_length with a dense mask (sdpa, eager: attention cost grows with the square of the "
-        "row), one row per batch with flex_attention's block mask.",
+        "its own). 0: as long as the batch's longest pair with a dense mask (sdpa, eager: attention cost grows with "
+        "the square of the row, and rows are padded to that length anyway), one row per batch with "
+        "flex_attention's block mask.",
         0,
     )
 

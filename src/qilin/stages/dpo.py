@@ -101,8 +101,8 @@ def packed_collator(cfg: Any, model_config: Any, trust_remote_code: bool, pad_to
         log.warning(f"dpo: packed pairs off, each pair runs as two padded rows as in trl: {why}")
         return None
     row_tokens = cfg.pack_row_tokens or None
-    if row_tokens is None and model_config._attn_implementation in DENSE_MASK_KERNELS:
-        row_tokens = 2 * cfg.max_length
+    if row_tokens is None and model_config._attn_implementation not in DENSE_MASK_KERNELS:
+        row_tokens = 2**62  # flex_attention skips the masked blocks: one row per batch costs nothing extra
     return PackedPreferenceCollator(pad_token_id, cfg.max_length, row_tokens)
 
 

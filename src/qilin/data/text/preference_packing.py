@@ -60,20 +60,25 @@ def pack_preference_rows(
     row_tokens: int | None = None,
     pad_to_multiple_of: int | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Pairs (trl's tokenized columns prompt_ids, chosen_ids, rejected_ids) packed into rows, pairs in order.
+    """Pairs (trl's tokenized columns prompt_ids, chosen_ids, rejected_ids) packed into rows.
 
-    A new row starts when the next pair would pass `row_tokens` (None: one row); a pair longer than that gets a row
-    of its own. Rows are right-padded to the longest (padding has pair id -1). Returns input_ids, position_ids,
-    shift_labels, pair_ids, branch_ids, label_pairs (pair of each label, -1 for none) and label_branches, all (R, L),
-    plus ref_chosen_logps / ref_rejected_logps (P,) when the examples carry them.
+    Rows hold at most `row_tokens` tokens (None: as many as the longest pair, the row length padding needs anyway);
+    pairs go longest first into the first row with room (first-fit decreasing), and a pair longer than `row_tokens`
+    gets a row of its own. Rows are right-padded to the longest (padding has pair id -1). Pair ids are the examples'
+    indices, so the outputs are in example order whatever the rows. Returns input_ids, position_ids, shift_labels,
+    pair_ids, branch_ids, label_pairs (pair of each label, -1 for none) and label_branches, all (R, L), plus
+    ref_chosen_logps / ref_rejected_logps (P,) when the examples carry them.
     """
+    layouts = [pair_layout(e["prompt_ids"], e["chosen_ids"], e["rejected_ids"], max_length) for e in examples]
+    capacity = row_tokens or max(len(pair["ids"]) for pair in layouts)
     rows: list[dict[str, list]] = []
-    for index, example in enumerate(examples):
-        pair = pair_layout(example["prompt_ids"], example["chosen_ids"], example["rejected_ids"], max_length)
+    for index in sorted(range(len(layouts)), key=lambda i: -len(layouts[i]["ids"])):
+        pair = layouts[index]
         size = len(pair["ids"])
-        if not rows or (row_tokens is not None and len(rows[-1]["ids"]) + size > row_tokens):
-            rows.append({"ids": [], "positions": [], "labels": [], "branches": [], "pairs": []})
-        row = rows[-1]
+        row = next((r for r in rows if len(r["ids"]) + size <= capacity), None)
+        if row is None:
+            row = {"ids": [], "positions": [], "labels": [], "branches": [], "pairs": []}
+            rows.append(row)
         for key in ("ids", "positions", "labels", "branches"):
             row[key] += pair[key]
         row["pairs"] += [index] * size

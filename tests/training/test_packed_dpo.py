@@ -1,0 +1,184 @@
+"""Packed shared-prefix DPO gives trl's numbers: policy and reference log-probs of each answer and the loss."""
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+from accelerate import Accelerator
+from transformers import AutoModelForCausalLM
+
+from qilin.config import DpoSettings, LoraSettings, ModelSettings
+from qilin.data.text.preference_packing import pack_preference_rows
+from qilin.stages import dpo
+from qilin.training.packed_dpo import (
+    PackedDPOTrainer,
+    attention_mask_for,
+    branch_attention_allowed,
+    packing_unavailable,
+)
+from tests.conftest import dpo_rows, stage_context, write_jsonl
+
+MULTI_TURN = {
+    "prompt": [
+        {"role": "system", "content": "你是医生。"},
+        {"role": "user", "content": "高血压挂什么科？"},
+        {"role": "assistant", "content": "心内科。"},
+        {"role": "user", "content": "常用什么药？"},
+    ],
+    "chosen": "氨氯地平。",
+    "rejected": "不用看医生，自己好。",
+}
+
+
+def _trainer(model: Path, data: Path, tmp_path: Path, finetune: str, packing: bool, **kw: object) -> object:
+    cfg = DpoSettings(
+        data=[str(data)],
+        finetune=finetune,
+        lora=LoraSettings(r=4, alpha=8, dropout=0.0),
+        batch_size=8,
+        max_steps=1,
+        warmup_ratio=0.0,
+        save_steps=100,
+        cache_reference=False,
+        packing=packing,
+        **kw,
+    )
+    stage_dir = tmp_path / f"{finetune}-{packing}" / "dpo"
+    trainer = dpo.build_dpo_trainer(stage_context(cfg, [data], model, ModelSettings(), stage_dir))
+    generator = torch.Generator().manual_seed(1)  # the same step away from the reference in both trainers
+    with torch.no_grad():
+        for _, param in sorted(trainer.model.named_parameters()):
+            if param.requires_grad:
+                param.add_(0.05 * torch.randn(param.shape, generator=generator))
+    trainer.model.eval()  # dropout off
+    return trainer
+
+
+def _trl_pair_values(trainer: object) -> torch.Tensor:
+    """(P, 5): policy chosen, rejected, reference chosen, rejected, loss, each pair run alone through trl's loss.
+
+    trl logs batch means; with one pair per batch they are that pair's values.
+    """
+    values = []
+    for row in trainer.train_dataset:
+        trainer._metrics["eval"].clear()
+        loss = trainer.compute_loss(trainer.model, trainer.data_collator([row])).item()
+        m = {k: v[0] for k, v in trainer._metrics["eval"].items()}
+        chosen, rejected = m["logps/chosen"], m["logps/rejected"]
+        ref_chosen = chosen - m["rewards/chosen"] / trainer.beta
+        ref_rejected = rejected - m["rewards/rejected"] / trainer.beta
+        values.append([chosen, rejected, ref_chosen, ref_rejected, loss])
+    return torch.tensor(values, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("finetune", ["lora", "full"])
+def test_packed_log_probs_and_loss_equal_trls(tiny_model_dir: Path, tmp_path: Path, finetune: str) -> None:
+    # single- and multi-turn pairs; max_length 26 truncates some answers and drops the multi-turn pair, as trl does
+    data = write_jsonl(tmp_path / "dpo.jsonl", [*dpo_rows()[:5], MULTI_TURN, *dpo_rows()[5:7]])
+    for max_length in (1024, 26):
+        trl = _trainer(tiny_model_dir, data, tmp_path, finetune, packing=False, max_length=max_length)
+        packed = _trainer(
+            tiny_model_dir, data, tmp_path, finetune, packing=True, max_length=max_length, pack_row_tokens=64
+        )
+        assert type(trl).__name__ == "DPOTrainer" and isinstance(packed, PackedDPOTrainer)
+        assert len(trl.train_dataset) == len(packed.train_dataset) == (8 if max_length == 1024 else 7)
+        expected = _trl_pair_values(trl)
+        batch = packed.data_collator(list(packed.train_dataset))
+        assert batch["input_ids"].shape[0] < len(packed.train_dataset)  # several pairs share a row
+        with torch.no_grad():
+            chosen, rejected = packed._branch_logps(packed.model, batch)
+            with packed._reference_context():
+                ref_chosen, ref_rejected = packed._branch_logps(packed.ref_model or packed.model, batch)
+            loss = packed.compute_loss(packed.model, batch)
+        got = torch.stack([chosen, rejected, ref_chosen, ref_rejected]).T.double()
+        assert torch.allclose(got, expected[:, :4], atol=1e-4, rtol=0), (got - expected[:, :4]).abs().max()
+        assert not torch.allclose(got[:, 0], got[:, 2], atol=1e-3)  # the policy moved: a real comparison
+        assert loss.item() == pytest.approx(expected[:, 4].mean().item(), abs=1e-4)
+
+
+def test_branch_mask_separates_answers_and_pairs() -> None:
+    examples = [
+        {"prompt_ids": [1, 2, 3], "chosen_ids": [10, 11], "rejected_ids": [20]},
+        {"prompt_ids": [4, 5], "chosen_ids": [12], "rejected_ids": [21]},
+    ]
+    batch = pack_preference_rows(examples, pad_token_id=0, row_tokens=100)
+    allowed = branch_attention_allowed(batch["pair_ids"], batch["branch_ids"])[0].int()
+    # row: pair 0 = [1 2 | 3 10 11 | 3 20], pair 1 = [4 | 5 12 | 5 21]
+    assert allowed.tolist() == [
+        [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        [1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        [1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0],  # chosen opener: shared prompt + itself
+        [1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+        [1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0],
+        [1, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0],  # rejected opener: never the chosen branch
+        [1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0],
+        [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0],  # pair 1 never sees pair 0
+        [0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0],
+        [0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0],
+        [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0],
+        [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 1],
+    ]
+
+
+def test_eager_and_flex_masks_give_the_sdpa_logits(tiny_model_dir: Path) -> None:
+    examples = [
+        {"prompt_ids": list(range(5, 30)), "chosen_ids": [40, 41, 42], "rejected_ids": [50, 51]},
+        {"prompt_ids": list(range(7, 20)), "chosen_ids": [43], "rejected_ids": [52, 53, 54]},
+    ]
+    batch = pack_preference_rows(examples, pad_token_id=0, row_tokens=1000)
+    logits = {}
+    # flex_attention trains only on CUDA (no backward on a CPU in torch 2.13); its forward checks the block mask
+    for kernel in ("sdpa", "eager", "flex_attention"):
+        model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation=kernel)
+        mask = attention_mask_for(kernel, batch["pair_ids"], batch["branch_ids"], torch.float32)
+        with torch.no_grad():
+            logits[kernel] = model(
+                input_ids=batch["input_ids"], attention_mask=mask, position_ids=batch["position_ids"]
+            ).logits
+    real = batch["pair_ids"] >= 0
+    assert torch.allclose(logits["eager"][real], logits["sdpa"][real], atol=1e-5)
+    assert torch.allclose(logits["flex_attention"][real], logits["sdpa"][real], atol=1e-4)
+
+
+def test_kernels_that_cannot_take_the_mask_fall_back_and_say_why(caplog: pytest.LogCaptureFixture) -> None:
+    assert packing_unavailable(SimpleNamespace(_attn_implementation="sdpa"), trust_remote_code=False) is None
+    assert "FlashAttention-2" in packing_unavailable(SimpleNamespace(_attn_implementation="flash_attention_2"), False)
+    assert "own attention" in packing_unavailable(SimpleNamespace(_attn_implementation="sdpa"), True)
+    assert "own attention" in packing_unavailable(
+        SimpleNamespace(_attn_implementation="sdpa", auto_map={"a": 1}), False
+    )
+    cfg = DpoSettings(data=["x"])
+    fa2 = SimpleNamespace(_attn_implementation="flash_attention_2")
+    assert dpo.packed_collator(cfg, fa2, False, 0) is None
+    assert (
+        dpo.packed_collator(
+            DpoSettings(data=["x"], packing=False), SimpleNamespace(_attn_implementation="sdpa"), False, 0
+        )
+        is None
+    )
+    collator = dpo.packed_collator(cfg, SimpleNamespace(_attn_implementation="sdpa"), False, 0)
+    assert collator is not None and collator.row_tokens is None  # dense mask: rows as long as the longest pair
+
+
+def test_loss_is_normalised_by_the_pairs_of_all_processes(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes holding 3 and 1 pairs step as one process holding all 4 (DDP averages their gradients)."""
+    data = write_jsonl(tmp_path / "dpo.jsonl", dpo_rows()[:4])
+    trainer = _trainer(tiny_model_dir, data, tmp_path, "lora", packing=True)
+    rows = list(trainer.train_dataset)
+
+    def gradient(pairs: list, processes: int) -> list[torch.Tensor]:
+        monkeypatch.setattr(Accelerator, "num_processes", property(lambda self: processes))
+        trainer.model.zero_grad()
+        trainer.compute_loss(trainer.model, trainer.data_collator(pairs), num_items_in_batch=torch.tensor(4)).backward()
+        return [p.grad.clone() for p in trainer.model.parameters() if p.requires_grad]
+
+    one = gradient(rows, processes=1)
+    ranks = [gradient(rows[:3], processes=2), gradient(rows[3:], processes=2)]
+    averaged = [(a + b) / 2 for a, b in zip(*ranks, strict=True)]
+    assert all(torch.allclose(x, y, atol=1e-6) for x, y in zip(one, averaged, strict=True))
+    assert (
+        trainer._get_num_items_in_batch([trainer.data_collator(rows[:3]), trainer.data_collator(rows[3:])], "cpu") == 4
+    )
