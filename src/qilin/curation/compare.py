@@ -162,6 +162,11 @@ def compare_models(
         "empty_answers": sum(not r["A"] or not r["B"] for r in rows),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    if manifest["identical_answers"] or manifest["empty_answers"]:
+        log.warning(
+            f"{manifest['identical_answers']} question(s) got two identical answers and {manifest['empty_answers']} "
+            "an empty one: review-apply drops them (DPO learns nothing from them)"
+        )
     # Items first, manifest last: a directory with compare.json always has its whole items.jsonl.
     write_atomic(out_dir / ITEMS, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     write_atomic(out_dir / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1) + "\n")
