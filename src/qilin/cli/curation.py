@@ -222,7 +222,7 @@ def add_translate_commands(data_verbs: argparse._SubParsersAction) -> None:
 
     apply = data_verbs.add_parser(
         "review-apply",
-        help="write the reviewed dataset: accepted and edited items, rejected ones removed",
+        help="write the reviewed dataset (accepted and edited items), or DPO pairs from preferences",
         description="Write the final dataset to OUT: accepted items as translated, edited items with the "
         "reviewer's text, rejected items removed, unreviewed items dropped (or kept with --keep-unreviewed). "
         "Where reviewers disagree on an item, the latest decision counts. On a `qilin data compare` directory: "
