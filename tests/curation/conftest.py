@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from qilin.cli.curation import add_translate_commands
+from qilin.cli.preferences import add_compare_command
 from qilin.log import ROOT, setup_logging
 
 
@@ -40,7 +41,9 @@ def qilin_logging() -> Iterator[None]:
 def data_cli(argv: list[str]) -> int:
     """Run a `qilin data` verb in this process."""
     parser = argparse.ArgumentParser(prog="qilin data")
-    add_translate_commands(parser.add_subparsers(dest="verb", required=True))
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    add_translate_commands(verbs)
+    add_compare_command(verbs)
     args = parser.parse_args(argv)
     return args.func(args)
 

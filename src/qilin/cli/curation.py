@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from qilin.config import ConfigError
+from qilin.curation.compare import is_compare_dir
 from qilin.log import get_logger
 
 log = get_logger(__name__)
@@ -75,6 +76,10 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
+    if is_compare_dir(args.dataset):  # a preference review (qilin data compare), see cli/preferences.py
+        from qilin.cli.preferences import review_preferences
+
+        return review_preferences(args)
     from qilin.curation.review import sample_queue
     from qilin.curation.review_server import create_review_app, serve_review
     from qilin.curation.translate import read_translations
@@ -102,6 +107,10 @@ def _recorded_images(dataset: Path) -> Path:
 
 
 def cmd_review_apply(args: argparse.Namespace) -> int:
+    if is_compare_dir(args.dataset):  # a preference review (qilin data compare), see cli/preferences.py
+        from qilin.cli.preferences import apply_preferences
+
+        return apply_preferences(args)
     from qilin.curation.review import apply_reviews
 
     summary = apply_reviews(args.dataset, args.out, args.reviewer or None, args.keep_unreviewed)
@@ -116,6 +125,10 @@ def cmd_review_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_review_stats(args: argparse.Namespace) -> int:
+    if is_compare_dir(args.dataset):  # a preference review (qilin data compare), see cli/preferences.py
+        from qilin.cli.preferences import preference_stats
+
+        return preference_stats(args)
     from qilin.curation.review import review_stats
 
     stats = review_stats(args.dataset)
@@ -189,14 +202,17 @@ def add_translate_commands(data_verbs: argparse._SubParsersAction) -> None:
 
     review = data_verbs.add_parser(
         "review",
-        help="review translated items in a local web page",
+        help="review translated items, or two answers to compare, in a local web page",
         description="Serve a review page on 127.0.0.1 for DIR (the --out of `qilin data translate`): each item's "
         "source text, image, editable translation and flags, with Accept / Save edit / Reject. Keys: a accept, "
         "r reject, e edit, ctrl+enter save the edit, j/k next/previous. Every decision is appended to "
         "DIR/review/decisions-REVIEWER.jsonl the moment it is made. The queue samples every kind/flag stratum, "
-        "flagged items first; the same --seed gives two reviewers the same items.",
+        "flagged items first; the same --seed gives two reviewers the same items. On a `qilin data compare` "
+        "directory: the two answers to each question side by side, blind and in random left/right order; keys "
+        "1 left better, 2 right better, t tie, w/u/i/o/v tag the worse answer (wrong fact, unsafe, incomplete, "
+        "off-topic, verbose), e edit the better answer, ctrl+enter save the edit, j/k next/previous.",
     )
-    review.add_argument("dataset", metavar="DIR", help="translation output directory")
+    review.add_argument("dataset", metavar="DIR", help="translation output directory, or a compare directory")
     review.add_argument("--reviewer", required=True, help="your name (letters, digits, . - _)")
     review.add_argument("--sample", type=int, help="review N sampled items (default: all)")
     review.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
@@ -206,22 +222,32 @@ def add_translate_commands(data_verbs: argparse._SubParsersAction) -> None:
 
     apply = data_verbs.add_parser(
         "review-apply",
-        help="write the reviewed dataset: accepted and edited items, rejected ones removed",
+        help="write the reviewed dataset (accepted and edited items), or DPO pairs from preferences",
         description="Write the final dataset to OUT: accepted items as translated, edited items with the "
         "reviewer's text, rejected items removed, unreviewed items dropped (or kept with --keep-unreviewed). "
-        "Where reviewers disagree on an item, the latest decision counts.",
+        "Where reviewers disagree on an item, the latest decision counts. On a `qilin data compare` directory: "
+        "write DPO pairs (prompt, chosen, rejected) to the file OUT; an item is a pair when more than half of its "
+        "reviewers pick the same answer, its chosen text their latest edit if they edited it; ties and items "
+        "without a majority are dropped and counted.",
     )
-    apply.add_argument("dataset", metavar="DIR", help="translation output directory")
-    apply.add_argument("--out", required=True, help="directory for the reviewed dataset (not DIR)")
+    apply.add_argument("dataset", metavar="DIR", help="translation output directory, or a compare directory")
+    apply.add_argument(
+        "--out",
+        required=True,
+        help="directory for the reviewed dataset (not DIR); for a compare directory, the "
+        "DPO pairs file (e.g. pairs.jsonl)",
+    )
     apply.add_argument("--reviewer", action="append", help="use only this reviewer's decisions (repeatable)")
-    apply.add_argument("--keep-unreviewed", action="store_true", help="keep items nobody reviewed")
+    apply.add_argument("--keep-unreviewed", action="store_true", help="keep items nobody reviewed (translations)")
     apply.set_defaults(func=cmd_review_apply)
 
     stats = data_verbs.add_parser(
         "review-stats",
         help="agreement between reviewers (percent agreement, Cohen's kappa)",
         description="For every pair of reviewers of DIR, over the items both decided: percent agreement and "
-        "Cohen's kappa over accept/edit/reject. Written to DIR/review/agreement.json.",
+        "Cohen's kappa over accept/edit/reject. Written to DIR/review/agreement.json. On a `qilin data compare` "
+        "directory: per reviewer counts of A/B/tie, edits, how often the left answer was picked and agreement with "
+        "the others; per pair, agreement and kappa on the decisions mapped back to answer A/B.",
     )
-    stats.add_argument("dataset", metavar="DIR", help="translation output directory")
+    stats.add_argument("dataset", metavar="DIR", help="translation output directory, or a compare directory")
     stats.set_defaults(func=cmd_review_stats)

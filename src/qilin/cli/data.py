@@ -62,6 +62,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 def add_parser(verbs: argparse._SubParsersAction) -> None:
     """Add `data` with check, build and the curation verbs."""
     from qilin.cli.curation import add_translate_commands
+    from qilin.cli.preferences import add_compare_command
 
     data = verbs.add_parser("data", help="check, build and curate data files", description="Work with data files.")
     data_verbs = data.add_subparsers(dest="data_verb", required=True, metavar="VERB")
@@ -98,3 +99,4 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     build.set_defaults(func=cmd_build)
 
     add_translate_commands(data_verbs)
+    add_compare_command(data_verbs)

@@ -173,8 +173,11 @@ def cohens_kappa(a: list[str], b: list[str], categories: tuple[str, ...] = DECIS
     return None if chance == 1 else (observed - chance) / (1 - chance)
 
 
-def agreement(first: dict[str, dict[str, Any]], second: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Percent agreement and Cohen's kappa over accept/edit/reject on the items both reviewers decided."""
+def agreement(
+    first: dict[str, dict[str, Any]], second: dict[str, dict[str, Any]], categories: tuple[str, ...] = DECISIONS
+) -> dict[str, Any]:
+    """Percent agreement and Cohen's kappa over the rows' `decision` (one of `categories`) on the items both
+    reviewers decided."""
     shared = sorted(first.keys() & second.keys())
     if not shared:
         return {"items": 0, "percent_agreement": None, "kappa": None, "confusion": {}}
@@ -184,7 +187,7 @@ def agreement(first: dict[str, dict[str, Any]], second: dict[str, dict[str, Any]
     return {
         "items": len(shared),
         "percent_agreement": 100 * sum(x == y for x, y in zip(a, b, strict=True)) / len(shared),
-        "kappa": cohens_kappa(a, b),
+        "kappa": cohens_kappa(a, b, categories),
         "confusion": dict(sorted(confusion.items())),
     }
 
