@@ -261,6 +261,36 @@ HELDOUT = [
     "护士{name}记录：<<体温36.8℃>>，<<血氧饱和度96%>>，<<尿量1500ml/24h>>。",
 ]
 
+# The half the detector was tuned on: other sentences, the same kinds of values.
+DEV = [
+    "患者{name}，男，<<58岁>>，主因“胸闷<<2月>>”入院。身份证号码 {id}，电话{phone}。",
+    "姓名：{name}；性别：女；出生日期：{date}；病历号：{record}；住址：{address}",
+    "患者家属{name}签字同意手术，联系方式：{phone}。术前<<血小板 85×10^9/L>>，<<INR 1.3>>。",
+    "管床医生：{name}，入院时间：{date}，诊断：<<急性心肌梗死>>，给予<<阿司匹林300mg>>嚼服。",
+    "{name_mou}，<<34岁>>，住院号为{record}，孕<<12周>>，<<β-hCG 45000 mIU/mL>>。",
+    "患者{name}，其女{name:2}（手机：{phone}）陪护，家庭住址：{address}。",
+    "门诊号：{record}  就诊日期：{date}  医师签名：{name}  处方：<<头孢克肟0.1g bid>> × <<7天>>",
+    "{surname}女士来电（{phone}），咨询<<甲状腺结节3类>>复查事宜，邮箱：{email}。",
+    "{surname}先生，<<72岁>>，退休，驾驶{plate}，<<收缩压168mmHg>>，<<肌酐132μmol/L>>。",
+    "报销银行卡：{card}（户名{name}），身份证：{id}。",
+    "监护人{name}，联系地址{address}，电话 {phone}，患儿<<体重18kg>>，<<头孢曲松0.9g qd>>。",
+    "系统日志：用户{name}于{date}从 {ip} 登录，访问 {url}。",
+    "主诉：发热伴咳嗽<<5天>>。现病史：患者{name}<<5天>>前受凉后出现发热，<<体温38.9℃>>，<<CRP 86 mg/L>>。",
+    "出院小结：患者{name}（病案号 {record}）于{date}入院，{date:2}出院，<<住院9天>>。",
+    "Patient name: {en_name}. MRN {record}. Admitted {en_date}. <<Troponin I 2.1 ng/mL>>, <<LVEF 40%>>.",
+    "Seen by Dr. {en_last} on {en_date}. Home address: {en_address}. Tel: {en_phone}.",
+    "Mrs. {en_last}, <<54-year-old>> woman with <<hypertension>>, SSN: {ssn}, email: {email}.",
+    "Progress note: <<WBC 14.2 x10^9/L>>, <<lactate 3.1 mmol/L>>, started on <<vancomycin 1 g>> q12h.\n"
+    "-- {en_name}, RN",
+    "Patient {en_name} (DOB {en_date}) reports <<chest pain for 2 hours>>; contact {en_phone}, web {url}.",
+    "Miss {en_last} paid with card {card}; login from {ip}; follow up in <<2 weeks>>.",
+    "值班医生{name}查房：患者<<神志清>>，<<GCS 15分>>，<<心率72次/分>>，<<血压118/76mmHg>>。",
+    "患者{name}，身份证 {id}，车牌号{plate}，家住{address}，<<BMI 27.4>>。",
+    "记录人：{name}  审核：{name:2}  日期：{date}  <<血钾3.2mmol/L>>，予<<氯化钾缓释片1g tid>>。",
+    "请{surname}女士于{date}上午到<<内分泌科>>复诊，咨询电话{phone}，网址{url}。",
+    "联系人{name}，邮箱{email}，工作单位IP {ip}，<<乙肝表面抗原阳性>>，<<HBV-DNA 2.3×10^5 IU/mL>>。",
+]
+
 
 def fill(template: str, rng: random.Random, record_id: str) -> dict:
     """Render one template: random values for its slots, their spans, and the protected values."""
@@ -300,7 +330,7 @@ def build(split: str, templates: list[str], n: int, seed: int) -> list[dict]:
 
 if __name__ == "__main__":
     split = sys.argv[1]
-    templates = {"heldout": HELDOUT}.get(split) or globals()["DEV"]
+    templates = {"heldout": HELDOUT, "dev": DEV}[split]
     rows = build(split, templates, 200, seed={"heldout": 2, "dev": 1}[split])
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"{split}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
