@@ -1,0 +1,1 @@
+"""PHI de-identification of training data: typed spans, per-record placeholders or surrogates, whole files."""
