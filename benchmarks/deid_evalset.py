@@ -51,7 +51,7 @@ def id_number(rng: random.Random, valid: bool = True) -> str:
     body = f"{rng.choice(['110105', '330106', '440305', '510107', '420111'])}{rng.randint(1940, 2015)}"
     body += f"{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}{rng.randint(0, 999):03d}"
     weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
-    check = "10X98765432"[sum(int(c) * w for c, w in zip(body, weights)) % 11]
+    check = "10X98765432"[sum(int(c) * w for c, w in zip(body, weights, strict=True)) % 11]
     if not valid:  # a typo in the check digit: still someone's ID
         check = rng.choice([c for c in "0123456789" if c != check])
     return body + check
@@ -242,7 +242,8 @@ HELDOUT = [
     "患者{name}驾车（车牌{plate}）来院，途中突发胸痛<<30分钟>>，心电图示<<ST段抬高>>，肌钙蛋白<<2.35 ng/mL>>。",
     "身份证{id}  姓名 {name}  电话{phone}  地址：{address}",
     "检查申请由医生{name}开具，影像调阅地址 {url} ，PACS 服务器 {ip}。CT示<<右肺上叶结节8mm>>。",
-    "联系人：{name}（患者之子），电话：{phone}；患者既往<<慢性阻塞性肺疾病>>病史<<10年>>，长期吸入<<噻托溴铵18μg qd>>。",
+    "联系人：{name}（患者之子），电话：{phone}；患者既往<<慢性阻塞性肺疾病>>病史<<10年>>，"
+    "长期吸入<<噻托溴铵18μg qd>>。",
     "患者{name}，住院号 {record}，入院日期 {date}，出院日期 {date:2}，住院<<14天>>，白细胞<<12.3×10^9/L>>。",
     "Patient {en_name}, a <<67-year-old>> man, was admitted on {en_date} with <<pneumonia>>. MRN: {record}. "
     "Phone {en_phone}.",

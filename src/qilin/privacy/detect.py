@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 
 from qilin.privacy.names import find_names
-from qilin.privacy.spans import Span, halfwidth
+from qilin.privacy.spans import Span, halfwidth, id_check_char
 
 _ND = r"(?<![0-9A-Za-z])"  # no digit or letter before
 _NA = r"(?![0-9A-Za-z])"  # none after
@@ -52,12 +52,14 @@ _PLATE = re.compile(
 )
 
 _RECORD = re.compile(
-    r"(?:住院号|门诊号|病案号|病历号|住院病历号|登记号|就诊卡号|就诊号|档案号|病人ID|患者ID|(?i:mrn|medical record (?:number|no\.?)))"
-    + _COLON
-    + rf"([A-Za-z]{{0,4}}-?\d[0-9A-Za-z\-]{{3,20}}){_NA}"
+    r"(?:住院号|门诊号|病案号|病历号|住院病历号|登记号|就诊卡号|就诊号|档案号|病人ID|患者ID|"
+    r"(?i:mrn|medical record (?:number|no\.?)))" + _COLON + rf"([A-Za-z]{{0,4}}-?\d[0-9A-Za-z\-]{{3,20}}){_NA}"
 )
 
-_MONTHS = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
+_MONTHS = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|"
+    r"Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
+)
 _DATE = re.compile(
     "|".join(
         (
@@ -77,7 +79,7 @@ _ADDRESS_LABEL = re.compile(
 _ADDRESS_VALUE = re.compile(r"[\u4e00-\u9fff][\u4e00-\u9fff0-9A-Za-z\-#]{3,60}")
 _PROVINCE = (
     r"(?:北京|上海|天津|重庆)市|(?:河北|山西|辽宁|吉林|黑龙江|江苏|浙江|安徽|福建|江西|山东|河南|湖北|湖南|广东|海南|四川|贵州|云南|"
-    r"陕西|甘肃|青海|台湾)省|(?:内蒙古|广西壮族|西藏|宁夏回族|新疆维吾尔)自治区|[\u4e00-\u9fff]{2,3}市(?=[\u4e00-\u9fff]{1,5}[区县])"
+    r"陕西|甘肃|青海|台湾)省|(?:内蒙古|广西壮族|西藏|宁夏回族|新疆维吾尔)自治区|(?![在住于到至从是为的和及与])[\u4e00-\u9fff]{2,3}市(?=[\u4e00-\u9fff]{1,5}[区县])"
 )
 _ADDRESS_UNIT = r"[\u4e00-\u9fff]{1,8}?(?:市|区|县|镇|乡|村|路|街|大道|巷|弄|小区|花园|苑|大厦|广场)"
 _ADDRESS_NUMBER = r"[0-9\-]+(?:号院|号楼|号|栋|幢|楼|单元|层|室)"
@@ -110,8 +112,7 @@ def _id_check_ok(value: str) -> bool:
     body = re.sub(r"\s", "", value).upper()
     if len(body) != 18 or not body[:17].isdigit():
         return False
-    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-    return "10X98765432"[sum(int(c) * w for c, w in zip(body, weights)) % 11] == body[17]
+    return id_check_char(body[:17]) == body[17]
 
 
 def _group_spans(kind: str, pattern: re.Pattern, text: str, original: str, group: int = 0) -> list[Span]:

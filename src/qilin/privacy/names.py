@@ -3,8 +3,8 @@
     find_names("患者王小明因发热入院，家属李华陪同")   # [Span("name", 2, 5, "王小明"), Span("name", 13, 15, "李华")]
 
 A Chinese name has no capital letters or spaces to find it by, so a rule needs a context: a role before it
-(患者, 家属, 医生, 联系人, 姓名：...), a title after it (主任, 医师, 女士, 先生) or the 某/某某 form. Where the given name
-ends (one character or two) is decided by jieba's segmentation of the few characters after the surname, with
+(患者, 家属, 医生, 联系人, 姓名：...), a title after it (主任, 医师, 女士, 先生) or the 某/某某 form. Where the
+given name ends (one character or two) is decided by jieba's segmentation of the few characters after the surname, with
 clinical verbs (代诉, 陪同, 开具, ...) added to a private jieba dictionary so that "孔东欣代诉" splits after 欣.
 A name written without any such context ("王小明今天来了") is not found: a rule-based detector cannot tell it from
 ordinary words, so the README asks users to read a sample by hand.
@@ -47,9 +47,65 @@ COMPOUND_SURNAMES = (
 
 # Words that announce a person; longest first so 患者家属 wins over 患者.
 _ROLES = sorted(
-    "患者 病人 患儿 病患 患者家属 家属 其父 其母 其子 其女 其夫 其妻 丈夫 妻子 儿子 女儿 母亲 父亲 医生 医师 主治医师 主治医生 "
-    "主任医师 副主任医师 住院医师 主管医师 管床医生 值班医生 经治医生 报告医生 申请医生 审核医生 接诊医生 护士 责任护士 护师 联系人 "
-    "紧急联系人 监护人 陪护 陪护人 陪同人 姓名 户名 签名 医师签名 患者签名 记录人 记录者 审核 审核人 用户 委托人 代理人".split(),
+    [
+        "患者",
+        "病人",
+        "患儿",
+        "病患",
+        "患者家属",
+        "家属",
+        "其父",
+        "其母",
+        "其子",
+        "其女",
+        "其夫",
+        "其妻",
+        "丈夫",
+        "妻子",
+        "儿子",
+        "女儿",
+        "母亲",
+        "父亲",
+        "医生",
+        "医师",
+        "主治医师",
+        "主治医生",
+        "主任医师",
+        "副主任医师",
+        "住院医师",
+        "主管医师",
+        "管床医生",
+        "值班医生",
+        "经治医生",
+        "报告医生",
+        "申请医生",
+        "审核医生",
+        "接诊医生",
+        "护士",
+        "责任护士",
+        "护师",
+        "联系人",
+        "紧急联系人",
+        "监护人",
+        "陪护",
+        "陪护人",
+        "陪同人",
+        "姓名",
+        "户名",
+        "签名",
+        "医师签名",
+        "患者签名",
+        "记录人",
+        "记录者",
+        "审核",
+        "审核人",
+        "用户",
+        "委托人",
+        "代理人",
+        "我叫",
+        "我是",
+        "本人",
+    ],
     key=len,
     reverse=True,
 )
@@ -57,11 +113,32 @@ _ROLE_RE = re.compile(r"(?:" + "|".join(_ROLES) + r")\s*[:：]?\s*")
 _TITLES = "主任|医师|医生|护士|护师|教授|女士|先生|小姐|太太|老师|同志"
 _POLITE = ("女士", "先生", "小姐", "太太")  # these also follow a bare surname: 王女士
 _TITLE_RE = re.compile(rf"(?={_TITLES})")
+_TITLE_AT = re.compile(_TITLES)
 _MOU_RE = re.compile(r"某某?(?![日天时年月些种处次位项个])")
 # Characters that end a name: function words and the usual first characters of what follows a name in a note.
 _STOP = set("于因在自诉主男女等的和与及为是已今昨前后称来去入出诊也均曾现再将被把对从向到经行年月日岁之所以系无有不")
 # Clinical verbs jieba does not know; added to a private dictionary so a name before them ends in the right place.
-_CLINICAL_WORDS = "代诉 主诉 自诉 陪同 陪护 签字 开具 来电 查房 记录 审核 就诊 复诊 到院 入院 出院 参加 诉 述".split()
+_CLINICAL_WORDS = [
+    "代诉",
+    "主诉",
+    "自诉",
+    "陪同",
+    "陪护",
+    "签字",
+    "开具",
+    "来电",
+    "查房",
+    "记录",
+    "审核",
+    "就诊",
+    "复诊",
+    "到院",
+    "入院",
+    "出院",
+    "参加",
+    "诉",
+    "述",
+]
 _BOUNDARY = set("请由与和及、，,。；;：:（(）) 　\n\t/\"“”'")
 _EN_TRIGGER = re.compile(
     r"\b(?:(?i:patient(?:'s)?(?:\s+name)?|pt\.?|doctor|nurse|name|contact|signed(?:\s+by)?|electronically signed by|"
@@ -72,8 +149,42 @@ _EN_NAME = re.compile(rf"{_EN_WORD}(?:\s+[A-Z]\.)?(?:\s+{_EN_WORD}){{0,2}}")
 _EN_SUFFIX = re.compile(rf"\b({_EN_WORD}(?:\s+[A-Z]\.)?\s+{_EN_WORD}),\s*(?:MD|M\.D\.|RN|DO|NP|PA-C|PhD|MBBS)\b")
 # Capitalised words that follow "Patient"/"Name" but are not names.
 _EN_NOT_NAMES = set(
-    "The A An He She They This That Is Was Has Had Who With Without Education Information Reports Denies Presented "
-    "States Name Age Sex Male Female Unknown History Admitted Discharged Was Will Date ID".split()
+    [
+        "The",
+        "A",
+        "An",
+        "He",
+        "She",
+        "They",
+        "This",
+        "That",
+        "Is",
+        "Was",
+        "Has",
+        "Had",
+        "Who",
+        "With",
+        "Without",
+        "Education",
+        "Information",
+        "Reports",
+        "Denies",
+        "Presented",
+        "States",
+        "Name",
+        "Age",
+        "Sex",
+        "Male",
+        "Female",
+        "Unknown",
+        "History",
+        "Admitted",
+        "Discharged",
+        "Was",
+        "Will",
+        "Date",
+        "ID",
+    ]
 )
 
 
@@ -110,8 +221,8 @@ def _name_char(ch: str) -> bool:
 def name_after(text: str, i: int) -> int:
     """End of a Chinese name starting at `i` (surname + one or two given characters), or `i` if none starts there."""
     s = _surname_length(text, i)
-    if not s or i + s >= len(text) or not _name_char(text[i + s]):
-        return i
+    if not s or i + s >= len(text) or not _name_char(text[i + s]) or _TITLE_AT.match(text, i + s):
+        return i  # 李医生 is a surname and a title: the title rule decides
     one, two = i + s + 1, i + s + 2
     if two > len(text) or not _name_char(text[two - 1]):
         end = one
@@ -149,10 +260,11 @@ def _chinese_names(text: str) -> list[Span]:
             if any(text.startswith(role, start) for role in _ROLES):  # 管床医生 is a role, not 管床 + 医生
                 break
             before = text[start - 1] if start else " "
-            if (before in _BOUNDARY or not "\u4e00" <= before <= "\u9fff") and _surname_length(text, start):
-                if all(_name_char(c) for c in text[start + _surname_length(text, start) : t]):
-                    spans.append(Span("name", start, t, text[start:t]))
-                    break
+            at_boundary = before in _BOUNDARY or not "\u4e00" <= before <= "\u9fff"
+            s = _surname_length(text, start)
+            if at_boundary and s and all(_name_char(c) for c in text[start + s : t]):
+                spans.append(Span("name", start, t, text[start:t]))
+                break
     for m in _MOU_RE.finditer(text):  # 张某某, 欧阳某
         for start in (m.start() - 2, m.start() - 1):
             if start >= 0 and _surname_length(text, start) == m.start() - start:

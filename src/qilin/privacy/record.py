@@ -29,4 +29,4 @@ def deid_texts(texts: list[str], surrogates: bool = False, seed: str = "") -> tu
     spans = find_record_phi(texts)
     chinese = any(_CJK.search(t) for t in texts)
     masker = RecordMasker(chinese=chinese, surrogates=surrogates, seed=seed or "\n".join(texts))
-    return [masker.apply(t, s) for t, s in zip(texts, spans)], spans
+    return [masker.apply(t, s) for t, s in zip(texts, spans, strict=True)], spans

@@ -14,7 +14,7 @@ import hashlib
 import random
 import re
 
-from qilin.privacy.spans import LABELS, Span, value_key
+from qilin.privacy.spans import LABELS, Span, id_check_char, value_key
 
 _FAKE_SURNAMES = "赵钱孙李周吴郑王冯陈"
 _FAKE_GIVEN = "一二三四五六七八九十甲乙丙丁戊己庚辛"
@@ -36,8 +36,7 @@ def _digits_like(value: str, rng: random.Random, keep: int = 0) -> str:
 
 def _fake_id(rng: random.Random) -> str:
     body = f"110101{rng.randint(1950, 2010)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}{rng.randint(0, 999):03d}"
-    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-    return body + "10X98765432"[sum(int(c) * w for c, w in zip(body, weights)) % 11]
+    return body + id_check_char(body)
 
 
 def surrogate(kind: str, value: str, rng: random.Random) -> str:

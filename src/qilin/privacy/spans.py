@@ -27,9 +27,11 @@ LABELS: dict[str, tuple[str, str]] = {
 TYPES = tuple(LABELS)
 
 # Full-width digits, letters and a few signs -> ASCII, one character for one so span offsets stay valid.
-_FULL = "０１２３４５６７８９ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ＋－＠．／　"
+_FULL = "".join(chr(0xFF10 + i) for i in range(10)) + "".join(chr(0xFF21 + i) for i in range(26))
+_FULL += "".join(chr(0xFF41 + i) for i in range(26)) + "＋－＠．／　"
 _HALF = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz+-@./ "
 _TO_HALF = str.maketrans(_FULL, _HALF)
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)  # GB 11643-1999
 _PLACEHOLDER = re.compile(r"\[(?:" + "|".join(sorted({lab for pair in LABELS.values() for lab in pair})) + r")\d+\]")
 
 
@@ -41,6 +43,11 @@ class Span:
     start: int
     end: int
     value: str
+
+
+def id_check_char(body: str) -> str:
+    """The check character (0-9 or X) of a resident ID's first 17 digits."""
+    return "10X98765432"[sum(int(c) * w for c, w in zip(body, _ID_WEIGHTS, strict=True)) % 11]
 
 
 def halfwidth(text: str) -> str:
