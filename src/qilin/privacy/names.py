@@ -114,6 +114,10 @@ _TITLES = "主任|医师|医生|护士|护师|教授|女士|先生|小姐|太太
 _POLITE = ("女士", "先生", "小姐", "太太")  # these also follow a bare surname: 王女士
 _TITLE_RE = re.compile(rf"(?={_TITLES})")
 _TITLE_AT = re.compile(_TITLES)
+# Roles that open a turn of a written dialogue ("患者：头痛三天。医生：..."): after them comes speech, not a name.
+_SPEAKERS = {"患者", "病人", "医生", "医师", "护士", "家属", "患者家属", "用户"}
+# What follows a disease named like a person (银屑病, 孔源性视网膜脱离, 吉兰-巴雷综合征): not a name.
+_DISEASE_NEXT = set("病症炎癌瘤性-")
 _MOU_RE = re.compile(r"某某?(?![日天时年月些种处次位项个])")
 # Characters that end a name: function words and the usual first characters of what follows a name in a note.
 _STOP = set("于因在自诉主男女等的和与及为是已今昨前后称来去入出诊也均曾现再将被把对从向到经行年月日岁之所以系无有不")
@@ -241,15 +245,24 @@ def name_after(text: str, i: int) -> int:
             end = two if two in cuts else one
         else:
             end = one if _is_common_word(text[one : one + 2]) else two
+    if end < len(text) and text[end] in _DISEASE_NEXT:
+        return i
     # 患者高血压, 患者常规服药: a word, not a name (compound surnames such as 东方 are words too, and names)
     if s == 1 and any(_is_common_word(text[i:k]) for k in range(i + 2, end + 1)):
         return i
     return end
 
 
+def _is_speaker_label(text: str, m: re.Match) -> bool:
+    at_line_start = m.start() == 0 or text[m.start() - 1] == "\n"
+    return at_line_start and m.group().rstrip().endswith((":", "：")) and m.group().rstrip(" :：") in _SPEAKERS
+
+
 def _chinese_names(text: str) -> list[Span]:
     spans = []
     for m in _ROLE_RE.finditer(text):
+        if _is_speaker_label(text, m):  # "医生：银屑病的一线治疗...": a dialogue turn, not a name
+            continue
         end = name_after(text, m.end())
         if end > m.end():
             spans.append(Span("name", m.end(), end, text[m.end() : end]))
