@@ -120,7 +120,9 @@ _SPEAKERS = {"患者", "病人", "医生", "医师", "护士", "家属", "患者
 _DISEASE_NEXT = set("病症炎癌瘤性-")
 _MOU_RE = re.compile(r"某某?(?![日天时年月些种处次位项个])")
 # Characters that end a name: function words and the usual first characters of what follows a name in a note.
-_STOP = set("于因在自诉主男女等的和与及为是已今昨前后称来去入出诊也均曾现再将被把对从向到经行年月日岁之所以系无有不")
+_STOP = set(
+    "于因在自诉主男女等的和与及为是已今昨前后称来去入出诊也均曾现再将被把对从向到经行年月日岁之所以系无有不问说讲答想要需能会请让叫"
+)
 # Clinical verbs jieba does not know; added to a private dictionary so a name before them ends in the right place.
 _CLINICAL_WORDS = [
     "代诉",
