@@ -11,8 +11,9 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 
 def write_atomic(path: Path, text: str | bytes) -> None:
@@ -68,3 +69,20 @@ def read_jsonl_log(path: Path) -> Iterator[dict[str, Any]]:
                 continue
             if isinstance(row, dict):
                 yield row
+
+
+@contextmanager
+def open_atomic(path: Path) -> Iterator[IO[str]]:
+    """A UTF-8 text file streamed beside `path`, fsynced and renamed over it on success; on an error `path` is
+    untouched (for outputs too large to hold in memory, where `write_atomic` needs the whole text)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with tmp.open("w", encoding="utf-8", newline="") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)

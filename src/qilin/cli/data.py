@@ -13,6 +13,11 @@ VL_KINDS = ("vl", "caption", "pmcvqa")
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    if args.phi:
+        return cmd_check_phi(args)
+    if args.kind is None:
+        log.error("qilin data check: --kind is required (unless --phi)")
+        return 2
     ok = True
     if args.kind in VL_KINDS:
         from qilin.data.vision.check import check_vl_file
@@ -42,6 +47,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     diseases = kb_from_triples(args.triples) if args.triples else load_kb(args.kb)
     extra_text = [doc for path in args.text for doc in iter_file(path, "cpt")]
     extra_conversations = [c for path in args.conversations for c in read_file(path, "sft")]
+    if not args.keep_phi and (extra_text or extra_conversations):
+        extra_text, extra_conversations = deid_user_data(extra_text, extra_conversations)
     report = build_chimed(
         diseases,
         Path(args.out),
@@ -59,6 +66,57 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def deid_user_data(texts: list[str], conversations: list) -> tuple[list[str], list]:
+    """The user's texts and conversations with PHI replaced by placeholders (what `data build` trains on)."""
+    from qilin.privacy.files import deid_conversations, deid_documents
+    from qilin.privacy.report import PhiReport
+
+    report = PhiReport()
+    texts, conversations = deid_documents(texts, report), deid_conversations(conversations, report)
+    log.info(f"de-identified your texts and conversations (--keep-phi to skip): {report.table()}")
+    return texts, conversations
+
+
+def cmd_check_phi(args: argparse.Namespace) -> int:
+    """`data check --phi`: PHI left in each file, per type; exit 1 if any."""
+    from qilin.privacy.files import scan_file
+
+    left = 0
+    for name in args.files:
+        report = scan_file(Path(name))
+        log.info(f"{name}: {report.table()}")
+        left += report.total
+    return 1 if left else 0
+
+
+def cmd_deid(args: argparse.Namespace) -> int:
+    """`data deid`: write each file de-identified under --out, and deid_report.json."""
+    from qilin.privacy.files import deid_files
+
+    report = deid_files([Path(p) for p in args.files], Path(args.out), surrogates=args.surrogates)
+    log.info(report.table())
+    log.info(f"wrote {len(args.files)} file(s) and deid_report.json to {args.out}")
+    return 0
+
+
+def add_deid_parser(data_verbs: argparse._SubParsersAction) -> None:
+    """Add `data deid`."""
+    deid = data_verbs.add_parser(
+        "deid",
+        help="replace protected health information (names, IDs, phones, addresses, dates, ...) in data files",
+        description="Write each FILE (CPT .txt/.jsonl, SFT, DPO, VL caption/conversation .jsonl/.json, PMC-VQA .csv) "
+        "under --out with the same name and structure, every text field's PHI replaced by typed, indexed "
+        "placeholders ([姓名1], [电话1], [NAME1]; the same value keeps its placeholder within a record), and "
+        "deid_report.json (counts and masked examples per type). Rule-based: read a sample of the output by hand.",
+    )
+    deid.add_argument("files", nargs="+", help="data files")
+    deid.add_argument("--out", required=True, help="output directory (file names are kept)")
+    deid.add_argument(
+        "--surrogates", action="store_true", help="realistic fake values instead of placeholders (for CPT text)"
+    )
+    deid.set_defaults(func=cmd_deid)
+
+
 def add_parser(verbs: argparse._SubParsersAction) -> None:
     """Add `data` with check, build and the curation verbs."""
     from qilin.cli.curation import add_translate_commands
@@ -74,9 +132,10 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
         "ones (exit 1).",
     )
     check.add_argument("files", nargs="+", help="data files")
-    check.add_argument("--kind", required=True, choices=("cpt", "sft", "dpo", *VL_KINDS), help="what the file is for")
+    check.add_argument("--kind", choices=("cpt", "sft", "dpo", *VL_KINDS), help="what the file is for (not with --phi)")
     check.add_argument("--images", help="image folder of a VL file (default: the file's folder)")
     check.add_argument("--tokenizer", help="local model directory whose tokenizer counts tokens (else characters)")
+    check.add_argument("--phi", action="store_true", help="count the PHI left in the files instead (exit 1 if any)")
     check.set_defaults(func=cmd_check)
 
     build = data_verbs.add_parser(
@@ -96,7 +155,11 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     build.add_argument("--conversations", nargs="*", default=[], help="extra QA/dialogue files (any sft format)")
     build.add_argument("--held-out", type=float, default=0.2, help="share of diseases kept out of SFT/DPO/QA text")
     build.add_argument("--seed", type=int, default=0, help="seed for every random choice")
+    build.add_argument(
+        "--keep-phi", action="store_true", help="train on --text/--conversations as given (default: de-identify)"
+    )
     build.set_defaults(func=cmd_build)
+    add_deid_parser(data_verbs)
 
     add_translate_commands(data_verbs)
     add_compare_command(data_verbs)

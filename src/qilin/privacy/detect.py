@@ -1,0 +1,164 @@
+"""Find PHI in a text: typed spans from patterns with context rules (no model, nothing downloaded).
+
+    detect_phi("患者王小明，身份证号：110105198001011234，电话 138-1234-5678")
+    # [Span("name", 2, 5, ...), Span("id", 11, 29, ...), Span("phone", 33, 46, ...)]
+
+Identifiers with a fixed shape (IDs, cards, phones, emails, URLs, IPs, SSNs, plates, dates) are found by
+pattern, checked where a check exists (ID check digit, Luhn) and accepted without the check when a label names
+them (身份证号：... with a typo is still someone's ID). Record numbers and addresses are found after their labels
+(住院号, MRN, 住址, Address) and, for addresses, by their administrative shape (省/市/区/路/号). Names come from
+qilin.privacy.names. Medical values (doses, lab values, vital signs, ages, durations) match none of these shapes:
+a date needs a year or a day, a phone a full number, an ID 15 or 18 characters.
+"""
+
+from __future__ import annotations
+
+import re
+
+from qilin.privacy.names import find_names
+from qilin.privacy.spans import Span, halfwidth, id_check_char
+
+_ND = r"(?<![0-9A-Za-z])"  # no digit or letter before
+_NA = r"(?![0-9A-Za-z])"  # none after
+_COLON = r"\s*[:：#]?\s*(?:为|是)?\s*"
+
+_ID_LABEL = r"(?:身份证(?:号码|号)?|证件号(?:码)?|公民身份号码|(?i:id\s*(?:card\s*)?(?:no\.?|number)|national id))"
+_ID_SHAPE = r"\d{6}\s?\d{8}\s?\d{3}[0-9Xx]"
+_ID_LABELLED = re.compile(rf"{_ID_LABEL}{_COLON}({_ID_SHAPE}|\d{{15}}){_NA}")
+# An unlabelled 18-character ID: region, a birth date 19xx/20xx, sequence, check character.
+_ID_BARE = re.compile(rf"{_ND}\d{{6}}\s?(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:[0-2]\d|3[01])\s?\d{{3}}[0-9Xx]{_NA}")
+
+_CARD_LABEL = re.compile(r"(?:银行卡|卡号|借记卡|信用卡|(?i:card))")
+_CARD = re.compile(rf"{_ND}\d{{4}}(?:[ -]?\d{{4}}){{3}}(?:[ -]?\d{{1,3}})?{_NA}")
+
+_MOBILE = r"(?:(?:\+|00)?\s?86[\s-]?)?1[3-9]\d(?:[\s-]?\d{4}){2}"
+_LANDLINE = r"(?:\(0\d{2,3}\)\s?|0\d{2,3}[\s-]?)\d{3,4}[\s-]?\d{4}"
+_US_PHONE = r"(?:\+1[\s-]?)?(?:\(\d{3}\)\s?|\d{3}[\s-])\d{3}[\s-]\d{4}"
+_PHONE = re.compile(rf"(?<![0-9A-Za-z+])(?:{_MOBILE}|{_LANDLINE}|{_US_PHONE}){_NA}")
+_PHONE_LABELLED = re.compile(
+    r"(?:电话|手机|联系方式|座机|来电|(?i:tel|phone|mobile|cell))(?:号码)?"
+    + _COLON
+    + r"(\+?[\d(][\d\s()\-]{5,18}\d)"
+    + _NA
+)
+
+_SSN = re.compile(rf"{_ND}\d{{3}}-\d{{2}}-\d{{4}}{_NA}|(?<=SSN)[\s:#]*(\d{{3}}[\s-]?\d{{2}}[\s-]?\d{{4}}){_NA}")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+_URL = re.compile(r"(?:https?://|www\.)[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_IP = re.compile(rf"(?<![\d.]){_OCTET}(?:\.{_OCTET}){{3}}(?!\d|\.\d)")
+_PLATE = re.compile(
+    rf"[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][A-HJ-NP-Z][·•\-\s]?[A-HJ-NP-Z0-9]{{5,6}}{_NA}"
+)
+
+_RECORD = re.compile(
+    r"(?:住院号|门诊号|病案号|病历号|住院病历号|登记号|就诊卡号|就诊号|档案号|病人ID|患者ID|"
+    r"(?i:mrn|medical record (?:number|no\.?)))" + _COLON + rf"([A-Za-z]{{0,4}}-?\d[0-9A-Za-z\-]{{3,20}}){_NA}"
+)
+
+_MONTHS = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|"
+    r"Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
+)
+_DATE = re.compile(
+    "|".join(
+        (
+            r"\d{4}\s*年\s*\d{1,2}\s*月(?:\s*\d{1,2}\s*[日号])?",  # 2023年5月12日, 2023年5月
+            r"(?<!\d)\d{1,2}\s*月\s*\d{1,2}\s*[日号]",  # 5月12日
+            r"(?<![\d.])(?:19|20)\d\d([-/.])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12]\d|3[01])(?![\d])",  # 2023-05-12
+            r"(?<![\d/.])(?:0?[1-9]|[12]\d|3[01])([/.])(?:0?[1-9]|[12]\d|3[01])\2(?:19|20)\d\d(?!\d)",  # 05/12/2023
+            rf"\b{_MONTHS}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}\b",  # May 12, 2023
+            rf"\b\d{{1,2}}\s+{_MONTHS}\.?,?\s+\d{{4}}\b",  # 12 May 2023
+        )
+    )
+)
+
+_ADDRESS_LABEL = re.compile(
+    r"(?:现住址|家庭住址|户籍地址|联系地址|通讯地址|工作单位地址|住址|家住|居住地|现住|住在|(?<![网IP])地址)" + _COLON
+)
+_ADDRESS_VALUE = re.compile(r"[\u4e00-\u9fff][\u4e00-\u9fff0-9A-Za-z\-#]{3,60}")
+_PROVINCE = (
+    r"(?:北京|上海|天津|重庆)市|(?:河北|山西|辽宁|吉林|黑龙江|江苏|浙江|安徽|福建|江西|山东|河南|湖北|湖南|广东|海南|四川|贵州|云南|"
+    r"陕西|甘肃|青海|台湾)省|(?:内蒙古|广西壮族|西藏|宁夏回族|新疆维吾尔)自治区|(?![在住于到至从是为的和及与])[\u4e00-\u9fff]{2,3}市(?=[\u4e00-\u9fff]{1,5}[区县])"
+)
+_ADDRESS_UNIT = r"[\u4e00-\u9fff]{1,8}?(?:市|区|县|镇|乡|村|路|街|大道|巷|弄|小区|花园|苑|大厦|广场)"
+_ADDRESS_NUMBER = r"[0-9\-]+(?:号院|号楼|号|栋|幢|楼|单元|层|室)"
+_ADDRESS = re.compile(rf"(?:{_PROVINCE})(?:{_ADDRESS_UNIT}|{_ADDRESS_NUMBER})*(?:(?<=单元|号楼)\d+室?)?")
+_STREET_NUMBER = re.compile(rf"[\u4e00-\u9fff]{{2,6}}(?:路|街|大道|巷)\d+号(?:{_ADDRESS_NUMBER})*")
+_EN_ADDRESS = re.compile(
+    r"\b\d{1,5}\s+(?:[A-Z][a-z]+\s+){1,3}(?:Street|St\.?|Avenue|Ave\.?|Road|Rd\.?|Boulevard|Blvd\.?|Lane|Ln\.?|"
+    r"Drive|Court|Ct\.?|Way|Place|Pl\.?)(?:,?\s+(?:Apt|Suite|Unit)\.?\s*\w+)?(?:,\s*[A-Z][a-z]+(?:\s[A-Z][a-z]+)?)?"
+    r"(?:,\s*[A-Z]{2})?(?:\s+\d{5}(?:-\d{4})?)?"
+)
+
+# Which span wins where two overlap: shapes with a check or a label before free-form guesses.
+_PRIORITY = {
+    t: i
+    for i, t in enumerate(
+        ("email", "url", "id", "card", "ssn", "record", "ip", "phone", "date", "plate", "address", "name")
+    )
+}
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch) * (2 if i % 2 else 1)
+        total += d - 9 if d > 9 else d
+    return total % 10 == 0
+
+
+def _id_check_ok(value: str) -> bool:
+    body = re.sub(r"\s", "", value).upper()
+    if len(body) != 18 or not body[:17].isdigit():
+        return False
+    return id_check_char(body[:17]) == body[17]
+
+
+def _group_spans(kind: str, pattern: re.Pattern, text: str, original: str, group: int = 0) -> list[Span]:
+    spans = []
+    for m in pattern.finditer(text):
+        g = group if group and m.group(group) is not None else 0
+        start, end = m.span(g)
+        value = original[start:end].rstrip(" -.,")
+        if value:
+            spans.append(Span(kind, start, start + len(value), value))
+    return spans
+
+
+def _candidates(text: str, original: str) -> list[Span]:
+    spans = _group_spans("id", _ID_LABELLED, text, original, 1) + _group_spans("id", _ID_BARE, text, original)
+    for m in _CARD.finditer(text):
+        digits = re.sub(r"\D", "", m.group())
+        labelled = _CARD_LABEL.search(text[max(0, m.start() - 12) : m.start()])
+        if 16 <= len(digits) <= 19 and (labelled or _luhn(digits)) and not _id_check_ok(digits):
+            spans.append(Span("card", m.start(), m.end(), original[m.start() : m.end()]))
+    spans += _group_spans("phone", _PHONE, text, original) + _group_spans("phone", _PHONE_LABELLED, text, original, 1)
+    spans += _group_spans("ssn", _SSN, text, original, 1) + _group_spans("email", _EMAIL, text, original)
+    spans += _group_spans("url", _URL, text, original) + _group_spans("ip", _IP, text, original)
+    spans += _group_spans("plate", _PLATE, text, original) + _group_spans("record", _RECORD, text, original, 1)
+    spans += _group_spans("date", _DATE, text, original)
+    for m in _ADDRESS_LABEL.finditer(text):
+        value = _ADDRESS_VALUE.match(text, m.end())
+        if value:
+            spans.append(Span("address", value.start(), value.end(), original[value.start() : value.end()]))
+    for pattern in (_ADDRESS, _STREET_NUMBER, _EN_ADDRESS):
+        spans += _group_spans("address", pattern, text, original)
+    return spans
+
+
+def resolve_overlaps(spans: list[Span]) -> list[Span]:
+    """Non-overlapping spans in text order: by type priority, then the longer span, first come first kept."""
+    chosen: list[Span] = []
+    for span in sorted(spans, key=lambda s: (_PRIORITY[s.type], -(s.end - s.start), s.start)):
+        if all(span.end <= c.start or span.start >= c.end for c in chosen):
+            chosen.append(span)
+    return sorted(chosen, key=lambda s: s.start)
+
+
+def detect_phi(text: str, known_names: tuple[str, ...] = ()) -> list[Span]:
+    """Typed PHI spans of `text`, non-overlapping, in order; `known_names` are names found elsewhere in the record."""
+    half = halfwidth(text)
+    spans = _candidates(half, text)
+    spans += [Span("name", s.start, s.end, text[s.start : s.end]) for s in find_names(half, known_names)]
+    return resolve_overlaps(spans)

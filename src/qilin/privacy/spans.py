@@ -1,0 +1,70 @@
+"""A typed PHI span, the PHI types and their placeholder labels, and the text form detectors read.
+
+Span("phone", 5, 16, "13812345678")     # text[5:16] is a phone number
+halfwidth("电话：１３８１２３４５６７８")      # same length, ASCII digits: offsets carry over to the original
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# type -> (Chinese label, English label) of its placeholder: [姓名1], [NAME1]
+LABELS: dict[str, tuple[str, str]] = {
+    "name": ("姓名", "NAME"),
+    "id": ("身份证号", "ID"),
+    "phone": ("电话", "PHONE"),
+    "address": ("地址", "ADDRESS"),
+    "date": ("日期", "DATE"),
+    "record": ("病历号", "MRN"),
+    "card": ("银行卡", "CARD"),
+    "plate": ("车牌", "PLATE"),
+    "email": ("邮箱", "EMAIL"),
+    "url": ("网址", "URL"),
+    "ip": ("IP", "IP"),
+    "ssn": ("SSN", "SSN"),
+}
+TYPES = tuple(LABELS)
+
+# Full-width digits, letters and a few signs -> ASCII, one character for one so span offsets stay valid.
+_FULL = "".join(chr(0xFF10 + i) for i in range(10)) + "".join(chr(0xFF21 + i) for i in range(26))
+_FULL += "".join(chr(0xFF41 + i) for i in range(26)) + "＋－＠．／　"
+_HALF = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz+-@./ "
+_TO_HALF = str.maketrans(_FULL, _HALF)
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)  # GB 11643-1999
+_PLACEHOLDER = re.compile(r"\[(?:" + "|".join(sorted({lab for pair in LABELS.values() for lab in pair})) + r")\d+\]")
+
+
+@dataclass(frozen=True)
+class Span:
+    """`text[start:end]` is PHI of `type` (one of TYPES); `value` is that text."""
+
+    type: str
+    start: int
+    end: int
+    value: str
+
+
+def id_check_char(body: str) -> str:
+    """The check character (0-9 or X) of a resident ID's first 17 digits."""
+    return "10X98765432"[sum(int(c) * w for c, w in zip(body, _ID_WEIGHTS, strict=True)) % 11]
+
+
+def halfwidth(text: str) -> str:
+    """`text` with full-width digits and letters made ASCII, character for character."""
+    return text.translate(_TO_HALF)
+
+
+def value_key(value: str) -> str:
+    """What makes two mentions the same value: 138 1234 5678 and 13812345678 are one phone."""
+    return re.sub(r"[\s\-·.()]", "", halfwidth(value)).lower()
+
+
+def is_placeholder(text: str) -> bool:
+    """Whether `text` is exactly one of our placeholders ([姓名1], [PHONE2])."""
+    return _PLACEHOLDER.fullmatch(text) is not None
+
+
+def placeholders_in(text: str) -> list[str]:
+    """Every placeholder in `text`, in order."""
+    return _PLACEHOLDER.findall(text)
