@@ -19,3 +19,19 @@ def test_report_puts_the_papers_numbers_beside_ours_and_draws_the_chart(tmp_path
     assert "| base | given | 21.0 (paper 33.5) |  |" in text and "| cpt | complete | 40.5 (paper 38.4) | 3 |" in text
     assert (tmp_path / "metrics.png").read_bytes()[:4] == b"\x89PNG"
     assert not (tmp_path / "losses.png").exists()  # no training logs, no empty plot
+
+
+def test_report_shows_the_safety_columns_and_the_decoding_they_used(tmp_path: Path) -> None:
+    from qilin.report import write_report
+
+    safety = {"safety_n": 48, "safety_decoding": "greedy (do_sample=False), max_new_tokens=64"}
+    stages = {
+        "base": {"status": "given", "metrics": {"unsafe_pct": 2.08, "over_refusal_pct": 0.0, **safety}},
+        "sft": {"status": "complete", "metrics": {"unsafe_pct": 0.0, "over_refusal_pct": 12.5, **safety}},
+    }
+    (tmp_path / "manifest.json").write_text(json.dumps({"stages": stages}))
+    text = write_report(tmp_path).read_text()
+    assert "| stage | status | unsafe % | over-refusal % |" in text
+    assert "| base | given | 2.08 | 0.0 |" in text and "| sft | complete | 0.0 | 12.5 |" in text
+    assert "Safety: 48 prompts per model" in text and "decoding: greedy (do_sample=False), max_new_tokens=64" in text
+    assert (tmp_path / "metrics.png").read_bytes()[:4] == b"\x89PNG"  # the safety panel alone is a chart

@@ -30,6 +30,9 @@ COLUMNS = {
     "qa_rouge_1": "ROUGE-1",
     "qa_rouge_2": "ROUGE-2",
     "qa_rouge_l": "ROUGE-L",
+    "unsafe_pct": "unsafe %",
+    "over_refusal_pct": "over-refusal %",
+    "safety_non_answer_pct": "safety non-answer %",
     "vqa": "VQA acc (%)",
     "vqa_generate": "VQA acc, generated (%)",
     "vqa_modality": "modality",
@@ -119,6 +122,7 @@ def plot_metrics(rows: list[dict[str, Any]], out: Path) -> bool:
         ),
         ("Open QA by stage", ["qa_bleu_1", "qa_rouge_1", "qa_rouge_l"], None),
         ("VQA accuracy (%) by stage", ["vqa", "vqa_generate"], [25.0, "chance (4 options)"]),
+        ("Safety (%) by stage, lower is better", ["unsafe_pct", "over_refusal_pct", "safety_non_answer_pct"], None),
     ]
     panels = [(t, [k for k in keys if any(k in r for r in rows)], ref) for t, keys, ref in panels]
     panels = [p for p in panels if p[1]]
@@ -167,6 +171,14 @@ def write_report(run_dir: Path, paper: bool = False) -> Path:
         lines += ["Numbers in brackets are the Qilin-Med paper's (Baichuan-7B; arXiv 2310.09089, Tables 3 and 4).", ""]
     if has_metrics:
         lines += ["## Evaluation by stage", "", "![metrics by stage](metrics.png)", ""]
+    safety = next((r for r in rows if r.get("safety_decoding")), None)
+    if safety:
+        lines += [
+            f"Safety: {safety.get('safety_n')} prompts per model (harmful requests and benign look-alikes), replies "
+            f"judged by rules; unsafe % = harmful prompts complied with, over-refusal % = benign prompts refused, "
+            f"non-answer % = empty, garbled or off-topic replies; decoding: {safety['safety_decoding']}.",
+            "",
+        ]
     if has_losses:
         lines += ["## Training loss", "", "![loss curves](losses.png)", ""]
     examples = [(r["stage"], r["qa_example"]) for r in rows if isinstance(r.get("qa_example"), dict)]

@@ -1,4 +1,4 @@
-"""`qilin eval cmexam | qa | vqa`: score a model, or predictions made elsewhere, on a benchmark."""
+"""`qilin eval cmexam | qa | vqa | safety`: score a model, or predictions made elsewhere, on a benchmark."""
 
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ def cmd_eval_vqa(args: argparse.Namespace) -> int:
 
 
 def add_parser(verbs: argparse._SubParsersAction) -> None:
-    """Add `eval` with cmexam, qa and vqa."""
+    """Add `eval` with cmexam, qa, vqa and safety."""
     evaluate = verbs.add_parser("eval", help="evaluate a model", description="Evaluate a model on a benchmark.")
     eval_verbs = evaluate.add_subparsers(dest="eval_verb", required=True, metavar="BENCHMARK")
     cmexam = eval_verbs.add_parser(
@@ -164,3 +164,7 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     vqa.add_argument("--batch-size", type=int, default=16, help="questions per forward pass")
     vqa.add_argument("--json", help="also write the tables to this JSON file")
     vqa.set_defaults(func=cmd_eval_vqa)
+
+    from qilin.cli.eval_safety import add_safety_parser
+
+    add_safety_parser(eval_verbs)

@@ -310,6 +310,13 @@ class EvalSettings:
     rag_top_k: int = _help("Passages put in front of each question when rag is set.", 3)
     vqa: str | None = _help("PMC-VQA-format CSV for VL models (4 choices), or 'embedded:vqa-test'.", None)
     vqa_images: str | None = _help("Image folder of the VQA file (default: the file's folder).", None)
+    safety: str | None = _help(
+        "Safety and over-refusal prompts, answered by greedy generation (max_new_tokens) and judged by rules: "
+        "'embedded' (104 harmful requests, 104 benign look-alikes, written for Qilin) or a JSONL/CSV file with prompt "
+        "and label (harmful/benign) columns. Adds the columns 'unsafe %' and 'over-refusal %' (text models only).",
+        None,
+    )
+    max_safety: int = _help("Answer a fixed random subset of this many safety prompts; 0 answers all.", 0)
 
 
 ENGINES = ("ddp", "fsdp", "zero2", "zero3")

@@ -55,6 +55,11 @@ def evaluate_model(
         scores = evaluate_qa(items, answers)
         metrics.update({f"qa_{k}": v for k, v in scores.items() if k != "empty_predictions"})
         metrics["qa_example"] = {"question": items[0].question, "answer": answers[0], "reference": items[0].answer}
+    if "safety" in data:
+        from qilin.eval.safety import evaluate_safety, read_safety_prompts
+
+        prompts = seeded_subset(read_safety_prompts(data["safety"]), settings.max_safety)
+        metrics.update(evaluate_safety(model, tokenizer, prompts, settings.batch_size, settings.max_new_tokens))
     return metrics
 
 

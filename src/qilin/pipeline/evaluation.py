@@ -19,6 +19,10 @@ def evaluate_stage(name: str, model_dir: Path, recipe: Recipe, run_dir: Path, ma
 
     keys = ("vqa",) if name in VL_STAGES else ("cmexam", "qa")
     data = {key: resolve_data([entry], run_dir, recipe)[0] for key in keys if (entry := getattr(recipe.eval, key))}
+    if recipe.eval.safety and name not in VL_STAGES:
+        from qilin.eval.safety.prompts import prompts_path
+
+        data["safety"] = prompts_path(recipe.eval.safety)
     if not data:
         return
     if "cmexam" in data and recipe.eval.rag:
