@@ -224,7 +224,7 @@ def accuracy_table(questions: list[ExamQuestion], predictions: list[frozenset[st
     return accuracy_by_group(
         (
             p == q.answer,
-            ["all", "single" if len(q.answer) == 1 else "multi", *(f"{c}={v}" for c, v in q.annotations.items())],
+            ["all", "multi" if is_multi(q) else "single", *(f"{c}={v}" for c, v in q.annotations.items())],
         )
         for q, p in zip(questions, predictions, strict=True)
     )
