@@ -207,7 +207,7 @@ def _add_mcq_parser(eval_verbs: argparse._SubParsersAction) -> None:
         "Multi-answer questions (several answer letters, or marked multiple-choice as CMB's 多项选择题) are "
         "scored by log-likelihood as `eval cmexam` does: every option scoring above its question's mean is "
         "predicted, and only the exact set counts. Accuracy is shown overall, single/multi and per group field "
-        "of the file, each with its 95%% Wilson interval.\n\nformats:\n"
+        "of the file, each with its 95% Wilson interval.\n\nformats:\n"
         + "\n".join(f"  {name:<9} {text}" for name, text in FORMATS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
