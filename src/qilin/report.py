@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from qilin.durable import write_atomic
+from qilin.eval.significance import interval_of_accuracy, mcnemar_p
 
 # Qilin-Med (arXiv 2310.09089), Baichuan-7B base: CMExam accuracy after each stage (Table 3) and Huatuo-26M
 # BLEU-1 / ROUGE-1 before and after DPO (Table 4).
@@ -49,29 +50,83 @@ COLUMNS = {
 }
 
 
+# Accuracies whose question count is recorded under another key than `<key>_n`.
+SHARED_N = {"cmexam_acc_norm": "cmexam_n", "cmexam_rag": "cmexam_n", "vqa_generate": "vqa_n"}
+SIGNIFICANCE = 0.05
+FOOTNOTE = (
+    "[a, b]: 95% Wilson interval. *: changed significantly from the previous evaluated stage (exact McNemar "
+    f"test on the same questions, p < {SIGNIFICANCE})."
+)
+
+
 def stage_rows(run_dir: Path) -> list[dict[str, Any]]:
-    """One row per stage of a run directory's manifest: name, status and metrics."""
+    """One row per stage of a run directory's manifest: name, status, metrics, and `p_change`: the McNemar
+    p-value of each accuracy's change from the previous stage that scored the same questions."""
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    return [
+    rows = [
         {"stage": name, "status": r.get("status", ""), **r.get("metrics", {})} for name, r in manifest["stages"].items()
     ]
+    last: dict[str, dict[str, str]] = {}  # accuracy key -> the latest stage's per-question record
+    for row in rows:
+        path = run_dir / "eval" / f"{row['stage']}.json"
+        answers = json.loads(path.read_text()) if path.is_file() else {}
+        p_change = {}
+        for key, record in answers.items():
+            before = last.get(key)
+            if before and before["questions"] == record["questions"]:
+                p_change[key] = round(mcnemar_p(*([c == "1" for c in r["correct"]] for r in (before, record))), 4)
+            last[key] = record
+        if p_change:
+            row["p_change"] = p_change
+    return rows
+
+
+def columns(rows: list[dict[str, Any]]) -> dict[str, str]:
+    """Key -> heading of every column the rows fill: the fixed ones, and one per recipe benchmark (`mcq_*`)."""
+    benchmarks = {k: f"{k[4:]} acc (%)" for r in rows for k in r if k.startswith("mcq_") and f"{k}_n" in r}
+    out = {}
+    for key, heading in COLUMNS.items():
+        out[key] = heading
+        if key == "cmexam_multi":
+            out.update(sorted(benchmarks.items()))
+    return {k: h for k, h in out.items() if any(k in r for r in rows)}
+
+
+def _question_count(row: dict[str, Any], key: str) -> int | None:
+    n = row.get(f"{key}_n", row.get(SHARED_N.get(key, "")))
+    return n if isinstance(n, int) and n > 0 else None
+
+
+def _cell(row: dict[str, Any], key: str) -> str:
+    value = row.get(key)
+    if value is None:
+        return ""
+    mark = "*" if row.get("p_change", {}).get(key, 1.0) < SIGNIFICANCE else ""
+    n = _question_count(row, key)
+    if n is None or not isinstance(value, (int, float)):
+        return f"{value}{mark}"
+    low, high = interval_of_accuracy(value, n)
+    return f"{value}{mark} [{low:.1f}, {high:.1f}]"
 
 
 def markdown_table(rows: list[dict[str, Any]], paper: bool) -> str:
-    """The stage table, with the paper's numbers in brackets beside ours when asked."""
-    present = [k for k in COLUMNS if any(k in r for r in rows)]
+    """The stage table: accuracies with their 95% interval and `*` on a significant change (footnote below),
+    and the paper's numbers in brackets beside ours when asked."""
+    present = columns(rows)
     lines = [
-        "| stage | status | " + " | ".join(COLUMNS[k] for k in present) + " |",
+        "| stage | status | " + " | ".join(present.values()) + " |",
         "|---|---|" + "---:|" * len(present),
     ]
     for row in rows:
         cells = []
         for k in present:
-            cell = "" if row.get(k) is None else str(row.get(k))
+            cell = _cell(row, k)
             if paper and k in PAPER.get(row["stage"], {}):
                 cell += f" (paper {PAPER[row['stage']][k]})"
             cells.append(cell)
         lines.append(f"| {row['stage']} | {row['status']} | " + " | ".join(cells) + " |")
+    if any(_question_count(r, k) for r in rows for k in present if r.get(k) is not None):
+        lines += ["", FOOTNOTE]
     return "\n".join(lines)
 
 
@@ -124,6 +179,8 @@ def plot_metrics(rows: list[dict[str, Any]], out: Path) -> bool:
         ("VQA accuracy (%) by stage", ["vqa", "vqa_generate"], [25.0, "chance (4 options)"]),
         ("Safety (%) by stage, lower is better", ["unsafe_pct", "over_refusal_pct", "safety_non_answer_pct"], None),
     ]
+    labels = columns(rows)
+    panels[0][1].extend(k for k in labels if k.startswith("mcq_"))
     panels = [(t, [k for k in keys if any(k in r for r in rows)], ref) for t, keys, ref in panels]
     panels = [p for p in panels if p[1]]
     if not panels:
@@ -136,7 +193,15 @@ def plot_metrics(rows: list[dict[str, Any]], out: Path) -> bool:
         for i, key in enumerate(keys):
             values = [r.get(key) or 0.0 for r in rows]
             xs = [x + (i - (len(keys) - 1) / 2) * width for x in range(len(stages))]
-            bars = ax.bar(xs, values, width, label=COLUMNS[key])
+            intervals = [
+                interval_of_accuracy(v, n) if (n := _question_count(r, key)) else (v, v)
+                for r, v in zip(rows, values, strict=True)
+            ]
+            errors = [
+                [v - lo for v, (lo, _) in zip(values, intervals, strict=True)],
+                [hi - v for v, (_, hi) in zip(values, intervals, strict=True)],
+            ]
+            bars = ax.bar(xs, values, width, label=labels[key], yerr=errors, capsize=2, ecolor="#555555")
             ax.bar_label(bars, fmt="%.1f", fontsize=8)
         if reference:
             ax.axhline(reference[0], color="grey", linestyle="--", linewidth=1, label=reference[1])

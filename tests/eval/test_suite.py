@@ -32,6 +32,7 @@ def test_a_vl_model_gets_the_vqa_metrics_of_its_capped_question_subset(
         "vqa": result["loglik"]["all"]["accuracy"],
         "vqa_generate": result["generate"]["all"]["accuracy"],
         "vqa_modality": result["loglik"]["Type=modality"]["accuracy"],
+        "vqa_modality_n": result["loglik"]["Type=modality"]["n"],
         "vqa_open_recall": result["open_recall"],
         "vqa_n": 5,
     }

@@ -1,9 +1,10 @@
-"""`qilin eval cmexam | qa | vqa | safety`: score a model, or predictions made elsewhere, on a benchmark."""
+"""`qilin eval cmexam | mcq | qa | vqa | safety`: score a model, or predictions made elsewhere, on a benchmark."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from qilin.config import ConfigError
@@ -24,20 +25,23 @@ def _load_for_eval(args: argparse.Namespace) -> tuple:
 
 
 def _show_tables(tables: dict, out_json: str | None) -> None:
+    from qilin.eval.significance import interval_of_accuracy
+
     for metric, table in tables.items():
         if not isinstance(table, dict):
             log.info(f"{metric}: {table}")
             continue
-        log.info(f"{metric}:")
+        log.info(f"{metric}:  accuracy [95% Wilson interval]")
         for group, row in table.items():
-            log.info(f"  {group:<32} {row['accuracy']:6.2f}  (n={row['n']})")
+            row["ci95"] = list(interval_of_accuracy(row["accuracy"], row["n"]))
+            low, high = row["ci95"]
+            log.info(f"  {group:<32} {row['accuracy']:6.2f} [{low:5.1f}, {high:5.1f}]  (n={row['n']})")
     if out_json:
         Path(out_json).write_text(json.dumps(tables, ensure_ascii=False, indent=1))
 
 
 def cmd_eval_cmexam(args: argparse.Namespace) -> int:
     from qilin.eval import cmexam
-    from qilin.eval.qa import read_predictions
 
     questions = cmexam.read_cmexam(args.data)
     if args.export_lm_eval:
@@ -49,11 +53,19 @@ def cmd_eval_cmexam(args: argparse.Namespace) -> int:
             f"--include_path {out} --tasks qilin_cmexam"
         )
         return 0
+    return _score_exam(args, questions, lambda: cmexam.read_cmexam(args.dev))
+
+
+def _score_exam(args: argparse.Namespace, questions: list, read_dev: Callable[[], list]) -> int:
+    """Score exam questions from --predictions, or a model in --mode loglik or generate (shots from --dev)."""
+    from qilin.eval import cmexam
+    from qilin.eval.qa import read_predictions
+
     if args.predictions:
         replies = read_predictions(args.predictions, [q.id for q in questions])
         _show_tables(cmexam.evaluate_generations(questions, replies), args.json)
         return 0
-    if args.rag:
+    if getattr(args, "rag", None):
         questions = cmexam.with_retrieved_passages(questions, open_retriever(args.rag), args.rag_top_k)
     model, tokenizer = _load_for_eval(args)
     if args.mode == "loglik":
@@ -61,7 +73,7 @@ def cmd_eval_cmexam(args: argparse.Namespace) -> int:
         return 0
     if args.shots and not args.dev:
         raise ConfigError("--shots needs --dev FILE to draw the solved examples from")
-    shots = cmexam.read_cmexam(args.dev)[: args.shots] if args.shots else []
+    shots = read_dev()[: args.shots] if args.shots else []
     if args.shots and len(shots) < args.shots:
         from qilin.data.records import DataError
 
@@ -69,6 +81,22 @@ def cmd_eval_cmexam(args: argparse.Namespace) -> int:
     replies = cmexam.generate_exam_replies(model, tokenizer, questions, shots, args.batch_size)
     _show_tables(cmexam.evaluate_generations(questions, replies), args.json)
     return 0
+
+
+def cmd_eval_mcq(args: argparse.Namespace) -> int:
+    from qilin.eval.benchmarks import read_benchmark
+
+    fmt, questions = read_benchmark(args.data, args.format, args.fields)
+    if args.export_lm_eval:
+        from qilin.eval.lm_eval_task import export_questions_task
+
+        out = export_questions_task(questions, args.export_lm_eval, f"qilin_{fmt}")
+        log.info(
+            f"wrote {out}; run: lm_eval --model hf --model_args pretrained=MODEL "
+            f"--include_path {out} --tasks qilin_{fmt}"
+        )
+        return 0
+    return _score_exam(args, questions, lambda: read_benchmark(args.dev, fmt, args.fields)[1])
 
 
 def cmd_eval_qa(args: argparse.Namespace) -> int:
@@ -103,7 +131,7 @@ def cmd_eval_vqa(args: argparse.Namespace) -> int:
 
 
 def add_parser(verbs: argparse._SubParsersAction) -> None:
-    """Add `eval` with cmexam, qa, vqa and safety."""
+    """Add `eval` with cmexam, mcq, qa, vqa and safety."""
     evaluate = verbs.add_parser("eval", help="evaluate a model", description="Evaluate a model on a benchmark.")
     eval_verbs = evaluate.add_subparsers(dest="eval_verb", required=True, metavar="BENCHMARK")
     cmexam = eval_verbs.add_parser(
@@ -132,6 +160,7 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     cmexam.add_argument("--json", help="also write the tables to this JSON file")
     cmexam.add_argument("--trust-remote-code", action="store_true", help="run the checkpoint's own code")
     cmexam.set_defaults(func=cmd_eval_cmexam)
+    _add_mcq_parser(eval_verbs)
 
     qa = eval_verbs.add_parser(
         "qa",
@@ -168,3 +197,34 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     from qilin.cli.eval_safety import add_safety_parser
 
     add_safety_parser(eval_verbs)
+
+
+def _add_mcq_parser(eval_verbs: argparse._SubParsersAction) -> None:
+    from qilin.eval.benchmarks import FORMATS
+
+    mcq = eval_verbs.add_parser(
+        "mcq",
+        help="medical multiple choice in its published layout: CMB, MedQA, CMMLU, MedMCQA, PubMedQA, ...",
+        description="Score a multiple-choice benchmark file in its published layout, detected from the file "
+        "type and fields (or --format), through the same scorer as `eval cmexam`: --mode loglik (acc and "
+        "acc_norm), --mode generate (answer extracted from the reply), --predictions (replies made elsewhere). "
+        "Multi-answer questions (several answer letters, or marked multiple-choice as CMB's 多项选择题) are "
+        "scored by log-likelihood as `eval cmexam` does: every option scoring above its question's mean is "
+        "predicted, and only the exact set counts. Accuracy is shown overall, single/multi and per group field "
+        "of the file, each with its 95% Wilson interval.\n\nformats:\n"
+        + "\n".join(f"  {name:<9} {text}" for name, text in FORMATS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    mcq.add_argument("model", nargs="?", help="local HF model directory (not needed with --predictions)")
+    mcq.add_argument("--data", required=True, help="benchmark file (a folder of CMMLU subject CSVs also works)")
+    mcq.add_argument("--format", choices=("auto", *FORMATS), default="auto", help="layout (default: detect)")
+    mcq.add_argument("--fields", help="generic layout: question=F,options=F,answer=F,groups=F1+F2,id=F")
+    mcq.add_argument("--mode", choices=("loglik", "generate"), default="loglik", help="how to score (default loglik)")
+    mcq.add_argument("--shots", type=int, default=0, help="solved dev examples in the prompt (generate mode)")
+    mcq.add_argument("--dev", help="file of the same layout the few-shot examples come from")
+    mcq.add_argument("--predictions", help="JSONL of replies made elsewhere ('prediction', and 'id' or line order)")
+    mcq.add_argument("--export-lm-eval", metavar="DIR", help="write an lm-evaluation-harness task for --data and exit")
+    mcq.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass")
+    mcq.add_argument("--json", help="also write the tables to this JSON file")
+    mcq.add_argument("--trust-remote-code", action="store_true", help="run the checkpoint's own code")
+    mcq.set_defaults(func=cmd_eval_mcq)

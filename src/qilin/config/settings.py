@@ -308,6 +308,12 @@ class EvalSettings:
         default_factory=list,
     )
     rag_top_k: int = _help("Passages put in front of each question when rag is set.", 3)
+    benchmarks: dict[str, str] = _help(
+        "More multiple-choice benchmarks scored by option log-likelihood at every stage, {name: file}, each in "
+        "its published layout, detected as `qilin eval mcq` does (CMB, MedQA, CMMLU subject CSV, MedMCQA dev, "
+        "PubMedQA, CMExam); a column each ('name acc (%)'), capped by max_questions like CMExam.",
+        {},
+    )
     vqa: str | None = _help("PMC-VQA-format CSV for VL models (4 choices), or 'embedded:vqa-test'.", None)
     vqa_images: str | None = _help("Image folder of the VQA file (default: the file's folder).", None)
     safety: str | None = _help(

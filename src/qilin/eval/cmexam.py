@@ -14,8 +14,12 @@ a continuation of "{question}\\n答案：", as lm-evaluation-harness scores a mu
 - acc: the option with the highest summed log-likelihood;
 - acc_norm: the highest log-likelihood per character of option text (not biased to short options), as
   lm-evaluation-harness defines it.
-A multi-answer question (the exam tells candidates which questions are multiple-choice) predicts every
-option scoring above the mean of its question's options, and counts as correct only on an exact set match.
+A multi-answer question (the exam tells candidates which questions are multiple-choice: more than one
+answer letter, or `multiple` where the exam marks it so) predicts every option scoring above the mean of its
+question's options, and counts as correct only on an exact set match.
+
+Other benchmarks' layouts (CMB, MedQA, MedMCQA, ...) are read into the same `ExamQuestion` by
+`qilin.eval.benchmarks` and scored by these same functions; English questions end in "Answer: " instead.
 """
 
 from __future__ import annotations
@@ -45,6 +49,18 @@ class ExamQuestion:
     explanation: str = ""
     annotations: dict[str, str] = field(default_factory=dict)
     id: str | None = None
+    language: str = "zh"  # "zh" or "en": the answer cue and instruction the prompts use (ANSWER_CUES)
+    multiple: bool = False  # the exam marks it multiple-choice (CMB's 多项选择题) even when one answer is right
+
+
+# What the option text continues: lm-evaluation-harness's English MCQ tasks end in "Answer:" with the option
+# after a space; the Chinese exams in "答案：" with no space.
+ANSWER_CUES = {"zh": "答案：", "en": "Answer: "}
+
+
+def is_multi(q: ExamQuestion) -> bool:
+    """Whether candidates are told to pick every correct option (scored as an exact set)."""
+    return q.multiple or len(q.answer) > 1
 
 
 def read_cmexam(path: str | Path) -> list[ExamQuestion]:
@@ -113,7 +129,7 @@ def with_retrieved_passages(questions: list[ExamQuestion], retriever: Any, k: in
 
 def cloze_context(q: ExamQuestion) -> str:
     """What the option text continues in log-likelihood mode."""
-    return f"{q.question}\n答案："
+    return f"{q.question}\n{ANSWER_CUES[q.language]}"
 
 
 @dataclass
@@ -208,28 +224,40 @@ def accuracy_table(questions: list[ExamQuestion], predictions: list[frozenset[st
     return accuracy_by_group(
         (
             p == q.answer,
-            ["all", "single" if len(q.answer) == 1 else "multi", *(f"{c}={v}" for c, v in q.annotations.items())],
+            ["all", "multi" if is_multi(q) else "single", *(f"{c}={v}" for c, v in q.annotations.items())],
         )
         for q, p in zip(questions, predictions, strict=True)
     )
+
+
+def loglikelihood_predictions(
+    model: Any, tokenizer: Any, questions: list[ExamQuestion], batch_size: int = 32
+) -> dict[str, list[frozenset[str]]]:
+    """The predicted answer set of every question by acc and by acc_norm (log-likelihood mode)."""
+    model.eval()
+    scores = score_options(model, tokenizer, questions, batch_size)
+    return {
+        name: [predict(s, is_multi(q), normalize) for s, q in zip(scores, questions, strict=True)]
+        for name, normalize in (("acc", False), ("acc_norm", True))
+    }
 
 
 def evaluate_loglikelihood(
     model: Any, tokenizer: Any, questions: list[ExamQuestion], batch_size: int = 32
 ) -> dict[str, Any]:
     """acc and acc_norm tables for a model in log-likelihood mode."""
-    model.eval()
-    scores = score_options(model, tokenizer, questions, batch_size)
-    out = {}
-    for name, normalize in (("acc", False), ("acc_norm", True)):
-        preds = [predict(s, len(q.answer) > 1, normalize) for s, q in zip(scores, questions, strict=True)]
-        out[name] = accuracy_table(questions, preds)
-    return out
+    predictions = loglikelihood_predictions(model, tokenizer, questions, batch_size)
+    return {name: accuracy_table(questions, preds) for name, preds in predictions.items()}
 
 
 # --- generation mode ---------------------------------------------------------------------------------
 
 INSTRUCTION = "以下是中国医学考试的选择题，请直接给出正确答案的选项字母；多选题给出所有正确选项。"
+INSTRUCTIONS = {
+    "zh": INSTRUCTION,
+    "en": "The following are multiple-choice questions from medical exams. Give the letter of the correct "
+    "answer; for a question with several correct answers, give every correct letter.",
+}
 _LETTER_RUN = r"([A-E](?:[、，,\s和与及]*[A-E])*)"
 
 
@@ -237,12 +265,13 @@ def format_question(q: ExamQuestion, with_answer: bool = False) -> str:
     """A question with its options, ending in "答案：" (and the answer letters for a solved example)."""
     options = "\n".join(f"{k} {v}" for k, v in q.options.items())
     answer = "".join(sorted(q.answer)) if with_answer else ""
-    return f"{q.question}\n{options}\n答案：{answer}"
+    cue = ANSWER_CUES[q.language]
+    return f"{q.question}\n{options}\n{cue + answer if with_answer else cue.strip()}"
 
 
 def generation_prompt(q: ExamQuestion, shots: list[ExamQuestion]) -> str:
     """The user turn: instruction, solved dev examples (few-shot), then the question."""
-    parts = [INSTRUCTION, *(format_question(s, with_answer=True) for s in shots), format_question(q)]
+    parts = [INSTRUCTIONS[q.language], *(format_question(s, with_answer=True) for s in shots), format_question(q)]
     return "\n\n".join(parts)
 
 
@@ -253,6 +282,7 @@ def extract_answer(text: str, options: dict[str, str]) -> frozenset[str] | None:
     letters = set(options)
     for pattern in (
         rf"答案\s*(?:是|为|应为|应该是)?\s*[：:]?\s*{_LETTER_RUN}",
+        rf"(?i:answer)\s*(?:(?i:is)\s*)?[：:]?\s*[（(]?{_LETTER_RUN}(?![A-Za-z])",
         rf"^\s*[（(]?{_LETTER_RUN}(?![A-Za-z])",
     ):
         match = re.search(pattern, text.upper() if pattern.startswith("^") else text)

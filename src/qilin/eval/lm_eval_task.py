@@ -7,11 +7,15 @@ correct answers lm-evaluation-harness counts the top option as correct if it is 
 requires the exact set.
 
     lm_eval --model hf --model_args pretrained=MODEL_DIR --include_path DIR --tasks qilin_cmexam
+
+`export_questions_task` exports any layout `qilin eval mcq` reads (task qilin_cmb, qilin_medqa, ...) the same way.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 UTILS = '''"""doc_to_* functions of the qilin_cmexam task (written by `qilin eval cmexam --export-lm-eval`)."""
 
@@ -68,4 +72,53 @@ def export_task(csv_path: str | Path, out_dir: str | Path, name: str = "qilin_cm
     out.mkdir(parents=True, exist_ok=True)
     (out / "utils.py").write_text(UTILS, encoding="utf-8")
     (out / f"{name}.yaml").write_text(TASK.format(name=name, csv=Path(csv_path).resolve()), encoding="utf-8")
+    return out
+
+
+# Every other layout is exported as the questions Qilin read, one JSON line each, so one task template serves
+# all of them: the context Qilin scores after (stripped), the options with the whitespace it moved onto them,
+# and the gold indices (a list: lm-evaluation-harness then counts the top option right if it is any of them).
+QUESTIONS_TASK = """task: {name}
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {jsonl}
+test_split: test
+output_type: multiple_choice
+doc_to_text: context
+doc_to_choice: choices
+doc_to_target: gold
+target_delimiter: ""
+metric_list:
+  - metric: acc
+    aggregation: mean
+    higher_is_better: true
+  - metric: acc_norm
+    aggregation: mean
+    higher_is_better: true
+metadata:
+  version: 1.0
+"""
+
+
+def export_questions_task(questions: list[Any], out_dir: str | Path, name: str) -> Path:
+    """Write `<out_dir>/<name>.jsonl` (the questions as scored) and `<name>.yaml`; returns the task directory."""
+    from qilin.durable import write_atomic
+    from qilin.eval.cmexam import cloze_context
+
+    out = Path(out_dir)
+    lines = []
+    for q in questions:
+        context = cloze_context(q)
+        moved = context[len(context.rstrip()) :]
+        letters = list(q.options)
+        doc = {
+            "id": q.id,
+            "context": context.rstrip(),
+            "choices": [moved + text for text in q.options.values()],
+            "gold": sorted(letters.index(c) for c in q.answer),
+        }
+        lines.append(json.dumps(doc, ensure_ascii=False) + "\n")
+    write_atomic(out / f"{name}.jsonl", "".join(lines))
+    write_atomic(out / f"{name}.yaml", QUESTIONS_TASK.format(name=name, jsonl=(out / f"{name}.jsonl").resolve()))
     return out

@@ -6,15 +6,24 @@ from pathlib import Path
 from typing import Any
 
 from qilin.config import EvalSettings, ModelSettings
-from qilin.eval.cmexam import evaluate_loglikelihood, read_cmexam
+from qilin.eval.cmexam import (
+    ExamQuestion,
+    accuracy_table,
+    loglikelihood_predictions,
+    read_cmexam,
+)
 from qilin.eval.qa import evaluate_qa, generate_answers, read_qa
 from qilin.eval.subsets import seeded_subset
+from qilin.hashing import digest
 
 
 def evaluate_model(
     model_dir: Path, settings: EvalSettings, model_settings: ModelSettings, data: dict[str, Path]
 ) -> dict[str, Any]:
-    """Metrics of one model directory: CMExam accuracy (log-likelihood mode) and QA BLEU/ROUGE."""
+    """Metrics of one model directory: CMExam and `mcq_*` benchmark accuracy (log-likelihood mode), QA BLEU/ROUGE.
+
+    `per_question` holds each accuracy's per-question correctness (see `answered`), for the report's paired test.
+    """
     if not data:
         return {}
     if "vqa" in data:
@@ -24,10 +33,13 @@ def evaluate_model(
     model = load_model(model_dir, model_settings).eval()
     tokenizer = load_tokenizer(model_dir, model_settings)
     metrics: dict[str, Any] = {}
+    per_question: dict[str, dict[str, str]] = {}
     if "cmexam" in data:
         questions = read_cmexam(data["cmexam"])
         questions = seeded_subset(questions, settings.max_questions)
-        tables = evaluate_loglikelihood(model, tokenizer, questions, settings.batch_size)
+        predictions = loglikelihood_predictions(model, tokenizer, questions, settings.batch_size)
+        tables = {name: accuracy_table(questions, preds) for name, preds in predictions.items()}
+        per_question["cmexam"] = answered(questions, predictions["acc"])
         acc = tables["acc"]
         metrics["cmexam"] = acc["all"]["accuracy"]
         metrics["cmexam_acc_norm"] = tables["acc_norm"]["all"]["accuracy"]
@@ -38,16 +50,27 @@ def evaluate_model(
         ):
             if key in acc:
                 metrics[label] = acc[key]["accuracy"]
+                metrics[f"{label}_n"] = acc[key]["n"]
         metrics["cmexam_n"] = acc["all"]["n"]
         if "rag" in data:
             from qilin.eval.cmexam import with_retrieved_passages
             from qilin.rag.index import load_index
 
             augmented = with_retrieved_passages(questions, load_index(data["rag"]), settings.rag_top_k)
-            rag_acc = evaluate_loglikelihood(model, tokenizer, augmented, settings.batch_size)["acc"]
+            rag_predictions = loglikelihood_predictions(model, tokenizer, augmented, settings.batch_size)["acc"]
+            rag_acc = accuracy_table(augmented, rag_predictions)
+            per_question["cmexam_rag"] = answered(augmented, rag_predictions)
             metrics["cmexam_rag"] = rag_acc["all"]["accuracy"]
             if "Knowledge=held-out" in rag_acc:
                 metrics["cmexam_rag_held_out"] = rag_acc["Knowledge=held-out"]["accuracy"]
+    for key in sorted(k for k in data if k.startswith("mcq_")):
+        from qilin.eval.benchmarks import read_benchmark
+
+        questions = seeded_subset(read_benchmark(data[key])[1], settings.max_questions)
+        predictions = loglikelihood_predictions(model, tokenizer, questions, settings.batch_size)["acc"]
+        table = accuracy_table(questions, predictions)
+        metrics.update({key: table["all"]["accuracy"], f"{key}_n": table["all"]["n"]})
+        per_question[key] = answered(questions, predictions)
     if "qa" in data:
         items = read_qa(data["qa"])
         items = seeded_subset(items, settings.max_qa)
@@ -60,7 +83,15 @@ def evaluate_model(
 
         prompts = seeded_subset(read_safety_prompts(data["safety"]), settings.max_safety)
         metrics.update(evaluate_safety(model, tokenizer, prompts, settings.batch_size, settings.max_new_tokens))
-    return metrics
+    return {**metrics, "per_question": per_question} if per_question else metrics
+
+
+def answered(questions: list[ExamQuestion], predictions: list[frozenset[str]]) -> dict[str, str]:
+    """Which questions a model got right ("1"/"0" in question order) and a digest naming those questions,
+    so that two stages' answers are paired only when they answered the same questions."""
+    names = [[q.question, q.options, sorted(q.answer)] for q in questions]
+    correct = "".join("1" if p == q.answer else "0" for q, p in zip(questions, predictions, strict=True))
+    return {"questions": digest(names), "correct": correct}
 
 
 def _evaluate_vl(model_dir: Path, settings: EvalSettings, model_settings: ModelSettings, data: Path) -> dict[str, Any]:
@@ -74,5 +105,6 @@ def _evaluate_vl(model_dir: Path, settings: EvalSettings, model_settings: ModelS
     metrics.update(
         {f"vqa_{k.split('=')[1]}": v["accuracy"] for k, v in result["loglik"].items() if k.startswith("Type=")}
     )
+    metrics.update({f"vqa_{k.split('=')[1]}_n": v["n"] for k, v in result["loglik"].items() if k.startswith("Type=")})
     metrics.update(vqa_open_recall=result["open_recall"], vqa_n=result["loglik"]["all"]["n"])
     return metrics

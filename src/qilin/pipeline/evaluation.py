@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from qilin.config import VL_STAGES, Recipe, to_dict
+from qilin.durable import write_atomic
 from qilin.hashing import digest, file_sha256
 from qilin.log import get_logger
 from qilin.pipeline.inputs import rag_index, resolve_data
@@ -23,6 +25,8 @@ def evaluate_stage(name: str, model_dir: Path, recipe: Recipe, run_dir: Path, ma
         from qilin.eval.safety.prompts import prompts_path
 
         data["safety"] = prompts_path(recipe.eval.safety)
+    if name not in VL_STAGES:
+        data.update({f"mcq_{k}": resolve_data([f], run_dir, recipe)[0] for k, f in recipe.eval.benchmarks.items()})
     if not data:
         return
     if "cmexam" in data and recipe.eval.rag:
@@ -38,5 +42,9 @@ def evaluate_stage(name: str, model_dir: Path, recipe: Recipe, run_dir: Path, ma
     if record.get("eval_fingerprint") == eval_fingerprint:
         return
     log.info(f"[{name}] evaluating {model_dir}")
-    metrics = {**record.get("metrics", {}), **evaluate_model(model_dir, recipe.eval, recipe.model, data)}
+    result = evaluate_model(model_dir, recipe.eval, recipe.model, data)
+    if per_question := result.pop("per_question", None):
+        # before the manifest records the evaluation, so a recorded one always has its answers for the report
+        write_atomic(run_dir / "eval" / f"{name}.json", json.dumps(per_question))
+    metrics = {**record.get("metrics", {}), **result}
     manifest.update(name, metrics=metrics, eval_fingerprint=eval_fingerprint)
