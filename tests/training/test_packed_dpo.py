@@ -161,6 +161,18 @@ def test_kernels_that_cannot_take_the_mask_fall_back_and_say_why(caplog: pytest.
     assert collator is not None and collator.row_tokens is None  # dense mask: rows as long as the longest pair
 
 
+def test_auto_attention_picks_flex_for_packed_pairs_on_cuda() -> None:
+    packed, padded = DpoSettings(data=["x"]), DpoSettings(data=["x"], packing=False)
+    auto = ModelSettings()
+    assert dpo.dpo_model_settings(packed, auto, cuda=True).attn_implementation == "flex_attention"
+    assert dpo.dpo_model_settings(packed, auto, cuda=False).attn_implementation == "auto"  # sdpa on a CPU
+    assert dpo.dpo_model_settings(padded, auto, cuda=True).attn_implementation == "auto"
+    explicit = ModelSettings(attn_implementation="flash_attention_2")
+    assert dpo.dpo_model_settings(packed, explicit, cuda=True) is explicit  # kept; the stage then falls back
+    remote = ModelSettings(trust_remote_code=True)
+    assert dpo.dpo_model_settings(packed, remote, cuda=True) is remote
+
+
 def test_loss_is_normalised_by_the_pairs_of_all_processes(
     tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

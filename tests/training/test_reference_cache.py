@@ -1,5 +1,6 @@
 """DPO reference log-probs: computed once, kept under <run_dir>/cache/dpo_ref, reused by reruns and resumes."""
 
+import json
 import math
 import shutil
 from collections.abc import Iterator
@@ -123,6 +124,7 @@ def test_rerun_loads_the_cache_runs_no_reference_pass_and_trains_the_same(
     assert reference_forwards[0] == pairs // batch_size
     entries = list((run_dir / "cache" / "dpo_ref").iterdir())
     assert len(entries) == 1 and {p.name for p in entries[0].iterdir()} == {TENSORS, META}
+    assert json.loads((entries[0] / META).read_text())["key_inputs"]["layout"] == "packed"  # keyed by the layout
     assert f"computed for {pairs} pairs, saved to {entries[0]}" in capsys.readouterr().out
     first_weights = _weights(run_dir / "dpo")
 

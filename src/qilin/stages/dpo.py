@@ -16,12 +16,15 @@ take the branch mask the stage says why and runs trl's padded pairs.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import torch
 from datasets import Dataset
 from trl import DPOConfig, DPOTrainer
 
+from qilin.config import ModelSettings
 from qilin.data.text.formats import read_file
 from qilin.data.text.preference_packing import PackedPreferenceCollator
 from qilin.log import get_logger
@@ -57,17 +60,18 @@ def preference_dataset(paths: list[Path]) -> Dataset:
 def build_dpo_trainer(ctx: StageContext) -> DPOTrainer:
     """A DPOTrainer for the stage (separate from `run` so tests can inspect it before training)."""
     rows = 2 * ctx.config.batch_size  # trl runs chosen and rejected of each pair in one batch
-    cfg = with_checkpointing_decided(ctx.config, ctx.model_path, ctx.model, ctx.config.max_length * rows)
-    tokenizer = load_tokenizer(ctx.model_path, ctx.model)
+    model_settings = dpo_model_settings(ctx.config, ctx.model)
+    cfg = with_checkpointing_decided(ctx.config, ctx.model_path, model_settings, ctx.config.max_length * rows)
+    tokenizer = load_tokenizer(ctx.model_path, model_settings)
     dataset = preference_dataset(ctx.data)
-    model = build_model(ctx.model_path, ctx.model, cfg)
+    model = build_model(ctx.model_path, model_settings, cfg)
     args = DPOConfig(
-        **training_arguments(cfg, ctx.stage_dir, ctx.model),
+        **training_arguments(cfg, ctx.stage_dir, model_settings),
         beta=cfg.beta,
         max_length=cfg.max_length,
         precompute_ref_log_probs=cfg.cache_reference,
     )
-    collator = packed_collator(cfg, model.config, ctx.model.trust_remote_code, tokenizer.pad_token_id)
+    collator = packed_collator(cfg, model.config, model_settings.trust_remote_code, tokenizer.pad_token_id)
     # LoRA: the reference is the adapter-disabled policy. Full: trl scores the reference with the starting weights
     # before training when precomputing, else it loads the starting model again.
     common = {"args": args, "ref_model": None, "processing_class": tokenizer}
@@ -75,12 +79,12 @@ def build_dpo_trainer(ctx: StageContext) -> DPOTrainer:
         common["data_collator"] = collator
     if not cfg.cache_reference:
         trainer_class = DPOTrainer if collator is None else PackedDPOTrainer
-        return build_trainer(cfg, ctx.stage_dir, ctx.model, model, dataset, trainer_class=trainer_class, **common)
-    sources = reference_sources(ctx.model_path, ctx.data_hashes, ctx.model, next(model.parameters()).dtype)
+        return build_trainer(cfg, ctx.stage_dir, model_settings, model, dataset, trainer_class=trainer_class, **common)
+    sources = reference_sources(ctx.model_path, ctx.data_hashes, model_settings, next(model.parameters()).dtype)
     return build_trainer(
         cfg,
         ctx.stage_dir,
-        ctx.model,
+        model_settings,
         model,
         dataset,
         trainer_class=CachedReferenceDPOTrainer if collator is None else PackedCachedDPOTrainer,
@@ -90,6 +94,18 @@ def build_dpo_trainer(ctx: StageContext) -> DPOTrainer:
         cache_dir=ctx.stage_dir.parent / "cache" / "dpo_ref",
         sources={**sources, "layout": "padded" if collator is None else "packed"},
     )
+
+
+def dpo_model_settings(cfg: Any, model_settings: ModelSettings, cuda: bool | None = None) -> ModelSettings:
+    """The model settings, with `attn_implementation: auto` picking flex_attention for packed pairs on CUDA.
+
+    auto would pick FlashAttention-2 where flash-attn is installed, which cannot take the branch mask; flex's block
+    mask can, and skips the masked blocks. An explicit kernel is kept (and falls back if it cannot pack).
+    """
+    cuda = torch.cuda.is_available() if cuda is None else cuda
+    if cfg.packing and cuda and model_settings.attn_implementation == "auto" and not model_settings.trust_remote_code:
+        return replace(model_settings, attn_implementation="flex_attention")
+    return model_settings
 
 
 def packed_collator(cfg: Any, model_config: Any, trust_remote_code: bool, pad_token_id: int) -> Any:
