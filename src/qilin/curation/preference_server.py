@@ -10,17 +10,15 @@ the side's label. Same guards as the translation page: 127.0.0.1 only, Host chec
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
-from fastapi.middleware.trustedhost import TrustedHostMiddleware
-from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
 from qilin.curation.preferences import REASONS, blind_order, load_preferences, other, record_preference
 from qilin.curation.review import decisions_path
+from qilin.curation.review_server import local_page_app
 
 
 class PreferenceRequest(BaseModel):
@@ -40,12 +38,7 @@ def create_preference_app(compare_dir: Path, reviewer: str, items: list[dict[str
     log = decisions_path(compare_dir, reviewer)  # refuses a bad reviewer name before anything is written
     order = blind_order(compare_dir, reviewer, items)
     by_id = {item["id"]: item for item in items}
-    app = FastAPI(title="Qilin preference review", docs_url=None, redoc_url=None, openapi_url=None)
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost"])
-
-    @app.get("/", response_class=HTMLResponse)
-    async def page() -> str:
-        return resources.files("qilin.curation").joinpath("static/preference.html").read_text(encoding="utf-8")
+    app = local_page_app("Qilin preference review", "preference.html")
 
     @app.get("/api/queue")
     async def get_queue() -> dict[str, Any]:

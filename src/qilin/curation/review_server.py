@@ -46,16 +46,23 @@ def _image_url(root: Path, name: str) -> str | None:
     return None if path is None else "/images/" + quote(path.relative_to(root.resolve()).as_posix())
 
 
+def local_page_app(title: str, page: str) -> FastAPI:
+    """An app that answers only to 127.0.0.1/localhost (a reviewer's own machine) and serves static/`page` at /."""
+    app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost"])
+
+    @app.get("/", response_class=HTMLResponse)
+    async def serve_page() -> str:
+        return resources.files("qilin.curation").joinpath(f"static/{page}").read_text(encoding="utf-8")
+
+    return app
+
+
 def create_review_app(dataset_dir: Path, reviewer: str, queue: list[TranslatedItem], images: Path) -> FastAPI:
     """The review page and its API for one reviewer over `queue`; images are served from `images` only."""
     by_id = {r.item.id: r for r in queue}
     log = decisions_path(dataset_dir, reviewer)
-    app = FastAPI(title="Qilin ChiMed-VL review", docs_url=None, redoc_url=None, openapi_url=None)
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost"])
-
-    @app.get("/", response_class=HTMLResponse)
-    async def page() -> str:
-        return resources.files("qilin.curation").joinpath("static/review.html").read_text(encoding="utf-8")
+    app = local_page_app("Qilin ChiMed-VL review", "review.html")
 
     @app.get("/api/queue")
     async def get_queue() -> dict[str, Any]:
