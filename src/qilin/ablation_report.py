@@ -155,7 +155,7 @@ def write_ablation(runs: list[dict[str, Any]], out_dir: Path, recipe_name: str) 
     table = ablation_table(rows)
     has_plot = plot_ablation(rows, out_dir / "ablation.png")
     seeds = sorted({r["seed"] for r in runs})
-    payload = {"recipe": recipe_name, "seeds": seeds, "columns": metric_columns(rows), "variants": rows}
+    payload = {"recipe": recipe_name, "seeds": seeds, "columns": metric_columns(rows), "variants": rows, "runs": runs}
     write_atomic(out_dir / "ablation.json", json.dumps(payload, ensure_ascii=False, indent=1))
     lines = [f"# Stage ablation: {recipe_name}", "", table, ""]
     lines += ["Run directories: " + ", ".join(f"`{r['run_dir']}`" for r in runs), ""]

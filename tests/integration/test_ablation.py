@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from qilin.ablation_report import write_ablation
+from qilin.cli.main import main
 from qilin.config import load_recipe
 from qilin.pipeline import runner
 from qilin.pipeline import store as store_module
@@ -18,14 +19,15 @@ from tests.integration.test_pipeline import write_recipe
 FAST = ["stages.cpt.max_steps=2", "stages.sft.max_steps=2", "stages.dpo.max_steps=2"]
 
 
-def tiny_recipe(tmp_path: Path, data_files: dict, model_dir: Path):
-    """The pipeline test's recipe, 2 steps a stage, from the tiny model, scored on a 10-question exam."""
+def tiny_recipe(tmp_path: Path, data_files: dict, model_dir: Path) -> tuple[Path, list[str]]:
+    """(recipe file, overrides): the pipeline test's recipe, 2 steps a stage, from the tiny model, scored on a
+    10-question exam."""
     exam = tmp_path / "exam.csv"
     rows = [f'{d}应到哪个科就诊？,"A {dep}\nB 眼科",A,科室' for d, dep, _, _ in DISEASES]
     rows += [f'{d}常用什么药？,"A 青霉素\nB {drug}",B,药物' for d, _, _, drug in DISEASES]
     exam.write_text("Question,Options,Answer,Type\n" + "\n".join(rows) + "\n", encoding="utf-8")
     evaluation = [f"eval.cmexam={exam}", "eval.batch_size=10"]
-    return load_recipe(write_recipe(tmp_path, data_files), [f"model.path={model_dir}", *FAST, *evaluation])
+    return write_recipe(tmp_path, data_files), [f"model.path={model_dir}", *FAST, *evaluation]
 
 
 @pytest.fixture
@@ -47,13 +49,23 @@ def _manifest(run_dir: Path) -> dict:
 
 
 def test_variants_train_only_what_changed_and_the_table_shows_final_metrics(
-    tmp_path: Path, data_files: dict, tiny_model_dir: Path, trained: list, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    data_files: dict,
+    tiny_model_dir: Path,
+    trained: list,
+    monkeypatch: pytest.MonkeyPatch,
+    qilin_cache: Path,
+    capsys,
 ) -> None:
     monkeypatch.setattr(store_module, "LINK_MIN_BYTES", 1024)  # the tiny weights (148 kB) count as large
-    recipe = tiny_recipe(tmp_path, data_files, tiny_model_dir)
+    path, overrides = tiny_recipe(tmp_path, data_files, tiny_model_dir)
     run_dir = tmp_path / "run"
-    store = StageStore(tmp_path / "store")
-    runs = run_ablation(recipe, run_dir, store=store)
+    assert main(["run", str(path), *overrides, "--seeds", "2"]) == 2
+    assert "--seeds N repeats the ablation's runs: use it with --ablate" in capsys.readouterr().err
+    assert main(["run", str(path), *overrides, "--output", str(run_dir), "--ablate"]) == 0
+    printed = capsys.readouterr().out
+    store = StageStore(qilin_cache / "stages")  # the default store: $QILIN_CACHE/stages
+    runs = json.loads((tmp_path / "run-ablate" / "ablation.json").read_text())["runs"]
     assert [(r["variant"], r["final_stage"]) for r in runs] == [
         ("full", "dpo"),
         ("no-cpt", "dpo"),
@@ -83,7 +95,9 @@ def test_variants_train_only_what_changed_and_the_table_shows_final_metrics(
         == (store.entry(full["sft"]["fingerprint"]) / "stage/model/model.safetensors").stat().st_ino
     )
 
-    table = write_ablation(runs, tmp_path / "run-ablate", "tiny").read_text()
+    table = (tmp_path / "run-ablate" / "ablation.md").read_text()
+    assert table.split("\n\n")[1] in printed  # the CLI prints the table it wrote
+    assert (tmp_path / "run-ablate" / "no-dpo" / "report.md").is_file()  # and every variant's own report
     rows = {line.split(" | ")[0].lstrip("| "): line for line in table.splitlines() if line.startswith("| ")}
     assert list(rows) == [
         "variant",
@@ -103,14 +117,14 @@ def test_variants_train_only_what_changed_and_the_table_shows_final_metrics(
     assert (tmp_path / "run-ablate" / "ablation.png").read_bytes()[:4] == b"\x89PNG"
 
     trained.clear()
-    run_ablation(recipe, run_dir, store=store)  # everything finished: nothing trains again
+    run_ablation(load_recipe(path, overrides), run_dir, store=store)  # everything finished: nothing trains again
     assert trained == []
 
 
 def test_seeds_change_every_fingerprint_and_the_table_shows_mean_and_spread(
     tmp_path: Path, data_files: dict, tiny_model_dir: Path, trained: list
 ) -> None:
-    recipe = tiny_recipe(tmp_path, data_files, tiny_model_dir)
+    recipe = load_recipe(*tiny_recipe(tmp_path, data_files, tiny_model_dir))
     recipe.stages.cpt = None  # two stages keep this fast: full, without SFT, without DPO
     store = StageStore(tmp_path / "store")
     runs = run_ablation(recipe, tmp_path / "run", seeds=2, store=store)

@@ -92,10 +92,10 @@ class StageStore:
     def problem(self, fingerprint: str) -> str | None:
         """None when the entry is whole, else what is wrong with it ('missing' when there is none)."""
         entry = self.entry(fingerprint)
+        if not entry.is_dir():
+            return "missing"
         try:
             meta = json.loads((entry / "entry.json").read_text())
-        except FileNotFoundError:
-            return "missing"
         except (OSError, json.JSONDecodeError) as e:
             return f"entry.json unreadable: {e}"
         if meta.get("fingerprint") != fingerprint:
