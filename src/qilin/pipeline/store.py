@@ -8,6 +8,9 @@ An entry is `<store>/<stage fingerprint>/`: the stage's `model/`, `adapter/` and
 checkpoints), `eval.json` (the per-question answers of its evaluation) and `entry.json` (the manifest record:
 metrics and evaluation fingerprint, and every file's size and sampled sha256). The fingerprint already covers the
 stage's config, starting model, data contents and model settings, so an entry is valid wherever those match.
+It leaves out whether a later stage follows: an output that fed one was saved in float32 (see
+`qilin.training.precision.output_dtype`) and, reused as a variant's final model, is the same weights at a higher
+precision; evaluation and serving load it in model.dtype all the same.
 
 Files of 1 MiB or more (the weights) are hard-linked between the run directory and the store, so a 7B output
 costs no second 15 GB; smaller files are copied. Hard links are safe for the weights because every stage output is
