@@ -109,6 +109,12 @@ def _cell(row: dict[str, Any], key: str) -> str:
     return f"{value}{mark} [{low:.1f}, {high:.1f}]"
 
 
+def metric_cell(row: dict[str, Any], key: str) -> str:
+    """A metric as the stage table shows it: an accuracy over a known number of questions with its 95% interval,
+    `59.75 [54.9, 64.4]`; any other value as it is."""
+    return _cell(row, key)
+
+
 def markdown_table(rows: list[dict[str, Any]], paper: bool) -> str:
     """The stage table: accuracies with their 95% interval and `*` on a significant change (footnote below),
     and the paper's numbers in brackets beside ours when asked."""

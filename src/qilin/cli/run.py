@@ -60,15 +60,36 @@ def cmd_run(args: argparse.Namespace) -> int:
     from qilin.report import markdown_table, stage_rows, write_report
 
     recipe = load_recipe(args.recipe, args.overrides)
+    if args.seeds != 1 and not args.ablate:
+        raise ConfigError("--seeds N repeats the ablation's runs: use it with --ablate")
     if (code := _launched_elsewhere(recipe, args)) is not None:
         return code
     run_dir = Path(args.output) if args.output else Path("runs") / recipe.name
+    if args.ablate:
+        return _ablate(recipe, run_dir, args.seeds)
     run_recipe(recipe, run_dir)
     if not is_main_process():
         return 0
     report = write_report(run_dir, paper=recipe.eval.paper_numbers)
     log.info(f"\n{markdown_table(stage_rows(run_dir), recipe.eval.paper_numbers)}\n")
     log.info(f"run directory: {run_dir}\nreport: {report}")
+    return 0
+
+
+def _ablate(recipe: Recipe, run_dir: Path, seeds: int) -> int:
+    from qilin.ablation_report import ablation_rows, ablation_table, write_ablation
+    from qilin.distributed import is_main_process
+    from qilin.pipeline.ablation import ablation_dir, run_ablation
+    from qilin.report import write_report
+
+    runs = run_ablation(recipe, run_dir, seeds)
+    if not is_main_process():
+        return 0
+    for run in runs:
+        write_report(Path(run["run_dir"]), paper=recipe.eval.paper_numbers)
+    table = write_ablation(runs, ablation_dir(run_dir), recipe.name)
+    log.info(f"\n{ablation_table(ablation_rows(runs))}\n")
+    log.info(f"ablation table: {table}")
     return 0
 
 
@@ -140,6 +161,16 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     run.add_argument("recipe", nargs="?", default="recipes/demo.yaml", help="YAML recipe (default: the demo)")
     run.add_argument("overrides", nargs="*", help="KEY=VALUE overrides")
     run.add_argument("--output", help="run directory (default: runs/<recipe name>)")
+    run.add_argument(
+        "--ablate",
+        action="store_true",
+        help="also run the recipe without each stage (without DCPT, SFT, DPO; VL: without stage 1 at equal steps) "
+        "into OUTPUT-ablate/<variant>, reusing stored stage outputs whose inputs are unchanged, and write "
+        "OUTPUT-ablate/ablation.md, .json and .png",
+    )
+    run.add_argument(
+        "--seeds", type=int, default=1, help="with --ablate: run every variant with N training seeds (mean ± sd)"
+    )
     run.set_defaults(func=cmd_run)
 
     train = verbs.add_parser(

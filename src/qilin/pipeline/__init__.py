@@ -4,6 +4,8 @@ manifest.py    manifest.json: each stage's inputs, fingerprint, output, metrics,
 inputs.py      data entries -> files; the embedded base model, demo ViT and RAG index, built on first use
 evaluation.py  score the base model and each stage's output once per model and settings
 runner.py      run_recipe: the stage loop (skip, resume, rerun) over the stage protocol
+store.py       finished stage outputs by fingerprint, shared between run directories
+ablation.py    the recipe without each stage, per seed, in sibling run directories
 """
 
 from qilin.pipeline.runner import run_recipe

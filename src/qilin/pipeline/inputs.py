@@ -16,6 +16,7 @@ from pathlib import Path
 
 from qilin.config import VL_STAGES, Recipe, to_dict
 from qilin.data.text.formats import iter_file
+from qilin.durable import write_atomic
 from qilin.hashing import digest, file_sha256, model_dir_fingerprint
 from qilin.log import get_logger
 from qilin.pipeline.manifest import Manifest
@@ -150,3 +151,22 @@ def rag_index(recipe: Recipe, run_dir: Path) -> Path:
         build_index(corpus, out)
         stamp.write_text(corpus_digest)
     return out
+
+
+def shared_base(base_run: Path, run_dir: Path, manifest: Manifest) -> tuple[Path, str]:
+    """(path, fingerprint) of another run's base model, with its evaluation, recorded in this run's manifest.
+
+    Ablation variants start from the full recipe's base model: an embedded one built for a variant would have a
+    tokenizer trained on fewer texts, so no stage output could be shared between variants.
+    """
+    source = Manifest(base_run, "")
+    record = source.stage(BASE)
+    if record.get("status") not in ("complete", "given"):
+        raise FileNotFoundError(f"{source.path}: no finished base model to share (run the full recipe first)")
+    path = Path(record["output"])
+    path = path if path.is_absolute() else (base_run / path).resolve()
+    answers = base_run / "eval" / f"{BASE}.json"
+    if answers.is_file():  # before the manifest records the evaluation, as evaluate_stage does
+        write_atomic(run_dir / "eval" / f"{BASE}.json", answers.read_bytes())
+    manifest.update(BASE, **{**record, "status": "given", "output": str(path), "shared_from": str(base_run)})
+    return path, record["fingerprint"]

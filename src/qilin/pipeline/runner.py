@@ -20,8 +20,9 @@ from qilin.distributed import main_process_first
 from qilin.hashing import digest, file_sha256
 from qilin.log import get_logger
 from qilin.pipeline.evaluation import evaluate_stage
-from qilin.pipeline.inputs import BASE, base_model, resolve_data, vision_tower
+from qilin.pipeline.inputs import BASE, base_model, resolve_data, shared_base, vision_tower
 from qilin.pipeline.manifest import Manifest
+from qilin.pipeline.store import StageStore
 from qilin.stages.protocol import Stage, StageContext
 
 log = get_logger(__name__)
@@ -67,16 +68,24 @@ def _run_stage(name: str, ctx: StageContext, manifest: Manifest) -> None:
     )
 
 
-def run_recipe(recipe: Recipe, run_dir: Path) -> Manifest:
+def run_recipe(
+    recipe: Recipe, run_dir: Path, store: StageStore | None = None, base_run: Path | None = None
+) -> Manifest:
     """Run every enabled stage of `recipe` in `run_dir`, evaluating the base model and each stage's output.
 
     In a launched run every process runs this; the main process does each non-training step first
-    (`main_process_first`) and the others then find it done, so they agree on every decision.
+    (`main_process_first`) and the others then find it done, so they agree on every decision. With a `store`,
+    a stage whose fingerprint the store holds is taken from it instead of trained, and every finished stage is
+    stored. With `base_run`, the first stage starts from that run's base model (ablation variants share the
+    full recipe's, whose embedded tokenizer was trained on every stage's texts).
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     with main_process_first():
         manifest = Manifest(run_dir, recipe.name)
-        model_path, model_fingerprint = base_model(recipe, run_dir, manifest)
+        if base_run is None:
+            model_path, model_fingerprint = base_model(recipe, run_dir, manifest)
+        else:
+            model_path, model_fingerprint = shared_base(base_run, run_dir, manifest)
         evaluate_stage(BASE, model_path, recipe, run_dir, manifest)
     vision_dir = vision_fingerprint = None
     stages = recipe.enabled_stages()
@@ -90,11 +99,16 @@ def run_recipe(recipe: Recipe, run_dir: Path) -> Manifest:
                 ctx = dataclasses.replace(ctx, vision_dir=vision_dir)
             inputs, fingerprint = _stage_inputs(ctx, model_fingerprint, vision_fingerprint)
             done = _prepare_stage(name, ctx, manifest, inputs, fingerprint)
+            if not done and store is not None:
+                done = store.restore(name, fingerprint, ctx.stage_dir, manifest)
         if not done:
+            log.info(f"[{name}] training from {ctx.model_path}")
             _run_stage(name, ctx, manifest)
         with main_process_first():
             manifest.reload()
             evaluate_stage(name, ctx.output, recipe, run_dir, manifest)
+            if store is not None:
+                store.publish(name, fingerprint, ctx.stage_dir, manifest)
         model_path, model_fingerprint = ctx.output, fingerprint
     return manifest
 
@@ -127,5 +141,4 @@ def _prepare_stage(name: str, ctx: StageContext, manifest: Manifest, inputs: dic
     ctx.stage_dir.mkdir(parents=True, exist_ok=True)
     manifest.forget(name)  # metrics and evaluations of an earlier model
     manifest.update(name, status="running", fingerprint=fingerprint, inputs=inputs, started=time.time())
-    log.info(f"[{name}] training from {ctx.model_path}")
     return False
