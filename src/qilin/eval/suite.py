@@ -7,6 +7,7 @@ from typing import Any
 
 from qilin.config import EvalSettings, ModelSettings
 from qilin.eval.cmexam import evaluate_loglikelihood, read_cmexam
+from qilin.eval.forgetting import general_metrics
 from qilin.eval.qa import evaluate_qa, generate_answers, read_qa
 from qilin.eval.subsets import seeded_subset
 
@@ -48,6 +49,8 @@ def evaluate_model(
             metrics["cmexam_rag"] = rag_acc["all"]["accuracy"]
             if "Knowledge=held-out" in rag_acc:
                 metrics["cmexam_rag_held_out"] = rag_acc["Knowledge=held-out"]["accuracy"]
+    if "general" in data:  # the forgetting check (eval.general)
+        metrics.update(general_metrics(model, tokenizer, data["general"], settings.batch_size))
     if "qa" in data:
         items = read_qa(data["qa"])
         items = seeded_subset(items, settings.max_qa)
