@@ -26,23 +26,27 @@ def test_the_exam_has_200_five_option_questions_whose_facts_the_corpus_teaches_i
         assert normalize(q.explanation) in corpus  # the answer's fact is stated in training text
         assert normalize(q.question) not in corpus  # in a phrasing no training text uses
     table = json.loads(bundled_facts_path().read_text(encoding="utf-8"))
-    for relation, spec in table["relations"].items():  # every fact under every training phrasing
-        facts = [f for f in general_facts(table) if f["relation"] == relation]
+    facts = general_facts(table)
+    for relation, spec in table["relations"].items():  # every fact under every statement phrasing
+        first = next(f for f in facts if f["relation"] == relation)
         for template in spec["train"]:
-            assert normalize(template.format(**facts[0]["fields"])) in corpus, (relation, template)
+            assert normalize(template.format(**first["fields"])) in corpus, (relation, template)
+    short_answers = [d for d in docs if "\n答案：" in d]  # and as questions with their answers
+    assert len(short_answers) == sum(len(table["relations"][f["relation"]]["questions"]) for f in facts)
+    assert len(facts) == len(exam)
 
 
 def test_arithmetic_answers_are_right_and_capitals_match_the_table(tmp_path: Path) -> None:
     _, exam = _build(tmp_path)
-    ops = {"积": lambda a, b: a * b, "和": lambda a, b: a + b}
+    ops = {"乘": lambda a, b: a * b, "加": lambda a, b: a + b}
     checked = 0
     for q in exam:
-        if m := re.fullmatch(r"(\d+)与(\d+)的([积和])是", q.question):
+        if m := re.fullmatch(r"(\d+)([乘加])(\d+)的结果是多少？", q.question):
             (letter,) = q.answer
-            assert int(q.options[letter]) == ops[m[3]](int(m[1]), int(m[2])), q.question
+            assert int(q.options[letter]) == ops[m[2]](int(m[1]), int(m[3])), q.question
             checked += 1
     assert checked == 36 + 45  # the 2..9 multiplication table and the 1..9 addition table, each pair once
-    china = next(q for q in exam if q.question == "下列城市中，哪一座是中国的首都？")
+    china = next(q for q in exam if q.question == "哪座城市是中国的首都？")
     assert china.options[next(iter(china.answer))] == "北京"
 
 

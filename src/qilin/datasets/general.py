@@ -4,10 +4,11 @@ Built from a small fact table written for Qilin (qilin/resources/general/facts.j
 provincial capitals, animal classes, element symbols, SI units) plus the multiplication and addition tables,
 computed here. Outputs, in one directory:
 
-    general.jsonl       {"text", "source": "general"}: every fact under each of its relation's training phrasings
-                        ("中国的首都是北京。", "问：中国的首都是哪里？答：北京。"), shuffled into short documents
+    general.jsonl       {"text", "source": "general"}: every fact under each of its relation's statement phrasings
+                        ("中国的首都是北京。", "北京是中国的首都。"), shuffled into short documents, and once as a
+                        short-answer document per question phrasing ("中国的首都叫什么？\n答案：北京")
     general_exam.csv    CMExam layout, one 5-option question per fact, in a phrasing no training text uses
-                        ("下列城市中，哪一座是中国的首都？"); annotation columns Type (relation) and Domain
+                        ("哪座城市是中国的首都？"); annotation columns Type (relation) and Domain
 
 The exam is scored like CMExam (`qilin.eval.cmexam`); distractors are values of the same relation that are not
 true of the subject (for arithmetic, the nearest other results). Deterministic given the seed.
@@ -69,11 +70,17 @@ def _distractors(fact: dict[str, Any], facts: list[dict[str, Any]], rng: random.
 
 
 def general_documents(table: dict[str, Any], facts: list[dict[str, Any]], rng: random.Random) -> list[dict]:
-    """Every fact under every training phrasing of its relation, shuffled into documents of a few sentences."""
+    """Every fact under every statement phrasing of its relation, shuffled into documents of a few sentences, and
+    as a short-answer document ("...？\n答案：x", the form the exam is scored in) under each question phrasing."""
     sentences = [t.format(**f["fields"]) for f in facts for t in table["relations"][f["relation"]]["train"]]
     rng.shuffle(sentences)
     step = _SENTENCES_PER_DOCUMENT
-    return [{"text": "".join(sentences[i : i + step]), "source": SOURCE} for i in range(0, len(sentences), step)]
+    docs = ["".join(sentences[i : i + step]) for i in range(0, len(sentences), step)]
+    for f in facts:
+        for question in table["relations"][f["relation"]]["questions"]:
+            docs.append(f"{question.format(**f['fields'])}\n答案：{f['fields']['x']}")
+    rng.shuffle(docs)
+    return [{"text": text, "source": SOURCE} for text in docs]
 
 
 def general_exam(table: dict[str, Any], facts: list[dict[str, Any]], rng: random.Random) -> list[dict[str, str]]:

@@ -1,0 +1,41 @@
+"""The forgetting check's metrics: general exam accuracy computed exactly as CMExam's, broken down by Domain."""
+
+from pathlib import Path
+
+from qilin.config import ModelSettings
+from qilin.eval.cmexam import predict, read_cmexam, score_options
+from qilin.eval.forgetting import general_metrics
+from qilin.models.loading import load_model, load_tokenizer
+
+ROWS = [
+    ("高血压挂什么科？", ["心内科", "内分泌科", "呼吸内科", "消化内科", "风湿免疫科"], "A", "医学"),
+    ("糖尿病挂什么科？", ["心内科", "内分泌科", "呼吸内科", "消化内科", "风湿免疫科"], "B", "医学"),
+    ("哮喘挂什么科？", ["心内科", "内分泌科", "呼吸内科", "消化内科", "风湿免疫科"], "C", "医学"),
+    ("2加3的结果是多少？", ["4", "5", "6", "7", "8"], "B", "算术"),
+    ("3乘3的结果是多少？", ["6", "8", "9", "12", "3"], "C", "算术"),
+]
+
+
+def test_general_accuracy_is_the_share_of_questions_whose_best_option_is_the_answer(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    lines = ["Question,Options,Answer,Domain"]
+    for question, options, answer, domain in ROWS:
+        text = "\n".join(f"{letter} {o}" for letter, o in zip("ABCDE", options, strict=True))
+        lines.append(f'{question},"{text}",{answer},{domain}')
+    exam = tmp_path / "general.csv"
+    exam.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    model = load_model(tiny_model_dir, ModelSettings()).eval()
+    tokenizer = load_tokenizer(tiny_model_dir, ModelSettings())
+
+    metrics = general_metrics(model, tokenizer, exam, batch_size=2)
+
+    questions = read_cmexam(exam)
+    scores = score_options(model, tokenizer, questions)
+    right = [predict(s, False, False) == q.answer for s, q in zip(scores, questions, strict=True)]
+    assert metrics["general_n"] == 5
+    assert metrics["general_acc"] == round(100 * sum(right) / 5, 2)
+    assert metrics["general_by_domain"] == {
+        "医学": round(100 * sum(right[:3]) / 3, 2),
+        "算术": round(100 * sum(right[3:]) / 2, 2),
+    }
