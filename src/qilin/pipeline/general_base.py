@@ -11,6 +11,7 @@ packed-corpus cache, so a second run, or a fresh run directory, pays nothing.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import shutil
 import time
 from collections.abc import Callable
@@ -50,6 +51,10 @@ def pretrain_general(
     """
     from qilin.stages import cpt
 
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        # CPT's tokenizing workers import the user's script; one without `if __name__ == "__main__":` would run
+        # the recipe again in the worker and wait forever for the lock its parent holds (as in stages.cpt).
+        raise RuntimeError("general pre-training was started again inside a tokenizing worker (no main guard)")
     root = cache_dir("general-base") / key
     done = root / "metrics.json"  # written last: the cached model is complete once it exists
     stage_dir = root / "stage"
