@@ -44,7 +44,7 @@ COLUMNS = {
     "tokens_per_second": "tokens/s",
     "reward_accuracy": "DPO reward acc",
     "general_acc": "general acc",
-    "loss/general": "loss/general",
+    "general_loss": "loss/general",
 }
 
 
@@ -52,14 +52,8 @@ def stage_rows(run_dir: Path) -> list[dict[str, Any]]:
     """One row per stage of a run directory's manifest: name, status and metrics."""
     manifest = json.loads((run_dir / "manifest.json").read_text())
     return [
-        {"stage": name, "status": r.get("status", ""), **r.get("metrics", {}), **_source_losses(r.get("metrics", {}))}
-        for name, r in manifest["stages"].items()
+        {"stage": name, "status": r.get("status", ""), **r.get("metrics", {})} for name, r in manifest["stages"].items()
     ]
-
-
-def _source_losses(metrics: dict[str, Any]) -> dict[str, Any]:
-    """Each training source's last loss as its own `loss/<source>` entry (CPT's per-source loss)."""
-    return {f"loss/{name}": value for name, value in (metrics.get("source_loss") or {}).items()}
 
 
 def markdown_table(rows: list[dict[str, Any]], paper: bool) -> str:

@@ -41,11 +41,11 @@ def test_general_accuracy_per_stage_replay_and_a_second_run_that_trains_no_base(
     recipe = load_recipe(_recipe(tmp_path, data_files))
     stages = run_recipe(recipe, tmp_path / "run").data["stages"]
     base, dcpt = stages["base"]["metrics"], stages["cpt"]["metrics"]
-    assert base["steps"] == 3 and base["cached"] is False and set(base["source_loss"]) == {"general"}
+    assert base["steps"] == 3 and base["cached"] is False
     exam = read_cmexam(tmp_path / "run" / "data-general" / "general_exam.csv")
     for metrics in (base, dcpt):
         assert metrics["general_n"] == len(exam) and 0 <= metrics["general_acc"] <= 100
-        assert set(metrics["general_by_domain"]) == {"地理", "科学", "算术"}
+        assert set(metrics["general_by_domain"]) == {"地理", "科学", "算术"} and metrics["general_loss"] > 0
     # DCPT mixed the general text in at the asked share, and logged its loss beside the medical one
     assert abs(dcpt["replay_share"] - 0.25) < 0.05 and set(dcpt["source_loss"]) == {"cpt", "general"}
     inputs = [d["path"] for d in stages["cpt"]["inputs"]["data"]]
@@ -53,7 +53,7 @@ def test_general_accuracy_per_stage_replay_and_a_second_run_that_trains_no_base(
     text = write_report(tmp_path / "run").read_text()
     assert "general acc" in text.splitlines()[2] and "loss/general" in text.splitlines()[2]
     rows = json.loads((tmp_path / "run" / "report.json").read_text())["stages"]
-    assert rows[1]["loss/general"] == dcpt["source_loss"]["general"]
+    assert [r["general_loss"] for r in rows] == [base["general_loss"], dcpt["general_loss"]]
 
     # a fresh run directory takes the pre-trained base from the cache: same weights, no training
     again = run_recipe(recipe, tmp_path / "again").data["stages"]

@@ -138,9 +138,7 @@ def _general_base(recipe: Recipe, run_dir: Path, fingerprint: str, texts: list[s
     )
     replace_dir_atomic(out, lambda tmp: shutil.copytree(trained, tmp, dirs_exist_ok=True))
     keys = ("first_loss", "last_loss", "steps", "train_seconds", "pretrain_seconds", "cached")
-    # its training loss is the base's loss on general text, shown beside DCPT's loss/general (report.py)
-    source = "+".join(dict.fromkeys(p.stem for p in data))  # as CPT names a source: by file stem
-    return {**{k: metrics[k] for k in keys if k in metrics}, "source_loss": {source: metrics["last_loss"]}}
+    return {k: metrics[k] for k in keys if k in metrics}
 
 
 def vision_tower(recipe: Recipe, run_dir: Path, manifest: Manifest) -> tuple[Path, str]:
