@@ -47,6 +47,8 @@ COLUMNS = {
     "train_seconds": "train s",
     "tokens_per_second": "tokens/s",
     "reward_accuracy": "DPO reward acc",
+    "general_acc": "general acc",
+    "general_loss": "loss/general",
 }
 
 
@@ -178,7 +180,7 @@ def plot_metrics(rows: list[dict[str, Any]], out: Path) -> bool:
     panels = [
         (
             "Exam accuracy (%) by stage",
-            ["cmexam", "cmexam_rag", "cmexam_held_out", "cmexam_seen"],
+            ["cmexam", "cmexam_rag", "cmexam_held_out", "cmexam_seen", "general_acc"],
             [20.0, "chance (5 options)"],
         ),
         ("Open QA by stage", ["qa_bleu_1", "qa_rouge_1", "qa_rouge_l"], None),

@@ -69,3 +69,18 @@ def test_every_key_has_help() -> None:
     lines = describe_fields(Recipe)
     assert any(line.strip().startswith("stages.dpo.beta") for line in lines)
     assert all(line.rstrip().split("): ", 1)[1] for line in lines), "a key without help text"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("stages.cpt.replay=1.0", "stages.cpt.replay"),
+        ("stages.cpt.replay_data=[]", "replay_data listing the general text"),
+        ("embedded.general_pretrain.data=[]", "embedded.general_pretrain.data"),
+    ],
+)
+def test_replay_and_general_pretraining_are_checked(override: str, message: str) -> None:
+    recipe = Path(__file__).parents[2] / "recipes" / "demo.yaml"
+    assert load_recipe(recipe).stages.cpt.replay == 0.1
+    with pytest.raises(ConfigError, match=message):
+        load_recipe(recipe, [override])

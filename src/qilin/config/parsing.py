@@ -152,6 +152,15 @@ def check_recipe(recipe: Recipe, path: Path | str = "recipe") -> None:
                 raise ConfigError(f"{path}: stages.{name}.{key}: must be >= 1, got {getattr(stage, key)}")
         if stage.learning_rate <= 0:
             raise ConfigError(f"{path}: stages.{name}.learning_rate: must be > 0")
+    cpt = recipe.stages.cpt
+    if cpt is not None and not (0 <= cpt.replay < 1 and (cpt.replay == 0 or cpt.replay_data)):
+        raise ConfigError(
+            f"{path}: stages.cpt.replay: a share in [0, 1) with replay_data listing the general text to replay, "
+            f"got replay={cpt.replay}, replay_data={cpt.replay_data}"
+        )
+    pretrain = recipe.embedded.general_pretrain
+    if pretrain is not None and not pretrain.data:
+        raise ConfigError(f"{path}: embedded.general_pretrain.data: list the general text (e.g. embedded:general)")
     launch = recipe.launch
     if launch.launcher == "torchrun" and launch.engine != "ddp":
         raise ConfigError(

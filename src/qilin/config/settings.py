@@ -80,6 +80,12 @@ class EmbeddedModelSettings:
     intermediate_size: int = _help("Width of the MLP.", 704)
     max_position_embeddings: int = _help("Longest sequence the model accepts.", 1024)
     seed: int = _help("Seed for the random initialisation.", 0)
+    general_pretrain: CptSettings | None = _help(
+        "Pre-train the tiny model on general text before DCPT, with any CPT key (data: [embedded:general] is the "
+        "bundled general corpus), so a forgetting check (eval.general) has general knowledge to lose. Cached in "
+        "$QILIN_CACHE/general-base by its inputs: paid once. Unset: the base stays randomly initialised.",
+        None,
+    )
 
 
 @dataclass
@@ -152,6 +158,17 @@ class CptSettings(FinetuneSettings):
         "Worker processes that tokenize the corpus (0: one per CPU, at most 8; 1: no workers). The packed result "
         "is the same whatever the number.",
         0,
+    )
+    replay: float = _help(
+        "Share of general text replayed during DCPT against forgetting, as a fraction of the packed blocks of "
+        "block_size tokens (so, of training tokens) in each epoch: 0.1 adds 1 general block per 9 domain blocks, "
+        "drawn from replay_data's blocks (cycled if too few). The domain corpus is always seen whole. 0: none.",
+        0.0,
+    )
+    replay_data: list[str] = _help(
+        "General text files replayed when replay > 0 ('embedded:general': the bundled general corpus); logged as "
+        "loss/<file stem> beside the domain sources' losses.",
+        [],
     )
 
 
@@ -315,6 +332,11 @@ class EvalSettings:
         {},
     )
     vqa: str | None = _help("PMC-VQA-format CSV for VL models (4 choices), or 'embedded:vqa-test'.", None)
+    general: str | None = _help(
+        "Forgetting check: a general-domain multiple-choice CSV in CMExam's layout, scored per stage like CMExam "
+        "(column 'general acc'), or 'embedded:general-exam' for the bundled general exam.",
+        None,
+    )
     vqa_images: str | None = _help("Image folder of the VQA file (default: the file's folder).", None)
     safety: str | None = _help(
         "Safety and over-refusal prompts, answered by greedy generation (max_new_tokens) and judged by rules: "

@@ -12,6 +12,7 @@ from qilin.eval.cmexam import (
     loglikelihood_predictions,
     read_cmexam,
 )
+from qilin.eval.forgetting import general_metrics
 from qilin.eval.qa import evaluate_qa, generate_answers, read_qa
 from qilin.eval.subsets import seeded_subset
 from qilin.hashing import digest
@@ -71,6 +72,11 @@ def evaluate_model(
         table = accuracy_table(questions, predictions)
         metrics.update({key: table["all"]["accuracy"], f"{key}_n": table["all"]["n"]})
         per_question[key] = answered(questions, predictions)
+    if "general" in data:  # the forgetting check (eval.general)
+        questions = read_cmexam(data["general"])
+        predictions = loglikelihood_predictions(model, tokenizer, questions, settings.batch_size)
+        metrics.update(general_metrics(model, tokenizer, questions, predictions, settings.batch_size))
+        per_question["general_acc"] = answered(questions, predictions["acc"])
     if "qa" in data:
         items = read_qa(data["qa"])
         items = seeded_subset(items, settings.max_qa)

@@ -19,7 +19,7 @@ def evaluate_stage(name: str, model_dir: Path, recipe: Recipe, run_dir: Path, ma
     """Run the recipe's evaluation on a model unless its result for these settings is already recorded."""
     from qilin.eval.suite import evaluate_model
 
-    keys = ("vqa",) if name in VL_STAGES else ("cmexam", "qa")
+    keys = ("vqa",) if name in VL_STAGES else ("cmexam", "qa", "general")
     data = {key: resolve_data([entry], run_dir, recipe)[0] for key in keys if (entry := getattr(recipe.eval, key))}
     if recipe.eval.safety and name not in VL_STAGES:
         from qilin.eval.safety.prompts import prompts_path

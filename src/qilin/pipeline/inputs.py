@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from qilin.config import VL_STAGES, Recipe, to_dict
 from qilin.data.text.formats import iter_file
@@ -34,9 +35,12 @@ def resolve_data(entries: list[str], run_dir: Path, recipe: Recipe | None = None
         if entry.startswith(EMBEDDED_PREFIX):
             part = entry[len(EMBEDDED_PREFIX) :]
             from qilin.datasets.chimed import EMBEDDED_PARTS, build_embedded
+            from qilin.datasets.general import GENERAL_PARTS, build_embedded_general
             from qilin.datasets.vl_embedded import PARTS as VL_PARTS
 
-            if part in VL_PARTS:
+            if part in GENERAL_PARTS:
+                paths.append(build_embedded_general(run_dir / "data-general")[part])
+            elif part in VL_PARTS:
                 from qilin.datasets.vl_embedded import build_embedded_vl
 
                 settings = recipe.embedded_vision if recipe else Recipe().embedded_vision
@@ -44,7 +48,7 @@ def resolve_data(entries: list[str], run_dir: Path, recipe: Recipe | None = None
             elif part in EMBEDDED_PARTS:
                 paths.append(build_embedded(run_dir / "data")[part])
             else:
-                known = ", ".join([*EMBEDDED_PARTS, *VL_PARTS])
+                known = ", ".join([*EMBEDDED_PARTS, *GENERAL_PARTS, *VL_PARTS])
                 raise ValueError(f"data entry {entry!r}: the embedded data has parts {known}")
         else:
             path = Path(entry).expanduser()
@@ -55,7 +59,11 @@ def resolve_data(entries: list[str], run_dir: Path, recipe: Recipe | None = None
 
 
 def _all_texts(recipe: Recipe, run_dir: Path) -> Iterator[str]:
-    """Every text of every stage's data: the embedded tokenizer's training corpus."""
+    """Every text of every stage's data, general pre-training and replay text included: the tokenizer's corpus."""
+    general = [*(recipe.embedded.general_pretrain.data if recipe.embedded.general_pretrain else [])]
+    general += recipe.stages.cpt.replay_data if recipe.stages.cpt and recipe.stages.cpt.replay else []
+    for path in dict.fromkeys(resolve_data(general, run_dir, recipe)):  # each file once
+        yield from iter_file(path, "cpt")
     for name, stage in recipe.enabled_stages():
         for path in resolve_data(stage.data, run_dir, recipe):
             if name in VL_STAGES:
@@ -101,9 +109,37 @@ def base_model(recipe: Recipe, run_dir: Path, manifest: Manifest) -> tuple[Path,
     if not _is_current(manifest, BASE, fingerprint, out):
         log.info("building the embedded base model (tokenizer trained on the bundled corpus, tiny Llama)")
         out.parent.mkdir(parents=True, exist_ok=True)
-        build_embedded_model(recipe.embedded, texts, out)
-        manifest.update(BASE, status="complete", fingerprint=fingerprint, output=str(out.relative_to(run_dir)))
+        metrics = {}
+        if recipe.embedded.general_pretrain is None:
+            build_embedded_model(recipe.embedded, texts, out)
+        else:
+            metrics = _general_base(recipe, run_dir, fingerprint, texts, out)
+        manifest.update(
+            BASE, status="complete", fingerprint=fingerprint, output=str(out.relative_to(run_dir)), metrics=metrics
+        )
     return out, fingerprint
+
+
+def _general_base(recipe: Recipe, run_dir: Path, fingerprint: str, texts: list[str], out: Path) -> dict[str, Any]:
+    """Write the embedded base pre-trained on general text (cached) to `out`; returns the manifest's base metrics."""
+    import shutil
+
+    from qilin.durable import replace_dir_atomic
+    from qilin.models.embedded import build_embedded_model
+    from qilin.pipeline.general_base import general_base_key, pretrain_general
+
+    settings = recipe.embedded.general_pretrain
+    data = resolve_data(settings.data, run_dir, recipe)
+    trained, metrics = pretrain_general(
+        settings,
+        data,
+        recipe.model,
+        general_base_key(fingerprint, recipe.model),
+        lambda initial: build_embedded_model(recipe.embedded, texts, initial),
+    )
+    replace_dir_atomic(out, lambda tmp: shutil.copytree(trained, tmp, dirs_exist_ok=True))
+    keys = ("first_loss", "last_loss", "steps", "train_seconds", "pretrain_seconds", "cached")
+    return {k: metrics[k] for k in keys if k in metrics}
 
 
 def vision_tower(recipe: Recipe, run_dir: Path, manifest: Manifest) -> tuple[Path, str]:

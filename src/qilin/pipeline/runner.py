@@ -117,6 +117,8 @@ def _context(
     name: str, cfg: TrainSettings, recipe: Recipe, run_dir: Path, model_path: Path, feeds_next_stage: bool
 ) -> StageContext:
     data = resolve_data(cfg.data, run_dir, recipe)
+    if name == "cpt" and cfg.replay:  # replayed general text goes last (stages.cpt.replay_files)
+        data += resolve_data(cfg.replay_data, run_dir, recipe)
     return StageContext(
         config=cfg,
         data=data,

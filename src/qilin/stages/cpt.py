@@ -21,9 +21,11 @@ import numpy as np
 from accelerate import PartialState
 from transformers import Trainer, TrainingArguments, default_data_collator
 
+from qilin.config import CptSettings
 from qilin.data.text.formats import check_file, iter_file
 from qilin.data.text.packed_cache import build_once, cache_dir, tokenizer_fingerprint, wait_for_file
 from qilin.data.text.packing import PackedBlocks, check_packed, pack_token_batches, write_packed_sources
+from qilin.data.text.replay import ReplayMix
 from qilin.data.text.tokenize_corpus import CorpusTokenizer, default_processes
 from qilin.log import get_logger
 from qilin.models.loading import load_tokenizer, packs_by_position_ids
@@ -109,6 +111,25 @@ def build_packed_corpus(
     return PackedBlocks(path, block_size)
 
 
+def replay_files(data: list[Path], cfg: CptSettings) -> list[Path]:
+    """The replayed general files: the last len(replay_data) of the stage's data (the pipeline appends them)."""
+    return data[len(data) - len(cfg.replay_data) :] if cfg.replay else []
+
+
+def _with_replay(dataset: PackedBlocks, data: list[Path], cfg: CptSettings) -> ReplayMix:
+    replayed = replay_files(data, cfg)
+    general = list(dict.fromkeys(p.stem for p in replayed))
+    clash = set(general) & {p.stem for p in data[: len(data) - len(replayed)]}
+    if clash:  # one file stem is one source: the replay share could not be told from the domain text
+        raise ValueError(f"stages.cpt.replay_data: {sorted(clash)} also name domain data files; rename one")
+    mix = ReplayMix(dataset, general, cfg.replay, cfg.seed)
+    log.info(
+        f"replay: {mix.replay_blocks} general blocks ({', '.join(general)}) beside {mix.domain_blocks} domain "
+        f"blocks per epoch ({100 * mix.share():.1f}% of blocks)"
+    )
+    return mix
+
+
 def run(ctx: StageContext) -> dict[str, Any]:
     """Run DCPT from `ctx.model_path` on `ctx.data`; the output model lands in `ctx.output`."""
     cfg = ctx.config
@@ -120,6 +141,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
     args = TrainingArguments(**training_arguments(cfg, ctx.stage_dir, ctx.model))
     processes = cfg.tokenize_processes or default_processes()
     dataset = build_packed_corpus(ctx.data, ctx.data_hashes, tokenizer, cfg.block_size, processes=processes)
+    if cfg.replay:
+        dataset = _with_replay(dataset, ctx.data, cfg)
     model = build_model(ctx.model_path, ctx.model, cfg)
     if not packs_by_position_ids(model):  # training still works, as GPT-style packing without document masks
         log.info(
@@ -146,6 +169,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
     metrics = train(trainer, ctx.stage_dir)
     metrics.update(blocks=len(dataset), tokens=dataset.real_tokens())
     metrics["tokens_per_second"] = real_tokens_per_second(metrics, metrics["tokens"], cfg)
+    if cfg.replay:
+        metrics["replay_share"] = round(dataset.share(), 4)
     if dataset.with_source:
         metrics["source_loss"] = {name: round(v, 4) for name, v in trainer.last_source_loss.items()}
     save_stage_output(

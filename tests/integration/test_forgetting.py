@@ -1,0 +1,66 @@
+"""The forgetting check through a recipe: a general base (cached), DCPT with replay, general accuracy per stage."""
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import yaml
+
+from qilin.config import load_recipe
+from qilin.eval.cmexam import read_cmexam
+from qilin.pipeline.runner import run_recipe
+from qilin.report import write_report
+from tests.conftest import TINY
+
+KEYS = {"block_size": 32, "finetune": "full", "batch_size": 4, "logging_steps": 1, "learning_rate": 1e-3}
+
+
+def _recipe(tmp_path: Path, data_files: dict) -> Path:
+    recipe = {
+        "name": "forgetting",
+        "embedded": {**asdict(TINY), "general_pretrain": {"data": ["embedded:general"], "max_steps": 3, **KEYS}},
+        "stages": {
+            "cpt": {
+                "data": [str(data_files["cpt"])],
+                "replay": 0.25,
+                "replay_data": ["embedded:general"],
+                "max_steps": 4,
+                **KEYS,
+            }
+        },
+        "eval": {"general": "embedded:general-exam"},
+    }
+    path = tmp_path / "forgetting.yaml"
+    path.write_text(yaml.safe_dump(recipe, allow_unicode=True))
+    return path
+
+
+def test_general_accuracy_per_stage_replay_and_a_second_run_that_trains_no_base(
+    tmp_path: Path, data_files: dict
+) -> None:
+    recipe = load_recipe(_recipe(tmp_path, data_files))
+    stages = run_recipe(recipe, tmp_path / "run").data["stages"]
+    base, dcpt = stages["base"]["metrics"], stages["cpt"]["metrics"]
+    assert base["steps"] == 3 and base["cached"] is False
+    exam = read_cmexam(tmp_path / "run" / "data-general" / "general_exam.csv")
+    for metrics in (base, dcpt):
+        assert metrics["general_acc_n"] == len(exam) and 0 <= metrics["general_acc"] <= 100
+        assert set(metrics["general_by_domain"]) == {"地理", "科学", "算术"} and metrics["general_loss"] > 0
+    # DCPT mixed the general text in at the asked share, and logged its loss beside the medical one
+    assert abs(dcpt["replay_share"] - 0.25) < 0.05 and set(dcpt["source_loss"]) == {"cpt", "general"}
+    inputs = [d["path"] for d in stages["cpt"]["inputs"]["data"]]
+    assert inputs[0] == str(data_files["cpt"]) and inputs[1].endswith("general.jsonl")
+    text = write_report(tmp_path / "run").read_text()
+    assert "general acc" in text.splitlines()[2] and "loss/general" in text.splitlines()[2]
+    rows = json.loads((tmp_path / "run" / "report.json").read_text())["stages"]
+    assert [r["general_loss"] for r in rows] == [base["general_loss"], dcpt["general_loss"]]
+
+    # a fresh run directory takes the pre-trained base from the cache: same weights, no training
+    again = run_recipe(recipe, tmp_path / "again").data["stages"]
+    assert again["base"]["metrics"]["cached"] is True
+    assert again["base"]["fingerprint"] == stages["base"]["fingerprint"]
+    weights = [
+        (d / "base" / "model" / "model.safetensors").read_bytes() for d in (tmp_path / "run", tmp_path / "again")
+    ]
+    assert weights[0] == weights[1]
+    assert again["base"]["metrics"]["general_acc"] == base["general_acc"]
