@@ -9,7 +9,7 @@ from accelerate import Accelerator
 from transformers import AutoModelForCausalLM
 
 from qilin.config import DpoSettings, LoraSettings, ModelSettings
-from qilin.data.text.preference_packing import pack_preference_rows
+from qilin.data.preference.packing import pack_preference_rows
 from qilin.stages import dpo
 from qilin.training.packed_dpo import (
     PackedDPOTrainer,

@@ -25,8 +25,8 @@ from datasets import Dataset
 from trl import DPOConfig, DPOTrainer
 
 from qilin.config import ModelSettings
+from qilin.data.preference.packing import PackedPreferenceCollator
 from qilin.data.text.formats import read_file
-from qilin.data.text.preference_packing import PackedPreferenceCollator
 from qilin.log import get_logger
 from qilin.models.loading import load_tokenizer
 from qilin.stages.protocol import StageContext

@@ -25,7 +25,7 @@ from trl import DPOTrainer
 from trl.models.utils import disable_gradient_checkpointing
 from trl.trainer.utils import use_adapter
 
-from qilin.data.text.preference_packing import CHOSEN, PAD_PAIR, REJECTED, SHARED
+from qilin.data.preference.packing import CHOSEN, PAD_PAIR, REJECTED, SHARED
 from qilin.training.reference_cache import CachedReferenceDPOTrainer
 
 DENSE_MASK_KERNELS = ("sdpa", "eager")

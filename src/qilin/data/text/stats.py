@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from qilin.data.preference.audit import audit_preferences
 from qilin.data.records import DataError
 from qilin.data.text.formats import FileReport, iter_file
-from qilin.data.text.preference_audit import audit_preferences
 
 
 def _record_text(record: Any) -> str:

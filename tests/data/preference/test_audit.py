@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from qilin.cli import main
-from qilin.data.text.preference_audit import audit_preferences
+from qilin.data.preference.audit import audit_preferences
 from tests.conftest import write_jsonl
 
 

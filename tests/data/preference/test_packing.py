@@ -2,7 +2,7 @@
 
 import torch
 
-from qilin.data.text.preference_packing import (
+from qilin.data.preference.packing import (
     CHOSEN,
     IGNORE_INDEX,
     PAD_PAIR,

@@ -1,0 +1,1 @@
+"""Preference pairs (DPO): what the pairs teach besides their labels, and their packed shared-prefix layout."""
