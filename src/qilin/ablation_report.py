@@ -118,11 +118,13 @@ def plot_ablation(rows: list[dict[str, Any]], out: Path) -> bool:
         "Open QA": [k for k in numeric if k.startswith("qa_")],
         "Safety (%), lower is better": [k for k in numeric if k.startswith(("unsafe", "over_refusal", "safety"))],
     }
-    groups = {"Accuracy (%)": [k for k in numeric if not any(k in g for g in groups.values())], **groups}
+    # Losses are not percentages: they stay in the table, out of the accuracy panel.
+    accuracy = [k for k in numeric if not any(k in g for g in groups.values()) and not k.endswith("_loss")]
+    groups = {"Accuracy (%)": accuracy, **groups}
     panels = [(title, ks) for title, ks in groups.items() if ks]
     if not panels:
         return False
-    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 5.4), squeeze=False)
     for ax, (title, ks) in zip(axes[0], panels, strict=True):
         width = 0.8 / len(ks)
         for i, key in enumerate(ks):
@@ -137,10 +139,11 @@ def plot_ablation(rows: list[dict[str, Any]], out: Path) -> bool:
                 ecolor="#555555",
                 yerr=[[b[1] for b in bars], [b[2] for b in bars]],
             )
-            ax.bar_label(drawn, fmt="%.1f", fontsize=8)
+            if len(ks) <= 4:  # more labels than that overlap
+                ax.bar_label(drawn, fmt="%.1f", fontsize=8)
         ax.set_xticks(range(len(rows)), [r["label"].replace(" (", "\n(") for r in rows], fontsize=8)
         ax.set_title(title)
-        ax.legend(fontsize=8, loc="upper left")
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)  # below: never over a bar
         ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(out.with_name(out.name + ".tmp.png"), dpi=120)

@@ -195,7 +195,7 @@ def plot_metrics(rows: list[dict[str, Any]], out: Path) -> bool:
         return False
     rows = [r for r in rows if any(k in r for _, keys, _ in panels for k in keys)]  # stages with evaluations
     stages = [r["stage"] for r in rows]
-    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 5), squeeze=False)
     for ax, (title, keys, reference) in zip(axes[0], panels, strict=True):
         width = 0.8 / len(keys)
         for i, key in enumerate(keys):
@@ -216,7 +216,7 @@ def plot_metrics(rows: list[dict[str, Any]], out: Path) -> bool:
         ax.set_xticks(range(len(stages)), stages)
         ax.set_title(title)
         ax.set_ylim(0, 100 if "%" in title else max(1.0, ax.get_ylim()[1] * 1.15))
-        ax.legend(fontsize=8, loc="upper left")
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3)  # below: never over a bar
         ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(out.with_name(out.name + ".tmp.png"), dpi=120)
