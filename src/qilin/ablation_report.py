@@ -8,7 +8,6 @@ seeds (sd: the sample standard deviation), which shows training noise that an in
 from __future__ import annotations
 
 import json
-import os
 import statistics
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from qilin.durable import write_atomic
 from qilin.eval.significance import interval_of_accuracy
 from qilin.pipeline.ablation import stage_metrics
-from qilin.report import SHARED_N, columns, metric_cell
+from qilin.report import SHARED_N, columns, metric_cell, save_figure
 
 # Stage-table columns about training, not about the final model.
 TRAINING_KEYS = ("first_loss", "last_loss", "steps", "train_seconds", "tokens_per_second", "reward_accuracy")
@@ -145,10 +144,7 @@ def plot_ablation(rows: list[dict[str, Any]], out: Path) -> bool:
         ax.set_title(title)
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)  # below: never over a bar
         ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out.with_name(out.name + ".tmp.png"), dpi=120)
-    plt.close(fig)
-    os.replace(out.with_name(out.name + ".tmp.png"), out)
+    save_figure(fig, out)
     return True
 
 

@@ -163,10 +163,7 @@ def plot_losses(run_dir: Path, out: Path) -> bool:
         ax.set_xlabel("optimizer step")
         ax.set_ylabel("loss")
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out.with_name(out.name + ".tmp.png"), dpi=120)
-    plt.close(fig)
-    os.replace(out.with_name(out.name + ".tmp.png"), out)
+    save_figure(fig, out)
     return True
 
 
@@ -218,11 +215,19 @@ def plot_metrics(rows: list[dict[str, Any]], out: Path) -> bool:
         ax.set_ylim(0, 100 if "%" in title else max(1.0, ax.get_ylim()[1] * 1.15))
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3)  # below: never over a bar
         ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out.with_name(out.name + ".tmp.png"), dpi=120)
-    plt.close(fig)
-    os.replace(out.with_name(out.name + ".tmp.png"), out)
+    save_figure(fig, out)
     return True
+
+
+def save_figure(fig: Any, out: Path) -> None:
+    """Write a matplotlib figure to `out` atomically (a reader never sees half a PNG) and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    tmp = out.with_name(out.name + ".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, out)
 
 
 def _shorten(text: str, limit: int = 160) -> str:

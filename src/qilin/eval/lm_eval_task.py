@@ -43,7 +43,20 @@ def doc_to_target(doc):
     return gold[0] if len(gold) == 1 else gold
 '''
 
-TASK = """task: {name}
+# Both task templates score the same way: acc and acc_norm, as lm-evaluation-harness's multiple-choice tasks.
+METRICS = """metric_list:
+  - metric: acc
+    aggregation: mean
+    higher_is_better: true
+  - metric: acc_norm
+    aggregation: mean
+    higher_is_better: true
+metadata:
+  version: 1.0
+"""
+
+TASK = (
+    """task: {name}
 dataset_path: csv
 dataset_kwargs:
   data_files:
@@ -54,16 +67,9 @@ doc_to_text: !function utils.doc_to_text
 doc_to_choice: !function utils.doc_to_choice
 doc_to_target: !function utils.doc_to_target
 target_delimiter: ""
-metric_list:
-  - metric: acc
-    aggregation: mean
-    higher_is_better: true
-  - metric: acc_norm
-    aggregation: mean
-    higher_is_better: true
-metadata:
-  version: 1.0
 """
+    + METRICS
+)
 
 
 def export_task(csv_path: str | Path, out_dir: str | Path, name: str = "qilin_cmexam") -> Path:
@@ -78,7 +84,8 @@ def export_task(csv_path: str | Path, out_dir: str | Path, name: str = "qilin_cm
 # Every other layout is exported as the questions Qilin read, one JSON line each, so one task template serves
 # all of them: the context Qilin scores after (stripped), the options with the whitespace it moved onto them,
 # and the gold indices (a list: lm-evaluation-harness then counts the top option right if it is any of them).
-QUESTIONS_TASK = """task: {name}
+QUESTIONS_TASK = (
+    """task: {name}
 dataset_path: json
 dataset_kwargs:
   data_files:
@@ -89,16 +96,9 @@ doc_to_text: context
 doc_to_choice: choices
 doc_to_target: gold
 target_delimiter: ""
-metric_list:
-  - metric: acc
-    aggregation: mean
-    higher_is_better: true
-  - metric: acc_norm
-    aggregation: mean
-    higher_is_better: true
-metadata:
-  version: 1.0
 """
+    + METRICS
+)
 
 
 def export_questions_task(questions: list[Any], out_dir: str | Path, name: str) -> Path:
