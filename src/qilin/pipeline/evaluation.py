@@ -15,6 +15,18 @@ from qilin.pipeline.manifest import Manifest
 log = get_logger(__name__)
 
 
+def eval_data_hash(key: str, path: Path) -> str:
+    """The content an evaluation depends on: a file's bytes, or for the RAG index its passages' texts only.
+
+    Passages name their source file, whose path holds the run directory: without this, the same stage output
+    restored into an ablation variant's directory would be evaluated again for nothing.
+    """
+    if key != "rag":
+        return file_sha256(path)
+    with open(path / "passages.jsonl", encoding="utf-8") as lines:
+        return digest([json.loads(line)["text"] for line in lines])
+
+
 def evaluate_stage(name: str, model_dir: Path, recipe: Recipe, run_dir: Path, manifest: Manifest) -> None:
     """Run the recipe's evaluation on a model unless its result for these settings is already recorded."""
     from qilin.eval.suite import evaluate_model
@@ -35,7 +47,7 @@ def evaluate_stage(name: str, model_dir: Path, recipe: Recipe, run_dir: Path, ma
     eval_fingerprint = digest(
         {
             "settings": to_dict(recipe.eval),
-            "data": {k: file_sha256(p / "passages.jsonl" if k == "rag" else p) for k, p in data.items()},
+            "data": {k: eval_data_hash(k, p) for k, p in data.items()},
             "model": record.get("fingerprint"),
         }
     )
