@@ -21,13 +21,12 @@ import itertools
 import json
 import random
 from collections import Counter
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from qilin.curation.compare import LABELS, read_comparison
-from qilin.curation.review import agreement, decisions_path, reviewer_logs
-from qilin.durable import append_jsonl, read_jsonl_log, write_atomic
+from qilin.curation.review import agreement, append_decision, decisions_path, reviewer_logs
+from qilin.durable import read_jsonl_log, write_atomic
 
 CHOICES = ("left", "right", "tie")
 # Why one answer is worse (or both, on a tie): the tags the page offers, in its order.
@@ -92,19 +91,9 @@ def record_preference(
         edited = edited.strip()
         if edited == item[left if better == "left" else other(left)].strip():
             edited = None
-    row = {
-        "reviewer": reviewer,
-        "id": item["id"],
-        "better": better,
-        "left": left,
-        "reasons": [r for r in REASONS if r in reasons],  # page order, each once
-        "edited": edited,
-        "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-    }
-    path = decisions_path(compare_dir, reviewer)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    append_jsonl(path, row)
-    return row
+    reasons = [r for r in REASONS if r in reasons]  # page order, each once
+    fields = {"id": item["id"], "better": better, "left": left, "reasons": reasons, "edited": edited}
+    return append_decision(compare_dir, reviewer, fields)
 
 
 def load_preferences(path: Path) -> dict[str, dict[str, Any]]:

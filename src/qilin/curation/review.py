@@ -93,14 +93,13 @@ def record_decision(
             decision, edited = "accept", None
     else:
         edited = None
-    row = {
-        "reviewer": reviewer,
-        "id": result.item.id,
-        "decision": decision,
-        "edited": edited,
-        "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-    }
-    path = decisions_path(dataset_dir, reviewer)
+    return append_decision(dataset_dir, reviewer, {"id": result.item.id, "decision": decision, "edited": edited})
+
+
+def append_decision(directory: str | Path, reviewer: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """Append a reviewer's decision, stamped with reviewer and UTC time, to their log (fsynced); returns the row."""
+    row = {"reviewer": reviewer, **fields, "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds")}
+    path = decisions_path(directory, reviewer)
     path.parent.mkdir(parents=True, exist_ok=True)
     append_jsonl(path, row)
     return row
