@@ -32,6 +32,9 @@ from datetime import date
 from importlib.metadata import version
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sft_tokenization import bundled_turns
+
 BATCH, BETA, LR = 8, 0.1, 5e-4
 
 # Peak memory and the loop time of the process it runs in, printed as one JSON line at exit.
@@ -97,12 +100,7 @@ runpy.run_module("qilin.cli", run_name="__main__")
 
 def multi_turn_pairs(n: int, seed: int, work: Path) -> tuple[list[dict], list[str]]:
     """`n` pairs whose prompt holds 2-6 earlier rounds; chosen and rejected are answers from the bundled SFT texts."""
-    from qilin.data.text.formats import read_file
-    from qilin.datasets.chimed import build_embedded
-
-    bundled = read_file(build_embedded(work / "chimed")["sft"], "sft")
-    questions = [m["content"] for c in bundled for m in c if m["role"] == "user"]
-    answers = [m["content"] for c in bundled for m in c if m["role"] == "assistant"]
+    questions, answers = bundled_turns(work)
     rng = random.Random(seed)
     pairs = []
     for _ in range(n):

@@ -33,14 +33,20 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def make_conversations(n: int, seed: int, work: Path) -> tuple[list[list[dict[str, str]]], list[str]]:
-    """`n` conversations of 8-48 turns from the bundled SFT questions and answers, and all SFT texts."""
+def bundled_turns(work: Path) -> tuple[list[str], list[str]]:
+    """The user and the assistant texts of the bundled miniature ChiMed's SFT part (built under `work`)."""
     from qilin.data.text.formats import read_file
     from qilin.datasets.chimed import build_embedded
 
     bundled = read_file(build_embedded(work / "chimed")["sft"], "sft")
     questions = [m["content"] for c in bundled for m in c if m["role"] == "user"]
     answers = [m["content"] for c in bundled for m in c if m["role"] == "assistant"]
+    return questions, answers
+
+
+def make_conversations(n: int, seed: int, work: Path) -> tuple[list[list[dict[str, str]]], list[str]]:
+    """`n` conversations of 8-48 turns from the bundled SFT questions and answers, and all SFT texts."""
+    questions, answers = bundled_turns(work)
     rng = random.Random(seed)
     conversations = []
     for _ in range(n):
