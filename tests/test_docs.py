@@ -10,6 +10,7 @@ placeholders (`FILES`, `...`), must name existing verbs and flags.
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 import shlex
 from dataclasses import dataclass
@@ -18,6 +19,9 @@ from pathlib import Path
 import pytest
 
 from qilin.cli.main import build_parser
+
+# One parser for every check: argparse parsers are reusable, and building one imports every command group.
+_parser = functools.lru_cache(maxsize=1)(build_parser)
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -101,7 +105,7 @@ def _raise(self: argparse.ArgumentParser, message: str) -> None:
 def _parse_qilin(words: list[str], monkeypatch: pytest.MonkeyPatch) -> argparse.Namespace:
     """Parse as `qilin.cli.main` does (KEY=VALUE words argparse leaves over are overrides), without running."""
     monkeypatch.setattr(argparse.ArgumentParser, "error", _raise)
-    parser = build_parser()
+    parser = _parser()
     args, extra = parser.parse_known_args(words)
     if extra and (not hasattr(args, "overrides") or any(e.startswith("-") or "=" not in e for e in extra)):
         raise _ParseError(f"unrecognized arguments: {' '.join(extra)}")
@@ -120,7 +124,7 @@ def _check_names(words: list[str]) -> None:
 
     A placeholder where a verb goes (`qilin COMMAND --help`) ends the check.
     """
-    parser = build_parser()
+    parser = _parser()
     verbs = _subcommands(parser)
     for word in words:
         if word.startswith("-"):
