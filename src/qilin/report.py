@@ -22,6 +22,11 @@ PAPER = {
 COLUMNS = {
     "cmexam": "CMExam acc (%)",
     "cmexam_rag": "CMExam + RAG (%)",
+    "cmexam_rag_p": "RAG vs none, p",
+    "index_only": "index-only (%)",
+    "index_only_rag": "index-only + RAG (%)",
+    "index_only_rag_p": "index-only RAG vs none, p",
+    "rag_share": "SFT with passages (%)",
     "cmexam_acc_norm": "acc_norm (%)",
     "cmexam_held_out": "held-out diseases",
     "cmexam_seen": "seen in SFT",
@@ -53,7 +58,12 @@ COLUMNS = {
 
 
 # Accuracies whose question count is recorded under another key than `<key>_n`.
-SHARED_N = {"cmexam_acc_norm": "cmexam_n", "cmexam_rag": "cmexam_n", "vqa_generate": "vqa_n"}
+SHARED_N = {
+    "cmexam_acc_norm": "cmexam_n",
+    "cmexam_rag": "cmexam_n",
+    "index_only_rag": "index_only_n",
+    "vqa_generate": "vqa_n",
+}
 SIGNIFICANCE = 0.05
 FOOTNOTE = (
     "[a, b]: 95% Wilson interval. *: changed significantly from the previous evaluated stage (exact McNemar "
@@ -138,6 +148,39 @@ def markdown_table(rows: list[dict[str, Any]], paper: bool) -> str:
     return "\n".join(lines)
 
 
+def retrieval_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The report's retrieval section: recall@k of each index on each exam (the same at every stage: the base's)."""
+    recall = next(
+        ({k: v for k, v in r.items() if "_recall_" in k} for r in rows if any("_recall_" in k for k in r)), {}
+    )
+    if not recall:
+        return []
+    lines = [
+        "## Retrieval",
+        "",
+        "Recall@k: questions (%) with a passage holding every correct option's text among the first k retrieved "
+        "(query: question and options). A question missed with the answer retrieved is the model's miss; one "
+        "missed without it, the retriever's.",
+        "",
+        "| exam | retriever | k | recall@k (%) |",
+        "|---|---|---:|---:|",
+    ]
+    for key, value in recall.items():
+        exam, kind_k = key.split("_recall_")
+        kind, k = kind_k.rsplit("_", 1)
+        lines.append(f"| {exam} | {kind} | {k} | {value} |")
+    sft = next((r for r in rows if "rag_share" in r), None)
+    if sft:
+        lines += [
+            "",
+            f"Retrieval-aware SFT: {sft['rag_share']}% of SFT prompts had passages in front ({sft.get('rag_gold', 0)} "
+            f"with the passage holding the answer, {sft.get('rag_distractors_only', 0)} distractors only); "
+            f"{sft.get('rag_evaluation_passages_dropped', 0)} retrieved passages held an evaluation question and were "
+            "never used.",
+        ]
+    return [*lines, ""]
+
+
 def plot_losses(run_dir: Path, out: Path) -> bool:
     """Training loss against step for every stage that logged one; False when there is nothing to plot."""
     import matplotlib
@@ -177,7 +220,7 @@ def plot_metrics(rows: list[dict[str, Any]], out: Path) -> bool:
     panels = [
         (
             "Exam accuracy (%) by stage",
-            ["cmexam", "cmexam_rag", "cmexam_held_out", "cmexam_seen", "general_acc"],
+            ["cmexam", "cmexam_rag", "index_only", "index_only_rag", "cmexam_held_out", "cmexam_seen", "general_acc"],
             [20.0, "chance (5 options)"],
         ),
         ("Open QA by stage", ["qa_bleu_1", "qa_rouge_1", "qa_rouge_l"], None),
@@ -257,6 +300,7 @@ def write_report(run_dir: Path, paper: bool = False) -> Path:
             f"non-answer % = empty, garbled or off-topic replies; decoding: {safety['safety_decoding']}.",
             "",
         ]
+    lines += retrieval_lines(rows)
     if has_losses:
         lines += ["## Training loss", "", "![loss curves](losses.png)", ""]
     examples = [(r["stage"], r["qa_example"]) for r in rows if isinstance(r.get("qa_example"), dict)]

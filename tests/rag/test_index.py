@@ -285,11 +285,14 @@ def test_exam_questions_get_their_disease_passages_and_eval_cmexam_takes_rag(
     exam.write_text("Question,Options,Answer\n" + "".join(f'{q},"{o}",{a}\n' for q, o, a in rows), encoding="utf-8")
     questions = read_cmexam(exam)
     augmented = with_retrieved_passages(questions, load_index(tmp_path / "index"), k=1)
-    assert (
-        augmented[0].question
-        == "痛风患者常见关节红肿，应到风湿免疫科就诊，常用秋水仙碱治疗。\n痛风患者应到哪个科室就诊？"
+    assert augmented[0].question == (  # rag_prompt's format: the one retrieval-aware SFT trains and serving uses
+        "参考资料：\n[1] 痛风患者常见关节红肿，应到风湿免疫科就诊，常用秋水仙碱治疗。\n\n"
+        "问题：痛风患者应到哪个科室就诊？"
     )
-    assert augmented[1].question.startswith("哮喘患者常见喘息") and augmented[1].options == questions[1].options
+    assert (
+        augmented[1].question.startswith("参考资料：\n[1] 哮喘患者常见喘息")
+        and augmented[1].options == questions[1].options
+    )
     result = tmp_path / "rag.json"
     args = ["eval", "cmexam", str(tiny_model_dir), "--data", str(exam), "--rag", str(tmp_path / "index")]
     assert main([*args, "--rag-top-k", "1", "--json", str(result)]) == 0

@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from qilin.config.retrieval import RagTrainingSettings
+
 STAGE_ORDER = ("cpt", "sft", "dpo", "vl_align", "vl_instruct")
 VL_STAGES = ("vl_align", "vl_instruct")
 
@@ -192,6 +194,7 @@ class SftSettings(FinetuneSettings):
         "fewer than 3 (0: one per CPU, at most 8; 1: no workers). The examples are the same whatever the number.",
         0,
     )
+    rag: RagTrainingSettings = _help("Retrieval-aware SFT (off by default).", default_factory=RagTrainingSettings)
 
 
 @dataclass
@@ -316,15 +319,15 @@ class EvalSettings:
     max_qa: int = _help("Answer a fixed random subset of this many QA items; 0 answers all.", 0)
     max_new_tokens: int = _help("Longest generated answer in tokens.", 128)
     batch_size: int = _help("Sequences per forward pass.", 32)
-    paper_numbers: bool = _help(
-        "Show the Qilin-Med paper's numbers beside ours (recipes that mirror the paper).", False
-    )
+    paper_numbers: bool = _help("Show the Qilin-Med paper's numbers beside ours (paper recipes).", False)
     rag: list[str] = _help(
         "Corpus files (or 'embedded:cpt') for Qilin-Med-RAG: a BM25 index is built over them once, and CMExam is "
         "scored a second time with the top passages in front of each question (column 'CMExam + RAG').",
         default_factory=list,
     )
     rag_top_k: int = _help("Passages put in front of each question when rag is set.", 3)
+    index_only: str | None = _help("Exam on facts only the rag index holds, scored with and without it.", None)
+    rag_dense_model: str | None = _help("Encoder dir ('base': the base model) of a dense index, for recall@k.", None)
     benchmarks: dict[str, str] = _help(
         "More multiple-choice benchmarks scored by option log-likelihood at every stage, {name: file}, each in "
         "its published layout, detected as `qilin eval mcq` does (CMB, MedQA, CMMLU subject CSV, MedMCQA dev, "

@@ -10,6 +10,8 @@ Outputs, in one directory:
     cmexam_test.csv     CMExam format: Question, Options ("A xxx" per line), Answer (letters), Explanation,
     cmexam_dev.csv      plus annotation columns Type and Knowledge (held-out or seen)
     huatuo_test.jsonl   Huatuo-26M test format: {"questions", "answers"}
+    index_only.jsonl    {"text", "source"}: facts for the retrieval index only (qilin.datasets.index_only)
+    cmexam_index_only.csv  the exam slice about them, in CMExam format
     build_report.json   counts, the filter report and the leakage check
 
 No leakage: exam and QA-test items use phrasings no training template uses, and a held-out share of the
@@ -39,13 +41,14 @@ from qilin.datasets.chimed_text import (
     short_answer_documents,
 )
 from qilin.datasets.dedup import filter_documents, find_leaks
+from qilin.datasets.index_only import build_index_only
 from qilin.datasets.knowledge import Disease, load_kb
 from qilin.durable import write_atomic
 from qilin.log import get_logger
 
 log = get_logger(__name__)
 
-BUILDER_VERSION = 3
+BUILDER_VERSION = 4
 # --- writing -----------------------------------------------------------------------------------------
 
 
@@ -101,6 +104,8 @@ def build_chimed(
             f"{test_items[index]!r} ~ {match!r}"
         )
 
+    index_docs, index_exam, _ = build_index_only(diseases, training_texts, seed)
+
     out_dir.mkdir(parents=True, exist_ok=True)
     columns = ["Question", "Options", "Answer", "Explanation", "Type", "Knowledge"]
     write_atomic(out_dir / "chimed_cpt.jsonl", _jsonl(docs))
@@ -109,6 +114,8 @@ def build_chimed(
     write_atomic(out_dir / "cmexam_test.csv", _csv(test, columns))
     write_atomic(out_dir / "cmexam_dev.csv", _csv(dev, columns))
     write_atomic(out_dir / "huatuo_test.jsonl", _jsonl(qa))
+    write_atomic(out_dir / "index_only.jsonl", _jsonl(index_docs))
+    write_atomic(out_dir / "cmexam_index_only.csv", _csv(index_exam, columns))
     report = {
         "seed": seed,
         "builder_version": BUILDER_VERSION,
@@ -122,6 +129,8 @@ def build_chimed(
         "exam_dev": len(dev),
         "exam_multi_answer": sum(len(q["Answer"]) > 1 for q in test),
         "qa_test": len(qa),
+        "index_only_documents": len(index_docs),
+        "index_only_exam": len(index_exam),
         "filter": {"kept": filter_report.kept, "dropped": dict(filter_report.dropped)},
         "filter_summary": filter_report.summary(),
         "leaks": 0,
@@ -137,6 +146,8 @@ EMBEDDED_PARTS = {
     "cmexam": "cmexam_test.csv",
     "cmexam-dev": "cmexam_dev.csv",
     "huatuo": "huatuo_test.jsonl",
+    "index-only": "index_only.jsonl",
+    "cmexam-index-only": "cmexam_index_only.csv",
 }
 
 

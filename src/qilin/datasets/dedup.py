@@ -149,3 +149,28 @@ def find_leaks(tests: list[str], training_texts: Iterable[str], threshold: float
                 leaks.append((t, "near", sentence[:120]))
                 break
     return leaks
+
+
+def leaked_documents(tests: list[str], texts: list[str], threshold: float = 0.7) -> set[int]:
+    """Indices of `texts` that contain a test item: its normalized text whole, or a sentence whose shingle
+    Jaccard similarity with it is at least `threshold` (the two matches of `find_leaks`, seen from the text)."""
+    if not tests or not texts:
+        return set()
+    normalized = [normalize(t) for t in tests]
+    lsh = MinHashLSH(threshold=_candidate_threshold(threshold), num_perm=_NUM_PERM)
+    test_shingles = {}
+    for t, item in enumerate(tests):
+        test_shingles[str(t)] = shingles(item)
+        lsh.insert(str(t), _minhash(test_shingles[str(t)]))
+    leaked = set()
+    for i, text in enumerate(texts):
+        norm = normalize(text)
+        if any(n and n in norm for n in normalized):
+            leaked.add(i)
+            continue
+        for sentence in _sentences(text):
+            sh = shingles(sentence)
+            if any(jaccard(sh, test_shingles[key]) >= threshold for key in lsh.query(_minhash(sh))):
+                leaked.add(i)
+                break
+    return leaked

@@ -25,7 +25,7 @@ Other benchmarks' layouts (CMB, MedQA, MedMCQA, ...) are read into the same `Exa
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -111,20 +111,11 @@ def read_cmexam(path: str | Path) -> list[ExamQuestion]:
 
 
 def with_retrieved_passages(questions: list[ExamQuestion], retriever: Any, k: int = 3) -> list[ExamQuestion]:
-    """Questions with their top-k passages in front (Qilin-Med-RAG), retrieved by question and option texts.
+    """Questions with their top-k passages in front (Qilin-Med-RAG) in `rag_prompt`'s format, the one retrieval-aware
+    SFT trains and `serve --rag` uses; see `qilin.eval.retrieval`."""
+    from qilin.eval.retrieval import retrieve, with_passages
 
-    The options are in the query because exam questions often name only a category ("下列哪项是X的并发症")
-    while the options name the entities the passages are about; on the demo exam, where questions name the
-    disease, the top-3 passages held the answer's text for 86.8% of questions with the options in the query and
-    87.8% without. The passages go before the question as plain lines, so the question keeps the exact form it
-    has without retrieval (and a base or DCPT model, which knows no instruction format, reads plain text).
-    """
-    out = []
-    for q in tqdm(questions, desc="retrieving", unit=" questions", disable=len(questions) < 200):
-        passages = retriever.search(" ".join([q.question, *q.options.values()]), k)
-        context = "".join(p.text + "\n" for p in passages)
-        out.append(replace(q, question=context + q.question))
-    return out
+    return with_passages(questions, retrieve(questions, retriever, k))
 
 
 def cloze_context(q: ExamQuestion) -> str:

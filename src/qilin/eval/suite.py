@@ -6,12 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from qilin.config import EvalSettings, ModelSettings
-from qilin.eval.cmexam import (
-    ExamQuestion,
-    accuracy_table,
-    loglikelihood_predictions,
-    read_cmexam,
-)
+from qilin.eval.cmexam import ExamQuestion, accuracy_table, loglikelihood_predictions, read_cmexam
 from qilin.eval.forgetting import general_metrics
 from qilin.eval.qa import evaluate_qa, generate_answers, read_qa
 from qilin.eval.subsets import seeded_subset
@@ -54,16 +49,22 @@ def evaluate_model(
                 metrics[f"{label}_n"] = acc[key]["n"]
         metrics["cmexam_n"] = acc["all"]["n"]
         if "rag" in data:
-            from qilin.eval.cmexam import with_retrieved_passages
-            from qilin.rag.index import load_index
-
-            augmented = with_retrieved_passages(questions, load_index(data["rag"]), settings.rag_top_k)
-            rag_predictions = loglikelihood_predictions(model, tokenizer, augmented, settings.batch_size)["acc"]
-            rag_acc = accuracy_table(augmented, rag_predictions)
-            per_question["cmexam_rag"] = answered(augmented, rag_predictions)
-            metrics["cmexam_rag"] = rag_acc["all"]["accuracy"]
-            if "Knowledge=held-out" in rag_acc:
-                metrics["cmexam_rag_held_out"] = rag_acc["Knowledge=held-out"]["accuracy"]
+            rag_metrics, rag_answers = _with_retrieval(model, tokenizer, questions, predictions["acc"], settings, data)
+            metrics.update(rag_metrics)
+            per_question.update(rag_answers)
+    if "index_only" in data:  # facts only the index holds: near chance without it (qilin.datasets.index_only)
+        questions = read_cmexam(data["index_only"])
+        predictions = loglikelihood_predictions(model, tokenizer, questions, settings.batch_size)["acc"]
+        metrics.update(
+            index_only=accuracy_table(questions, predictions)["all"]["accuracy"], index_only_n=len(questions)
+        )
+        per_question["index_only"] = answered(questions, predictions)
+        if "rag" in data:
+            rag_metrics, rag_answers = _with_retrieval(
+                model, tokenizer, questions, predictions, settings, data, "index_only"
+            )
+            metrics.update(rag_metrics)
+            per_question.update(rag_answers)
     for key in sorted(k for k in data if k.startswith("mcq_")):
         from qilin.eval.benchmarks import read_benchmark
 
@@ -90,6 +91,27 @@ def evaluate_model(
         prompts = seeded_subset(read_safety_prompts(data["safety"]), settings.max_safety)
         metrics.update(evaluate_safety(model, tokenizer, prompts, settings.batch_size, settings.max_new_tokens))
     return {**metrics, "per_question": per_question} if per_question else metrics
+
+
+def _with_retrieval(
+    model: Any,
+    tokenizer: Any,
+    questions: list[ExamQuestion],
+    without: list[frozenset[str]],
+    settings: EvalSettings,
+    data: dict[str, Path],
+    name: str = "cmexam",
+) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
+    """The exam scored again with retrieved passages (eval.rag), and recall@k of the dense index if there is one."""
+    from qilin.eval.retrieval import recall_metrics, score_with_retrieval
+    from qilin.rag.index import load_index
+
+    metrics, augmented, predictions = score_with_retrieval(
+        model, tokenizer, questions, without, load_index(data["rag"]), settings.rag_top_k, settings.batch_size, name
+    )
+    if "rag_dense" in data:
+        metrics.update(recall_metrics(questions, load_index(data["rag_dense"]), settings.rag_top_k, name))
+    return metrics, {f"{name}_rag": answered(augmented, predictions)}
 
 
 def answered(questions: list[ExamQuestion], predictions: list[frozenset[str]]) -> dict[str, str]:

@@ -9,7 +9,7 @@ from qilin.config import VL_STAGES, Recipe, to_dict
 from qilin.durable import write_atomic
 from qilin.hashing import digest, file_sha256
 from qilin.log import get_logger
-from qilin.pipeline.inputs import rag_index, resolve_data
+from qilin.pipeline.inputs import BASE, rag_index, resolve_data
 from qilin.pipeline.manifest import Manifest
 
 log = get_logger(__name__)
@@ -21,17 +21,42 @@ def eval_data_hash(key: str, path: Path) -> str:
     Passages name their source file, whose path holds the run directory: without this, the same stage output
     restored into an ablation variant's directory would be evaluated again for nothing.
     """
+    if key == "rag_dense":  # its vectors depend on the encoder too
+        return file_sha256(path / "embeddings.safetensors")
     if key != "rag":
         return file_sha256(path)
     with open(path / "passages.jsonl", encoding="utf-8") as lines:
         return digest([json.loads(line)["text"] for line in lines])
 
 
+def _dense_index(recipe: Recipe, run_dir: Path, manifest: Manifest) -> Path:
+    """The dense index over eval.rag's corpus, its encoder eval.rag_dense_model ('base': the run's base model)."""
+    encoder = recipe.eval.rag_dense_model
+    if encoder == "base":
+        output = Path(manifest.stage(BASE)["output"])
+        encoder = output if output.is_absolute() else run_dir / output
+    return rag_index(recipe, run_dir, name="dense-index", embedding_model=Path(encoder).expanduser())
+
+
+def evaluation_items(recipe: Recipe, run_dir: Path) -> tuple[str, ...]:
+    """The questions the recipe evaluates on (exam stems, QA questions): no SFT passage may hold one."""
+    from qilin.eval.cmexam import read_cmexam
+    from qilin.eval.qa import read_qa
+
+    items = []
+    for entry in (recipe.eval.cmexam, recipe.eval.index_only):
+        if entry:
+            items += [q.question for q in read_cmexam(resolve_data([entry], run_dir, recipe)[0])]
+    if recipe.eval.qa:
+        items += [item.question for item in read_qa(resolve_data([recipe.eval.qa], run_dir, recipe)[0])]
+    return tuple(items)
+
+
 def evaluate_stage(name: str, model_dir: Path, recipe: Recipe, run_dir: Path, manifest: Manifest) -> None:
     """Run the recipe's evaluation on a model unless its result for these settings is already recorded."""
     from qilin.eval.suite import evaluate_model
 
-    keys = ("vqa",) if name in VL_STAGES else ("cmexam", "qa", "general")
+    keys = ("vqa",) if name in VL_STAGES else ("cmexam", "index_only", "qa", "general")
     data = {key: resolve_data([entry], run_dir, recipe)[0] for key in keys if (entry := getattr(recipe.eval, key))}
     if recipe.eval.safety and name not in VL_STAGES:
         from qilin.eval.safety.prompts import prompts_path
@@ -41,8 +66,10 @@ def evaluate_stage(name: str, model_dir: Path, recipe: Recipe, run_dir: Path, ma
         data.update({f"mcq_{k}": resolve_data([f], run_dir, recipe)[0] for k, f in recipe.eval.benchmarks.items()})
     if not data:
         return
-    if "cmexam" in data and recipe.eval.rag:
+    if ("cmexam" in data or "index_only" in data) and recipe.eval.rag:
         data["rag"] = rag_index(recipe, run_dir)
+        if recipe.eval.rag_dense_model:
+            data["rag_dense"] = _dense_index(recipe, run_dir, manifest)
     record = manifest.stage(name)
     eval_fingerprint = digest(
         {

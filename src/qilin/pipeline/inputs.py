@@ -3,7 +3,7 @@
 - `resolve_data`: local paths, or 'embedded:PART' for a part of the bundled miniature ChiMed or ChiMed-VL.
 - `base_model`: the recipe's model directory, or the tiny embedded Llama (tokenizer trained on the recipe's texts).
 - `vision_tower`: the recipe's vision encoder, or the demo ViT pre-trained once on synthetic scans.
-- `rag_index`: the BM25 index over the recipe's retrieval corpus, built once per corpus content.
+- `rag_index`: a retrieval index over the recipe's corpus (eval.rag, stages.sft.rag), built once per content.
 Each built asset is recorded in the manifest with a fingerprint, so a rerun with the same inputs reuses it.
 """
 
@@ -173,18 +173,26 @@ def vision_tower(recipe: Recipe, run_dir: Path, manifest: Manifest) -> tuple[Pat
     return out, fingerprint
 
 
-def rag_index(recipe: Recipe, run_dir: Path) -> Path:
-    """The BM25 index over the recipe's RAG corpus, built once per corpus content."""
+def rag_index(
+    recipe: Recipe,
+    run_dir: Path,
+    corpus: list[str] | None = None,
+    name: str = "index",
+    embedding_model: Path | None = None,
+) -> Path:
+    """The index `run_dir/rag/<name>` over `corpus` (default: eval.rag), BM25 or dense with `embedding_model`,
+    built once per corpus content and settings."""
     from qilin.rag.index import build_index
 
-    corpus = resolve_data(recipe.eval.rag, run_dir, recipe)
-    out = run_dir / "rag" / "index"
-    stamp = out.parent / "corpus.sha256"
-    corpus_digest = digest([file_sha256(p) for p in corpus])
+    paths = resolve_data(recipe.eval.rag if corpus is None else corpus, run_dir, recipe)
+    out = run_dir / "rag" / name
+    stamp = out.parent / ("corpus.sha256" if name == "index" else f"{name}.sha256")
+    model = model_dir_fingerprint(embedding_model) if embedding_model else None
+    corpus_digest = digest([file_sha256(p) for p in paths] + ([model] if model else []))
     if not (out / "index.json").exists() or not stamp.exists() or stamp.read_text() != corpus_digest:
-        log.info(f"building the RAG index over {', '.join(map(str, corpus))}")
+        log.info(f"building the RAG index {name} over {', '.join(map(str, paths))}")
         out.parent.mkdir(parents=True, exist_ok=True)
-        build_index(corpus, out)
+        build_index(paths, out, kind="dense" if embedding_model else "bm25", embedding_model=embedding_model)
         stamp.write_text(corpus_digest)
     return out
 

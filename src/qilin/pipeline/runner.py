@@ -19,8 +19,8 @@ from qilin.config import VL_STAGES, Recipe, TrainSettings, to_dict
 from qilin.distributed import main_process_first
 from qilin.hashing import digest, file_sha256
 from qilin.log import get_logger
-from qilin.pipeline.evaluation import evaluate_stage
-from qilin.pipeline.inputs import BASE, base_model, resolve_data, shared_base, vision_tower
+from qilin.pipeline.evaluation import eval_data_hash, evaluate_stage, evaluation_items
+from qilin.pipeline.inputs import BASE, base_model, rag_index, resolve_data, shared_base, vision_tower
 from qilin.pipeline.manifest import Manifest
 from qilin.pipeline.store import StageStore
 from qilin.stages.protocol import Stage, StageContext
@@ -50,6 +50,11 @@ def _stage_inputs(ctx: StageContext, model_fingerprint: str, vision_fingerprint:
             "model_settings": {k: v for k, v in inputs["model_settings"].items() if k != "path"},
             **(
                 {"vision": vision_fingerprint, "vision_settings": to_dict(ctx.vision)} if ctx.vision is not None else {}
+            ),
+            **(
+                {"rag_index": eval_data_hash("rag", ctx.rag_index), "evaluation_items": digest(ctx.evaluation_items)}
+                if ctx.rag_index is not None
+                else {}
             ),
         }
     )
@@ -119,6 +124,14 @@ def _context(
     data = resolve_data(cfg.data, run_dir, recipe)
     if name == "cpt" and cfg.replay:  # replayed general text goes last (stages.cpt.replay_files)
         data += resolve_data(cfg.replay_data, run_dir, recipe)
+    retrieval = {}
+    if name == "sft" and cfg.rag.share > 0:
+        if not (cfg.rag.corpus or recipe.eval.rag):
+            raise ValueError(
+                "stages.sft.rag.share > 0 needs a corpus to retrieve from: stages.sft.rag.corpus or eval.rag"
+            )
+        index = rag_index(recipe, run_dir, cfg.rag.corpus or None, name="sft-index")
+        retrieval = {"rag_index": index, "evaluation_items": evaluation_items(recipe, run_dir)}
     return StageContext(
         config=cfg,
         data=data,
@@ -128,6 +141,7 @@ def _context(
         stage_dir=run_dir / name,
         vision=recipe.vision if name in VL_STAGES else None,
         feeds_next_stage=feeds_next_stage,
+        **retrieval,
     )
 
 

@@ -40,6 +40,8 @@ class StageContext:
     vision_dir: Path | None = None  # VL stages: the vision tower
     vision: VisionSettings | None = None  # VL stages: projector kind and feature layer
     feeds_next_stage: bool = False  # a later stage starts from this one's output (it then keeps fp32 weights)
+    rag_index: Path | None = None  # SFT with stages.sft.rag: the index its training passages are retrieved from
+    evaluation_items: tuple[str, ...] = ()  # the recipe's evaluation questions: no training passage may hold one
 
     @property
     def output(self) -> Path:

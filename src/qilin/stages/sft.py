@@ -1,7 +1,8 @@
 """Stage 2, Supervised Fine-Tuning: conversations rendered with the chat template, loss on assistant turns.
 
 setup -> read, validate and tokenize conversations with labels (one render each, in worker processes for large
-inputs, cached in $QILIN_CACHE/sft) -> pack (or group by length) -> build model -> train -> save.
+inputs, cached in $QILIN_CACHE/sft; with stages.sft.rag, retrieved passages first put in front of a share of the
+prompts, cached with them) -> pack (or group by length) -> build model -> train -> save.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from qilin.data.text.sft_packing import PackedCollator, pack_conversations
 from qilin.data.text.tokenize_corpus import default_processes
 from qilin.log import get_logger
 from qilin.models.loading import load_tokenizer, packs_by_position_ids
+from qilin.rag.index import load_index
+from qilin.rag.training import PassagePrompts
 from qilin.stages.protocol import StageContext
 from qilin.training import build_model, build_trainer, real_tokens_per_second, save_stage_output, train
 from qilin.training.memory import fit_rows_to_memory, with_checkpointing_decided
@@ -31,7 +34,10 @@ def run(ctx: StageContext) -> dict[str, Any]:
         raise ValueError(f"stages.sft.tokenize_processes: must be >= 0, got {cfg.tokenize_processes}")
     tokenizer = load_tokenizer(ctx.model_path, ctx.model)
     processes = cfg.tokenize_processes or default_processes()
-    examples, dropped = build_sft_examples(ctx.data, tokenizer, cfg.max_length, ctx.data_hashes, processes)
+    passages = _passage_prompts(ctx)
+    examples, dropped = build_sft_examples(
+        ctx.data, tokenizer, cfg.max_length, ctx.data_hashes, processes, transform=passages
+    )
     if dropped:
         log.info(f"dropped {dropped} conversations whose assistant turns start beyond max_length={cfg.max_length}")
     model = build_model(ctx.model_path, ctx.model, cfg)
@@ -58,7 +64,28 @@ def run(ctx: StageContext) -> dict[str, Any]:
     tokens = sum(len(e["input_ids"]) for e in examples)
     metrics.update(examples=len(examples), dropped=dropped, rows=len(dataset), tokens=tokens)
     metrics["tokens_per_second"] = real_tokens_per_second(metrics, tokens, cfg)
+    if passages is not None:  # the report says which share of SFT saw passages
+        stats = passages.stats
+        metrics.update(
+            rag_share=round(100 * stats["share_with_passages"], 1),
+            rag_gold=stats["gold"],
+            rag_distractors_only=stats["distractors_only"],
+            rag_evaluation_passages_dropped=stats["evaluation_passages_dropped"],
+        )
     save_stage_output(
         trainer, tokenizer, cfg, ctx.model_path, ctx.model, ctx.stage_dir, feeds_next_stage=ctx.feeds_next_stage
     )
     return metrics
+
+
+def _passage_prompts(ctx: StageContext) -> PassagePrompts | None:
+    """Retrieval-aware SFT (stages.sft.rag), or None when its share is 0."""
+    rag = ctx.config.rag
+    if rag.share <= 0:
+        return None
+    if ctx.rag_index is None:
+        raise ValueError(
+            "stages.sft.rag.share > 0 needs the index to retrieve from (stages.sft.rag.corpus or eval.rag)"
+        )
+    retriever = load_index(ctx.rag_index)
+    return PassagePrompts(retriever, rag.share, rag.gold_share, rag.top_k, list(ctx.evaluation_items), rag.seed)

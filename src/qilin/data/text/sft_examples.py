@@ -19,7 +19,7 @@ import math
 from collections import Counter
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from tqdm import tqdm
@@ -47,15 +47,29 @@ _CONVERSATIONS_PER_PROCESS = 4096
 _MIN_WORKERS = 3
 
 
-def examples_cache_key(data_hashes: list[str], tokenizer: Any, max_length: int) -> str:
-    """Key of tokenized SFT examples: the files' contents, the tokenizer and its template, max_length, the version."""
+class PromptTransform(Protocol):
+    """Rewrites conversations before tokenizing (retrieved passages in front of prompts: qilin.rag.training).
+
+    `key` names everything the result depends on besides the conversations; `stats` describes the last call
+    and is kept with the cached examples.
+    """
+
+    key: str
+    stats: dict[str, Any]
+
+    def __call__(self, conversations: list[list[dict[str, str]]]) -> list[list[dict[str, str]]]: ...
+
+
+def examples_cache_key(data_hashes: list[str], tokenizer: Any, max_length: int, transform_key: str = "") -> str:
+    """Key of tokenized SFT examples: the files' contents, the tokenizer and its template, max_length, the version,
+    and the key of a prompt transform if one rewrote the conversations."""
     h = hashlib.sha256()
     h.update(json.dumps(data_hashes).encode())
     h.update(tokenizer_fingerprint(tokenizer).encode())
     # the template and the special-token strings it may render (bos_token, eos_token, ...)
     template = [tokenizer.chat_template, sorted(tokenizer.special_tokens_map.items())]
     h.update(json.dumps(template, ensure_ascii=False, default=str).encode())
-    h.update(f"{max_length}|{SFT_CACHE_VERSION}".encode())
+    h.update(f"{max_length}|{SFT_CACHE_VERSION}".encode() + (f"|{transform_key}".encode() if transform_key else b""))
     return h.hexdigest()[:16]
 
 
@@ -95,8 +109,11 @@ def tokenize_sft_conversations(
     return examples, dropped
 
 
-def write_examples(path: Path, examples: list[dict[str, list[int]]], dropped: int) -> None:
-    """Write examples to `path` and their counts and checksum to its `.json`; the `.bin` appears last."""
+def write_examples(
+    path: Path, examples: list[dict[str, list[int]]], dropped: int, transform_stats: dict[str, Any] | None = None
+) -> None:
+    """Write examples to `path` and their counts, checksum (and prompt transform's stats) to its `.json`; the `.bin`
+    appears last."""
     lengths = np.array([len(e["input_ids"]) for e in examples], dtype=np.int32)
     flat = [np.asarray(e[key], dtype=np.int32) for key in ("input_ids", "labels") for e in examples]
     data = np.concatenate([lengths, *flat]).astype(np.int32).tobytes()
@@ -105,6 +122,7 @@ def write_examples(path: Path, examples: list[dict[str, list[int]]], dropped: in
         "tokens": int(lengths.sum()),
         "dropped": dropped,
         "checksum": sampled_sha256(data),
+        **({"transform": transform_stats} if transform_stats is not None else {}),
     }
     write_atomic(path.with_suffix(".json"), json.dumps(meta))
     write_atomic(path, data)
@@ -156,28 +174,36 @@ def build_sft_examples(
     data_hashes: list[str] | None = None,
     processes: int = 1,
     cache: Path | None = None,
+    transform: PromptTransform | None = None,
 ) -> tuple[list[dict[str, list[int]]], int]:
     """Tokenized examples with assistant-only labels, and how many were dropped (no label left after truncation),
     from the cache (default $QILIN_CACHE/sft) if tokenized before; `data_hashes` default to the files' sha256.
 
     Up to `processes` workers tokenize, one per 4,096 conversations, if that makes 3 or more; every process of a
     launched run may call this: one tokenizes under the cache's lock, the others wait for it and read the result.
+    A `transform` rewrites the conversations first (once: its result is cached with the examples, under its key);
+    its `stats` are set from the cache on a hit.
     """
     refuse_in_worker("SFT")
     hashes = data_hashes if data_hashes is not None else [file_sha256(p) for p in paths]
-    path = (cache or cache_dir("sft")) / f"examples-{examples_cache_key(hashes, tokenizer, max_length)}.bin"
+    key = examples_cache_key(hashes, tokenizer, max_length, transform.key if transform is not None else "")
+    path = (cache or cache_dir("sft")) / f"examples-{key}.bin"
     built: dict[str, Any] = {}
 
     def build() -> None:
         conversations = [messages for p in paths for messages in read_file(p, "sft")]
+        if transform is not None:
+            conversations = transform(conversations)
         workers = min(processes, math.ceil(len(conversations) / _CONVERSATIONS_PER_PROCESS))
         workers = workers if workers >= _MIN_WORKERS else 1
         examples, dropped = tokenize_sft_conversations(conversations, tokenizer, max_length, workers)
-        write_examples(path, examples, dropped)
+        write_examples(path, examples, dropped, transform.stats if transform is not None else None)
         built.update(examples=examples, dropped=dropped)
         log.info(f"tokenized {len(conversations)} conversations ({workers} processes) into {path}")
 
     if build_once(path, build, check_examples):
         return built["examples"], built["dropped"]
     log.info(f"tokenized conversations read from the cache: {path}")
+    if transform is not None:
+        transform.stats = json.loads(path.with_suffix(".json").read_text(encoding="utf-8")).get("transform", {})
     return read_examples(path)

@@ -1,0 +1,86 @@
+"""Exam questions with retrieved passages (Qilin-Med-RAG), scored with and without them; recall@k of the retriever.
+
+    hits = retrieve(questions, retriever, k=3)          # passages per question, best first
+    augmented = with_passages(questions, hits)          # rag_prompt's format: the one SFT trains and serving uses
+    recall_at_k(questions, hits, 1)                     # share of questions whose best passage holds the answer
+
+A passage holds the answer when it contains the text of every correct option (spaces and punctuation ignored), so
+recall@k says how often the model had the answer in front of it: a question missed with the answer retrieved is
+the model's miss, one missed without it is the retriever's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from tqdm import tqdm
+
+from qilin.datasets.dedup import normalize
+from qilin.eval.cmexam import ExamQuestion, accuracy_table, loglikelihood_predictions
+from qilin.eval.significance import mcnemar_p
+from qilin.rag.prompt import rag_prompt
+
+
+def retrieve(questions: list[ExamQuestion], retriever: Any, k: int) -> list[list[Any]]:
+    """The top-k passages of each question, retrieved by its question and option texts.
+
+    The options are in the query because exam questions often name only a category ("下列哪项是X的并发症")
+    while the options name the entities the passages are about.
+    """
+    return [
+        retriever.search(" ".join([q.question, *q.options.values()]), k)
+        for q in tqdm(questions, desc="retrieving", unit=" questions", disable=len(questions) < 200)
+    ]
+
+
+def with_passages(questions: list[ExamQuestion], hits: list[list[Any]]) -> list[ExamQuestion]:
+    """Questions with their passages in front, in `rag_prompt`'s format (as retrieval-aware SFT trains it)."""
+    return [replace(q, question=rag_prompt(q.question, found)) for q, found in zip(questions, hits, strict=True)]
+
+
+def holds_answer(text: str, q: ExamQuestion) -> bool:
+    """Whether a passage contains every correct option's text (spaces and punctuation ignored)."""
+    passage = normalize(text)
+    return all(normalize(q.options[letter]) in passage for letter in q.answer)
+
+
+def recall_at_k(questions: list[ExamQuestion], hits: list[list[Any]], k: int) -> float:
+    """Percentage of questions with a passage holding the answer among their first k hits."""
+    found = sum(any(holds_answer(p.text, q) for p in passages[:k]) for q, passages in zip(questions, hits, strict=True))
+    return round(100 * found / len(questions), 2) if questions else 0.0
+
+
+def recall_metrics(questions: list[ExamQuestion], retriever: Any, k: int, name: str) -> dict[str, float]:
+    """`{name}_recall_{kind}_1` and `_{k}`: recall@1 and recall@k of a retriever on exam questions."""
+    hits = retrieve(questions, retriever, k)
+    return {f"{name}_recall_{retriever.kind}_{n}": recall_at_k(questions, hits, n) for n in sorted({1, k})}
+
+
+def score_with_retrieval(
+    model: Any,
+    tokenizer: Any,
+    questions: list[ExamQuestion],
+    without: list[frozenset[str]],
+    retriever: Any,
+    k: int,
+    batch_size: int,
+    name: str,
+) -> tuple[dict[str, Any], list[ExamQuestion], list[frozenset[str]]]:
+    """Score the questions with their passages in front: `{name}_rag` (accuracy), `{name}_rag_p` (exact McNemar
+    against the predictions `without` passages, on the same questions), the retriever's recall@1 and recall@k;
+    and the augmented questions with their predictions."""
+    hits = retrieve(questions, retriever, k)
+    augmented = with_passages(questions, hits)
+    predictions = loglikelihood_predictions(model, tokenizer, augmented, batch_size)["acc"]
+    table = accuracy_table(augmented, predictions)
+    before = [p == q.answer for q, p in zip(questions, without, strict=True)]
+    after = [p == q.answer for q, p in zip(questions, predictions, strict=True)]
+    metrics: dict[str, Any] = {
+        f"{name}_rag": table["all"]["accuracy"],
+        f"{name}_rag_p": round(mcnemar_p(before, after), 4),
+    }
+    metrics.update({f"{name}_recall_{retriever.kind}_{n}": recall_at_k(questions, hits, n) for n in sorted({1, k})})
+    if "Knowledge=held-out" in table:
+        metrics[f"{name}_rag_held_out"] = table["Knowledge=held-out"]["accuracy"]
+    return metrics, augmented, predictions
