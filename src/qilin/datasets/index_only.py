@@ -72,11 +72,11 @@ def index_only_facts(
                 name=_fresh(disease_name, taken, training),
                 system=model.system,
                 department=model.department,
-                symptoms=rng.sample(pool["symptoms"], 3),
-                examinations=rng.sample(pool["examinations"], 2),
+                symptoms=rng.sample(pool["symptoms"], min(3, len(pool["symptoms"]))),
+                examinations=rng.sample(pool["examinations"], min(2, len(pool["examinations"]))),
                 treatments=[_fresh(drug_name, taken, training) for _ in range(2)],
-                complications=rng.sample(pool["complications"], 2),
-                risk_factors=rng.sample(pool["risk_factors"], 2),
+                complications=rng.sample(pool["complications"], min(2, len(pool["complications"]))),
+                risk_factors=rng.sample(pool["risk_factors"], min(2, len(pool["risk_factors"]))),
             )
         )
     updated = rng.sample(sorted(diseases, key=lambda d: d.name), min(GUIDELINE_UPDATES, len(diseases)))
@@ -98,7 +98,8 @@ def index_only_exam(invented: list[Disease], updates: list[tuple[str, str]], see
     rng = random.Random(seed + 27)
     rows = []
     for d in invented:
-        for kind in rng.sample(QUESTION_KINDS, QUESTIONS_PER_DISEASE):
+        possible = [k for k in QUESTION_KINDS if d.facts(k)]  # a small user knowledge base may lack a relation
+        for kind in rng.sample(possible, min(QUESTIONS_PER_DISEASE, len(possible))):
             row = _exam_question(kind, d, invented, rng)
             if row is not None:
                 rows.append(row)
