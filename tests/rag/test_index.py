@@ -297,3 +297,27 @@ def test_exam_questions_get_their_disease_passages_and_eval_cmexam_takes_rag(
     args = ["eval", "cmexam", str(tiny_model_dir), "--data", str(exam), "--rag", str(tmp_path / "index")]
     assert main([*args, "--rag-top-k", "1", "--json", str(result)]) == 0
     assert json.loads(result.read_text())["acc"]["all"]["n"] == 2
+
+
+def test_rag_recall_compares_bm25_and_dense_on_an_exam(
+    corpus: list[Path], encoder_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from qilin.cli import main
+
+    exam = tmp_path / "exam.csv"
+    rows = [
+        ("痛风急性期可用哪种药？", "A 秋水仙碱\nB 阿昔洛韦\nC 布洛芬", "A"),
+        ("甲减需长期服用？", "A 铁剂\nB 左甲状腺素", "B"),
+    ]
+    exam.write_text("Question,Options,Answer\n" + "".join(f'{q},"{o}",{a}\n' for q, o, a in rows), encoding="utf-8")
+    build_index(corpus, tmp_path / "bm25")
+    build_index(corpus, tmp_path / "dense", kind="dense", embedding_model=encoder_dir)
+    assert (
+        main(["rag", "recall", str(tmp_path / "bm25"), str(tmp_path / "dense"), "--data", str(exam), "--k", "2"]) == 0
+    )
+    out = capsys.readouterr().out.splitlines()
+    assert out[:2] == [
+        f"{tmp_path / 'bm25'} (bm25): recall@1 100.0% of 2 questions",
+        f"{tmp_path / 'bm25'} (bm25): recall@2 100.0% of 2 questions",
+    ]
+    assert out[2].startswith(f"{tmp_path / 'dense'} (dense): recall@1 ") and len(out) == 4

@@ -1,4 +1,5 @@
-"""`qilin rag index`: build a retrieval index (Qilin-Med-RAG) that chat, serve and eval read with --rag."""
+"""`qilin rag index`: build a retrieval index (Qilin-Med-RAG) that chat, serve and eval read with --rag;
+`qilin rag recall`: recall@k of indexes on an exam."""
 
 from __future__ import annotations
 
@@ -29,8 +30,22 @@ def cmd_rag_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rag_recall(args: argparse.Namespace) -> int:
+    from qilin.eval.cmexam import read_cmexam
+    from qilin.eval.retrieval import recall_metrics
+    from qilin.rag.index import load_index
+
+    questions = read_cmexam(args.data)
+    for index in args.index:
+        retriever = load_index(Path(index))
+        for key, value in recall_metrics(questions, retriever, args.k, "exam").items():
+            k = key.rsplit("_", 1)[1]
+            log.info(f"{index} ({retriever.kind}): recall@{k} {value}% of {len(questions)} questions")
+    return 0
+
+
 def add_parser(verbs: argparse._SubParsersAction) -> None:
-    """Add `rag` with index."""
+    """Add `rag` with index and recall."""
     rag = verbs.add_parser("rag", help="retrieval over medical texts", description="Retrieval (Qilin-Med-RAG).")
     rag_verbs = rag.add_subparsers(dest="rag_verb", required=True, metavar="VERB")
     rag_index = rag_verbs.add_parser(
@@ -46,3 +61,14 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     rag_index.add_argument("--embedding-model", help="local HF encoder directory (--kind dense)")
     rag_index.add_argument("--passage-chars", type=int, default=200, help="longest passage in characters")
     rag_index.set_defaults(func=cmd_rag_index)
+    recall = rag_verbs.add_parser(
+        "recall",
+        help="recall@k of indexes on an exam",
+        description="Share of exam questions (CMExam CSV) with a passage holding every correct option's text among "
+        "the top 1 and top k passages retrieved by question and options: whether a miss is the retriever's or the "
+        "model's.",
+    )
+    recall.add_argument("index", nargs="+", help="index directories (qilin rag index), BM25 or dense")
+    recall.add_argument("--data", required=True, help="CMExam-format CSV")
+    recall.add_argument("--k", type=int, default=3, help="passages retrieved per question")
+    recall.set_defaults(func=cmd_rag_recall)
