@@ -35,3 +35,44 @@ def test_report_shows_the_safety_columns_and_the_decoding_they_used(tmp_path: Pa
     assert "| base | given | 2.08 | 0.0 |" in text and "| sft | complete | 0.0 | 12.5 |" in text
     assert "Safety: 48 prompts per model" in text and "decoding: greedy (do_sample=False), max_new_tokens=64" in text
     assert (tmp_path / "metrics.png").read_bytes()[:4] == b"\x89PNG"  # the safety panel alone is a chart
+
+
+def test_report_has_the_retrieval_columns_and_a_recall_table() -> None:
+    from qilin.report import columns, markdown_table, retrieval_lines
+
+    rows = [
+        {
+            "stage": "base",
+            "status": "complete",
+            "cmexam": 25.0,
+            "cmexam_n": 200,
+            "cmexam_rag": 24.5,
+            "cmexam_rag_p": 1.0,
+            "cmexam_recall_bm25_1": 77.0,
+            "cmexam_recall_bm25_3": 86.5,
+            "index_only": 20.0,
+            "index_only_n": 132,
+            "index_only_rag": 50.0,
+            "index_only_recall_bm25_3": 73.48,
+        },
+        {
+            "stage": "sft",
+            "status": "complete",
+            "rag_share": 49.8,
+            "rag_gold": 290,
+            "rag_distractors_only": 198,
+            "rag_evaluation_passages_dropped": 0,
+        },
+    ]
+    assert list(columns(rows).values())[:5] == [
+        "CMExam acc (%)",
+        "CMExam + RAG (%)",
+        "RAG vs none, p",
+        "index-only (%)",
+        "index-only + RAG (%)",
+    ]
+    assert "| 50.0 [41.6, 58.4] |" in markdown_table(rows, paper=False)  # the slice's own question count
+    lines = retrieval_lines(rows)
+    assert "| cmexam | bm25 | 1 | 77.0 |" in lines and "| index_only | bm25 | 3 | 73.48 |" in lines
+    assert lines[-2].startswith("Retrieval-aware SFT: 49.8% of SFT prompts had passages in front (290 with")
+    assert retrieval_lines([{"stage": "base", "cmexam": 25.0}]) == []
