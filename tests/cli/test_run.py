@@ -46,7 +46,7 @@ def test_train_help_lists_the_keys_of_every_stage(capsys) -> None:
 
 
 def test_train_vl_align_uses_the_named_tower(tiny_model_dir: Path, vision_dir: Path, tmp_path: Path) -> None:
-    from qilin.datasets.scans import generate_scan_set
+    from qilin.embedded.scans import generate_scan_set
 
     records = generate_scan_set(8, seed=3, out_dir=tmp_path / "scans", size=32)
     data = write_jsonl(

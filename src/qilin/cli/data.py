@@ -40,9 +40,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    from qilin.chimed.build import build_chimed
+    from qilin.chimed.knowledge import kb_from_triples, load_kb
     from qilin.data.text.formats import iter_file, read_file
-    from qilin.datasets.chimed import build_chimed
-    from qilin.datasets.knowledge import kb_from_triples, load_kb
 
     diseases = kb_from_triples(args.triples) if args.triples else load_kb(args.kb)
     extra_text = [doc for path in args.text for doc in iter_file(path, "cpt")]

@@ -34,14 +34,14 @@ def resolve_data(entries: list[str], run_dir: Path, recipe: Recipe | None = None
     for entry in entries:
         if entry.startswith(EMBEDDED_PREFIX):
             part = entry[len(EMBEDDED_PREFIX) :]
-            from qilin.datasets.chimed import EMBEDDED_PARTS, build_embedded
-            from qilin.datasets.general import GENERAL_PARTS, build_embedded_general
-            from qilin.datasets.vl_embedded import PARTS as VL_PARTS
+            from qilin.embedded.chimed import EMBEDDED_PARTS, build_embedded
+            from qilin.embedded.general import GENERAL_PARTS, build_embedded_general
+            from qilin.embedded.vl_data import PARTS as VL_PARTS
 
             if part in GENERAL_PARTS:
                 paths.append(build_embedded_general(run_dir / "data-general")[part])
             elif part in VL_PARTS:
-                from qilin.datasets.vl_embedded import build_embedded_vl
+                from qilin.embedded.vl_data import build_embedded_vl
 
                 settings = recipe.embedded_vision if recipe else Recipe().embedded_vision
                 paths.append(build_embedded_vl(run_dir / "data-vl", settings)[part])
@@ -101,7 +101,7 @@ def base_model(recipe: Recipe, run_dir: Path, manifest: Manifest) -> tuple[Path,
         fingerprint = model_dir_fingerprint(path)
         manifest.update(BASE, status="given", fingerprint=fingerprint, output=str(path))
         return path, fingerprint
-    from qilin.models.embedded import build_embedded_model
+    from qilin.embedded.model import build_embedded_model
 
     texts = list(_all_texts(recipe, run_dir))
     fingerprint = digest({"embedded": to_dict(recipe.embedded), "corpus": digest(texts)})
@@ -125,8 +125,8 @@ def _general_base(recipe: Recipe, run_dir: Path, fingerprint: str, texts: list[s
     import shutil
 
     from qilin.durable import replace_dir_atomic
-    from qilin.models.embedded import build_embedded_model
-    from qilin.pipeline.general_base import general_base_key, pretrain_general
+    from qilin.embedded.general_base import general_base_key, pretrain_general
+    from qilin.embedded.model import build_embedded_model
 
     settings = recipe.embedded.general_pretrain
     data = resolve_data(settings.data, run_dir, recipe)
@@ -150,7 +150,7 @@ def vision_tower(recipe: Recipe, run_dir: Path, manifest: Manifest) -> tuple[Pat
 
         check_model_dir(path)
         return path, model_dir_fingerprint(path)
-    from qilin.training.vit_pretrain import pretrain_tiny_vit
+    from qilin.embedded.vit import pretrain_tiny_vit
 
     settings = recipe.embedded_vision
     records_path = resolve_data([EMBEDDED_PREFIX + "vl-pretrain"], run_dir, recipe)[0]

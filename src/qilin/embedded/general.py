@@ -23,8 +23,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from qilin.datasets.chimed import _csv, _jsonl
-from qilin.datasets.dedup import find_leaks
+from qilin.chimed.build import _csv, _jsonl
+from qilin.chimed.dedup import find_leaks
 from qilin.durable import write_atomic
 from qilin.log import get_logger
 
