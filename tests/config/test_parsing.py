@@ -76,7 +76,7 @@ def test_every_key_has_help() -> None:
     [
         ("stages.cpt.replay=1.0", "stages.cpt.replay"),
         ("stages.cpt.replay_data=[]", "replay_data listing the general text"),
-        ("embedded.general_pretrain.data=[]", "embedded.general_pretrain.data"),
+        ("general_pretrain.data=[]", "general_pretrain.data"),
     ],
 )
 def test_replay_and_general_pretraining_are_checked(override: str, message: str) -> None:

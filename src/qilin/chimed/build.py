@@ -48,11 +48,13 @@ BUILDER_VERSION = 3
 # --- writing -----------------------------------------------------------------------------------------
 
 
-def _jsonl(rows: Iterable[Any]) -> str:
+def jsonl_text(rows: Iterable[Any]) -> str:
+    """JSON Lines text, one sorted-key record a line (byte-identical for the same rows)."""
     return "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
 
 
-def _csv(rows: list[dict], columns: list[str]) -> str:
+def csv_text(rows: list[dict], columns: list[str]) -> str:
+    """CSV text with a header row of `columns` and Unix line ends."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
@@ -102,12 +104,12 @@ def build_chimed(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     columns = ["Question", "Options", "Answer", "Explanation", "Type", "Knowledge"]
-    write_atomic(out_dir / "chimed_cpt.jsonl", _jsonl(docs))
-    write_atomic(out_dir / "chimed_sft.jsonl", _jsonl({"messages": c} for c in conversations))
-    write_atomic(out_dir / "chimed_dpo.jsonl", _jsonl(pairs))
-    write_atomic(out_dir / "cmexam_test.csv", _csv(test, columns))
-    write_atomic(out_dir / "cmexam_dev.csv", _csv(dev, columns))
-    write_atomic(out_dir / "huatuo_test.jsonl", _jsonl(qa))
+    write_atomic(out_dir / "chimed_cpt.jsonl", jsonl_text(docs))
+    write_atomic(out_dir / "chimed_sft.jsonl", jsonl_text({"messages": c} for c in conversations))
+    write_atomic(out_dir / "chimed_dpo.jsonl", jsonl_text(pairs))
+    write_atomic(out_dir / "cmexam_test.csv", csv_text(test, columns))
+    write_atomic(out_dir / "cmexam_dev.csv", csv_text(dev, columns))
+    write_atomic(out_dir / "huatuo_test.jsonl", jsonl_text(qa))
     report = {
         "seed": seed,
         "builder_version": BUILDER_VERSION,

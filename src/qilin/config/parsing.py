@@ -158,9 +158,9 @@ def check_recipe(recipe: Recipe, path: Path | str = "recipe") -> None:
             f"{path}: stages.cpt.replay: a share in [0, 1) with replay_data listing the general text to replay, "
             f"got replay={cpt.replay}, replay_data={cpt.replay_data}"
         )
-    pretrain = recipe.embedded.general_pretrain
+    pretrain = recipe.general_pretrain
     if pretrain is not None and not pretrain.data:
-        raise ConfigError(f"{path}: embedded.general_pretrain.data: list the general text (e.g. embedded:general)")
+        raise ConfigError(f"{path}: general_pretrain.data: list the general text (e.g. embedded:general)")
     launch = recipe.launch
     if launch.launcher == "torchrun" and launch.engine != "ddp":
         raise ConfigError(

@@ -6,18 +6,14 @@ Reading YAML and overrides into these classes is `qilin.config.parsing`.
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
+
+from qilin.config.embedded import EmbeddedModelSettings, EmbeddedVisionSettings
+from qilin.config.fields import help_field as _help
 
 STAGE_ORDER = ("cpt", "sft", "dpo", "vl_align", "vl_instruct")
 VL_STAGES = ("vl_align", "vl_instruct")
-
-
-def _help(text: str, default: Any = dataclasses.MISSING, **kwargs: Any) -> Any:
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": text}, **kwargs)
-    return field(default=default, metadata={"help": text}, **kwargs)
 
 
 @dataclass
@@ -66,25 +62,6 @@ class ModelSettings:
         "documents are skipped); else 'sdpa' (everywhere, and for generation). Packed sequences never attend across "
         "documents with any of them.",
         "auto",
-    )
-
-
-@dataclass
-class EmbeddedModelSettings:
-    """Shape of the tiny Llama-style model built when model.path is 'embedded'."""
-
-    vocab_size: int = _help("Size of the BPE vocabulary trained on the bundled corpus.", 4000)
-    hidden_size: int = _help("Width of the model.", 256)
-    num_layers: int = _help("Number of decoder layers.", 4)
-    num_heads: int = _help("Attention heads (key/value heads are the same number).", 4)
-    intermediate_size: int = _help("Width of the MLP.", 704)
-    max_position_embeddings: int = _help("Longest sequence the model accepts.", 1024)
-    seed: int = _help("Seed for the random initialisation.", 0)
-    general_pretrain: CptSettings | None = _help(
-        "Pre-train the tiny model on general text before DCPT, with any CPT key (data: [embedded:general] is the "
-        "bundled general corpus), so a forgetting check (eval.general) has general knowledge to lose. Cached in "
-        "$QILIN_CACHE/general-base by its inputs: paid once. Unset: the base stays randomly initialised.",
-        None,
     )
 
 
@@ -285,22 +262,6 @@ class VisionSettings:
 
 
 @dataclass
-class EmbeddedVisionSettings:
-    """The tiny ViT pre-trained for the VL demo when vision.path is 'embedded'."""
-
-    image_size: int = _help("Input resolution (pixels per side).", 64)
-    patch_size: int = _help("Pixels per patch side; an image becomes (image_size / patch_size)^2 tokens.", 8)
-    hidden_size: int = _help("Width of the ViT.", 128)
-    num_layers: int = _help("Transformer layers.", 4)
-    num_heads: int = _help("Attention heads.", 4)
-    pretrain_images: int = _help("Synthetic scans (disjoint from the VL data) for contrastive pre-training.", 2000)
-    pretrain_epochs: int = _help("Passes of contrastive pre-training.", 10)
-    pretrain_lr: float = _help("Learning rate of contrastive pre-training.", 1e-3)
-    vl_images: int = _help("Synthetic scans for the VL stages (captions and VQA); a further 20% are held out.", 1500)
-    seed: int = _help("Seed of the image generator and the initialisation.", 0)
-
-
-@dataclass
 class EvalSettings:
     """Evaluation run on the base model and after every stage; results go into the manifest and stage table."""
 
@@ -379,6 +340,13 @@ class Recipe:
     model: ModelSettings = _help("Base model.", default_factory=ModelSettings)
     embedded: EmbeddedModelSettings = _help(
         "Tiny model built when model.path is 'embedded'.", default_factory=EmbeddedModelSettings
+    )
+    general_pretrain: CptSettings | None = _help(
+        "Pre-train the embedded base on general text before DCPT, with any CPT key (data: [embedded:general] is "
+        "the bundled general corpus), so a forgetting check (eval.general) has general knowledge to lose. Cached "
+        "in $QILIN_CACHE/general-base by its inputs: paid once. Unset: the base stays randomly initialised. Only "
+        "for model.path 'embedded' (a real base model already knows general text).",
+        None,
     )
     vision: VisionSettings = _help("Vision tower and projector of the VL stages.", default_factory=VisionSettings)
     embedded_vision: EmbeddedVisionSettings = _help(
