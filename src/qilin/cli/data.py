@@ -1,4 +1,4 @@
-"""`qilin data check | build` (and, from qilin.cli.curation, the ChiMed-VL builder's verbs)."""
+"""`qilin data check | build | deid`; the group's other verbs come from cli/curation.py and cli/preferences.py."""
 
 from __future__ import annotations
 
@@ -40,15 +40,16 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from qilin.chimed.build import build_chimed
-    from qilin.chimed.knowledge import kb_from_triples, load_kb
+    from qilin.chimed import build_chimed, kb_from_triples, load_kb
     from qilin.data.text.formats import iter_file, read_file
+    from qilin.privacy.files import deid_user_data
 
     diseases = kb_from_triples(args.triples) if args.triples else load_kb(args.kb)
     extra_text = [doc for path in args.text for doc in iter_file(path, "cpt")]
     extra_conversations = [c for path in args.conversations for c in read_file(path, "sft")]
     if not args.keep_phi and (extra_text or extra_conversations):
-        extra_text, extra_conversations = deid_user_data(extra_text, extra_conversations)
+        extra_text, extra_conversations, phi = deid_user_data(extra_text, extra_conversations)
+        log.info(f"de-identified your texts and conversations (--keep-phi to skip): {phi.table()}")
     report = build_chimed(
         diseases,
         Path(args.out),
@@ -64,17 +65,6 @@ def cmd_build(args: argparse.Namespace) -> int:
     log.info(f"{'qa_test':<18} {report['qa_test']}\nleakage check: no test item appears in the training text")
     log.info(f"wrote {args.out}")
     return 0
-
-
-def deid_user_data(texts: list[str], conversations: list) -> tuple[list[str], list]:
-    """The user's texts and conversations with PHI replaced by placeholders (what `data build` trains on)."""
-    from qilin.privacy.files import deid_conversations, deid_documents
-    from qilin.privacy.report import PhiReport
-
-    report = PhiReport()
-    texts, conversations = deid_documents(texts, report), deid_conversations(conversations, report)
-    log.info(f"de-identified your texts and conversations (--keep-phi to skip): {report.table()}")
-    return texts, conversations
 
 
 def cmd_check_phi(args: argparse.Namespace) -> int:
@@ -99,28 +89,17 @@ def cmd_deid(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_deid_parser(data_verbs: argparse._SubParsersAction) -> None:
-    """Add `data deid`."""
-    deid = data_verbs.add_parser(
-        "deid",
-        help="replace protected health information (names, IDs, phones, addresses, dates, ...) in data files",
-        description="Write each FILE (CPT .txt/.jsonl, SFT, DPO, VL caption/conversation .jsonl/.json, PMC-VQA .csv) "
-        "under --out with the same name and structure, every text field's PHI replaced by typed, indexed "
-        "placeholders ([姓名1], [电话1], [NAME1]; the same value keeps its placeholder within a record), and "
-        "deid_report.json (counts and masked examples per type). Rule-based: read a sample of the output by hand.",
-    )
-    deid.add_argument("files", nargs="+", help="data files")
-    deid.add_argument("--out", required=True, help="output directory (file names are kept)")
-    deid.add_argument(
-        "--surrogates", action="store_true", help="realistic fake values instead of placeholders (for CPT text)"
-    )
-    deid.set_defaults(func=cmd_deid)
+COMMANDS = {"check": cmd_check, "build": cmd_build, "deid": cmd_deid}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run `qilin data check | build | deid`."""
+    return COMMANDS[args.data_verb](args)
 
 
 def add_parser(verbs: argparse._SubParsersAction) -> None:
-    """Add `data` with check, build and the curation verbs."""
-    from qilin.cli.curation import add_translate_commands
-    from qilin.cli.preferences import add_compare_command
+    """Add `data` with check, build and deid, then the curation verbs (cli/curation.py, cli/preferences.py)."""
+    from qilin.cli import curation, preferences
 
     data = verbs.add_parser("data", help="check, build and curate data files", description="Work with data files.")
     data_verbs = data.add_subparsers(dest="data_verb", required=True, metavar="VERB")
@@ -136,7 +115,7 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     check.add_argument("--images", help="image folder of a VL file (default: the file's folder)")
     check.add_argument("--tokenizer", help="local model directory whose tokenizer counts tokens (else characters)")
     check.add_argument("--phi", action="store_true", help="count the PHI left in the files instead (exit 1 if any)")
-    check.set_defaults(func=cmd_check)
+    check.set_defaults(func=run)
 
     build = data_verbs.add_parser(
         "build",
@@ -158,8 +137,22 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     build.add_argument(
         "--keep-phi", action="store_true", help="train on --text/--conversations as given (default: de-identify)"
     )
-    build.set_defaults(func=cmd_build)
-    add_deid_parser(data_verbs)
+    build.set_defaults(func=run)
 
-    add_translate_commands(data_verbs)
-    add_compare_command(data_verbs)
+    deid = data_verbs.add_parser(
+        "deid",
+        help="replace protected health information (names, IDs, phones, addresses, dates, ...) in data files",
+        description="Write each FILE (CPT .txt/.jsonl, SFT, DPO, VL caption/conversation .jsonl/.json, PMC-VQA .csv) "
+        "under --out with the same name and structure, every text field's PHI replaced by typed, indexed "
+        "placeholders ([姓名1], [电话1], [NAME1]; the same value keeps its placeholder within a record), and "
+        "deid_report.json (counts and masked examples per type). Rule-based: read a sample of the output by hand.",
+    )
+    deid.add_argument("files", nargs="+", help="data files")
+    deid.add_argument("--out", required=True, help="output directory (file names are kept)")
+    deid.add_argument(
+        "--surrogates", action="store_true", help="realistic fake values instead of placeholders (for CPT text)"
+    )
+    deid.set_defaults(func=run)
+
+    curation.add_parser(data_verbs)
+    preferences.add_parser(data_verbs)

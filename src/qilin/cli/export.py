@@ -29,6 +29,14 @@ def cmd_export_llava(args: argparse.Namespace) -> int:
     return 0
 
 
+COMMANDS = {"llava": cmd_export_llava}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run `qilin export llava`."""
+    return COMMANDS[args.export_verb](args)
+
+
 def add_parser(verbs: argparse._SubParsersAction) -> None:
     """Add `export` with llava."""
     export = verbs.add_parser("export", help="convert a model for other tools", description="Convert a model.")
@@ -42,4 +50,4 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     )
     llava.add_argument("model", help="a Qilin-Med-VL model directory")
     llava.add_argument("out", help="new output directory")
-    llava.set_defaults(func=cmd_export_llava)
+    llava.set_defaults(func=run)

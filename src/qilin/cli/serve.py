@@ -75,6 +75,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+COMMANDS = {"chat": cmd_chat, "serve": cmd_serve}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run `qilin chat` or `qilin serve`."""
+    return COMMANDS[args.verb](args)
+
+
 def add_parser(verbs: argparse._SubParsersAction) -> None:
     """Add chat and serve."""
     chat = verbs.add_parser(
@@ -90,7 +98,7 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     chat.add_argument("--rag", metavar="INDEX", help="answer with the top passages of this index in the prompt")
     chat.add_argument("--rag-top-k", type=int, default=3, help="passages per question with --rag")
     chat.add_argument("--trust-remote-code", action="store_true", help="run the checkpoint's own code")
-    chat.set_defaults(func=cmd_chat)
+    chat.set_defaults(func=run)
 
     serve_parser = verbs.add_parser(
         "serve",
@@ -114,4 +122,4 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     serve_parser.add_argument("--max-request-mb", type=int, default=16, help="largest request body")
     serve_parser.add_argument("--max-image-mb", type=int, default=8, help="largest image in a request")
     serve_parser.add_argument("--trust-remote-code", action="store_true", help="run the checkpoint's own code")
-    serve_parser.set_defaults(func=cmd_serve)
+    serve_parser.set_defaults(func=run)

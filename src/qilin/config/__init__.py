@@ -14,6 +14,7 @@ from qilin.config.parsing import (
     describe_fields,
     from_dict,
     load_recipe,
+    one_stage_recipe,
     to_dict,
 )
 from qilin.config.settings import (
@@ -64,5 +65,6 @@ __all__ = [
     "describe_fields",
     "from_dict",
     "load_recipe",
+    "one_stage_recipe",
     "to_dict",
 ]

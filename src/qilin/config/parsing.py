@@ -14,7 +14,10 @@ from typing import Any, Literal
 
 import yaml
 
-from qilin.config.settings import ENGINES, STAGE_ORDER, Recipe
+from qilin.config.settings import ENGINES, STAGE_ORDER, VL_STAGES, Recipe
+
+# A key whose first part names a recipe section (model.dtype, vision.path) is a recipe key, not a stage's.
+RECIPE_SECTIONS = tuple(f"{f.name}." for f in dataclasses.fields(Recipe))
 
 
 class ConfigError(ValueError):
@@ -137,6 +140,23 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
     check_recipe(recipe, path)
+    return recipe
+
+
+def one_stage_recipe(stage: str, model: str, data: list[str], overrides: list[str] = ()) -> Recipe:
+    """The recipe of one stage on a model and data files (`qilin train`): overrides are the stage's bare keys
+    (learning_rate=1e-4) or any dotted recipe key (model.dtype=bfloat16, vision.path=DIR)."""
+    raw = {"name": stage, "model": {"path": model}, "stages": {stage: {"data": list(data)}}}
+    for override in overrides:
+        apply_override(raw, override if override.startswith(RECIPE_SECTIONS) else f"stages.{stage}.{override}")
+    if stage in VL_STAGES and "path" not in raw.get("vision", {}):
+        # The recipe default, 'embedded', pre-trains the demo's toy ViT: never what a user with a model means.
+        raise ConfigError(
+            f"qilin train {stage}: name the vision tower with vision.path=DIR (a local CLIP, SigLIP or ViT "
+            "directory), or vision.path=embedded for the demo's tiny ViT"
+        )
+    recipe = from_dict(Recipe, raw)
+    check_recipe(recipe)
     return recipe
 
 

@@ -179,3 +179,11 @@ def deid_conversations(conversations: list[list[dict[str, str]]], report: PhiRep
         report.add(spans)
         out.append([{**m, "content": c} for m, c in zip(messages, new, strict=True)])
     return out
+
+
+def deid_user_data(
+    texts: list[str], conversations: list[list[dict[str, str]]]
+) -> tuple[list[str], list[list[dict[str, str]]], PhiReport]:
+    """A user's own texts and conversations with PHI replaced by placeholders, and the count of what was replaced."""
+    report = PhiReport()
+    return deid_documents(texts, report), deid_conversations(conversations, report), report
