@@ -84,3 +84,8 @@ def test_replay_and_general_pretraining_are_checked(override: str, message: str)
     assert load_recipe(recipe).stages.cpt.replay == 0.1
     with pytest.raises(ConfigError, match=message):
         load_recipe(recipe, [override])
+
+
+def test_general_pretraining_inside_the_embedded_section_is_refused_saying_where_it_went() -> None:
+    with pytest.raises(ConfigError, match=r"unknown key 'general_pretrain' in 'embedded' \(moved to the top level"):
+        from_dict(Recipe, {"embedded": {"general_pretrain": {"data": ["embedded:general"]}}})

@@ -16,6 +16,8 @@ import yaml
 
 from qilin.config.settings import ENGINES, STAGE_ORDER, VL_STAGES, Recipe
 
+# Keys a recipe could once hold where they no longer are: the error says where they went.
+MOVED_KEYS = {"embedded.general_pretrain": "moved to the top level: a section general_pretrain of its own"}
 # A key whose first part names a recipe section (model.dtype, vision.path) is a recipe key, not a stage's.
 RECIPE_SECTIONS = tuple(f"{f.name}." for f in dataclasses.fields(Recipe))
 
@@ -97,7 +99,9 @@ def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
     unknown = sorted(set(data) - set(fields))
     if unknown:
         where = f"in '{prefix}'" if prefix else "at the top level"
-        raise ConfigError(f"unknown key {unknown[0]!r} {where}; allowed keys: {', '.join(fields)}")
+        moved = MOVED_KEYS.get(f"{prefix}.{unknown[0]}" if prefix else unknown[0])
+        hint = f" ({moved})" if moved else ""
+        raise ConfigError(f"unknown key {unknown[0]!r} {where}{hint}; allowed keys: {', '.join(fields)}")
     kwargs = {}
     for name, value in data.items():
         key = f"{prefix}.{name}" if prefix else name
