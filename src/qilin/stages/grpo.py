@@ -1,0 +1,137 @@
+"""Stage 4, reinforcement learning with verifiable rewards: GRPO (trl's GRPOTrainer) on multiple-choice problems.
+
+Each step samples `num_generations` completions of each problem, scores them with the recipe's rewards
+(`qilin.rl.rewards`: correctness through the exam's own answer extraction, format, optional abstention) and moves
+the policy towards the completions better than their group's mean (Shao et al. 2024, DeepSeekMath), with a KL
+penalty `beta` to the starting model. The options of every problem are permuted per sample, the right answer's
+position balanced (`qilin.rl.problems.permuted`), so a letter preference is worth nothing.
+
+With LoRA the reference is the policy with its adapter disabled (one copy of the base weights); full fine-tuning
+has trl load the starting model a second time as the reference. Rollouts go through transformers' generate, or
+through vLLM in the training process (trl's colocate mode) when `rollouts` asks for it or, with 'auto', when
+vLLM is installed and a GPU is present; the log says which. Rewards, their parts and the KL are logged every
+`logging_steps` (log_history.json, TensorBoard); a killed run resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+import torch
+from datasets import Dataset
+from trl import GRPOConfig, GRPOTrainer
+
+from qilin.eval.subsets import seeded_subset
+from qilin.log import get_logger
+from qilin.models.loading import load_tokenizer
+from qilin.rl.problems import grpo_rows, permuted, read_problems
+from qilin.rl.rewards import reward_parts
+from qilin.stages.protocol import StageContext
+from qilin.training import build_model, build_trainer, save_stage_output, train, training_arguments
+from qilin.training.memory import with_checkpointing_decided
+
+log = get_logger(__name__)
+
+
+def rollout_engine(setting: str, cuda: bool | None = None, vllm_installed: bool | None = None) -> str:
+    """'vllm' or 'transformers': who generates the completions for the `rollouts` setting."""
+    cuda = torch.cuda.is_available() if cuda is None else cuda
+    vllm_installed = importlib.util.find_spec("vllm") is not None if vllm_installed is None else vllm_installed
+    if setting == "vllm" and not (cuda and vllm_installed):
+        raise RuntimeError("grpo: rollouts 'vllm' needs the vllm package and a CUDA GPU; set rollouts: transformers")
+    if setting == "auto":
+        return "vllm" if cuda and vllm_installed else "transformers"
+    return setting
+
+
+def problem_dataset(ctx: StageContext) -> Dataset:
+    """The stage's problems as trl rows: a seeded subset, options permuted per sample, prompts in the recipe's style."""
+    cfg = ctx.config
+    problems = [q for path in ctx.data for q in read_problems(path)]
+    problems = seeded_subset(problems, cfg.max_problems, cfg.seed)
+    return Dataset.from_list(grpo_rows(permuted(problems, cfg.seed), cfg.prompt_style))
+
+
+def build_grpo_trainer(ctx: StageContext) -> GRPOTrainer:
+    """A GRPOTrainer for the stage (separate from `run` so tests can inspect it before training)."""
+    tokens = (512 + ctx.config.max_new_tokens) * ctx.config.batch_size  # a prompt budget for the memory estimate
+    cfg = with_checkpointing_decided(ctx.config, ctx.model_path, ctx.model, tokens)
+    if cfg.batch_size % cfg.num_generations:
+        raise ValueError(
+            f"grpo: batch_size {cfg.batch_size} must be a multiple of num_generations {cfg.num_generations}"
+        )
+    tokenizer = load_tokenizer(ctx.model_path, ctx.model)
+    dataset = problem_dataset(ctx)
+    model = build_model(ctx.model_path, ctx.model, cfg)
+    parts = reward_parts(cfg.rewards)
+    engine = rollout_engine(cfg.rollouts)
+    log.info(
+        f"grpo: {len(dataset)} problems ({cfg.prompt_style} prompts), {cfg.num_generations} completions each, "
+        f"rollouts by {engine}; rewards {', '.join(f'{p.name} x{p.weight}' for p in parts)}"
+    )
+    args = GRPOConfig(
+        **training_arguments(cfg, ctx.stage_dir, ctx.model),
+        num_generations=cfg.num_generations,
+        max_completion_length=cfg.max_new_tokens,
+        temperature=cfg.temperature,
+        beta=cfg.beta,
+        loss_type=cfg.loss_type,
+        epsilon=cfg.epsilon,
+        scale_rewards=cfg.scale_rewards,
+        reward_weights=[p.weight for p in parts],
+        use_vllm=engine == "vllm",
+        vllm_mode="colocate",
+    )
+    trainer = build_trainer(
+        cfg,
+        ctx.stage_dir,
+        ctx.model,
+        model,
+        dataset,
+        trainer_class=GRPOTrainer,
+        args=args,
+        reward_funcs=list(parts),
+        processing_class=tokenizer,
+    )
+    peft_config = getattr(trainer.model, "peft_config", {})
+    if "ref" in peft_config:
+        # trl copies a pre-attached adapter into a frozen "ref" adapter (for adapters trained before); ours is freshly
+        # initialised (LoRA B = 0), so the disabled adapter is the same reference without a second adapter's memory.
+        trainer.model.delete_adapter("ref")
+    return trainer
+
+
+def grpo_metrics(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean reward, correctness and KL over the logged steps of the last tenth of training (the report's columns)."""
+    logged = [h for h in history if "reward" in h]
+    if not logged:
+        return {}
+    tail = logged[-max(1, len(logged) // 10) :]
+    out = {
+        "grpo_reward_first": round(logged[0]["reward"], 4),
+        "grpo_reward": round(sum(h["reward"] for h in tail) / len(tail), 4),
+    }
+    if "rewards/correctness/mean" in logged[0]:
+        out["grpo_correct"] = round(100 * sum(h["rewards/correctness/mean"] for h in tail) / len(tail), 2)
+    if "kl" in logged[0]:
+        out["grpo_kl"] = round(sum(h["kl"] for h in tail) / len(tail), 5)
+    return out
+
+
+def run(ctx: StageContext) -> dict[str, Any]:
+    """Run GRPO from `ctx.model_path` on the problems in `ctx.data`; the output model lands in `ctx.output`."""
+    trainer = build_grpo_trainer(ctx)
+    metrics = train(trainer, ctx.stage_dir)
+    metrics.update(grpo_metrics(trainer.state.log_history))
+    metrics["problems"] = len(trainer.train_dataset)
+    save_stage_output(
+        trainer,
+        trainer.processing_class,
+        ctx.config,
+        ctx.model_path,
+        ctx.model,
+        ctx.stage_dir,
+        feeds_next_stage=ctx.feeds_next_stage,
+    )
+    return metrics
