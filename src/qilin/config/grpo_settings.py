@@ -47,5 +47,12 @@ class GrpoSettings(FinetuneSettings):
         "says which.",
         "auto",
     )
+    packing: bool = _help(
+        "Prompt once per group: the G completions of a problem laid out as prompt | completion 1 | ... | completion G "
+        "in one sequence, each seeing the prompt and itself, so the policy and reference forwards compute every prompt "
+        "once (same log-probs and loss as trl's rows). Needs the sdpa, eager or flex_attention kernel and a "
+        "transformers architecture: otherwise the stage says so and runs trl's rows.",
+        True,
+    )
     max_problems: int = _help("Train on a fixed random subset of this many problems; 0: all.", 0)
     batch_size: int = _help("Completions per device per micro-batch (a multiple of num_generations).", 8)

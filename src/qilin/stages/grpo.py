@@ -27,9 +27,11 @@ from qilin.log import get_logger
 from qilin.models.loading import load_tokenizer
 from qilin.rl.problems import grpo_rows, permuted, read_problems
 from qilin.rl.rewards import reward_parts
+from qilin.stages.dpo import dpo_model_settings
 from qilin.stages.protocol import StageContext
 from qilin.training import build_model, build_trainer, save_stage_output, train, training_arguments
 from qilin.training.memory import with_checkpointing_decided
+from qilin.training.packed_grpo import DENSE_MASK_KERNELS, PackedGRPOTrainer, packing_unavailable
 
 log = get_logger(__name__)
 
@@ -61,9 +63,11 @@ def build_grpo_trainer(ctx: StageContext) -> GRPOTrainer:
         raise ValueError(
             f"grpo: batch_size {cfg.batch_size} must be a multiple of num_generations {cfg.num_generations}"
         )
-    tokenizer = load_tokenizer(ctx.model_path, ctx.model)
+    model_settings = dpo_model_settings(cfg, ctx.model)  # flex_attention for packed groups on CUDA, as packed DPO
+    tokenizer = load_tokenizer(ctx.model_path, model_settings)
     dataset = problem_dataset(ctx)
-    model = build_model(ctx.model_path, ctx.model, cfg)
+    model = build_model(ctx.model_path, model_settings, cfg)
+    trainer_class = packed_trainer_class(cfg, model.config, model_settings.trust_remote_code)
     parts = reward_parts(cfg.rewards)
     engine = rollout_engine(cfg.rollouts)
     log.info(
@@ -71,7 +75,7 @@ def build_grpo_trainer(ctx: StageContext) -> GRPOTrainer:
         f"rollouts by {engine}; rewards {', '.join(f'{p.name} x{p.weight}' for p in parts)}"
     )
     args = GRPOConfig(
-        **training_arguments(cfg, ctx.stage_dir, ctx.model),
+        **training_arguments(cfg, ctx.stage_dir, model_settings),
         num_generations=cfg.num_generations,
         max_completion_length=cfg.max_new_tokens,
         temperature=cfg.temperature,
@@ -86,10 +90,10 @@ def build_grpo_trainer(ctx: StageContext) -> GRPOTrainer:
     trainer = build_trainer(
         cfg,
         ctx.stage_dir,
-        ctx.model,
+        model_settings,
         model,
         dataset,
-        trainer_class=GRPOTrainer,
+        trainer_class=trainer_class,
         args=args,
         reward_funcs=list(parts),
         processing_class=tokenizer,
@@ -99,7 +103,20 @@ def build_grpo_trainer(ctx: StageContext) -> GRPOTrainer:
         # trl copies a pre-attached adapter into a frozen "ref" adapter (for adapters trained before); ours is freshly
         # initialised (LoRA B = 0), so the disabled adapter is the same reference without a second adapter's memory.
         trainer.model.delete_adapter("ref")
+    if trainer_class is PackedGRPOTrainer and model.config._attn_implementation not in DENSE_MASK_KERNELS:
+        trainer.pack_row_tokens = 2**62  # flex_attention skips the masked blocks: one row per batch costs nothing
     return trainer
+
+
+def packed_trainer_class(cfg: Any, model_config: Any, trust_remote_code: bool) -> type[GRPOTrainer]:
+    """PackedGRPOTrainer, or trl's GRPOTrainer when packing is off or cannot run (saying why)."""
+    if not cfg.packing:
+        return GRPOTrainer
+    why = packing_unavailable(model_config, trust_remote_code)
+    if why is not None:
+        log.warning(f"grpo: prompt once per group off, each completion runs as its own row as in trl: {why}")
+        return GRPOTrainer
+    return PackedGRPOTrainer
 
 
 def grpo_metrics(history: list[dict[str, Any]]) -> dict[str, Any]:
