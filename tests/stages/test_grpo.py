@@ -97,3 +97,20 @@ def test_run_writes_the_model_and_resumes(tiny_model_dir: Path, tmp_path: Path) 
     resumed = grpo.run(stage_context(cfg, [data], tiny_model_dir, ModelSettings(), stage_dir))
     assert resumed["resumed_from_step"] == 2 and resumed["steps"] == 4
     assert (stage_dir / "model" / "config.json").is_file()
+
+
+def test_qilin_train_grpo_runs_through_the_pipeline(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from qilin.cli import main
+    from qilin.report import columns, stage_rows
+
+    data = _problems(tmp_path / "p.jsonl")
+    overrides = ["max_steps=1", "batch_size=4", "max_new_tokens=4", "rollouts=transformers", "prompt_style=cloze"]
+    out = tmp_path / "run"
+    args = ["train", "grpo", *overrides, "--model", str(tiny_model_dir), "--data", str(data), "--output", str(out)]
+    assert main(args) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    record = manifest["stages"]["grpo"]
+    assert record["status"] == "complete" and record["metrics"]["steps"] == 1
+    assert (out / "grpo" / "model" / "config.json").is_file()
+    rows = stage_rows(out)
+    assert {"grpo_reward": "GRPO reward", "grpo_correct": "GRPO correct %"}.items() <= columns(rows).items()
