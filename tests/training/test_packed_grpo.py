@@ -95,3 +95,19 @@ def test_packed_equals_trl_on_the_same_rollouts(tiny_model_dir: Path, tmp_path: 
     assert losses[0] == pytest.approx(losses[1], abs=1e-4) and losses[0] != 0.0
     for packed_grad, reference_grad in zip(*grads, strict=True):
         assert torch.allclose(packed_grad, reference_grad, atol=1e-4)
+
+
+@pytest.mark.parametrize("window, packed", [(8, False), (4096, True)])
+def test_sliding_window_models_fall_back_to_trls_rows(
+    tiny_model_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, window: int, packed: bool
+) -> None:
+    """A window shorter than a group: the branch mask would replace it, so the stage runs trl's rows and says why."""
+    from tests.training.test_packed_dpo import _tiny_mistral
+
+    mistral = _tiny_mistral(tiny_model_dir, tmp_path / f"mistral-{window}", window=window)
+    data = write_jsonl(tmp_path / "p.jsonl", [{"question": "糖尿病常用什么药？", "options": OPTIONS, "answer": "A"}])
+    cfg = GrpoSettings(data=[str(data)], batch_size=4, max_new_tokens=4, rollouts="transformers", finetune="full")
+    with caplog.at_level("WARNING"):
+        trainer = grpo.build_grpo_trainer(stage_context(cfg, [data], mistral, ModelSettings(), tmp_path / "g"))
+    assert isinstance(trainer, PackedGRPOTrainer) is packed
+    assert ("sliding window of 8 tokens" in caplog.text) is not packed

@@ -67,7 +67,8 @@ def build_grpo_trainer(ctx: StageContext) -> GRPOTrainer:
     tokenizer = load_tokenizer(ctx.model_path, model_settings)
     dataset = problem_dataset(ctx)
     model = build_model(ctx.model_path, model_settings, cfg)
-    trainer_class = packed_trainer_class(cfg, model.config, model_settings.trust_remote_code)
+    longest = longest_group(dataset, tokenizer, cfg.num_generations, cfg.max_new_tokens)
+    trainer_class = packed_trainer_class(cfg, model.config, model_settings.trust_remote_code, longest)
     parts = reward_parts(cfg.rewards)
     engine = rollout_engine(cfg.rollouts)
     log.info(
@@ -108,11 +109,20 @@ def build_grpo_trainer(ctx: StageContext) -> GRPOTrainer:
     return trainer
 
 
-def packed_trainer_class(cfg: Any, model_config: Any, trust_remote_code: bool) -> type[GRPOTrainer]:
+def longest_group(dataset: Dataset, tokenizer: Any, generations: int, new_tokens: int) -> int:
+    """Most tokens one packed group can take: the longest prompt and G completions of `new_tokens` (+1 opener each)."""
+    from qilin.chat_templates import render_prompt
+
+    prompts = [p if isinstance(p, str) else render_prompt(tokenizer, p) for p in dataset["prompt"]]
+    longest_prompt = max(len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts)
+    return longest_prompt + generations * (new_tokens + 1)
+
+
+def packed_trainer_class(cfg: Any, model_config: Any, trust_remote_code: bool, longest: int) -> type[GRPOTrainer]:
     """PackedGRPOTrainer, or trl's GRPOTrainer when packing is off or cannot run (saying why)."""
     if not cfg.packing:
         return GRPOTrainer
-    why = packing_unavailable(model_config, trust_remote_code)
+    why = packing_unavailable(model_config, trust_remote_code, longest)
     if why is not None:
         log.warning(f"grpo: prompt once per group off, each completion runs as its own row as in trl: {why}")
         return GRPOTrainer
