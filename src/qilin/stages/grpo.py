@@ -57,8 +57,7 @@ def problem_dataset(ctx: StageContext) -> Dataset:
 
 def build_grpo_trainer(ctx: StageContext) -> GRPOTrainer:
     """A GRPOTrainer for the stage (separate from `run` so tests can inspect it before training)."""
-    tokens = (512 + ctx.config.max_new_tokens) * ctx.config.batch_size  # a prompt budget for the memory estimate
-    cfg = with_checkpointing_decided(ctx.config, ctx.model_path, ctx.model, tokens)
+    cfg = ctx.config
     if cfg.batch_size % cfg.num_generations:
         raise ValueError(
             f"grpo: batch_size {cfg.batch_size} must be a multiple of num_generations {cfg.num_generations}"
@@ -66,8 +65,11 @@ def build_grpo_trainer(ctx: StageContext) -> GRPOTrainer:
     model_settings = dpo_model_settings(cfg, ctx.model)  # flex_attention for packed groups on CUDA, as packed DPO
     tokenizer = load_tokenizer(ctx.model_path, model_settings)
     dataset = problem_dataset(ctx)
-    model = build_model(ctx.model_path, model_settings, cfg)
     longest = longest_group(dataset, tokenizer, cfg.num_generations, cfg.max_new_tokens)
+    # trl's rows (the larger layout) decide whether activations fit: batch_size x (prompt + completion) tokens
+    row = longest - cfg.num_generations * (cfg.max_new_tokens + 1) + cfg.max_new_tokens
+    cfg = with_checkpointing_decided(cfg, ctx.model_path, model_settings, row * cfg.batch_size)
+    model = build_model(ctx.model_path, model_settings, cfg)
     trainer_class = packed_trainer_class(cfg, model.config, model_settings.trust_remote_code, longest)
     parts = reward_parts(cfg.rewards)
     engine = rollout_engine(cfg.rollouts)
