@@ -1,8 +1,8 @@
 """GRPO with the prompt computed once per group (Qilin's packed GRPO) against trl's GRPOTrainer, same rollouts.
 
-    .venv/bin/python benchmarks/grpo_step.py [--prompts 32] [--steps 8] [--completion-tokens 32] [--repeats 2]
+    .venv/bin/python benchmarks/grpo_step.py [--prompts 32] [--steps 8] [--completion-tokens 48] [--repeats 2]
 
-Prompts are multi-turn (a system turn and 2-6 earlier rounds from the bundled SFT texts before the question, so the
+Prompts are multi-turn (a system turn and 1-3 earlier rounds from the bundled SFT texts before the question, so the
 prompt is 70-90% of the tokens), G = 4 completions each, 8 completions a step, LoRA r16 (alpha 32, no dropout, all
 linear layers), beta 0.04 (trl's default is 0, which skips the reference forward that GRPO with a KL needs), trl's
 defaults otherwise (loss 'dapo', group-scaled advantages), fp32, the demo-sized tiny Llama, on whatever device torch
@@ -37,14 +37,17 @@ from sft_tokenization import bundled_turns
 G, BATCH, BETA = 4, 8, 0.04
 
 
-def make_prompts(n: int, seed: int, work: Path) -> tuple[list[list[dict]], list[str], list[str]]:
-    """`n` multi-turn prompts, and the bundled questions and answers (tokenizer corpus, replayed completions)."""
+def make_prompts(
+    n: int, seed: int, work: Path, rounds: tuple[int, int] = (1, 3)
+) -> tuple[list[list[dict]], list[str], list[str]]:
+    """`n` multi-turn prompts (`rounds` earlier rounds), and the bundled questions and answers (tokenizer corpus,
+    replayed completions)."""
     questions, answers = bundled_turns(work)
     rng = random.Random(seed)
     prompts = []
     for _ in range(n):
         prompt = [{"role": "system", "content": "你是一名医生，请回答患者的问题。"}]
-        for _ in range(rng.randint(2, 6)):
+        for _ in range(rng.randint(*rounds)):
             prompt += [{"role": "user", "content": rng.choice(questions)}]
             prompt += [{"role": "assistant", "content": rng.choice(answers)}]
         prompts.append([*prompt, {"role": "user", "content": rng.choice(questions)}])
@@ -138,7 +141,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--prompts", type=int, default=32)
     parser.add_argument("--steps", type=int, default=8)
-    parser.add_argument("--completion-tokens", type=int, default=32)
+    parser.add_argument("--completion-tokens", type=int, default=48)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--modes", nargs="+", default=["step", "stage"], choices=["step", "stage"])
     args = parser.parse_args()
