@@ -17,8 +17,8 @@ from grpo_step import G, make_prompts, replay_file, trainer_for  # noqa: E402
 def test_prompts_are_most_of_the_tokens_and_rollouts_replay(tiny_model_dir: Path, tmp_path: Path) -> None:
     from transformers import AutoTokenizer
 
-    prompts, questions, answers = make_prompts(6, seed=0, work=tmp_path)
-    assert [m["role"] for m in prompts[0]][0] == "system" and prompts[0][-1]["role"] == "user"
+    prompts, _, answers = make_prompts(6, seed=0, work=tmp_path)
+    assert prompts[0][0]["role"] == "system" and prompts[0][-1]["role"] == "user"
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     replay = replay_file(tokenizer, prompts, answers, 16, 0, tmp_path / "rollouts.json")
     prompt_tokens = sum(len(k.split()) for k in replay) * G
