@@ -73,9 +73,10 @@ def build_grpo_trainer(ctx: StageContext) -> GRPOTrainer:
     trainer_class = packed_trainer_class(cfg, model.config, model_settings.trust_remote_code, longest)
     parts = reward_parts(cfg.rewards)
     engine = rollout_engine(cfg.rollouts)
+    layout = "each prompt once per group" if trainer_class is PackedGRPOTrainer else "a row per completion"
     log.info(
         f"grpo: {len(dataset)} problems ({cfg.prompt_style} prompts), {cfg.num_generations} completions each, "
-        f"rollouts by {engine}; rewards {', '.join(f'{p.name} x{p.weight}' for p in parts)}"
+        f"rollouts by {engine}, {layout}; rewards {', '.join(f'{p.name} x{p.weight}' for p in parts)}"
     )
     args = GRPOConfig(
         **training_arguments(cfg, ctx.stage_dir, model_settings),
