@@ -55,14 +55,18 @@ def make_prompts(
 
 
 def replay_file(tokenizer, prompts: list, answers: list[str], tokens: int, seed: int, out: Path) -> dict:
-    """G completions per prompt (bundled answers cut to `tokens` tokens), keyed by the prompt's token ids."""
+    """G completions of `tokens` tokens per prompt (bundled answers run together), keyed by the prompt's token ids."""
     rng = random.Random(seed)
     table = {}
     for prompt in prompts:
         ids = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True)["input_ids"]
-        table[" ".join(map(str, ids))] = [
-            tokenizer(rng.choice(answers), add_special_tokens=False)["input_ids"][:tokens] for _ in range(G)
-        ]
+        completions = []
+        for _ in range(G):  # bundled answers run together until `tokens` long, as sampling to the limit would be
+            completion: list[int] = []
+            while len(completion) < tokens:
+                completion += tokenizer(rng.choice(answers), add_special_tokens=False)["input_ids"]
+            completions.append(completion[:tokens])
+        table[" ".join(map(str, ids))] = completions
     out.write_text(json.dumps(table))
     return table
 
