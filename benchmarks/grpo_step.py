@@ -1,6 +1,6 @@
 """GRPO with the prompt computed once per group (Qilin's packed GRPO) against trl's GRPOTrainer, same rollouts.
 
-    .venv/bin/python benchmarks/grpo_step.py [--prompts 32] [--steps 8] [--completion-tokens 48] [--repeats 2]
+    .venv/bin/python benchmarks/grpo_step.py [--prompts 32] [--steps 8] [--completion-tokens 48] [--rounds 1 3]
 
 Prompts are multi-turn (a system turn and 1-3 earlier rounds from the bundled SFT texts before the question, so the
 prompt is 70-90% of the tokens), G = 4 completions each, 8 completions a step, LoRA r16 (alpha 32, no dropout, all
@@ -147,6 +147,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--completion-tokens", type=int, default=48)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--rounds", type=int, nargs=2, default=[1, 3], help="earlier rounds per prompt (min max)")
     parser.add_argument("--modes", nargs="+", default=["step", "stage"], choices=["step", "stage"])
     args = parser.parse_args()
     from qilin.config import EmbeddedModelSettings
@@ -155,7 +156,7 @@ def main() -> None:
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        prompts, questions, answers = make_prompts(args.prompts, 0, work)
+        prompts, questions, answers = make_prompts(args.prompts, 0, work, tuple(args.rounds))
         demo = EmbeddedModelSettings(vocab_size=3000, hidden_size=192, num_layers=4, num_heads=4, intermediate_size=512)
         model_dir = build_embedded_model(demo, questions + answers, work / "model")
         from transformers import AutoTokenizer
