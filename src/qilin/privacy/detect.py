@@ -95,7 +95,7 @@ _EN_ADDRESS = re.compile(
 _PRIORITY = {
     t: i
     for i, t in enumerate(
-        ("email", "url", "id", "card", "ssn", "record", "ip", "phone", "date", "plate", "address", "name")
+        ("email", "url", "id", "card", "ssn", "record", "account", "ip", "phone", "date", "plate", "org", "address", "name")
     )
 }
 
