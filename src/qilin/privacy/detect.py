@@ -52,9 +52,41 @@ _PLATE = re.compile(
 )
 
 _RECORD = re.compile(
-    r"(?:住院号|门诊号|病案号|病历号|住院病历号|登记号|就诊卡号|就诊号|档案号|病人ID|患者ID|"
+    r"(?:住院号|门诊号|病案号|病历号|住院病历号|登记号|就诊号|档案号|病人ID|患者ID|检查号|影像号|床位号码|"
     r"(?i:mrn|medical record (?:number|no\.?)))" + _COLON + rf"([A-Za-z]{{0,4}}-?\d[0-9A-Za-z\-]{{3,20}}){_NA}"
 )
+
+# Insurance and medical cards (typed card, as bank cards): labelled, letters and digits.
+_CARD_LABELLED = re.compile(
+    r"(?:医保卡号?|医保号|医保编号|社保卡号?|社会保障卡号?|就诊卡号?|医疗卡号|健康卡号|诊疗卡号|农合(?:证)?号|"
+    r"医疗保险(?:卡)?号|保险单?号|(?i:insurance(?:\s+(?:id|card|policy))?\s*(?:no\.?|number|#|id)?|member\s+id|"
+    r"policy\s+(?:no\.?|number)|medicare\s+(?:no\.?|number|id)|medicaid\s+(?:no\.?|number|id)))"
+    + _COLON
+    + rf"([A-Za-z]{{0,4}}[0-9][0-9A-Za-z\-]{{4,24}}){_NA}"
+)
+# Chat and social accounts after their label: WeChat ids (letters first), QQ numbers, Weibo handles (any script).
+_ACCOUNT = re.compile(
+    r"(?:微信(?:号|ID|id)?|(?i:wechat(?:\s*id)?)|QQ(?:号码?)?|qq(?:号码?)?|微博(?:号|账号)?|抖音号?|快手号?|支付宝(?:账号)?|"
+    r"钉钉号?|(?i:skype|telegram|line\s*id|twitter|instagram))"
+    + _COLON
+    + r"(@?[A-Za-z0-9_\-\u4e00-\u9fff]{3,30}[A-Za-z0-9_\-\u4e00-\u9fff]?)"
+)
+# Hospitals and clinics: a proper name before a facility word. Generic ones (当地医院, 上级医院, 我院) are not.
+_ORG_SUFFIX = re.compile(
+    r"(?:医院|卫生院|卫生服务中心|卫生服务站|保健院|诊所|门诊部|医学中心|疾病预防控制中心|疾控中心|血液中心|急救中心)"
+)
+_ORG_STOP = set("在于至到往转赴去自从入及与的是为了我本该此其诊收住送经曾由、，,。；;：:（()）) \t\n\"“”'")
+_ORG_GENERIC = re.compile(
+    r"(?:第[一二三四五六七八九十\d]+|人民|中心|附属|中医|中西医结合|儿童|妇幼|妇产|肿瘤|口腔|眼科|骨科|胸科|传染病|精神病|"
+    r"精神卫生|康复|专科|综合|大学|医科大学|医学院|医院|分院|总|市|县|区|省|社区|乡镇|私立|公立|民营|大型|正规|三甲|二甲|"
+    r"三级|二级|一级|甲等|上级|下级|基层|当地|外地|附近|就近|其他|各级|多家|某|定点|教学|军队|部队|地方|同一|这家|那家|一家)+$"
+)
+_EN_ORG = re.compile(
+    r"\b(?:St\.?\s+)?(?:(?:[A-Z][a-z'’]+|of|and|&)\s+){0,5}[A-Z][a-z'’]+\s+"
+    r"(?:Hospital|Medical Center|Medical Centre|Clinic|Health Center|Health System|Infirmary|Cancer Center|"
+    r"Children's Hospital)\b"
+)
+_EN_ORG_FIRST = {"The", "A", "An", "Our", "This", "That", "Local", "General", "Outside", "Community", "Emergency"}
 
 _MONTHS = (
     r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|"
@@ -69,9 +101,20 @@ _DATE = re.compile(
             r"(?<![\d/.])(?:0?[1-9]|[12]\d|3[01])([/.])(?:0?[1-9]|[12]\d|3[01])\2(?:19|20)\d\d(?!\d)",  # 05/12/2023
             rf"\b{_MONTHS}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}\b",  # May 12, 2023
             rf"\b\d{{1,2}}\s+{_MONTHS}\.?,?\s+\d{{4}}\b",  # 12 May 2023
+            rf"\b{_MONTHS}\.?\s+(?:\d{{1,2}}(?:st|nd|rd|th)?\b|(?:19|20)\d\d\b)",  # May 12, May 2023
+            r"\d{4}\s*年\s*\d{1,2}\s*月份?",  # 2023年5月
+            r"(?:今年|去年|前年|同年|次年|当年|明年)?(?<!\d)\d{1,2}\s*月(?:初|中旬|上旬|下旬|底|末|份)",  # 5月初, 5月份
+            r"(?<!\d)(?:19|20)\d\d[-/.](?:0?[1-9]|1[0-2])(?![-/.\d])",  # 2023-05, 2023.5
+            r"(?<![\d/])(?:0?[1-9]|1[0-2])/(?:19|20)\d\d(?!\d)",  # 05/2023
+            # Chinese numerals: 二〇二三年五月十二日, 十二月五日
+            r"(?:[〇零一二三四五六七八九]{4}\s*年\s*)?(?:十[一二]?|[一二三四五六七八九])\s*月\s*"
+            r"(?:三十[一]?|二十[一二三四五六七八九]?|十[一二三四五六七八九]?|[一二三四五六七八九])\s*[日号]",
+            r"[〇零一二三四五六七八九]{4}\s*年\s*(?:十[一二]?|[一二三四五六七八九])\s*月",
         )
     )
 )
+# A time of day written right after a date belongs to the date's span (2024-11-20 10:35).
+_TIME_AFTER = re.compile(r"\s*(?:\d{1,2}[:：]\d{2}(?:[:：]\d{2})?|\d{1,2}\s*[时点](?:\s*\d{1,2}\s*分)?)")
 
 _ADDRESS_LABEL = re.compile(
     r"(?:现住址|家庭住址|户籍地址|联系地址|通讯地址|工作单位地址|住址|家住|居住地|现住|住在|(?<![网IP])地址)" + _COLON
@@ -137,13 +180,44 @@ def _candidates(text: str, original: str) -> list[Span]:
     spans += _group_spans("ssn", _SSN, text, original, 1) + _group_spans("email", _EMAIL, text, original)
     spans += _group_spans("url", _URL, text, original) + _group_spans("ip", _IP, text, original)
     spans += _group_spans("plate", _PLATE, text, original) + _group_spans("record", _RECORD, text, original, 1)
-    spans += _group_spans("date", _DATE, text, original)
+    spans += _group_spans("card", _CARD_LABELLED, text, original, 1)
+    spans += _group_spans("account", _ACCOUNT, text, original, 1)
+    for m in _DATE.finditer(text):
+        end = m.end()
+        time = _TIME_AFTER.match(text, end)
+        if time and re.search(r"\d", text[m.start() : end][-1:]):  # a numeric date's time; 5月12日 10时 too
+            end = time.end()
+        elif time and text[end - 1] in "日号":
+            end = time.end()
+        spans.append(Span("date", m.start(), end, original[m.start() : end]))
+    spans += _orgs(text, original)
     for m in _ADDRESS_LABEL.finditer(text):
         value = _ADDRESS_VALUE.match(text, m.end())
         if value:
             spans.append(Span("address", value.start(), value.end(), original[value.start() : value.end()]))
     for pattern in (_ADDRESS, _STREET_NUMBER, _EN_ADDRESS):
         spans += _group_spans("address", pattern, text, original)
+    return spans
+
+
+def _orgs(text: str, original: str) -> list[Span]:
+    spans = []
+    for m in _ORG_SUFFIX.finditer(text):
+        start = m.start()
+        while start > max(0, m.start() - 20) and text[start - 1] not in _ORG_STOP and "\u4e00" <= text[start - 1] <= "\u9fff":
+            start -= 1
+        while start > max(0, m.start() - 20) and text[start - 1].isdigit():  # 第3人民医院 is rare; 301医院
+            start -= 1
+        prefix = text[start : m.start()]
+        if len(prefix) >= 2 and not _ORG_GENERIC.match(prefix):
+            spans.append(Span("org", start, m.end(), original[start : m.end()]))
+    for m in _EN_ORG.finditer(text):
+        words = m.group().split()
+        while words and words[0] in _EN_ORG_FIRST:
+            words = words[1:]
+        if len(words) >= 2:
+            start = m.end() - len(" ".join(words)) if m.group().endswith(" ".join(words)) else m.start()
+            spans.append(Span("org", start, m.end(), original[start : m.end()]))
     return spans
 
 
@@ -160,5 +234,5 @@ def detect_phi(text: str, known_names: tuple[str, ...] = ()) -> list[Span]:
     """Typed PHI spans of `text`, non-overlapping, in order; `known_names` are names found elsewhere in the record."""
     half = halfwidth(text)
     spans = _candidates(half, text)
-    spans += [Span("name", s.start, s.end, text[s.start : s.end]) for s in find_names(half, known_names)]
+    spans += [Span("name", s.start, s.end, text[s.start : s.end], s.role) for s in find_names(half, known_names)]
     return resolve_overlaps(spans)

@@ -1,0 +1,94 @@
+"""De-identify many records on every core: worker processes, results in input order, one masker per record.
+
+    for new_texts, spans in deid_records(records_iter, workers=4):   # same order as records_iter
+        ...
+
+Each record is de-identified whole inside one worker (its own RecordMasker), so placeholder numbering per record is
+the same as in one process; batches are handed out in order and collected in order, so the output is too. Small
+inputs (fewer than `min_parallel` records) stay in this process: starting workers costs more than it saves. The
+jieba dictionary and the medical word list are loaded before the workers fork, so they share them.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterable, Iterator
+from itertools import islice
+
+from qilin.privacy.record import deid_texts, find_record_phi
+from qilin.privacy.spans import Span
+
+Result = tuple[list[str], list[list[Span]]]
+_BATCH = 512  # records per hand-out: large enough to amortise pickling, small enough to keep memory flat
+_MIN_PARALLEL = 2_000
+
+
+def default_workers() -> int:
+    """The cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def _one(texts: list[str], surrogates: bool, write: bool) -> Result:
+    if write:
+        return deid_texts(texts, surrogates=surrogates)
+    return texts, find_record_phi(texts)
+
+
+def _batch(args: tuple[list[list[str]], bool, bool]) -> list[Result]:
+    records, surrogates, write = args
+    return [_one(texts, surrogates, write) for texts in records]
+
+
+def _warm() -> None:
+    """Load what every worker needs once, in the parent, before forking."""
+    from qilin.privacy.names import _segmenter, medical_words
+
+    _segmenter()
+    medical_words()
+
+
+def deid_records(
+    records: Iterable[list[str]],
+    surrogates: bool = False,
+    write: bool = True,
+    workers: int | None = None,
+    min_parallel: int = _MIN_PARALLEL,
+) -> Iterator[Result]:
+    """(new texts, spans) for each record (a list of texts), in order; `write=False` finds spans only."""
+    workers = default_workers() if workers is None else max(1, workers)
+    records = iter(records)
+    head = list(islice(records, min_parallel))
+    if workers == 1 or len(head) < min_parallel:
+        for texts in head:
+            yield _one(texts, surrogates, write)
+        for texts in records:
+            yield _one(texts, surrogates, write)
+        return
+    _warm()
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    chunks = _chunks(head, records, max(8, 2 * workers) * _BATCH)
+    with context.Pool(workers) as pool:
+        # Keep two hand-outs per worker in flight: the parent reads and writes while the workers detect.
+        pending = []
+        for chunk in chunks:
+            pending.append(pool.map_async(_batch, [(c, surrogates, write) for c in chunk]))
+            if len(pending) > 1:
+                yield from (r for results in pending.pop(0).get() for r in results)
+        for job in pending:
+            yield from (r for results in job.get() for r in results)
+
+
+def _chunks(head: list[list[str]], rest: Iterator[list[str]], group: int) -> Iterator[list[list[list[str]]]]:
+    """Groups of `group` records in batches (one group is handed out at once), the records already read first."""
+    pending = head
+    while True:
+        pending += list(islice(rest, max(0, group - len(pending))))
+        if not pending:
+            return
+        take, pending = pending[:group], pending[group:]
+        yield [take[i : i + _BATCH] for i in range(0, len(take), _BATCH)]
