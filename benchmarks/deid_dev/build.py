@@ -20,5 +20,7 @@ if __name__ == "__main__":
     notes = [n.strip("\n") for n in SOURCE.read_text(encoding="utf-8").split("\n---\n") if n.strip()]
     rows = [parse_marked(note, f"dev-note-{i + 1:03d}") for i, note in enumerate(notes)]
     write_atomic(EVAL_DIR / "dev_notes.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    print(f"{len(rows)} notes, {sum(len(r['spans']) for r in rows)} PHI spans, "
-          f"{sum(len(r['protected']) for r in rows)} protected strings")
+    print(
+        f"{len(rows)} notes, {sum(len(r['spans']) for r in rows)} PHI spans, "
+        f"{sum(len(r['protected']) for r in rows)} protected strings"
+    )

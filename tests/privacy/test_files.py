@@ -56,7 +56,10 @@ def test_every_format_keeps_structure_and_names(tmp_path: Path) -> None:
     assert report.counts["name"] == 9 and report.counts["phone"] == 2 and report.counts["date"] == 2
     written = json.loads((out / "deid_report.json").read_text(encoding="utf-8"))
     # the example shows the words around the hit, the hit and its neighbours' values masked
-    assert written["types"]["id"] == {"count": 1, "examples": ["患者***，身份证号：«1****************4»，电话 ********…"]}
+    assert written["types"]["id"] == {
+        "count": 1,
+        "examples": ["患者***，身份证号：«1****************4»，电话 ********…"],
+    }
     assert all(scan_file(p).total == 0 for p in out.iterdir() if p.name != "deid_report.json")
     assert scan_file(src / "notes.txt").counts["name"] == 3
 

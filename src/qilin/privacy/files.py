@@ -115,9 +115,10 @@ def _records(path: Path) -> Iterator[Record]:
         for where, obj in iter_json_records(path):
             if isinstance(obj, DataError):
                 raise DataError(path, where, obj.message)
-            yield _json_texts(obj), lambda new, obj=obj: json.dumps(
-                _put_strings(obj, iter(new)), ensure_ascii=False
-            ) + "\n"
+            yield (
+                _json_texts(obj),
+                lambda new, obj=obj: json.dumps(_put_strings(obj, iter(new)), ensure_ascii=False) + "\n",
+            )
     elif path.suffix == ".json":
         rows: list[Any] = []
         for _, obj in iter_json_records(path):
@@ -155,9 +156,7 @@ def _check_input(path: Path) -> None:
         raise DataError(path, "", f"unsupported file type {path.suffix!r}; expected one of {', '.join(SUFFIXES)}")
 
 
-def deid_files(
-    paths: list[Path], out_dir: Path, surrogates: bool = False, workers: int | None = None
-) -> PhiReport:
+def deid_files(paths: list[Path], out_dir: Path, surrogates: bool = False, workers: int | None = None) -> PhiReport:
     """Write each file de-identified under `out_dir` with its own name; report what was replaced.
 
     `workers`: processes for large files (default: every core this process may use; 1: this process only).

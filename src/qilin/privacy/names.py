@@ -35,7 +35,21 @@ SURNAMES = set(
     "伊仝区郜海阚花权强帅屠豆朴盖练廉禹井祖漆巴丰支卿国狄平计索宣晋相初门云容敬来扈晁芮都普阙浦戈伏鹿薄邸雍辜羊阿乌母裘"
     "亓修邰赫杭况那宿鲜印逯隆茹诸战慕危玉银亢嵩帖蔚衣"
 )
-COMPOUND_SURNAMES = ("欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "令狐", "慕容", "尉迟", "公孙", "长孙", "宇文", "夏侯")
+COMPOUND_SURNAMES = (
+    "欧阳",
+    "司马",
+    "上官",
+    "诸葛",
+    "东方",
+    "皇甫",
+    "令狐",
+    "慕容",
+    "尉迟",
+    "公孙",
+    "长孙",
+    "宇文",
+    "夏侯",
+)
 COMPOUND_SURNAMES += ("司徒", "司空", "西门", "南宫", "独孤", "端木", "澹台", "呼延", "轩辕", "百里", "钟离", "申屠")
 
 
@@ -44,7 +58,9 @@ def _words(*names: str) -> list[str]:
 
 
 # Roles that announce a name, by the role hint their names get; a colon may follow (姓名：王小明).
-_PATIENT = _words("患者 病人 患儿 病患 姓名 患者姓名 病人姓名 受检者 就诊者 户名 用户 本人 我叫 我是 委托人 名字叫 名叫")
+_PATIENT = _words(
+    "患者 病人 患儿 病患 姓名 患者姓名 病人姓名 受检者 就诊者 户名 用户 本人 我叫 我是 委托人 名字叫 名叫"
+)
 _FAMILY = _words(
     "家属 患者家属 家属姓名 其父 其母 其子 其女 其夫 其妻 之子 之女 之妻 之夫 之父 之母 之孙 之兄 之弟 之姐 之妹 丈夫 妻子 "
     "爱人 老伴 儿子 女儿 儿媳 女婿 母亲 父亲 哥哥 姐姐 弟弟 妹妹 孙子 孙女 外孙 侄子 联系人 紧急联系人 监护人 陪护 陪护人 "
@@ -65,14 +81,18 @@ _ROLE_RE = re.compile("(?:" + "|".join(sorted(_HINT, key=len, reverse=True)) + r
 # Roles that open a turn of a written dialogue ("患者：头痛三天。医生：..."): after them comes speech.
 _SPEAKERS = set(_words("患者 病人 医生 医师 护士 家属 患者家属 用户 患儿 家长 本人"))
 
-_STAFF_TITLES = _words("主任医师 副主任医师 主治医师 住院医师 主任 医师 医生 大夫 护士长 护士 护师 教授 院长 药师 博士 老师")
+_STAFF_TITLES = _words(
+    "主任医师 副主任医师 主治医师 住院医师 主任 医师 医生 大夫 护士长 护士 护师 教授 院长 药师 博士 老师"
+)
 _POLITE_TITLES = _words("女士 先生 小姐 太太 阿姨 大爷 大妈 奶奶 爷爷 师傅 同志 老人")
 _TITLE_RE = re.compile("(?=" + "|".join(sorted(_STAFF_TITLES + _POLITE_TITLES, key=len, reverse=True)) + ")")
 _TITLE_AT = re.compile("|".join(sorted(_STAFF_TITLES + _POLITE_TITLES, key=len, reverse=True)))
 # Surnames that are also function words right before a title (向医生咨询, 和医生沟通): not a surname there.
 _FUNCTION_SURNAMES = set("向和于时都来那全相应给")
 _SIGN_RE = re.compile("(?=签字|签名|代签|陪同|代诉|确认签字)")
-_SEX_AGE_RE = re.compile(r"(?:^|(?<=[\n。；;！!？?，,：:\s]))(?=[\u4e00-\u9fff]{2,4}[，,、 \t]*(?:[男女]性?[，,、 \t）)]|\d{1,3}岁))")
+_SEX_AGE_RE = re.compile(
+    r"(?:^|(?<=[\n。；;！!？?，,：:\s]))(?=[\u4e00-\u9fff]{2,4}[，,、 \t]*(?:[男女]性?[，,、 \t）)]|\d{1,3}岁))"
+)
 _SURNAME_SAYS = re.compile(r"(?:我|免贵|本人)姓(?=[\u4e00-\u9fff])")
 _MOU_RE = re.compile("某某?(?![日天时年月些种处次位项个])")
 # What follows a disease named like a person (银屑病, 孔源性视网膜脱离, 吉兰-巴雷综合征): not a name.
@@ -83,7 +103,9 @@ _STOP = set(
     "氏某"
 )
 # Clinical verbs jieba does not know; added to a private dictionary so a name before them ends in the right place.
-_CLINICAL_WORDS = _words("代诉 主诉 自诉 陪同 陪护 签字 签名 开具 来电 查房 记录 审核 就诊 复诊 到院 入院 出院 参加 诉 述")
+_CLINICAL_WORDS = _words(
+    "代诉 主诉 自诉 陪同 陪护 签字 签名 开具 来电 查房 记录 审核 就诊 复诊 到院 入院 出院 参加 诉 述"
+)
 _BOUNDARY = set("请由与和及、，,。；;：:（(）) 　\n\t/\"“”'")
 _STRONG_END = set("，,。；;、：:（()）) 　\n\t/\"“”'！!？?")
 
@@ -172,8 +194,12 @@ def name_after(text: str, i: int, strict: bool = False) -> int:
             end = one if _is_common_word(text[one : one + 2]) else two
     if end < len(text) and text[end] in _DISEASE_NEXT:
         return i
-    if strict and end < len(text) and text[end] not in _STRONG_END and text[end] not in "男女" and not _TITLE_AT.match(
-        text, end
+    if (
+        strict
+        and end < len(text)
+        and text[end] not in _STRONG_END
+        and text[end] not in "男女"
+        and not _TITLE_AT.match(text, end)
     ):
         return i
     # 患者高血压, 患者常规服药: a word, not a name (compound surnames such as 东方 are words too, and names)

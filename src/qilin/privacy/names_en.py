@@ -1,7 +1,7 @@
 """English person names: after a title, a role label or a relation, before a degree, or opening a case sentence.
 
-    english_names("Dr. Emily Carter saw Mr. Smith; his daughter Mary Johnson agreed.")
-    # [Span("name", 4, 16, "Emily Carter", role="staff"), Span(... "Smith", role="polite"), ... "Mary Johnson"]
+english_names("Dr. Emily Carter saw Mr. Smith; his daughter Mary Johnson agreed.")
+# [Span("name", 4, 16, "Emily Carter", role="staff"), Span(... "Smith", role="polite"), ... "Mary Johnson"]
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import re
 
 from qilin.privacy.spans import Span
 
+_CAPITALISED = re.compile(r"[A-Z][a-z]")
 _WORD = r"(?:[A-Z]')?[A-Z][a-z]+(?:[A-Z][a-z]+)?(?:-[A-Z][a-z]+)?"  # Smith, O'Connor, McDonald, Smith-Jones
 _NAME = re.compile(rf"{_WORD}(?:\s+[A-Z]\.)?(?:\s+{_WORD}){{0,2}}")
 _STAFF_LABELS = (
@@ -28,7 +29,9 @@ _LABEL = re.compile(
 )
 _TITLE = re.compile(r"\b(?:(?P<staff>Dr|Prof|Doctor)|(?P<polite>Mr|Mrs|Ms|Mx|Miss))\.?[ \t]+")
 _SUFFIX = re.compile(rf"\b({_WORD}(?:\s+[A-Z]\.)?\s+{_WORD}),\s*(?:MD|M\.D\.|RN|DO|NP|PA-C|PA|PhD|MBBS|CRNA|FACS)\b")
-_CASE = re.compile(rf"(?:^|(?<=[.\n]\s)|(?<=\n))({_WORD}\s+{_WORD})(?=,?\s+(?:is|was)?\s*an?\s+\d{{1,3}}[- ]year[- ]old)")
+_CASE = re.compile(
+    rf"(?:^|(?<=[.\n]\s)|(?<=\n))({_WORD}\s+{_WORD})(?=,?\s+(?:is|was)?\s*an?\s+\d{{1,3}}[- ]year[- ]old)"
+)
 # Capitalised words that follow "Patient"/"Name"/"son" but are not names.
 _NOT_NAMES = set(
     "The A An He She They His Her Their This That Is Was Has Had Who With Without Education Information Reports "
@@ -50,7 +53,9 @@ def _name_at(text: str, pos: int) -> re.Match | None:
 
 def english_names(text: str) -> list[Span]:
     """English person names with a role hint (staff, patient, family, polite)."""
-    spans = []
+    spans: list[Span] = []
+    if not _CAPITALISED.search(text):  # no capitalised word, no English name (most Chinese text): skip the scans
+        return spans
     for m in _LABEL.finditer(text):
         name = _name_at(text, m.end())
         if name:

@@ -77,10 +77,17 @@ class RecordMasker:
 
     def __init__(self, chinese: bool = True, surrogates: bool = False, seed: str = ""):
         self.chinese, self.surrogates = chinese, surrogates
-        self.rng = random.Random(hashlib.sha256(seed.encode("utf-8")).hexdigest())
+        self._seed, self._rng = seed, None
         self._by_value: dict[tuple[str, str], str] = {}
         self.aliases: dict[str, str] = {}  # 赵 (of 赵女士) -> 赵丽颖: one placeholder per person
         self._count: dict[str, int] = {}
+
+    @property
+    def rng(self) -> random.Random:
+        """The record's random source, seeded from its text (made on first use: most records hold no PHI)."""
+        if self._rng is None:
+            self._rng = random.Random(hashlib.sha256(self._seed.encode("utf-8")).hexdigest())
+        return self._rng
 
     def replacement(self, span: Span) -> str:
         """The placeholder or surrogate of `span`'s value, assigned on first sight."""
