@@ -116,9 +116,8 @@ def main() -> None:
             if (kind, workers) not in best or result["seconds"] < best[kind, workers]["seconds"]:
                 best[kind, workers] = result
         print(f"corpus: {size / 1e6:.1f} MB of CPT-like JSONL (ChiMed CPT documents, one clinical note in eight)")
-        print(
-            f"{'detector':<10} {'workers':>7} {'seconds':>8} {'MB/s':>6} {'MB/s/core':>9} {'RSS MB':>7} {'worker RSS':>10}"
-        )
+        header = ("detector", "workers", "seconds", "MB/s", "MB/s/core", "RSS MB", "worker RSS")
+        print(f"{header[0]:<10} " + " ".join(f"{h:>{w}}" for h, w in zip(header[1:], (7, 8, 6, 9, 7, 10), strict=True)))
         for (kind, workers), r in best.items():
             rate = size / 1e6 / r["seconds"]
             worker_rss = f"{r['worker_rss_mb']:.0f}" if workers > 1 else "-"

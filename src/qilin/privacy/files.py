@@ -76,8 +76,9 @@ def _text_records(path: Path) -> Iterator[Record]:
             if block:  # a paragraph ends: its lines are one record
                 yield _paragraph(block)
                 block = []
+            tail = line[len(body) :]
             if body.strip():
-                yield [body], lambda new, tail=line[len(body) :]: new[0] + tail
+                yield [body], lambda new, tail=tail: new[0] + tail
             else:
                 yield [], lambda new, line=line: line
     if block:

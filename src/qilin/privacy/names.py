@@ -9,7 +9,8 @@ A Chinese name has no capital letters or spaces to find it by, so a rule needs a
 - a sentence it opens as a subject with sex or age (刘洋，男，32岁), a signature verb after it (刘刚签字), 张某某.
 Where a given name ends (one character or two) is decided by jieba's segmentation of the few characters after the
 surname, with clinical verbs added to a private dictionary. A candidate that opens a medical word (唐氏, 马方综合征,
-高钾血症, 左下肢, 安静: not_names.txt plus the bundled knowledge base's terms) or a common dictionary word is not a name.
+高钾血症, 左下肢, 安静: not_names.txt plus the bundled knowledge base's terms) or a common dictionary word is not
+a name.
 Each span carries a role hint (patient, family, staff, polite) that record.py uses to resolve 赵女士 to 赵丽颖.
 """
 
@@ -62,17 +63,19 @@ _PATIENT = _words(
     "患者 病人 患儿 病患 姓名 患者姓名 病人姓名 受检者 就诊者 户名 用户 本人 我叫 我是 委托人 名字叫 名叫"
 )
 _FAMILY = _words(
-    "家属 患者家属 家属姓名 其父 其母 其子 其女 其夫 其妻 之子 之女 之妻 之夫 之父 之母 之孙 之兄 之弟 之姐 之妹 丈夫 妻子 "
-    "爱人 老伴 儿子 女儿 儿媳 女婿 母亲 父亲 哥哥 姐姐 弟弟 妹妹 孙子 孙女 外孙 侄子 联系人 紧急联系人 监护人 陪护 陪护人 "
-    "陪同人 代理人 授权委托人 见证人 家长 我爸 我妈 我爸爸 我妈妈 我老公 我老婆 爸爸 妈妈 父 母 夫 妻 子 女"
+    "家属 患者家属 家属姓名 其父 其母 其子 其女 其夫 其妻 之子 之女 之妻 之夫 之父 之母 之孙 之兄 之弟 "
+    "之姐 之妹 丈夫 妻子 爱人 老伴 儿子 女儿 儿媳 女婿 母亲 父亲 哥哥 姐姐 弟弟 妹妹 孙子 孙女 外孙 侄子 "
+    "联系人 紧急联系人 监护人 陪护 陪护人 陪同人 代理人 授权委托人 见证人 家长 我爸 我妈 我爸爸 我妈妈 "
+    "我老公 我老婆 爸爸 妈妈 父 母 夫 妻 子 女"
 )
 _STAFF = _words(
-    "医生 医师 主治医师 主治医生 主任医师 副主任医师 住院医师 主管医师 管床医生 值班医生 经治医生 报告医生 报告医师 申请医生 "
-    "审核医生 审核医师 接诊医生 会诊医师 会诊医生 谈话医师 谈话医生 记录医师 上级医师 查房医师 手术医生 手术医师 麻醉医生 "
-    "麻醉医师 麻醉师 开单医生 送检医生 操作医师 操作者 检查医师 诊断医师 护士 责任护士 器械护士 巡回护士 洗手护士 手术室护士 "
-    "护师 主管护师 护士长 药师 技师 主刀 主刀医生 术者 第一助手 第二助手 助手 一助 二助 三助 麻醉 记录人 记录者 记录 审核 "
-    "审核人 审核者 报告人 检查者 签名 医师签名 医生签名 护士签名 患者签名 家属签名 签字 医师签字 医生签字 患者签字 家属签字 "
-    "代签 签署人"
+    "医生 医师 主治医师 主治医生 主任医师 副主任医师 住院医师 主管医师 管床医生 值班医生 经治医生 "
+    "报告医生 报告医师 申请医生 审核医生 审核医师 接诊医生 会诊医师 会诊医生 谈话医师 谈话医生 记录医师 "
+    "上级医师 查房医师 手术医生 手术医师 麻醉医生 麻醉医师 麻醉师 开单医生 送检医生 操作医师 操作者 "
+    "检查医师 诊断医师 护士 责任护士 器械护士 巡回护士 洗手护士 手术室护士 护师 主管护师 护士长 药师 "
+    "技师 主刀 主刀医生 术者 第一助手 第二助手 助手 一助 二助 三助 麻醉 记录人 记录者 记录 审核 审核人 "
+    "审核者 报告人 检查者 签名 医师签名 医生签名 护士签名 患者签名 家属签名 签字 医师签字 医生签字 "
+    "患者签字 家属签字 代签 签署人"
 )
 # Roles that are also plain words (麻醉方式, 记录完整, 父母): a name follows them only after a colon or space.
 _NEED_COLON = set(_words("麻醉 记录 审核 签名 签字 助手 父 母 夫 妻 子 女 本人 代签"))
@@ -173,15 +176,13 @@ def name_after(text: str, i: int, strict: bool = False) -> int:
     if _opens_medical_word(text, i):
         return i
     one, two = i + s + 1, i + s + 2
-    if two > len(text) or not _name_char(text[two - 1]):
+    if two > len(text) or not _name_char(text[two - 1]) or any(text.startswith(w, one) for w in _CLINICAL_WORDS):
         end = one
-    elif two < len(text) and not _name_char(text[two]):  # 莫萍红于: a stop right after two given characters
-        end = two
-    elif any(text.startswith(w, one) for w in _CLINICAL_WORDS):
-        end = one
-    elif any(text.startswith(w, two) for w in _CLINICAL_WORDS):
-        end = two
-    elif strict and (two == len(text) or text[two] in _STRONG_END):
+    elif (
+        (two < len(text) and not _name_char(text[two]))  # 莫萍红于: a stop right after two given characters
+        or any(text.startswith(w, two) for w in _CLINICAL_WORDS)
+        or (strict and (two == len(text) or text[two] in _STRONG_END))
+    ):
         end = two
     else:
         cuts, pos = set(), i
@@ -246,9 +247,9 @@ def _name_before(text: str, t: int, shortest: int = 2) -> int:
         at_boundary = before in _BOUNDARY or not "\u4e00" <= before <= "\u9fff"
         s = surname_length(text, start)
         given = text[start + s : t]
-        if at_boundary and s and given and all(_name_char(c) for c in given):
-            if not _is_common_word(text[start:t]) and not _opens_medical_word(text, start):
-                return start
+        name_shaped = at_boundary and s and given and all(_name_char(c) for c in given)
+        if name_shaped and not _is_common_word(text[start:t]) and not _opens_medical_word(text, start):
+            return start
     return -1
 
 

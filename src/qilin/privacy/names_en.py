@@ -33,12 +33,13 @@ _CASE = re.compile(
     rf"(?:^|(?<=[.\n]\s)|(?<=\n))({_WORD}\s+{_WORD})(?=,?\s+(?:is|was)?\s*an?\s+\d{{1,3}}[- ]year[- ]old)"
 )
 # Capitalised words that follow "Patient"/"Name"/"son" but are not names.
-_NOT_NAMES = set(
+_NOT_WORDS = (
     "The A An He She They His Her Their This That Is Was Has Had Who With Without Education Information Reports "
     "Denies Presented States Name Age Sex Male Female Unknown History Admitted Discharged Will Date ID DOB MRN "
     "Medical Record Number Phone Address Diagnosis Follow Seen Signed Consent Refused Declined At In On Of And Or "
-    "Not No Yes None Today Tomorrow Emergency Department Room Unit Hospital Clinic Is Are Insurance".split()
+    "Not No Yes None Today Tomorrow Emergency Department Room Unit Hospital Clinic Is Are Insurance"
 )
+_NOT_NAMES = set(_NOT_WORDS.split())
 
 
 def _name_at(text: str, pos: int) -> re.Match | None:
