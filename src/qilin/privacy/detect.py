@@ -52,7 +52,7 @@ _PLATE = re.compile(
 )
 
 _RECORD = re.compile(
-    r"(?:住院号|门诊号|病案号|病历号|住院病历号|登记号|就诊号|档案号|病人ID|患者ID|检查号|影像号|床位号码|"
+    r"(?:住院号|门诊号|病案号|病历号|住院病历号|登记号|就诊号|档案号|病人ID|患者ID|检查号|影像号|工号|职工号|员工号|"
     r"(?i:mrn|medical record (?:number|no\.?)))" + _COLON + rf"([A-Za-z]{{0,4}}-?\d[0-9A-Za-z\-]{{3,20}}){_NA}"
 )
 
@@ -67,6 +67,7 @@ _CARD_LABELLED = re.compile(
 # Chat and social accounts after their label: WeChat ids (letters first), QQ numbers, Weibo handles (any script).
 _ACCOUNT = re.compile(
     r"(?:微信(?:号|ID|id)?|(?i:wechat(?:\s*id)?)|QQ(?:号码?)?|qq(?:号码?)?|微博(?:号|账号)?|抖音号?|快手号?|支付宝(?:账号)?|"
+    r"用户名|登录名|账号|帐号|"
     r"钉钉号?|(?i:skype|telegram|line\s*id|twitter|instagram))"
     + _COLON
     + r"(@?[A-Za-z0-9_\-\u4e00-\u9fff]{3,30}[A-Za-z0-9_\-\u4e00-\u9fff]?)"
@@ -75,7 +76,9 @@ _ACCOUNT = re.compile(
 _ORG_SUFFIX = re.compile(
     r"(?:医院|卫生院|卫生服务中心|卫生服务站|保健院|诊所|门诊部|医学中心|疾病预防控制中心|疾控中心|血液中心|急救中心)"
 )
-_ACCOUNT_GATE = re.compile(r"微信|QQ|qq|微博|抖音|快手|支付宝|钉钉|(?i:wechat|skype|telegram|line|twitter|instagram)")
+_ACCOUNT_GATE = re.compile(
+    r"微信|QQ|qq|微博|抖音|快手|支付宝|钉钉|用户名|登录名|账号|帐号|(?i:wechat|skype|telegram|line|twitter|instagram)"
+)
 _DIGIT = re.compile(r"\d")
 _LATIN = re.compile(r"[A-Za-z]")
 _CAPITALISED = re.compile(r"[A-Z][a-z]")
@@ -132,7 +135,7 @@ _PROVINCE = (
 )
 _ADDRESS_UNIT = r"[\u4e00-\u9fff]{1,8}?(?:市|区|县|镇|乡|村|路|街|大道|巷|弄|小区|花园|苑|大厦|广场)"
 _ADDRESS_NUMBER = r"[0-9\-]+(?:号院|号楼|号|栋|幢|楼|单元|层|室)"
-_ADDRESS = re.compile(rf"(?:{_PROVINCE})(?:{_ADDRESS_UNIT}|{_ADDRESS_NUMBER})*(?:(?<=单元|号楼)\d+室?)?")
+_ADDRESS = re.compile(rf"(?:{_PROVINCE})(?:{_ADDRESS_UNIT}|{_ADDRESS_NUMBER})+(?:(?<=单元|号楼)\d+室?)?")
 _STREET_NUMBER = re.compile(rf"[\u4e00-\u9fff]{{2,6}}(?:路|街|大道|巷)\d+号(?:{_ADDRESS_NUMBER})*")
 _EN_ADDRESS = re.compile(
     r"\b\d{1,5}\s+(?:[A-Z][a-z]+\s+){1,3}(?:Street|St\.?|Avenue|Ave\.?|Road|Rd\.?|Boulevard|Blvd\.?|Lane|Ln\.?|"

@@ -60,7 +60,7 @@ def _words(*names: str) -> list[str]:
 
 # Roles that announce a name, by the role hint their names get; a colon may follow (姓名：王小明).
 _PATIENT = _words(
-    "患者 病人 患儿 病患 姓名 患者姓名 病人姓名 受检者 就诊者 户名 用户 本人 我叫 我是 委托人 名字叫 名叫"
+    "他叫 她叫 孩子叫 就诊人 患者名 病人名 受托人 申请人 签署人 陪诊人 患者 病人 患儿 病患 姓名 患者姓名 病人姓名 受检者 就诊者 户名 用户 本人 我叫 我是 委托人 名字叫 名叫"
 )
 _FAMILY = _words(
     "家属 患者家属 家属姓名 其父 其母 其子 其女 其夫 其妻 之子 之女 之妻 之夫 之父 之母 之孙 之兄 之弟 "
@@ -81,6 +81,10 @@ _STAFF = _words(
 _NEED_COLON = set(_words("麻醉 记录 审核 签名 签字 助手 父 母 夫 妻 子 女 本人 代签"))
 _HINT = {**dict.fromkeys(_PATIENT, "patient"), **dict.fromkeys(_FAMILY, "family"), **dict.fromkeys(_STAFF, "staff")}
 _ROLE_RE = re.compile("(?:" + "|".join(sorted(_HINT, key=len, reverse=True)) + r")(\s*[:：]\s*|[ \t　]+)?")
+# Header labels written with spaces inside (姓    名：, 联 系 人：) and a bed number (3床严国栋, 12床：沈大爷).
+_SPACED_RE = re.compile(
+    r"(?:姓[ \t　]+名|联[ \t　]*系[ \t　]*人|家[ \t　]+属|签[ \t　]+[名字])[ \t　]*[:：][ \t　]*|\d{1,3}\s*床\s*[:：]?\s*"
+)
 # Roles that open a turn of a written dialogue ("患者：头痛三天。医生：..."): after them comes speech.
 _SPEAKERS = set(_words("患者 病人 医生 医师 护士 家属 患者家属 用户 患儿 家长 本人"))
 
@@ -102,7 +106,7 @@ _MOU_RE = re.compile("某某?(?![日天时年月些种处次位项个])")
 _DISEASE_NEXT = set("病症炎癌瘤性-征综")
 # Characters that end a name: function words and the usual first characters of what follows a name in a note.
 _STOP = set(
-    "于因在自诉主男女等的和与及为是已今昨前后称来去入出诊也均曾现再将被把对从向到经行年月日岁之所以系无有不问说讲答想要需能会请让叫"
+    "于因在自诉主男女等的和与及为是已今昨前后称来去入出诊也均曾现再将被把对从向到经行年日岁之所以系无有不问说讲答想要需能会请让叫"
     "氏某"
 )
 # Clinical verbs jieba does not know; added to a private dictionary so a name before them ends in the right place.
@@ -221,6 +225,10 @@ def _label_names(text: str) -> list[Span]:
         end = name_after(text, m.end(), strict=strict)
         if end > m.end():
             spans.append(Span("name", m.end(), end, text[m.end() : end], role=_HINT[role]))
+    for m in _SPACED_RE.finditer(text):
+        end = name_after(text, m.end())
+        if end > m.end():
+            spans.append(Span("name", m.end(), end, text[m.end() : end], role="patient"))
     return spans
 
 

@@ -25,12 +25,13 @@ _FAMILY_LABELS = (
 )
 _LABEL = re.compile(
     rf"\b(?:(?P<staff>(?i:{_STAFF_LABELS}))|(?P<patient>(?i:{_PATIENT_LABELS}))|(?P<family>(?i:{_FAMILY_LABELS})))"
-    r"\b,?[ \t]*:?[ \t]*(?:(?P<dr>Dr|Prof)\.?[ \t]+)?"
+    r"\b,?[ \t]*[:(]?[ \t]*(?:(?P<dr>Dr|Prof)\.?[ \t]+)?"
 )
 _TITLE = re.compile(r"\b(?:(?P<staff>Dr|Prof|Doctor)|(?P<polite>Mr|Mrs|Ms|Mx|Miss))\.?[ \t]+")
 _SUFFIX = re.compile(rf"\b({_WORD}(?:\s+[A-Z]\.)?\s+{_WORD}),\s*(?:MD|M\.D\.|RN|DO|NP|PA-C|PA|PhD|MBBS|CRNA|FACS)\b")
+_CONSENT = re.compile(rf"\bI,\s+({_WORD}(?:\s+[A-Z]\.)?(?:\s+{_WORD}){{1,2}}),")
 _CASE = re.compile(
-    rf"(?:^|(?<=[.\n]\s)|(?<=\n))({_WORD}\s+{_WORD})(?=,?\s+(?:is|was)?\s*an?\s+\d{{1,3}}[- ]year[- ]old)"
+    rf"(?:^|(?<=[.:\n]\s)|(?<=\n))({_WORD}\s+{_WORD})(?=,?\s+(?:is|was)?\s*an?\s+\d{{1,3}}[- ]year[- ]old)"
 )
 # Capitalised words that follow "Patient"/"Name"/"son" but are not names.
 _NOT_WORDS = (
@@ -69,6 +70,8 @@ def english_names(text: str) -> list[Span]:
             spans.append(Span("name", name.start(), name.end(), name.group(), role=role))
     for m in _SUFFIX.finditer(text):
         spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="staff"))
+    for m in _CONSENT.finditer(text):  # "I, James Miller, consent to"
+        spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="patient"))
     for m in _CASE.finditer(text):
         if m.group(1).split()[0] not in _NOT_NAMES:
             spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="patient"))
