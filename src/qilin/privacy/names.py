@@ -60,7 +60,8 @@ def _words(*names: str) -> list[str]:
 
 # Roles that announce a name, by the role hint their names get; a colon may follow (姓名：王小明).
 _PATIENT = _words(
-    "他叫 她叫 孩子叫 就诊人 患者名 病人名 受托人 申请人 签署人 陪诊人 患者 病人 患儿 病患 姓名 患者姓名 病人姓名 受检者 就诊者 户名 用户 本人 我叫 我是 委托人 名字叫 名叫"
+    "他叫 她叫 孩子叫 就诊人 患者名 病人名 受托人 申请人 签署人 陪诊人 "
+    "患者 病人 患儿 病患 姓名 患者姓名 病人姓名 受检者 就诊者 户名 用户 本人 我叫 我是 委托人 名字叫 名叫"
 )
 _FAMILY = _words(
     "家属 患者家属 家属姓名 其父 其母 其子 其女 其夫 其妻 之子 之女 之妻 之夫 之父 之母 之孙 之兄 之弟 "
@@ -82,8 +83,9 @@ _NEED_COLON = set(_words("麻醉 记录 审核 签名 签字 助手 父 母 夫 
 _HINT = {**dict.fromkeys(_PATIENT, "patient"), **dict.fromkeys(_FAMILY, "family"), **dict.fromkeys(_STAFF, "staff")}
 _ROLE_RE = re.compile("(?:" + "|".join(sorted(_HINT, key=len, reverse=True)) + r")(\s*[:：]\s*|[ \t　]+)?")
 # Header labels written with spaces inside (姓    名：, 联 系 人：) and a bed number (3床严国栋, 12床：沈大爷).
+_SP = "[ \t　]"
 _SPACED_RE = re.compile(
-    r"(?:姓[ \t　]+名|联[ \t　]*系[ \t　]*人|家[ \t　]+属|签[ \t　]+[名字])[ \t　]*[:：][ \t　]*|\d{1,3}\s*床\s*[:：]?\s*"
+    rf"(?:姓{_SP}+名|联{_SP}*系{_SP}*人|家{_SP}+属|签{_SP}+[名字]){_SP}*[:：]{_SP}*|\d{{1,3}}\s*床\s*[:：]?\s*"
 )
 # Roles that open a turn of a written dialogue ("患者：头痛三天。医生：..."): after them comes speech.
 _SPEAKERS = set(_words("患者 病人 医生 医师 护士 家属 患者家属 用户 患儿 家长 本人"))
