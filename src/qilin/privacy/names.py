@@ -100,12 +100,13 @@ _TITLE_AT = re.compile("|".join(sorted(_STAFF_TITLES + _POLITE_TITLES, key=len, 
 _FUNCTION_SURNAMES = set("向和于时都来那全相应给")
 _SIGN_RE = re.compile("(?=签字|签名|代签|陪同|代诉|确认签字)")
 _SEX_AGE_RE = re.compile(
-    r"(?:^|(?<=[\n。；;！!？?，,：:\s]))(?=[\u4e00-\u9fff]{2,4}[，,、 \t]*(?:[男女]性?[，,、 \t）)]|\d{1,3}岁))"
+    r"(?:^|(?<=[\n。；;！!？?，,：:\s]))(?=[\u4e00-\u9fff]{2,4}[，,、 \t（(]*(?:[男女]性?[，,、 \t）)]|\d{1,3}岁))"
 )
 _SURNAME_SAYS = re.compile(r"(?:我|免贵|本人)姓(?=[\u4e00-\u9fff])")
 _MOU_RE = re.compile("某某?(?![日天时年月些种处次位项个])")
 # What follows a disease named like a person (银屑病, 孔源性视网膜脱离, 吉兰-巴雷综合征): not a name.
 _DISEASE_NEXT = set("病症炎癌瘤性-征综")
+_NEVER_IN_NAMES = set("病症癌瘤疹痛")  # 石骨症: a name does not end in these
 # Characters that end a name: function words and the usual first characters of what follows a name in a note.
 _STOP = set(
     "于因在自诉主男女等的和与及为是已今昨前后称来去入出诊也均曾现再将被把对从向到经行年日岁之所以系无有不问说讲答想要需能会请让叫"
@@ -199,7 +200,7 @@ def name_after(text: str, i: int, strict: bool = False) -> int:
             end = two if two in cuts else one
         else:
             end = one if _is_common_word(text[one : one + 2]) else two
-    if end < len(text) and text[end] in _DISEASE_NEXT:
+    if (end < len(text) and text[end] in _DISEASE_NEXT) or text[end - 1] in _NEVER_IN_NAMES:
         return i
     if (
         strict
