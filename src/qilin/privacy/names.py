@@ -218,7 +218,9 @@ def name_after(text: str, i: int, strict: bool = False) -> int:
 
 def _label_names(text: str) -> list[Span]:
     spans = []
-    for m in _ROLE_RE.finditer(text):
+    pos = 0
+    while m := _ROLE_RE.search(text, pos):
+        pos = m.start() + 1  # no name here: look again one character on (其女儿方琳: 其女 fails, 女儿 finds)
         role = text[m.start() : m.end(1) if m.group(1) else m.end()].rstrip(" \t　:：")
         sep = m.group(1) or ""
         if role in _NEED_COLON and not sep:
@@ -228,6 +230,7 @@ def _label_names(text: str) -> list[Span]:
         end = name_after(text, m.end(), strict=strict)
         if end > m.end():
             spans.append(Span("name", m.end(), end, text[m.end() : end], role=_HINT[role]))
+            pos = end
     for m in _SPACED_RE.finditer(text):
         end = name_after(text, m.end())
         if end > m.end():

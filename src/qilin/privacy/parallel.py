@@ -45,10 +45,11 @@ def _batch(args: tuple[list[list[str]], bool, bool]) -> list[Result]:
 
 def _warm() -> None:
     """Load what every worker needs once, in the parent, before forking."""
-    from qilin.privacy.names import _segmenter, medical_words
+    from qilin.privacy.names import _is_common_word, _segmenter, medical_words
 
     _segmenter()
     medical_words()
+    _is_common_word("预热")  # loads jieba's part-of-speech table (about a second)
 
 
 def deid_records(
@@ -56,10 +57,11 @@ def deid_records(
     surrogates: bool = False,
     write: bool = True,
     workers: int | None = None,
-    min_parallel: int = _MIN_PARALLEL,
+    min_parallel: int | None = None,
 ) -> Iterator[Result]:
     """(new texts, spans) for each record (a list of texts), in order; `write=False` finds spans only."""
     workers = default_workers() if workers is None else max(1, workers)
+    min_parallel = _MIN_PARALLEL if min_parallel is None else min_parallel
     records = iter(records)
     head = list(islice(records, min_parallel))
     if workers == 1 or len(head) < min_parallel:
@@ -71,9 +73,10 @@ def deid_records(
     _warm()
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    chunks = _chunks(head, records, max(8, 2 * workers) * _BATCH)
+    batch = max(1, min(_BATCH, len(head) // (2 * workers)))
+    chunks = _chunks(head, records, batch, max(8, 2 * workers) * batch)
     with context.Pool(workers) as pool:
-        # Keep two hand-outs per worker in flight: the parent reads and writes while the workers detect.
+        # Two groups in flight: the workers detect the next one while the parent writes this one out.
         pending = []
         for chunk in chunks:
             pending.append(pool.map_async(_batch, [(c, surrogates, write) for c in chunk]))
@@ -83,7 +86,9 @@ def deid_records(
             yield from (r for results in job.get() for r in results)
 
 
-def _chunks(head: list[list[str]], rest: Iterator[list[str]], group: int) -> Iterator[list[list[list[str]]]]:
+def _chunks(
+    head: list[list[str]], rest: Iterator[list[str]], batch: int, group: int
+) -> Iterator[list[list[list[str]]]]:
     """Groups of `group` records in batches (one group is handed out at once), the records already read first."""
     pending = head
     while True:
@@ -91,4 +96,4 @@ def _chunks(head: list[list[str]], rest: Iterator[list[str]], group: int) -> Ite
         if not pending:
             return
         take, pending = pending[:group], pending[group:]
-        yield [take[i : i + _BATCH] for i in range(0, len(take), _BATCH)]
+        yield [take[i : i + batch] for i in range(0, len(take), batch)]

@@ -5,9 +5,9 @@
 
 Names found in one field are looked for in every field of the record (a name announced by 患者 in the prompt
 is masked where the answer repeats it bare), and the whole record shares one RecordMasker. A bare surname with a
-title (赵女士, 王主任, Mr. Smith) takes the placeholder of the one full name in the record with that surname and a
-matching role (a polite title: the patient's name; a staff title: a staff member's); when none or several match,
-it keeps a placeholder of its own.
+title (赵女士, 王主任, Mr. Smith) takes the placeholder of the one full name in the record with that surname, when its
+role fits (a polite title: a patient's name, not a relative's; a staff title: a staff member's); when there is no
+such name, or several full names share the surname, it keeps a placeholder of its own.
 """
 
 from __future__ import annotations
@@ -52,10 +52,11 @@ def name_aliases(spans: list[list[Span]]) -> dict[str, str]:
         bare = is_surname_only(s.value) or (s.value.isascii() and " " not in s.value)
         if not bare or s.value not in full:
             continue
+        names = {name for name, _ in full[s.value]}
+        roles = {role for _, role in full[s.value]}
         allowed = _MAY_BE.get(s.role, ("patient", ""))
-        candidates = {name for name, role in full[s.value] if role in allowed}
-        if len(candidates) == 1 and not any(role == "family" for name, role in full[s.value] if name in candidates):
-            aliases[s.value] = candidates.pop()
+        if len(names) == 1 and roles <= set(allowed) | {""} and roles & set(allowed):  # one person, a fitting role
+            aliases[s.value] = names.pop()
     return aliases
 
 
