@@ -149,3 +149,32 @@ def test_one_placeholder_per_person_across_fields() -> None:
     assert masked("Patient Name: John Smith. Mr. Smith is 67. Dr. Patel saw him.") == [
         "Patient Name: [NAME1]. Mr. [NAME1] is 67. Dr. [NAME2] saw him."
     ]
+
+
+def test_chat_turns_bare_surnames_after_labels_and_inverted_english_names() -> None:
+    assert names("医：你叫什么名字？\n患：蔡明亮。\n医：哪里不舒服？\n患：拉肚子。") == ["蔡明亮"]
+    assert names("执行护士：童\n会诊意见：同意。神经内科 阮文杰") == ["童", "阮文杰"]
+    assert names("Name: Doe, John    DOB: 01/15/1950\nLinda Park, 45F, POD#2") == ["Doe", "John", "Linda Park"]
+
+
+def test_accounts_need_an_ascii_id_or_a_colon() -> None:
+    assert detect_phi("通过微信随访，微信公众号推送，加QQ群咨询，账号密码遗失") == []
+    assert [s.value for s in detect_phi("加我vx：dr_zhou_1985，把结果发我")] == ["dr_zhou_1985"]
+
+
+def test_knowledge_base_terms_after_roles_are_not_names() -> None:
+    """Every disease, symptom, test and drug of the bundled knowledge base, after the words that announce names."""
+    import json
+
+    from qilin.privacy.names import _RESOURCES
+
+    kb = json.loads((_RESOURCES / "medical_kb.json").read_text(encoding="utf-8"))
+    terms = {
+        t
+        for d in kb["diseases"]
+        for key in ("name", "aliases", "symptoms", "examinations", "treatments", "complications", "risk_factors")
+        for t in ([d[key]] if isinstance(d.get(key), str) else d.get(key, []))
+    }
+    contexts = ("患者{}，建议复查。", "家属{}。", "患者：{}。", "病人{}明显", "患儿{}3天", "{}，男，45岁")
+    wrong = [c.format(t) for t in sorted(terms) for c in contexts if detect_phi(c.format(t))]
+    assert len(terms) > 2000 and wrong == []

@@ -65,19 +65,19 @@ _CARD_LABELLED = re.compile(
     + rf"([A-Za-z]{{0,4}}[0-9][0-9A-Za-z\-]{{4,24}}){_NA}"
 )
 # Chat and social accounts after their label: WeChat ids (letters first), QQ numbers, Weibo handles (any script).
-_ACCOUNT = re.compile(
-    r"(?:微信(?:号|ID|id)?|(?i:wechat(?:\s*id)?)|QQ(?:号码?)?|qq(?:号码?)?|微博(?:号|账号)?|抖音号?|快手号?|支付宝(?:账号)?|"
-    r"用户名|登录名|账号|帐号|"
-    r"钉钉号?|(?i:skype|telegram|line\s*id|twitter|instagram))"
-    + _COLON
-    + r"(@?[A-Za-z0-9_\-\u4e00-\u9fff]{3,30}[A-Za-z0-9_\-\u4e00-\u9fff]?)"
+_ACCOUNT_LABEL = (
+    r"(?:微信(?:号|ID|id)?|(?i:wechat(?:\s*id)?)|QQ(?:号码?)?|(?<![A-Za-z])qq(?:号码?)?|微博(?:号|账号)?|抖音号?|快手号?|"
+    r"支付宝(?:账号)?|用户名|登录名|账号|帐号|(?<![A-Za-z])(?:vx|VX|wx|WX)|V信|威信|钉钉号?|小红书号?|"
+    r"(?i:skype|telegram|line\s*id|twitter|instagram))"
 )
+# An id is ASCII (微信随访, QQ群 are no ids); a Weibo or Douyin handle may be Chinese, after a colon only.
+_ACCOUNT = re.compile(_ACCOUNT_LABEL + _COLON + r"(@?[A-Za-z0-9][A-Za-z0-9_\-]{3,29})(?![A-Za-z0-9_\-])")
+_HANDLE = re.compile(r"(?:微博|抖音|快手|小红书)(?:号|账号|昵称|ID)?\s*[:：]\s*(@?[\u4e00-\u9fffA-Za-z0-9_\-]{2,30})")
+_ACCOUNT_GATE = re.compile(_ACCOUNT_LABEL)
 # Hospitals and clinics: a proper name before a facility word. Generic ones (当地医院, 上级医院, 我院) are not.
 _ORG_SUFFIX = re.compile(
-    r"(?:医院|卫生院|卫生服务中心|卫生服务站|保健院|诊所|门诊部|医学中心|疾病预防控制中心|疾控中心|血液中心|急救中心)"
-)
-_ACCOUNT_GATE = re.compile(
-    r"微信|QQ|qq|微博|抖音|快手|支付宝|钉钉|用户名|登录名|账号|帐号|(?i:wechat|skype|telegram|line|twitter|instagram)"
+    r"(?:医院|卫生院|卫生服务中心|卫生服务站|保健院|诊所|门诊部|医学中心|疾病预防控制中心|疾控中心|血液中心|急救中心|"
+    r"(?<=[\u4e00-\u9fff]{2})[一二三四五六七八九]院)"
 )
 _DIGIT = re.compile(r"\d")
 _LATIN = re.compile(r"[A-Za-z]")
@@ -113,6 +113,8 @@ _DATE = re.compile(
             r"(?:今年|去年|前年|同年|次年|当年|明年)?(?<!\d)\d{1,2}\s*月(?:初|中旬|上旬|下旬|底|末|份)",  # 5月初, 5月份
             r"(?<![\d.])(?:19|20)\d\d[-/.](?:0?[1-9]|1[0-2])(?![-/.\d])",  # 2023-05, 2023.5
             r"(?<![\d/])(?:0?[1-9]|1[0-2])/(?:19|20)\d\d(?!\d)",  # 05/2023
+            rf"\b\d{{1,2}}-{_MONTHS}-(?:19|20)?\d\d\b",  # 12-Mar-2024
+            r"(?<![\d\-/.])(?:0?[1-9]|1[0-2])[-/](?:0?[1-9]|[12]\d|3[01])(?=\s+\d{1,2}:\d{2})",  # 06-20 08:00
         )
     )
 )
@@ -229,6 +231,7 @@ def _candidates(text: str, original: str) -> list[Span]:
         spans += _group_spans("url", _URL, text, original)
     if _ACCOUNT_GATE.search(text):
         spans += _group_spans("account", _ACCOUNT, text, original, 1)
+        spans += _group_spans("account", _HANDLE, text, original, 1)
     if "月" in text:
         spans += _dates(text, original, _DATE_CN)
     spans += _orgs(text, original)

@@ -60,7 +60,7 @@ def _words(*names: str) -> list[str]:
 
 # Roles that announce a name, by the role hint their names get; a colon may follow (姓名：王小明).
 _PATIENT = _words(
-    "他叫 她叫 孩子叫 就诊人 患者名 病人名 受托人 申请人 签署人 陪诊人 "
+    "患 他叫 她叫 孩子叫 就诊人 患者名 病人名 受托人 申请人 签署人 陪诊人 "
     "患者 病人 患儿 病患 姓名 患者姓名 病人姓名 受检者 就诊者 户名 用户 本人 我叫 我是 委托人 名字叫 名叫"
 )
 _FAMILY = _words(
@@ -70,7 +70,7 @@ _FAMILY = _words(
     "我老公 我老婆 爸爸 妈妈 父 母 夫 妻 子 女"
 )
 _STAFF = _words(
-    "医生 医师 主治医师 主治医生 主任医师 副主任医师 住院医师 主管医师 管床医生 值班医生 经治医生 "
+    "医 医生 医师 主治医师 主治医生 主任医师 副主任医师 住院医师 主管医师 管床医生 值班医生 经治医生 "
     "报告医生 报告医师 申请医生 审核医生 审核医师 接诊医生 会诊医师 会诊医生 谈话医师 谈话医生 记录医师 "
     "上级医师 查房医师 手术医生 手术医师 麻醉医生 麻醉医师 麻醉师 开单医生 送检医生 操作医师 操作者 "
     "检查医师 诊断医师 护士 责任护士 器械护士 巡回护士 洗手护士 手术室护士 护师 主管护师 护士长 药师 "
@@ -79,7 +79,7 @@ _STAFF = _words(
     "患者签字 家属签字 代签 签署人"
 )
 # Roles that are also plain words (麻醉方式, 记录完整, 父母): a name follows them only after a colon or space.
-_NEED_COLON = set(_words("麻醉 记录 审核 签名 签字 助手 父 母 夫 妻 子 女 本人 代签"))
+_NEED_COLON = set(_words("麻醉 记录 审核 签名 签字 助手 父 母 夫 妻 子 女 本人 代签 患 医"))
 _HINT = {**dict.fromkeys(_PATIENT, "patient"), **dict.fromkeys(_FAMILY, "family"), **dict.fromkeys(_STAFF, "staff")}
 _ROLE_RE = re.compile("(?:" + "|".join(sorted(_HINT, key=len, reverse=True)) + r")(\s*[:：]\s*|[ \t　]+)?")
 # Header labels written with spaces inside (姓    名：, 联 系 人：) and a bed number (3床严国栋, 12床：沈大爷).
@@ -88,7 +88,7 @@ _SPACED_RE = re.compile(
     rf"(?:姓{_SP}+名|联{_SP}*系{_SP}*人|家{_SP}+属|签{_SP}+[名字]){_SP}*[:：]{_SP}*|\d{{1,3}}\s*床\s*[:：]?\s*"
 )
 # Roles that open a turn of a written dialogue ("患者：头痛三天。医生：..."): after them comes speech.
-_SPEAKERS = set(_words("患者 病人 医生 医师 护士 家属 患者家属 用户 患儿 家长 本人"))
+_SPEAKERS = set(_words("患者 病人 医生 医师 护士 家属 患者家属 用户 患儿 家长 本人 患 医"))
 
 _STAFF_TITLES = _words(
     "主任医师 副主任医师 主治医师 住院医师 主任 医师 医生 大夫 护士长 护士 护师 教授 院长 药师 博士 老师"
@@ -102,6 +102,7 @@ _SIGN_RE = re.compile("(?=签字|签名|代签|陪同|代诉|确认签字)")
 _SEX_AGE_RE = re.compile(
     r"(?:^|(?<=[\n。；;！!？?，,：:\s]))(?=[\u4e00-\u9fff]{2,4}[，,、 \t（(]*(?:[男女]性?[，,、 \t）)]|\d{1,3}岁))"
 )
+_AFTER_DEPARTMENT = re.compile(r"(?<=[\u4e00-\u9fff]科)[ \t　]+(?=[\u4e00-\u9fff]{2,4}\s*(?:$|\n|\d))")
 _SURNAME_SAYS = re.compile(r"(?:我|免贵|本人)姓(?=[\u4e00-\u9fff])")
 _MOU_RE = re.compile("某某?(?![日天时年月些种处次位项个])")
 # What follows a disease named like a person (银屑病, 孔源性视网膜脱离, 吉兰-巴雷综合征): not a name.
@@ -142,15 +143,28 @@ def medical_words() -> frozenset[str]:
             words.update(line.split())
     kb = json.loads((_RESOURCES / "medical_kb.json").read_text(encoding="utf-8"))
     for disease in kb["diseases"]:
-        for key in ("name", "aliases", "symptoms", "examinations", "treatments", "complications"):
+        for key in ("name", "aliases", "symptoms", "examinations", "treatments", "complications", "risk_factors"):
             value = disease.get(key, [])
             words.update([value] if isinstance(value, str) else value)
+    words.update([w[:4] for w in words if len(w) > 4])  # 张口困难伴一侧软腭膨隆: its opening words are enough
     return frozenset(w for w in words if len(w) >= 2)
 
 
 def _opens_medical_word(text: str, i: int) -> bool:
     words = medical_words()
     return any(text[i : i + n] in words for n in range(2, 11))
+
+
+def _medical_word_ending(text: str, end: int) -> bool:
+    """Whether a medical word ends at `end` (华法林 before 医生: 林 is no surname there)."""
+    words = medical_words()
+    return any(text[end - n : end] in words for n in range(2, min(end, 10) + 1))
+
+
+def _medical_word_across(text: str, start: int, end: int) -> bool:
+    """Whether a medical word starts inside text[start:end] and runs past `end` (患儿子宫: 儿子 is no role there)."""
+    words = medical_words()
+    return any(text[k : k + n] in words for k in range(start + 1, end) for n in range(end - k + 1, 11))
 
 
 @lru_cache(maxsize=65536)
@@ -223,7 +237,7 @@ def _label_names(text: str) -> list[Span]:
         pos = m.start() + 1  # no name here: look again one character on (其女儿方琳: 其女 fails, 女儿 finds)
         role = text[m.start() : m.end(1) if m.group(1) else m.end()].rstrip(" \t　:：")
         sep = m.group(1) or ""
-        if role in _NEED_COLON and not sep:
+        if (role in _NEED_COLON and not sep) or (not sep and _medical_word_across(text, m.start(), m.end())):
             continue
         line_start = m.start() == 0 or text[m.start() - 1] in "\n\t 　"
         strict = role in _SPEAKERS and line_start and bool(sep)  # 患者：王小明，男 but not 患者：头痛三天
@@ -231,6 +245,10 @@ def _label_names(text: str) -> list[Span]:
         if end > m.end():
             spans.append(Span("name", m.end(), end, text[m.end() : end], role=_HINT[role]))
             pos = end
+        elif ":" in sep or "：" in sep:  # 执行护士：童 (a surname alone after a label, then the line ends)
+            s = surname_length(text, m.end())
+            if s and (m.end() + s == len(text) or text[m.end() + s] in "\n\r \t　"):
+                spans.append(Span("name", m.end(), m.end() + s, text[m.end() : m.end() + s], role=_HINT[role]))
     for m in _SPACED_RE.finditer(text):
         end = name_after(text, m.end())
         if end > m.end():
@@ -245,8 +263,9 @@ def _surname_before(text: str, t: int, polite: bool) -> int:
         if start < 0 or surname_length(text, start) != s:
             continue
         function_word = text[start] in _FUNCTION_SURNAMES and not polite
-        if s == 1 and (function_word or (start and _is_common_word(text[start - 1 : t]))):
-            return -1  # 社区医生, 向医生咨询
+        in_word = any(_is_common_word(text[k:t]) for k in range(max(0, start - 2), start))
+        if s == 1 and (function_word or in_word or _medical_word_ending(text, t)):
+            return -1  # 社区医生, 向医生咨询, 家族史医生, 华法林医生
         title = _TITLE_AT.match(text, t)
         if title and _is_common_word(text[start : title.end()]):
             return -1  # 班主任, 老先生
@@ -261,8 +280,9 @@ def _name_before(text: str, t: int, shortest: int = 2) -> int:
         at_boundary = before in _BOUNDARY or not "\u4e00" <= before <= "\u9fff"
         s = surname_length(text, start)
         given = text[start + s : t]
-        name_shaped = at_boundary and s and given and all(_name_char(c) for c in given)
-        if name_shaped and not _is_common_word(text[start:t]) and not _opens_medical_word(text, start):
+        name_shaped = at_boundary and s and 0 < len(given) <= 2 and all(_name_char(c) for c in given)
+        in_word = start and "\u4e00" <= before <= "\u9fff" and _is_common_word(text[start - 1 : start + 1])  # 及时
+        if name_shaped and not in_word and not _is_common_word(text[start:t]) and not _opens_medical_word(text, start):
             return start
     return -1
 
@@ -289,6 +309,10 @@ def _context_names(text: str) -> list[Span]:
         end = name_after(text, m.start(), strict=True)
         if end > m.start():
             spans.append(Span("name", m.start(), end, text[m.start() : end], role="patient"))
+    for m in _AFTER_DEPARTMENT.finditer(text):  # 会诊意见：...。神经内科 阮文杰
+        end = name_after(text, m.end(), strict=True)
+        if end > m.end():
+            spans.append(Span("name", m.end(), end, text[m.end() : end], role="staff"))
     for m in _SIGN_RE.finditer(text):  # 刘刚签字
         start = _name_before(text, m.start())
         if start >= 0:

@@ -29,9 +29,10 @@ _LABEL = re.compile(
 )
 _TITLE = re.compile(r"\b(?:(?P<staff>Dr|Prof|Doctor)|(?P<polite>Mr|Mrs|Ms|Mx|Miss))\.?[ \t]+")
 _SUFFIX = re.compile(rf"\b({_WORD}(?:\s+[A-Z]\.)?\s+{_WORD}),\s*(?:MD|M\.D\.|RN|DO|NP|PA-C|PA|PhD|MBBS|CRNA|FACS)\b")
+_INVERTED = re.compile(rf",[ \t]*({_WORD})\b")
 _CONSENT = re.compile(rf"\bI,\s+({_WORD}(?:\s+[A-Z]\.)?(?:\s+{_WORD}){{1,2}}),")
 _CASE = re.compile(
-    rf"(?:^|(?<=[.:\n]\s)|(?<=\n))({_WORD}\s+{_WORD})(?=,?\s+(?:is|was)?\s*an?\s+\d{{1,3}}[- ]year[- ]old)"
+    rf"(?:^|(?<=[.:\n]\s)|(?<=\n))({_WORD}\s+{_WORD})(?=,?\s+(?:is|was)?\s*an?\s+\d{{1,3}}[- ]year[- ]old|,\s*\d{{1,3}}\s?(?:M|F|yo|y/o)\b)"
 )
 # Capitalised words that follow "Patient"/"Name"/"son" but are not names.
 _NOT_WORDS = (
@@ -63,6 +64,9 @@ def english_names(text: str) -> list[Span]:
         if name:
             role = "staff" if m.group("dr") else next(k for k in ("staff", "patient", "family") if m.group(k))
             spans.append(Span("name", name.start(), name.end(), name.group(), role=role))
+            first = _INVERTED.match(text, name.end()) if " " not in name.group() else None
+            if first and first.group(1) not in _NOT_NAMES:  # Name: Doe, John
+                spans.append(Span("name", first.start(1), first.end(1), first.group(1), role=role))
     for m in _TITLE.finditer(text):
         name = _name_at(text, m.end())
         if name:
