@@ -31,9 +31,8 @@ _TITLE = re.compile(r"\b(?:(?P<staff>Dr|Prof|Doctor)|(?P<polite>Mr|Mrs|Ms|Mx|Mis
 _SUFFIX = re.compile(rf"\b({_WORD}(?:\s+[A-Z]\.)?\s+{_WORD}),\s*(?:MD|M\.D\.|RN|DO|NP|PA-C|PA|PhD|MBBS|CRNA|FACS)\b")
 _INVERTED = re.compile(rf",[ \t]*({_WORD})\b")
 _CONSENT = re.compile(rf"\bI,\s+({_WORD}(?:\s+[A-Z]\.)?(?:\s+{_WORD}){{1,2}}),")
-_CASE = re.compile(
-    rf"(?:^|(?<=[.:\n]\s)|(?<=\n))({_WORD}\s+{_WORD})(?=,?\s+(?:is|was)?\s*an?\s+\d{{1,3}}[- ]year[- ]old|,\s*\d{{1,3}}\s?(?:M|F|yo|y/o)\b)"
-)
+_AGE_AFTER = r",?\s+(?:is|was)?\s*an?\s+\d{1,3}[- ]year[- ]old|,\s*\d{1,3}\s?(?:M|F|yo|y/o)\b"  # is a 67-year-old, 45F
+_CASE = re.compile(rf"(?:^|(?<=[.:\n]\s)|(?<=\n))({_WORD}\s+{_WORD})(?={_AGE_AFTER})")
 # Capitalised words that follow "Patient"/"Name"/"son" but are not names.
 _NOT_WORDS = (
     "The A An He She They His Her Their This That Is Was Has Had Who With Without Education Information Reports "
