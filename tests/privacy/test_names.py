@@ -178,3 +178,8 @@ def test_knowledge_base_terms_after_roles_are_not_names() -> None:
     contexts = ("患者{}，建议复查。", "家属{}。", "患者：{}。", "病人{}明显", "患儿{}3天", "{}，男，45岁")
     wrong = [c.format(t) for t in sorted(terms) for c in contexts if detect_phi(c.format(t))]
     assert len(terms) > 2000 and wrong == []
+
+
+def test_a_sentence_opened_by_a_name_and_what_a_patient_does() -> None:
+    assert names("王小明今日复诊。李华自诉头痛3天。") == ["王小明", "李华"]
+    assert names("余无特殊。常规予补液。全身皮肤无黄染。周围血管征阴性。刘磊应就诊") == []

@@ -102,6 +102,14 @@ _SIGN_RE = re.compile("(?=签字|签名|代签|陪同|代诉|确认签字)")
 _SEX_AGE_RE = re.compile(
     r"(?:^|(?<=[\n。；;！!？?，,：:\s]))(?=[\u4e00-\u9fff]{2,4}[，,、 \t（(]*(?:[男女]性?[，,、 \t）)]|\d{1,3}岁))"
 )
+# A sentence that opens with a name and goes on with what a patient does (王小明今日复诊, 李华自诉头痛).
+_OPENER = re.compile(r"(?:^|(?<=[\n。！？!?；;]))[ \t　]*(?=[\u4e00-\u9fff]{3})")
+_OPENER_NEXT = tuple(
+    _words(
+        "诉 自诉 主诉 因 今日 今天 昨日 昨天 今晨 近日 近来 反复 出现 来院 到院 入院 就诊 复诊 体检 服用 患有 既往 否认 "
+        "今年 于 经 行 术后 目前 现 已 曾 突发 突然 无明显诱因 在家 在我院"
+    )
+)
 _AFTER_DEPARTMENT = re.compile(r"(?<=[\u4e00-\u9fff]科)[ \t　]+(?=[\u4e00-\u9fff]{2,4}\s*(?:$|\n|\d))")
 _SURNAME_SAYS = re.compile(r"(?:我|免贵|本人)姓(?=[\u4e00-\u9fff])")
 _MOU_RE = re.compile("某某?(?![日天时年月些种处次位项个])")
@@ -111,7 +119,7 @@ _NEVER_IN_NAMES = set("病症癌瘤疹痛")  # 石骨症: a name does not end in
 # Characters that end a name: function words and the usual first characters of what follows a name in a note.
 _STOP = set(
     "于因在自诉主男女等的和与及为是已今昨前后称来去入出诊也均曾现再将被把对从向到经行年日岁之所以系无有不问说讲答想要需能会请让叫"
-    "氏某"
+    "氏某应可便就都还又仍并"
 )
 # Clinical verbs jieba does not know; added to a private dictionary so a name before them ends in the right place.
 _CLINICAL_WORDS = _words(
@@ -309,6 +317,13 @@ def _context_names(text: str) -> list[Span]:
         end = name_after(text, m.start(), strict=True)
         if end > m.start():
             spans.append(Span("name", m.start(), end, text[m.start() : end], role="patient"))
+    for m in _OPENER.finditer(text):  # 王小明今日复诊
+        start = m.end()
+        if not surname_length(text, start):
+            continue
+        end = name_after(text, start)
+        if end - start >= 2 and text.startswith(_OPENER_NEXT, end) and not _is_common_word(text[start:end]):
+            spans.append(Span("name", start, end, text[start:end], role="patient"))
     for m in _AFTER_DEPARTMENT.finditer(text):  # 会诊意见：...。神经内科 阮文杰
         end = name_after(text, m.end(), strict=True)
         if end > m.end():
