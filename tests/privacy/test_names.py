@@ -183,3 +183,13 @@ def test_knowledge_base_terms_after_roles_are_not_names() -> None:
 def test_a_sentence_opened_by_a_name_and_what_a_patient_does() -> None:
     assert names("王小明今日复诊。李华自诉头痛3天。") == ["王小明", "李华"]
     assert names("余无特殊。常规予补液。全身皮肤无黄染。周围血管征阴性。刘磊应就诊") == []
+
+
+def test_speech_after_a_speaker_label_is_not_a_name() -> None:
+    turns = "患者：明白了。\n家属：明白。\n患者：都好了\n家属：谢谢\n患者：冯医生好"
+    assert names(turns) == ["冯"]
+    assert names("患者：李娜，女，30岁\n门诊号：M2024   患者：甘宁   费别：医保\n产妇褚英，G3P2") == [
+        "李娜",
+        "甘宁",
+        "褚英",
+    ]

@@ -60,7 +60,8 @@ def _words(*names: str) -> list[str]:
 
 # Roles that announce a name, by the role hint their names get; a colon may follow (姓名：王小明).
 _PATIENT = _words(
-    "患 他叫 她叫 孩子叫 就诊人 患者名 病人名 受托人 申请人 签署人 陪诊人 "
+    "产妇 孕妇 伤者 死者 咨询人 求诊者 来访者 病员 体检者 受检人 患 他叫 她叫 孩子叫 "
+    "就诊人 患者名 病人名 受托人 申请人 签署人 陪诊人 "
     "患者 病人 患儿 病患 姓名 患者姓名 病人姓名 受检者 就诊者 户名 用户 本人 我叫 我是 委托人 名字叫 名叫"
 )
 _FAMILY = _words(
@@ -97,7 +98,7 @@ _POLITE_TITLES = _words("女士 先生 小姐 太太 阿姨 大爷 大妈 奶奶
 _TITLE_RE = re.compile("(?=" + "|".join(sorted(_STAFF_TITLES + _POLITE_TITLES, key=len, reverse=True)) + ")")
 _TITLE_AT = re.compile("|".join(sorted(_STAFF_TITLES + _POLITE_TITLES, key=len, reverse=True)))
 # Surnames that are also function words right before a title (向医生咨询, 和医生沟通): not a surname there.
-_FUNCTION_SURNAMES = set("向和于时都来那全相应给")
+_FUNCTION_SURNAMES = set("向和于时都来那全相应给连")
 _SIGN_RE = re.compile("(?=签字|签名|代签|陪同|代诉|确认签字)")
 _SEX_AGE_RE = re.compile(
     r"(?:^|(?<=[\n。；;！!？?，,：:\s]))(?=[\u4e00-\u9fff]{2,4}[，,、 \t（(]*(?:[男女]性?[，,、 \t）)]|\d{1,3}岁))"
@@ -111,6 +112,8 @@ _OPENER_NEXT = tuple(
     )
 )
 _AFTER_DEPARTMENT = re.compile(r"(?<=[\u4e00-\u9fff]科)[ \t　]+(?=[\u4e00-\u9fff]{2,4}\s*(?:$|\n|\d))")
+_ALONE_NEXT = re.compile(r"[ \t　]{2,}|\t|[ \t　]*(?:\n|$)")
+_SEX_OR_AGE_NEXT = re.compile(r"[，,、 \t（(]*(?:[男女]|\d{1,3}岁)")
 _SURNAME_SAYS = re.compile(r"(?:我|免贵|本人)姓(?=[\u4e00-\u9fff])")
 _MOU_RE = re.compile("某某?(?![日天时年月些种处次位项个])")
 # What follows a disease named like a person (银屑病, 孔源性视网膜脱离, 吉兰-巴雷综合征): not a name.
@@ -119,7 +122,7 @@ _NEVER_IN_NAMES = set("病症癌瘤疹痛")  # 石骨症: a name does not end in
 # Characters that end a name: function words and the usual first characters of what follows a name in a note.
 _STOP = set(
     "于因在自诉主男女等的和与及为是已今昨前后称来去入出诊也均曾现再将被把对从向到经行年日岁之所以系无有不问说讲答想要需能会请让叫"
-    "氏某应可便就都还又仍并"
+    "氏某应可便就都还又仍并了吗吧呢啊呀哦嘛"
 )
 # Clinical verbs jieba does not know; added to a private dictionary so a name before them ends in the right place.
 _CLINICAL_WORDS = _words(
@@ -233,9 +236,18 @@ def name_after(text: str, i: int, strict: bool = False) -> int:
     ):
         return i
     # 患者高血压, 患者常规服药: a word, not a name (compound surnames such as 东方 are words too, and names)
-    if s == 1 and any(_is_common_word(text[i:k]) for k in range(i + 2, end + 1)):
+    alone = strict and _ALONE_NEXT.match(text, end)  # 患者：甘宁   费别：a header cell holds a name, even a word
+    if s == 1 and not alone and any(_is_common_word(text[i:k]) for k in range(i + 2, end + 1)):
         return i
     return end
+
+
+def _is_speech(text: str, start: int, end: int) -> bool:
+    """After a speaker label, a frequent word (明白, 谢谢) or a function word (都好了) opens speech, not a name;
+    a name in a header is followed by sex or age (患者：李娜，女, 30岁) and stays."""
+    if _SEX_OR_AGE_NEXT.match(text, end):
+        return False
+    return text[start] in _FUNCTION_SURNAMES or _segmenter().FREQ.get(text[start:end], 0) >= 200
 
 
 def _label_names(text: str) -> list[Span]:
@@ -250,6 +262,8 @@ def _label_names(text: str) -> list[Span]:
         line_start = m.start() == 0 or text[m.start() - 1] in "\n\t 　"
         strict = role in _SPEAKERS and line_start and bool(sep)  # 患者：王小明，男 but not 患者：头痛三天
         end = name_after(text, m.end(), strict=strict)
+        if end > m.end() and strict and _is_speech(text, m.end(), end):
+            end = m.end()
         if end > m.end():
             spans.append(Span("name", m.end(), end, text[m.end() : end], role=_HINT[role]))
             pos = end
