@@ -15,6 +15,7 @@ import multiprocessing
 import os
 from collections.abc import Iterable, Iterator
 from itertools import islice
+from typing import Any
 
 from qilin.privacy.record import deid_texts, find_record_phi
 from qilin.privacy.spans import Span
@@ -38,9 +39,26 @@ def _one(texts: list[str], surrogates: bool, write: bool) -> Result:
     return texts, find_record_phi(texts)
 
 
-def _batch(args: tuple[list[list[str]], bool, bool]) -> list[Result]:
+Packed = tuple[list[str] | None, list[list[tuple[str, int, int, str]]]]
+
+
+def _batch(args: tuple[list[list[str]], bool, bool]) -> list[Packed]:
+    """One hand-out, packed small for the trip back: unchanged texts as None, spans as tuples."""
     records, surrogates, write = args
-    return [_one(texts, surrogates, write) for texts in records]
+    out = []
+    for texts in records:
+        new, spans = _one(texts, surrogates, write)
+        packed = [[(s.type, s.start, s.end, s.role) for s in text_spans] for text_spans in spans]
+        out.append((None if new == texts else new, packed))
+    return out
+
+
+def _unpack(texts: list[str], packed: Packed) -> Result:
+    new, spans = packed
+    return (texts if new is None else new), [
+        [Span(kind, start, end, text[start:end], role) for kind, start, end, role in text_spans]
+        for text, text_spans in zip(texts, spans, strict=True)
+    ]
 
 
 def _warm() -> None:
@@ -77,13 +95,19 @@ def deid_records(
     chunks = _chunks(head, records, batch, max(8, 2 * workers) * batch)
     with context.Pool(workers) as pool:
         # Two groups in flight: the workers detect the next one while the parent writes this one out.
-        pending = []
+        pending: list[tuple[list[list[list[str]]], Any]] = []
         for chunk in chunks:
-            pending.append(pool.map_async(_batch, [(c, surrogates, write) for c in chunk]))
+            pending.append((chunk, pool.map_async(_batch, [(c, surrogates, write) for c in chunk])))
             if len(pending) > 1:
-                yield from (r for results in pending.pop(0).get() for r in results)
-        for job in pending:
-            yield from (r for results in job.get() for r in results)
+                yield from _collect(*pending.pop(0))
+        for chunk, job in pending:
+            yield from _collect(chunk, job)
+
+
+def _collect(chunk: list[list[list[str]]], job: Any) -> Iterator[Result]:
+    for records, results in zip(chunk, job.get(), strict=True):
+        for texts, packed in zip(records, results, strict=True):
+            yield _unpack(texts, packed)
 
 
 def _chunks(
