@@ -193,3 +193,16 @@ def test_speech_after_a_speaker_label_is_not_a_name() -> None:
         "甘宁",
         "褚英",
     ]
+
+
+def test_listed_names_and_more_report_numbers() -> None:
+    assert names("参加人员：张三、李四、王五\n医师签名：刘建/陈晨\n代诉人：黎明（患者之子）") == [
+        "张三",
+        "李四",
+        "王五",
+        "刘建",
+        "陈晨",
+        "黎明",
+    ]
+    got = [(s.type, s.value) for s in detect_phi("超声号：US20241103021  病理号：P2024-11872")]
+    assert got == [("record", "US20241103021"), ("record", "P2024-11872")]

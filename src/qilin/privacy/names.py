@@ -60,7 +60,7 @@ def _words(*names: str) -> list[str]:
 
 # Roles that announce a name, by the role hint their names get; a colon may follow (姓名：王小明).
 _PATIENT = _words(
-    "产妇 孕妇 伤者 死者 咨询人 求诊者 来访者 病员 体检者 受检人 患 他叫 她叫 孩子叫 "
+    "产妇 孕妇 伤者 死者 咨询人 求诊者 来访者 病员 体检者 受检人 患 他叫 她叫 孩子叫 代诉人 陈述者 "
     "就诊人 患者名 病人名 受托人 申请人 签署人 陪诊人 "
     "患者 病人 患儿 病患 姓名 患者姓名 病人姓名 受检者 就诊者 户名 用户 本人 我叫 我是 委托人 名字叫 名叫"
 )
@@ -71,7 +71,7 @@ _FAMILY = _words(
     "我老公 我老婆 爸爸 妈妈 父 母 夫 妻 子 女"
 )
 _STAFF = _words(
-    "医 医生 医师 主治医师 主治医生 主任医师 副主任医师 住院医师 主管医师 管床医生 值班医生 经治医生 "
+    "医 参加人员 参加者 出席人员 主持人 讨论者 汇报人 记录员 医生 医师 主治医师 主治医生 主任医师 副主任医师 住院医师 主管医师 管床医生 值班医生 经治医生 "
     "报告医生 报告医师 申请医生 审核医生 审核医师 接诊医生 会诊医师 会诊医生 谈话医师 谈话医生 记录医师 "
     "上级医师 查房医师 手术医生 手术医师 麻醉医生 麻醉医师 麻醉师 开单医生 送检医生 操作医师 操作者 "
     "检查医师 诊断医师 护士 责任护士 器械护士 巡回护士 洗手护士 手术室护士 护师 主管护师 护士长 药师 "
@@ -242,6 +242,18 @@ def name_after(text: str, i: int, strict: bool = False) -> int:
     return end
 
 
+def _listed_after(text: str, end: int, role: str) -> list[Span]:
+    """Names listed after a found one (张三、李四、王五; 刘建/陈晨), each standing alone."""
+    spans = []
+    while end < len(text) and text[end] in "、/，,":
+        nxt = name_after(text, end + 1, strict=True)
+        if nxt == end + 1:
+            break
+        spans.append(Span("name", end + 1, nxt, text[end + 1 : nxt], role=role))
+        end = nxt
+    return spans
+
+
 def _is_speech(text: str, start: int, end: int) -> bool:
     """After a speaker label, a frequent word (明白, 谢谢) or a function word (都好了) opens speech, not a name;
     a name in a header is followed by sex or age (患者：李娜，女, 30岁) and stays."""
@@ -267,6 +279,7 @@ def _label_names(text: str) -> list[Span]:
         if end > m.end():
             spans.append(Span("name", m.end(), end, text[m.end() : end], role=_HINT[role]))
             pos = end
+            spans += _listed_after(text, end, _HINT[role])
         elif ":" in sep or "：" in sep:  # 执行护士：童 (a surname alone after a label, then the line ends)
             s = surname_length(text, m.end())
             if s and (m.end() + s == len(text) or text[m.end() + s] in "\n\r \t　"):
