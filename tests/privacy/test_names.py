@@ -206,3 +206,10 @@ def test_listed_names_and_more_report_numbers() -> None:
     ]
     got = [(s.type, s.value) for s in detect_phi("超声号：US20241103021  病理号：P2024-11872")]
     assert got == [("record", "US20241103021"), ("record", "P2024-11872")]
+
+
+def test_english_relatives_with_titles_us_cities_and_weekday_dates() -> None:
+    text = "Phone call with patient's mother, Mrs. Alvarez, since Monday, June 3. Lives in Quincy, MA. CA 19-9 high."
+    got = [(s.type, s.value) for s in detect_phi(text)]
+    assert got == [("name", "Alvarez"), ("date", "Monday, June 3"), ("address", "Quincy, MA")]
+    assert names("现病史：栗子涵同学，3天前受凉。值班医生：计   上级医生：应主任") == ["栗子涵", "计", "应"]

@@ -101,6 +101,7 @@ _MONTHS = (
     r"Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
 )
 # Dates written with digits (Safe Harbor: any element finer than the year; a year alone stays).
+_WEEKDAYS = r"(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day"
 _DATE = re.compile(
     "|".join(
         (
@@ -110,7 +111,7 @@ _DATE = re.compile(
             r"(?<![\d/.])(?:0?[1-9]|[12]\d|3[01])([/.])(?:0?[1-9]|[12]\d|3[01])\2(?:19|20)\d\d(?!\d)",  # 05/12/2023
             rf"\b{_MONTHS}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}\b",  # May 12, 2023
             rf"\b\d{{1,2}}\s+{_MONTHS}\.?,?\s+\d{{4}}\b",  # 12 May 2023
-            rf"\b{_MONTHS}\.?\s+(?:\d{{1,2}}(?:st|nd|rd|th)?\b|(?:19|20)\d\d\b)",  # May 12, May 2023
+            rf"\b(?:{_WEEKDAYS},?\s+)?{_MONTHS}\.?\s+(?:\d{{1,2}}(?:st|nd|rd|th)?\b|(?:19|20)\d\d\b)",  # May 12
             r"(?:今年|去年|前年|同年|次年|当年|明年)?(?<!\d)\d{1,2}\s*月(?:初|中旬|上旬|下旬|底|末|份)",  # 5月初, 5月份
             r"(?<![\d.])(?:19|20)\d\d[-/.](?:0?[1-9]|1[0-2])(?![-/.\d])",  # 2023-05, 2023.5
             r"(?<![\d/])(?:0?[1-9]|1[0-2])/(?:19|20)\d\d(?!\d)",  # 05/2023
@@ -140,6 +141,13 @@ _ADDRESS_UNIT = r"[\u4e00-\u9fff]{1,8}?(?:市|区|县|镇|乡|村|路|街|大道
 _ADDRESS_NUMBER = r"[0-9\-]+(?:号院|号楼|号|栋|幢|楼|单元|层|室)"
 _ADDRESS = re.compile(rf"(?:{_PROVINCE})(?:{_ADDRESS_UNIT}|{_ADDRESS_NUMBER})+(?:(?<=单元|号楼)\d+室?)?")
 _STREET_NUMBER = re.compile(rf"[\u4e00-\u9fff]{{2,6}}(?:路|街|大道|巷)\d+号(?:{_ADDRESS_NUMBER})*")
+# A US city with its state ("Quincy, MA"): Safe Harbor keeps the state only. Codes that are also clinical or
+# English words are left out (Name, MD; PA-C; ID; IN; OR; ME; OK; HI), and CA before a number is CA 19-9.
+_STATES = "AL AK AZ AR CA CO CT DE FL GA IL IA KS KY LA MA MI MN MS MO MT NE NV NH NJ NM NY NC ND OH RI SC SD TN TX UT"
+_STATES += " VT VA WA WV WI WY DC"
+_EN_CITY = re.compile(
+    rf"\b[A-Z][a-z]+(?: [A-Z][a-z]+)?, (?:{_STATES.replace(' ', '|')})\b(?! ?\d{{1,4}}\b| ?\d+-)(?: \d{{5}}(?:-\d{{4}})?)?"
+)
 _EN_ADDRESS = re.compile(
     r"\b\d{1,5}\s+(?:[A-Z][a-z]+\s+){1,3}(?:Street|St\.?|Avenue|Ave\.?|Road|Rd\.?|Boulevard|Blvd\.?|Lane|Ln\.?|"
     r"Drive|Court|Ct\.?|Way|Place|Pl\.?)(?:,?\s+(?:Apt|Suite|Unit)\.?\s*\w+)?(?:,\s*[A-Z][a-z]+(?:\s[A-Z][a-z]+)?)?"
@@ -236,6 +244,8 @@ def _candidates(text: str, original: str) -> list[Span]:
     if "月" in text:
         spans += _dates(text, original, _DATE_CN)
     spans += _orgs(text, original)
+    if "," in text and _CAPITALISED.search(text):
+        spans += _group_spans("address", _EN_CITY, text, original)
     if "住" in text or "地址" in text:
         for m in _ADDRESS_LABEL.finditer(text):
             value = _ADDRESS_VALUE.match(text, m.end())

@@ -95,7 +95,7 @@ _SPEAKERS = set(_words("患者 病人 医生 医师 护士 家属 患者家属 �
 _STAFF_TITLES = _words(
     "主任医师 副主任医师 主治医师 住院医师 主任 医师 医生 大夫 护士长 护士 护师 教授 院长 药师 博士 老师"
 )
-_POLITE_TITLES = _words("女士 先生 小姐 太太 阿姨 大爷 大妈 奶奶 爷爷 师傅 同志 老人")
+_POLITE_TITLES = _words("女士 先生 小姐 太太 阿姨 大爷 大妈 奶奶 爷爷 师傅 同志 老人 同学 小朋友")
 _TITLE_RE = re.compile("(?=" + "|".join(sorted(_STAFF_TITLES + _POLITE_TITLES, key=len, reverse=True)) + ")")
 _TITLE_AT = re.compile("|".join(sorted(_STAFF_TITLES + _POLITE_TITLES, key=len, reverse=True)))
 # Surnames that are also function words right before a title (向医生咨询, 和医生沟通): not a surname there.
@@ -298,7 +298,8 @@ def _surname_before(text: str, t: int, polite: bool) -> int:
         start = t - s
         if start < 0 or surname_length(text, start) != s:
             continue
-        function_word = text[start] in _FUNCTION_SURNAMES and not polite
+        after_label = start and text[start - 1] in ":：、 "  # 上级医生：应主任
+        function_word = text[start] in _FUNCTION_SURNAMES and not polite and not after_label
         in_word = any(_is_common_word(text[k:t]) for k in range(max(0, start - 2), start))
         if s == 1 and (function_word or in_word or _medical_word_ending(text, t)):
             return -1  # 社区医生, 向医生咨询, 家族史医生, 华法林医生

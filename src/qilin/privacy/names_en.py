@@ -25,7 +25,7 @@ _FAMILY_LABELS = (
 )
 _LABEL = re.compile(
     rf"\b(?:(?P<staff>(?i:{_STAFF_LABELS}))|(?P<patient>(?i:{_PATIENT_LABELS}))|(?P<family>(?i:{_FAMILY_LABELS})))"
-    r"\b,?[ \t]*[:(]?[ \t]*(?:(?P<dr>Dr|Prof)\.?[ \t]+)?"
+    r"\b,?[ \t]*[:(]?[ \t]*(?:(?:(?P<dr>Dr|Prof)|Mr|Mrs|Ms|Miss)\.?[ \t]+)?"
 )
 _TITLE = re.compile(r"\b(?:(?P<staff>Dr|Prof|Doctor)|(?P<polite>Mr|Mrs|Ms|Mx|Miss))\.?[ \t]+")
 _SUFFIX = re.compile(rf"\b({_WORD}(?:\s+[A-Z]\.)?\s+{_WORD}),\s*(?:MD|M\.D\.|RN|DO|NP|PA-C|PA|PhD|MBBS|CRNA|FACS)\b")
@@ -38,7 +38,7 @@ _NOT_WORDS = (
     "The A An He She They His Her Their This That Is Was Has Had Who With Without Education Information Reports "
     "Denies Presented States Name Age Sex Male Female Unknown History Admitted Discharged Will Date ID DOB MRN "
     "Medical Record Number Phone Address Diagnosis Follow Seen Signed Consent Refused Declined At In On Of And Or "
-    "Not No Yes None Today Tomorrow Emergency Department Room Unit Hospital Clinic Is Are Insurance"
+    "Mr Mrs Ms Miss Dr Prof Not No Yes None Today Tomorrow Emergency Department Room Unit Hospital Clinic Is Are Insurance"
 )
 _NOT_NAMES = set(_NOT_WORDS.split())
 
