@@ -145,9 +145,8 @@ _STREET_NUMBER = re.compile(rf"[\u4e00-\u9fff]{{2,6}}(?:路|街|大道|巷)\d+�
 # English words are left out (Name, MD; PA-C; ID; IN; OR; ME; OK; HI), and CA before a number is CA 19-9.
 _STATES = "AL AK AZ AR CA CO CT DE FL GA IL IA KS KY LA MA MI MN MS MO MT NE NV NH NJ NM NY NC ND OH RI SC SD TN TX UT"
 _STATES += " VT VA WA WV WI WY DC"
-_EN_CITY = re.compile(
-    rf"\b[A-Z][a-z]+(?: [A-Z][a-z]+)?, (?:{_STATES.replace(' ', '|')})\b(?! ?\d{{1,4}}\b| ?\d+-)(?: \d{{5}}(?:-\d{{4}})?)?"
-)
+_STATE = "(?:" + _STATES.replace(" ", "|") + ")"
+_EN_CITY = re.compile(rf"\b[A-Z][a-z]+(?: [A-Z][a-z]+)?, {_STATE}\b(?! ?\d{{1,4}}\b| ?\d+-)(?: \d{{5}}(?:-\d{{4}})?)?")
 _EN_ADDRESS = re.compile(
     r"\b\d{1,5}\s+(?:[A-Z][a-z]+\s+){1,3}(?:Street|St\.?|Avenue|Ave\.?|Road|Rd\.?|Boulevard|Blvd\.?|Lane|Ln\.?|"
     r"Drive|Court|Ct\.?|Way|Place|Pl\.?)(?:,?\s+(?:Apt|Suite|Unit)\.?\s*\w+)?(?:,\s*[A-Z][a-z]+(?:\s[A-Z][a-z]+)?)?"

@@ -38,7 +38,8 @@ _NOT_WORDS = (
     "The A An He She They His Her Their This That Is Was Has Had Who With Without Education Information Reports "
     "Denies Presented States Name Age Sex Male Female Unknown History Admitted Discharged Will Date ID DOB MRN "
     "Medical Record Number Phone Address Diagnosis Follow Seen Signed Consent Refused Declined At In On Of And Or "
-    "Mr Mrs Ms Miss Dr Prof Not No Yes None Today Tomorrow Emergency Department Room Unit Hospital Clinic Is Are Insurance"
+    "Mr Mrs Ms Miss Dr Prof Not No Yes None Today Tomorrow Emergency Department Room Unit Hospital Clinic Is Are "
+    "Insurance"
 )
 _NOT_NAMES = set(_NOT_WORDS.split())
 
