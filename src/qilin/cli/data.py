@@ -10,6 +10,7 @@ from qilin.log import get_logger
 log = get_logger(__name__)
 
 VL_KINDS = ("vl", "caption", "pmcvqa")
+WORKERS_HELP = "processes for large files (default: every core; 1: none; files under 2,000 records use none)"
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -108,7 +109,7 @@ def cmd_check_phi(args: argparse.Namespace) -> int:
 
     left = 0
     for name in args.files:
-        report = scan_file(Path(name))
+        report = scan_file(Path(name), workers=args.workers)
         log.info(f"{name}: {report.table()}")
         left += report.total
     return 1 if left else 0
@@ -118,7 +119,7 @@ def cmd_deid(args: argparse.Namespace) -> int:
     """`data deid`: write each file de-identified under --out, and deid_report.json."""
     from qilin.privacy.files import deid_files
 
-    report = deid_files([Path(p) for p in args.files], Path(args.out), surrogates=args.surrogates)
+    report = deid_files([Path(p) for p in args.files], Path(args.out), surrogates=args.surrogates, workers=args.workers)
     log.info(report.table())
     log.info(f"wrote {len(args.files)} file(s) and deid_report.json to {args.out}")
     return 0
@@ -132,13 +133,15 @@ def add_deid_parser(data_verbs: argparse._SubParsersAction) -> None:
         description="Write each FILE (CPT .txt/.jsonl, SFT, DPO, VL caption/conversation .jsonl/.json, PMC-VQA .csv) "
         "under --out with the same name and structure, every text field's PHI replaced by typed, indexed "
         "placeholders ([姓名1], [电话1], [NAME1]; the same value keeps its placeholder within a record), and "
-        "deid_report.json (counts and masked examples per type). Rule-based: read a sample of the output by hand.",
+        "deid_report.json (counts and examples in context, values masked, per type). Rule-based: read a sample "
+        "of the output by hand. Large files are split over worker processes (output order and placeholders kept).",
     )
     deid.add_argument("files", nargs="+", help="data files")
     deid.add_argument("--out", required=True, help="output directory (file names are kept)")
     deid.add_argument(
         "--surrogates", action="store_true", help="realistic fake values instead of placeholders (for CPT text)"
     )
+    deid.add_argument("--workers", type=int, help=WORKERS_HELP)
     deid.set_defaults(func=cmd_deid)
 
 
@@ -185,7 +188,10 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     check.add_argument("--kind", choices=("cpt", "sft", "dpo", *VL_KINDS), help="what the file is for (not with --phi)")
     check.add_argument("--images", help="image folder of a VL file (default: the file's folder)")
     check.add_argument("--tokenizer", help="local model directory whose tokenizer counts tokens (else characters)")
-    check.add_argument("--phi", action="store_true", help="count the PHI left in the files instead (exit 1 if any)")
+    check.add_argument(
+        "--phi", action="store_true", help="count the PHI left in the files with the deid detector (exit 1 if any)"
+    )
+    check.add_argument("--workers", type=int, help=f"with --phi: {WORKERS_HELP}")
     check.set_defaults(func=cmd_check)
 
     build = data_verbs.add_parser(
