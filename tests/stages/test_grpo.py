@@ -114,3 +114,6 @@ def test_qilin_train_grpo_runs_through_the_pipeline(tiny_model_dir: Path, tmp_pa
     assert (out / "grpo" / "model" / "config.json").is_file()
     rows = stage_rows(out)
     assert {"grpo_reward": "GRPO reward", "grpo_correct": "GRPO correct %"}.items() <= columns(rows).items()
+    # the same command again: the stage's fingerprint is unchanged, so it is skipped, not trained again
+    assert main(args) == 0
+    assert json.loads((out / "manifest.json").read_text())["stages"]["grpo"]["finished"] == record["finished"]
