@@ -47,6 +47,9 @@ COLUMNS = {
     "train_seconds": "train s",
     "tokens_per_second": "tokens/s",
     "reward_accuracy": "DPO reward acc",
+    "grpo_reward": "GRPO reward",
+    "grpo_correct": "GRPO correct %",
+    "grpo_kl": "GRPO KL",
     "general_acc": "general acc",
     "general_loss": "loss/general",
 }

@@ -6,21 +6,22 @@ from pathlib import Path
 
 import pytest
 from transformers import TrainingArguments
-from trl import DPOConfig
+from trl import DPOConfig, GRPOConfig
 
 from qilin.config import (
     STAGE_ORDER,
     CptSettings,
     DpoSettings,
+    GrpoSettings,
     ModelSettings,
     SftSettings,
     VisionSettings,
     VLAlignSettings,
     VLInstructSettings,
 )
-from qilin.stages import cpt, dpo, sft, vl_align, vl_instruct
+from qilin.stages import cpt, dpo, grpo, sft, vl_align, vl_instruct
 from qilin.training import stage_arguments
-from tests.conftest import stage_context
+from tests.conftest import stage_context, write_jsonl
 from tests.vl_files import caption_file, scan_set, vqa_file
 
 # Values no stage uses by default, so an argument that ignored the recipe would show.
@@ -85,12 +86,17 @@ def test_every_stage_trains_with_the_recipes_values(
     tiny_model_dir: Path, vision_dir: Path, data_files: dict, tmp_path: Path, monkeypatch
 ) -> None:
     scans = scan_set(tmp_path / "scans", 4, seed=5)
+    options = {"A": "科", "B": "药", "C": "痛", "D": "热"}
+    problems = write_jsonl(
+        tmp_path / "problems.jsonl", [{"question": "高血压看哪科？", "options": options, "answer": "A"}] * 6
+    )
     vision = VisionSettings(path=str(vision_dir), feature_layer=-1)
     text = {"finetune": "lora", **RECIPE}
     cases = {
         "cpt": (cpt, CptSettings(block_size=32, tokenize_processes=1, **text), data_files["cpt"]),
         "sft": (sft, SftSettings(max_length=64, tokenize_processes=1, **text), data_files["sft"]),
         "dpo": (dpo, DpoSettings(max_length=64, beta=0.2, **text), data_files["dpo"]),
+        "grpo": (grpo, GrpoSettings(num_generations=3, max_new_tokens=8, rollouts="transformers", **text), problems),
         "vl_align": (vl_align, VLAlignSettings(max_length=128, **RECIPE), caption_file(scans)),
         "vl_instruct": (vl_instruct, VLInstructSettings(max_length=128, **text), vqa_file(scans)),
     }
@@ -104,3 +110,5 @@ def test_every_stage_trains_with_the_recipes_values(
         assert args.output_dir == str(tmp_path / name / "checkpoints"), name
         if name == "dpo":
             assert isinstance(args, DPOConfig) and args.beta == 0.2 and args.max_length == 64
+        if name == "grpo":
+            assert isinstance(args, GRPOConfig) and args.num_generations == 3 and args.max_completion_length == 8

@@ -17,6 +17,7 @@ from qilin.config import (
     ConfigError,
     CptSettings,
     DpoSettings,
+    GrpoSettings,
     Recipe,
     SftSettings,
     VisionSettings,
@@ -33,6 +34,7 @@ STAGE_SETTINGS = {
     "cpt": CptSettings,
     "sft": SftSettings,
     "dpo": DpoSettings,
+    "grpo": GrpoSettings,
     "vl_align": VLAlignSettings,
     "vl_instruct": VLInstructSettings,
 }
@@ -41,6 +43,7 @@ _STAGE_HELP = {
     "cpt": "domain continued pre-training on text",
     "sft": "supervised fine-tuning on conversations",
     "dpo": "direct preference optimization on pairs",
+    "grpo": "group relative policy optimization on verifiable problems",
     "vl_align": "VL stage 1: align the projector on image-caption pairs",
     "vl_instruct": "VL stage 2: instruction-tune on image conversations",
 }

@@ -3,6 +3,7 @@
     embedded_part("cpt", run_dir)            # run_dir/data/chimed_cpt.jsonl (the miniature ChiMed)
     embedded_part("general-exam", run_dir)   # run_dir/data-general/general_exam.csv
     embedded_part("vl-train", run_dir)       # run_dir/data-vl/train/vqa_train.json (synthetic scans)
+    embedded_part("problems", run_dir)       # run_dir/data-problems/problems.jsonl (GRPO's problems)
 
 Each part's files are built on first use into the run directory and reused while their inputs are unchanged.
 """
@@ -18,7 +19,8 @@ from qilin.embedded.vl_data import PARTS as VL_PARTS
 from qilin.embedded.vl_data import build_embedded_vl
 
 EMBEDDED_PREFIX = "embedded:"
-PART_NAMES = (*EMBEDDED_PARTS, *GENERAL_PARTS, *VL_PARTS)
+PROBLEMS = "problems"  # GRPO's verifiable problems, from the bundled knowledge of the diseases the demo trains on
+PART_NAMES = (*EMBEDDED_PARTS, PROBLEMS, *GENERAL_PARTS, *VL_PARTS)
 
 
 def is_embedded(entry: str) -> bool:
@@ -34,4 +36,8 @@ def embedded_part(part: str, run_dir: Path, vision: EmbeddedVisionSettings | Non
         return build_embedded_vl(run_dir / "data-vl", vision or EmbeddedVisionSettings())[part]
     if part in EMBEDDED_PARTS:
         return build_embedded(run_dir / "data")[part]
+    if part == PROBLEMS:
+        from qilin.rl.problem_builder import build_embedded_problems
+
+        return build_embedded_problems(run_dir / "data", build_embedded(run_dir / "data"), run_dir / "data-problems")
     raise ValueError(f"data entry {EMBEDDED_PREFIX + part!r}: the embedded data has parts {', '.join(PART_NAMES)}")
