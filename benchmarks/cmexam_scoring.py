@@ -69,7 +69,7 @@ def main() -> None:
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
-    from qilin.eval.cmexam import evaluate_loglikelihood, read_cmexam
+    from qilin.eval.multiple_choice import evaluate_loglikelihood, read_cmexam
     from qilin.eval.lm_eval_task import export_task
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from qilin.cli import main
 from qilin.eval.benchmarks import read_benchmark
-from qilin.eval.cmexam import evaluate_loglikelihood, extract_answer, generation_prompt
+from qilin.eval.multiple_choice import evaluate_loglikelihood, extract_answer, generation_prompt
 from qilin.eval.significance import wilson_interval
 from tests.conftest import write_jsonl
 from tests.eval.benchmarks.layouts import cmb_file, medqa_file

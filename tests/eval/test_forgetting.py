@@ -5,7 +5,7 @@ from pathlib import Path
 import torch
 
 from qilin.config import ModelSettings
-from qilin.eval.cmexam import loglikelihood_predictions, predict, read_cmexam, score_options
+from qilin.eval.multiple_choice import loglikelihood_predictions, predict, read_cmexam, score_options
 from qilin.eval.forgetting import general_metrics, text_loss
 from qilin.models.loading import load_model, load_tokenizer
 

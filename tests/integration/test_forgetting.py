@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from qilin.config import load_recipe
-from qilin.eval.cmexam import read_cmexam
+from qilin.eval.multiple_choice import read_cmexam
 from qilin.pipeline.runner import run_recipe
 from qilin.report import write_report
 from tests.conftest import TINY

@@ -271,7 +271,7 @@ def test_exam_questions_get_their_disease_passages_and_eval_cmexam_takes_rag(
     tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     from qilin.cli import main
-    from qilin.eval.cmexam import read_cmexam, with_retrieved_passages
+    from qilin.eval.multiple_choice import read_cmexam, with_retrieved_passages
     from tests.conftest import corpus_lines
 
     corpus = tmp_path / "corpus.txt"

@@ -7,6 +7,7 @@
 and refuses unknown keys and wrong types by name.
 """
 
+from qilin.config.eval_settings import BenchmarkSettings, GateSettings
 from qilin.config.parsing import (
     ConfigError,
     apply_override,
@@ -42,6 +43,7 @@ __all__ = [
     "ENGINES",
     "STAGE_ORDER",
     "VL_STAGES",
+    "BenchmarkSettings",
     "ConfigError",
     "CptSettings",
     "DpoSettings",
@@ -49,6 +51,7 @@ __all__ = [
     "EmbeddedVisionSettings",
     "EvalSettings",
     "FinetuneSettings",
+    "GateSettings",
     "LaunchSettings",
     "LoraSettings",
     "ModelSettings",

@@ -177,6 +177,26 @@ def check_recipe(recipe: Recipe, path: Path | str = "recipe") -> None:
             f"{path}: launch: need machines >= 1, 0 <= machine_rank < machines and processes >= 0, got "
             f"machines={launch.machines}, machine_rank={launch.machine_rank}, processes={launch.processes}"
         )
+    _check_eval(recipe, path)
+
+
+def _check_eval(recipe: Recipe, path: Path | str) -> None:
+    """The eval section's ranges; which benchmarks exist and the keys each takes are checked by the suite."""
+    for i, entry in enumerate(recipe.eval.benchmarks):
+        if not entry.benchmark:
+            raise ConfigError(f"{path}: eval.benchmarks[{i}]: 'benchmark' is required (mcq, qa, safety, vqa, ...)")
+        if entry.limit < 0:
+            raise ConfigError(f"{path}: eval.benchmarks[{i}].limit: must be >= 0, got {entry.limit}")
+    for i, gate in enumerate(recipe.eval.gates):
+        where = f"{path}: eval.gates[{i}]"
+        if gate.stage not in STAGE_ORDER:
+            raise ConfigError(f"{where}.stage: expected one of {', '.join(STAGE_ORDER)}, got {gate.stage!r}")
+        if gate.against is not None and gate.against not in ("base", *STAGE_ORDER):
+            raise ConfigError(f"{where}.against: expected base or a stage name, got {gate.against!r}")
+        if not gate.metric:
+            raise ConfigError(f"{where}.metric: name a metric key of the stage table, e.g. cmexam_acc")
+        if not 0 < gate.alpha < 1 or gate.margin < 0:
+            raise ConfigError(f"{where}: need 0 < alpha < 1 and margin >= 0, got {gate.alpha}, {gate.margin}")
 
 
 def describe_fields(cls: type, prefix: str = "") -> list[str]:

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from qilin.chat_templates import IGNORE_INDEX
-from qilin.eval.cmexam import ExamQuestion, accuracy_table
+from qilin.eval.multiple_choice import ExamQuestion, accuracy_table
 
 
 @torch.no_grad()

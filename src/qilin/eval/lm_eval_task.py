@@ -104,7 +104,7 @@ target_delimiter: ""
 def export_questions_task(questions: list[Any], out_dir: str | Path, name: str) -> Path:
     """Write `<out_dir>/<name>.jsonl` (the questions as scored) and `<name>.yaml`; returns the task directory."""
     from qilin.durable import write_atomic
-    from qilin.eval.cmexam import cloze_context
+    from qilin.eval.multiple_choice import cloze_context
 
     out = Path(out_dir)
     lines = []

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from qilin.data.records import DataError
-from qilin.eval.cmexam import ExamQuestion, accuracy_table, extract_answer, predict, read_cmexam
+from qilin.eval.multiple_choice import ExamQuestion, accuracy_table, extract_answer, predict, read_cmexam
 
 
 @pytest.mark.parametrize(
@@ -59,7 +59,7 @@ def test_shared_prefix_scores_equal_separate_sequences(tiny_model_dir: Path) -> 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from qilin.eval.cmexam import cloze_context, score_options
+    from qilin.eval.multiple_choice import cloze_context, score_options
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
@@ -85,7 +85,7 @@ def test_few_shot_examples_enter_the_prompt_and_generation_mode_runs(
     tiny_model_dir: Path, tmp_path: Path, capsys
 ) -> None:
     from qilin.cli import main
-    from qilin.eval.cmexam import generation_prompt
+    from qilin.eval.multiple_choice import generation_prompt
 
     exam = tmp_path / "exam.csv"
     rows = ['高血压首选哪个科？,"A 心内科\nB 眼科",A,科室', '糖尿病常用药？,"A 二甲双胍\nB 沙丁胺醇",A,药物']
