@@ -94,10 +94,10 @@ def test_few_shot_examples_enter_the_prompt_and_generation_mode_runs(
     prompt = generation_prompt(shots[1], shots[:1])
     assert "高血压首选哪个科？\nA 心内科\nB 眼科\n答案：A" in prompt and prompt.endswith("B 沙丁胺醇\n答案：")
     out_json = tmp_path / "gen.json"
-    args = ["eval", "cmexam", str(tiny_model_dir), "--data", str(exam), "--mode", "generate", "--shots", "1"]
+    args = ["eval", "mcq", str(tiny_model_dir), "--data", str(exam), "--mode", "generate", "--shots", "1"]
     assert main([*args, "--dev", str(exam), "--json", str(out_json)]) == 0
     result = json.loads(out_json.read_text())
     assert result["acc"]["all"]["n"] == 2 and "Type=科室" in result["acc"]
     assert 0 <= result["extraction_failures"] <= 2
-    assert main(["eval", "cmexam", str(tiny_model_dir), "--data", str(exam), "--mode", "generate", "--shots", "1"]) == 2
+    assert main(["eval", "mcq", str(tiny_model_dir), "--data", str(exam), "--mode", "generate", "--shots", "1"]) == 2
     assert "--shots needs --dev" in capsys.readouterr().err

@@ -103,20 +103,27 @@ def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
 
 
 def apply_override(data: dict[str, Any], override: str) -> None:
-    """Apply one `dotted.key=value` override (value parsed as YAML) to raw recipe data in place."""
+    """Apply one `dotted.key=value` override (value parsed as YAML) to raw recipe data in place; a number names an
+    item of a list (`eval.benchmarks.0.limit=20`)."""
     if "=" not in override:
         raise ConfigError(f"override {override!r}: expected KEY=VALUE, e.g. stages.sft.learning_rate=1e-4")
     dotted, raw = override.split("=", 1)
     parts = dotted.strip().split(".")
-    node = data
-    for part in parts[:-1]:
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        if not isinstance(child, dict):
-            raise ConfigError(f"override {override!r}: {part!r} is not a mapping")
-        node = child
-    node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+    node: Any = data
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f"override {override!r}: {'.'.join(parts[:i])} has items 0..{len(node) - 1}")
+            part = int(part)
+        elif not isinstance(node, dict):
+            raise ConfigError(f"override {override!r}: {parts[i - 1]!r} is not a mapping")
+        if last:
+            node[part] = yaml.safe_load(raw) if raw.strip() else None
+        else:
+            if isinstance(node, dict) and node.get(part) is None:
+                node[part] = {}
+            node = node[part]
 
 
 def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
