@@ -25,7 +25,8 @@ import torch
 STAGES = ("cpt", "sft", "dpo")
 TINY = [
     "embedded.hidden_size=32", "embedded.num_layers=2", "embedded.intermediate_size=64", "embedded.vocab_size=800",
-    "eval.benchmarks=[{benchmark: mcq, path: embedded:cmexam, limit: 20}, {benchmark: qa, path: embedded:huatuo, limit: 4}]",
+    "eval.benchmarks=[{benchmark: mcq, path: embedded:cmexam, limit: 20}, "
+    "{benchmark: qa, path: embedded:huatuo, limit: 4}]",
     "eval.max_new_tokens=8", "eval.rag=[]", "eval.gates=[]",
     *(f"stages.{s}.max_steps=2" for s in STAGES),
 ]  # fmt: skip
@@ -70,7 +71,8 @@ def main() -> None:
     print(f"{'stage':<8} {'default':>8} {'fp32':>8} {'gap':>6}")
     for stage in default:
         print(
-            f"{stage:<8} {default[stage]['cmexam_acc']!s:>8} {fp32.get(stage, {}).get('cmexam_acc')!s:>8} {gap.get(stage)!s:>6}"
+            f"{stage:<8} {default[stage]['cmexam_acc']!s:>8} {fp32.get(stage, {}).get('cmexam_acc')!s:>8} "
+            f"{gap.get(stage)!s:>6}"
         )
     out = Path(args.out) / f"demo_precision-{date.today()}-{device.replace(' ', '_')}-{args.size}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ def scans(tmp_path_factory: pytest.TempPathFactory) -> Scans:
 def test_built_in_benchmarks_are_registered_and_one_can_be_named_by_its_import_path() -> None:
     assert [get_benchmark(b.name) for b in BUILT_IN] == list(BUILT_IN)
     assert get_benchmark("qilin.eval.suite.mcq:MCQ") is MCQ
-    with pytest.raises(ConfigError, match="cannot import 'qilin.nowhere:X'"):
+    with pytest.raises(ConfigError, match=r"cannot import 'qilin\.nowhere:X'"):
         get_benchmark("qilin.nowhere:X")
     with pytest.raises(ConfigError, match="is a function, not a Benchmark"):
         get_benchmark("qilin.eval.suite.mcq:score_mcq")

@@ -52,11 +52,11 @@ def run_mcq(args: argparse.Namespace) -> int:
 
     fmt, questions = read_benchmark(args.data, args.format, args.fields)
     if args.export_lm_eval:
-        from qilin.eval.lm_eval_task import export_questions_task
+        from qilin.eval.lm_eval_task import export_benchmark_task
 
-        out = export_questions_task(questions, args.export_lm_eval, f"qilin_{fmt}")
+        out, task = export_benchmark_task(args.data, fmt, questions, args.export_lm_eval)
         log.info(
-            f"wrote {out}; run: lm_eval --model hf --model_args pretrained=MODEL --include_path {out} --tasks qilin_{fmt}"
+            f"wrote {out}; run: lm_eval --model hf --model_args pretrained=MODEL --include_path {out} --tasks {task}"
         )
         return 0
     if args.predictions:

@@ -20,7 +20,8 @@ answer letter, or `multiple` where the exam marks it so) predicts every option s
 question's options, and counts as correct only on an exact set match.
 
 Other benchmarks' layouts (CMB, MedQA, MedMCQA, ...) are read into the same `ExamQuestion` by
-`qilin.eval.benchmarks` and scored by these same functions (the `mcq` benchmark, `qilin.eval.suite.mcq`); English questions end in "Answer: " instead.
+`qilin.eval.benchmarks` and scored by these same functions (the `mcq` benchmark, `qilin.eval.suite.mcq`);
+English questions end in "Answer: " instead.
 """
 
 from __future__ import annotations
