@@ -50,7 +50,7 @@ def run_mcq(args: argparse.Namespace) -> int:
     from qilin.eval.qa import read_predictions
     from qilin.rag.index import open_retriever
 
-    fmt, questions = read_benchmark(args.data, args.format, args.fields)
+    fmt, questions = read_benchmark(args.data, args.format, args.fields, args.answers)
     if args.export_lm_eval:
         from qilin.eval.lm_eval_task import export_benchmark_task
 
@@ -132,13 +132,14 @@ def _add_mcq(eval_verbs: argparse._SubParsersAction) -> None:
         "answer letters, or marked multiple-choice as CMB's 多项选择题) count only on an exact set match. Accuracy "
         "is shown overall, single/multi and per group field of the file, each with its 95% Wilson interval. "
         "--rag INDEX puts the top passages of a `qilin rag index` in front of each question.\n\nformats:\n"
-        + "\n".join(f"  {name:<9} {text}" for name, text in FORMATS.items()),
+        + "\n".join(f"  {name:<12} {text}" for name, text in FORMATS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     mcq.add_argument("model", nargs="?", help="local HF model directory (not needed with --predictions)")
     mcq.add_argument("--data", required=True, help="benchmark file (a folder of CMMLU subject CSVs also works)")
     mcq.add_argument("--format", choices=("auto", *FORMATS), default="auto", help="layout (default: auto, detect)")
     mcq.add_argument("--fields", help="generic layout: question=F,options=F,answer=F,groups=F1+F2,id=F")
+    mcq.add_argument("--answers", help="answers published apart, joined by id (CMB-test-choice-answer.json)")
     mcq.add_argument("--mode", choices=("loglik", "generate"), default="loglik", help="how to score (default loglik)")
     mcq.add_argument(
         "--shots", type=int, default=0, help="solved dev examples in the prompt, generate mode (default 0)"

@@ -53,6 +53,9 @@ class BenchmarkSettings:
     fields: str | None = _help(
         "mcq generic layout: question=F,options=F,answer=F,groups=F1+F2,id=F; safety: prompt=F,label=F,...", None
     )
+    answers: str | None = _help(
+        "mcq: answers published apart from the questions, joined by id (CMB's CMB-test-choice-answer.json).", None
+    )
     rag: bool = _help(
         "mcq: put the top eval.rag_top_k passages of the eval.rag index in front of each question.", False
     )

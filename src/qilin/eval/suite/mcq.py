@@ -41,7 +41,7 @@ def layout(entry: BenchmarkSettings, path: Path | None) -> str:
 
 def default_name(entry: BenchmarkSettings, path: Path | None) -> str:
     """The layout's name, with '_rag' for the retrieval-augmented variant."""
-    return layout(entry, path) + ("_rag" if entry.rag else "")
+    return layout(entry, path).replace("-", "_") + ("_rag" if entry.rag else "")
 
 
 def question_name(q: ExamQuestion) -> list:
@@ -56,7 +56,8 @@ def _groups(q: ExamQuestion) -> list[str]:
 def score_mcq(task: Task, subject: Subject) -> BenchmarkResult:
     """acc, acc_norm, the slices, and optionally the loss on Explanation texts of one model on the file."""
     entry, settings = task.entry, task.settings
-    questions = seeded_subset(read_benchmark(task.path, entry.format, entry.fields)[1], entry.limit)
+    questions = read_benchmark(task.path, entry.format, entry.fields, entry.answers)[1]
+    questions = seeded_subset(questions, entry.limit)
     if entry.rag:
         from qilin.rag.index import load_index
 
@@ -94,6 +95,6 @@ MCQ = register(
         "mcq",
         score=score_mcq,
         default_name=default_name,
-        keys=frozenset({"format", "fields", "rag", "detail", "loss"}),
+        keys=frozenset({"format", "fields", "answers", "rag", "detail", "loss"}),
     )
 )
