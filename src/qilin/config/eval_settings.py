@@ -49,7 +49,11 @@ class BenchmarkSettings:
         None,
     )
     limit: int = _help("Score a fixed seeded subset of this many items; 0 scores all.", 0)
-    format: str = _help("mcq: the layout, 'auto' (detected as `qilin eval mcq` does) or one of its formats.", "auto")
+    format: str = _help(
+        "mcq: the layout, 'auto' (detected as `qilin eval mcq` does) or cmexam, cmb, medqa, cmmlu, medmcqa, "
+        "medmcqa-hf, medmcqa-orig, pubmedqa, generic.",
+        "auto",
+    )
     fields: str | None = _help(
         "mcq generic layout: question=F,options=F,answer=F,groups=F1+F2,id=F; safety: prompt=F,label=F,...", None
     )
@@ -82,7 +86,11 @@ class GateSettings:
     metric: str = _help(
         "A proportion metric key of the stage table, e.g. cmexam_acc, general_acc, safety_unsafe_pct.", ""
     )
-    test: Literal["gain", "non_inferior"] = _help("'gain' or 'non_inferior' (see above).", "gain")
+    test: Literal["gain", "non_inferior"] = _help(
+        "'gain': a significant improvement (exact McNemar p < alpha); 'non_inferior': not worse by more than margin "
+        "(the paired difference's one-sided 1 - alpha bound above -margin). Verdicts: docs/evaluation.md.",
+        "gain",
+    )
     alpha: float = _help("Significance level of the test.", 0.05)
     margin: float = _help("non_inferior: the largest loss allowed, in percentage points.", 0.0)
     against: str | None = _help(

@@ -46,9 +46,7 @@ def stage_tasks(name: str, recipe: Recipe, run_dir: Path) -> list:
         if benchmark.needs != needs:
             continue
         source = entry.path or benchmark.default_path
-        locate = benchmark.locate
-        path = locate(source) if locate and not source.startswith("embedded:") else None
-        path = path or resolve_data([source], run_dir, recipe)[0]
+        path = benchmark.locate(source) if benchmark.locate else resolve_data([source], run_dir, recipe)[0]
         if entry.rag and index is None:
             if not recipe.eval.rag:
                 raise ValueError("eval.benchmarks: an entry has rag: true but eval.rag lists no corpus to index")

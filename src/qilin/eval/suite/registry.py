@@ -108,7 +108,8 @@ class Benchmark:
     needs: 'model' (a text model; scored on the base model and after the text stages) or 'vl_model' (after the VL
     stages). score(task, subject) reads `task.path` and returns a BenchmarkResult. default_name: the metric prefix
     when the entry gives none (a string, or a function of the entry and its resolved path). locate: turns the
-    entry's path into a file when it is not a data path ('embedded:PART' and files are resolved by the pipeline).
+    entry's path into a file itself (safety's 'embedded'); without it the pipeline resolves data paths and
+    'embedded:PART'.
     """
 
     name: str
