@@ -40,6 +40,7 @@ def test_a_users_benchmark_and_a_strict_gate(tmp_path: Path, data_files: dict, t
     assert code == 1
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["stages"]["cpt"]["status"] == "complete" and "sft" not in manifest["stages"]  # stopped before
+    assert manifest["plan"] == ["base", "cpt", "sft"]  # the stages this recipe runs (dpo disabled)
     (gate,) = manifest["stages"]["cpt"]["gates"]
     assert gate["verdict"] == "fail" and gate["figures"]["improved"] == gate["figures"]["worsened"] == 0
     text = (run_dir / "report.md").read_text()
