@@ -56,8 +56,7 @@ def _launched_elsewhere(recipe: Recipe, args: argparse.Namespace) -> int | None:
 def cmd_run(args: argparse.Namespace) -> int:
     from qilin.config import load_recipe
     from qilin.distributed import is_main_process
-    from qilin.pipeline import run_recipe
-    from qilin.pipeline.gates import GateFailed
+    from qilin.pipeline import GateFailed, run_recipe
     from qilin.report import markdown_table, stage_rows
 
     recipe = load_recipe(args.recipe, args.overrides)
