@@ -60,7 +60,7 @@ def test_stage_table_shows_intervals_and_marks_only_the_significant_change(tmp_p
     assert f"| base | given | 50.0 [{lo50:.1f}, {hi50:.1f}] | 50.0 [{lo50:.1f}, {hi50:.1f}] |  |" in table
     assert f"| cpt | complete | 90.0* [{lo90:.1f}, {hi90:.1f}] | 50.0 [{lo50:.1f}, {hi50:.1f}] |  |" in table
     assert f"| sft | complete | 80.0 [{lo80:.1f}, {hi80:.1f}] |  | 3.2 |" in table  # BLEU has no interval
-    assert "exact McNemar test on the same questions, p < 0.05" in table
+    assert "previous stage this recipe runs (exact McNemar test on the same questions, p < 0.05)" in table
 
 
 def test_report_md_carries_the_table_the_training_figures_and_the_chart(tmp_path: Path) -> None:

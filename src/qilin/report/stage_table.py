@@ -25,8 +25,8 @@ PAPER = {
 }
 SIGNIFICANCE = 0.05
 FOOTNOTE = (
-    "[a, b]: 95% Wilson interval. *: changed significantly from the previous evaluated stage (exact McNemar "
-    f"test on the same questions, p < {SIGNIFICANCE})."
+    "[a, b]: 95% Wilson interval. *: changed significantly from the previous stage this recipe runs (exact "
+    f"McNemar test on the same questions, p < {SIGNIFICANCE})."
 )
 
 
