@@ -14,6 +14,7 @@ from qilin.config import (
     ConfigError,
     CptSettings,
     DpoSettings,
+    GrpoSettings,
     Recipe,
     SftSettings,
     VisionSettings,
@@ -29,6 +30,7 @@ STAGE_SETTINGS = {
     "cpt": CptSettings,
     "sft": SftSettings,
     "dpo": DpoSettings,
+    "grpo": GrpoSettings,
     "vl_align": VLAlignSettings,
     "vl_instruct": VLInstructSettings,
 }

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from qilin.config.eval_settings import EvalSettings
 
-STAGE_ORDER = ("cpt", "sft", "dpo", "vl_align", "vl_instruct")
+STAGE_ORDER = ("cpt", "sft", "dpo", "grpo", "vl_align", "vl_instruct")
 VL_STAGES = ("vl_align", "vl_instruct")
 
 
@@ -186,9 +186,7 @@ class SftSettings(FinetuneSettings):
         "batch_size then counts rows. Needs a transformers architecture: set false for trust_remote_code models.",
         True,
     )
-    group_by_length: bool = _help(
-        "Without packing: batch conversations of similar length together (less padding).", True
-    )
+    group_by_length: bool = _help("Without packing: batch conversations of similar length (less padding).", True)
     tokenize_processes: int = _help(
         "Most worker processes that tokenize the conversations: one per 4,096 conversations, none if that makes "
         "fewer than 3 (0: one per CPU, at most 8; 1: no workers). The examples are the same whatever the number.",
@@ -260,11 +258,14 @@ class VLInstructSettings(FinetuneSettings, VLStageSettings):
 
 @dataclass
 class StagesSettings:
-    """The stages to run, always in the order cpt -> sft -> dpo -> vl_align -> vl_instruct; leave one out to skip it."""
+    """The stages to run, always in the order cpt -> sft -> dpo -> grpo -> vl_align -> vl_instruct; leave one out."""
 
     cpt: CptSettings | None = _help("Domain-specific continued pre-training.", None)
     sft: SftSettings | None = _help("Supervised fine-tuning.", None)
     dpo: DpoSettings | None = _help("Direct preference optimization.", None)
+    grpo: GrpoSettings | None = _help(
+        "Reinforcement learning with verifiable rewards on multiple-choice problems.", None
+    )
     vl_align: VLAlignSettings | None = _help("VL stage 1: align the projector on image-caption pairs.", None)
     vl_instruct: VLInstructSettings | None = _help("VL stage 2: instruction-tune on image conversations.", None)
 
@@ -348,3 +349,6 @@ class Recipe:
     def enabled_stages(self) -> list[tuple[str, TrainSettings]]:
         """(name, settings) of the stages this recipe runs, in pipeline order."""
         return [(n, getattr(self.stages, n)) for n in STAGE_ORDER if getattr(self.stages, n) is not None]
+
+
+from qilin.config.grpo_settings import GrpoSettings  # noqa: E402 (it subclasses FinetuneSettings, defined above)

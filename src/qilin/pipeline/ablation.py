@@ -39,6 +39,7 @@ LABELS = {
     "cpt": "without DCPT",
     "sft": "without SFT",
     "dpo": "without DPO",
+    "grpo": "without GRPO",
     "vl_align": "without VL stage 1 (equal steps)",
 }
 
