@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from qilin.eval.cmexam import ExamQuestion
+from qilin.eval.multiple_choice import ExamQuestion
 from qilin.rl.problems import permuted
 from qilin.rl.rewards import (
     RewardPart,

@@ -7,6 +7,7 @@
 and refuses unknown keys and wrong types by name.
 """
 
+from qilin.config.eval_settings import BenchmarkSettings, GateSettings
 from qilin.config.parsing import (
     ConfigError,
     apply_override,
@@ -44,6 +45,7 @@ __all__ = [
     "ENGINES",
     "STAGE_ORDER",
     "VL_STAGES",
+    "BenchmarkSettings",
     "ConfigError",
     "CptSettings",
     "DpoSettings",
@@ -51,6 +53,7 @@ __all__ = [
     "EmbeddedVisionSettings",
     "EvalSettings",
     "FinetuneSettings",
+    "GateSettings",
     "GrpoSettings",
     "LaunchSettings",
     "LoraSettings",

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from qilin.config.embedded import EmbeddedModelSettings, EmbeddedVisionSettings
+from qilin.config.eval_settings import EvalSettings
 from qilin.config.fields import help_field as _help
 
 STAGE_ORDER = ("cpt", "sft", "dpo", "grpo", "vl_align", "vl_instruct")
@@ -260,53 +261,6 @@ class VisionSettings:
         "linear",
     )
     feature_layer: int = _help("Vision hidden layer fed to the projector (-2: LLaVA-1.5's choice).", -2)
-
-
-@dataclass
-class EvalSettings:
-    """Evaluation run on the base model and after every stage; results go into the manifest and stage table."""
-
-    cmexam: str | None = _help(
-        "CMExam-format CSV scored by option log-likelihood, or 'embedded:cmexam' for the bundled exam.", None
-    )
-    max_questions: int = _help("Score a fixed random subset of this many questions; 0 scores all.", 0)
-    qa: str | None = _help(
-        "Huatuo-26M-format JSONL (questions/answers) answered by generation and scored with BLEU/ROUGE, or "
-        "'embedded:huatuo'.",
-        None,
-    )
-    max_qa: int = _help("Answer a fixed random subset of this many QA items; 0 answers all.", 0)
-    max_new_tokens: int = _help("Longest generated answer in tokens.", 128)
-    batch_size: int = _help("Sequences per forward pass.", 32)
-    paper_numbers: bool = _help(
-        "Show the Qilin-Med paper's numbers beside ours (recipes that mirror the paper).", False
-    )
-    rag: list[str] = _help(
-        "Corpus files (or 'embedded:cpt') for Qilin-Med-RAG: a BM25 index is built over them once, and CMExam is "
-        "scored a second time with the top passages in front of each question (column 'CMExam + RAG').",
-        default_factory=list,
-    )
-    rag_top_k: int = _help("Passages put in front of each question when rag is set.", 3)
-    benchmarks: dict[str, str] = _help(
-        "More multiple-choice benchmarks scored by option log-likelihood at every stage, {name: file}, each in "
-        "its published layout, detected as `qilin eval mcq` does (CMB, MedQA, CMMLU subject CSV, MedMCQA dev, "
-        "PubMedQA, CMExam); a column each ('name acc (%)'), capped by max_questions like CMExam.",
-        {},
-    )
-    vqa: str | None = _help("PMC-VQA-format CSV for VL models (4 choices), or 'embedded:vqa-test'.", None)
-    general: str | None = _help(
-        "Forgetting check: a general-domain multiple-choice CSV in CMExam's layout, scored per stage like CMExam "
-        "(column 'general acc'), or 'embedded:general-exam' for the bundled general exam.",
-        None,
-    )
-    vqa_images: str | None = _help("Image folder of the VQA file (default: the file's folder).", None)
-    safety: str | None = _help(
-        "Safety and over-refusal prompts, answered by greedy generation (max_new_tokens) and judged by rules: "
-        "'embedded' (104 harmful requests, 104 benign look-alikes, written for Qilin) or a JSONL/CSV file with prompt "
-        "and label (harmful/benign) columns. Adds the columns 'unsafe %' and 'over-refusal %' (text models only).",
-        None,
-    )
-    max_safety: int = _help("Answer a fixed random subset of this many safety prompts; 0 answers all.", 0)
 
 
 ENGINES = ("ddp", "fsdp", "zero2", "zero3")

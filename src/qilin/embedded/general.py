@@ -10,7 +10,7 @@ computed here. Outputs, in one directory:
     general_exam.csv    CMExam layout, one 5-option question per fact, in a phrasing no training text uses
                         ("哪座城市是中国的首都？"); annotation columns Type (relation) and Domain
 
-The exam is scored like CMExam (`qilin.eval.cmexam`); distractors are values of the same relation that are not
+The exam is scored like CMExam (`qilin.eval.multiple_choice`); distractors are values of the same relation that are not
 true of the subject (for arithmetic, the nearest other results). Deterministic given the seed.
 """
 

@@ -153,5 +153,7 @@ def shared_base(base_run: Path, run_dir: Path, manifest: Manifest) -> tuple[Path
     answers = base_run / "eval" / f"{BASE}.json"
     if answers.is_file():  # before the manifest records the evaluation, as evaluate_stage does
         write_atomic(run_dir / "eval" / f"{BASE}.json", answers.read_bytes())
+    else:  # never an earlier base model's outcomes beside this one's evaluation
+        (run_dir / "eval" / f"{BASE}.json").unlink(missing_ok=True)
     manifest.update(BASE, **{**record, "status": "given", "output": str(path), "shared_from": str(base_run)})
     return path, record["fingerprint"]

@@ -22,7 +22,7 @@ from typing import Any
 from qilin.chimed.dedup import find_leaks, normalize
 from qilin.chimed.knowledge import Disease
 from qilin.durable import write_atomic
-from qilin.eval.cmexam import ExamQuestion
+from qilin.eval.multiple_choice import ExamQuestion
 from qilin.log import get_logger
 from qilin.rl.problems import LETTERS, problem_record
 

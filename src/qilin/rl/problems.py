@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from qilin.data.records import DataError, iter_json_records
-from qilin.eval.cmexam import ExamQuestion, cloze_context, generation_prompt, is_multi
+from qilin.eval.multiple_choice import ExamQuestion, cloze_context, generation_prompt, is_multi
 
 LETTERS = "ABCDEFGHIJ"
 PROMPT_STYLES = ("exam", "cloze")

@@ -2,7 +2,7 @@
 
 Each reward reads one completion and the problem it answers (its options and its answer letters) and returns a
 number; none sees the policy, so each is tested on hand-written replies. The answer is read by the extraction
-evaluation uses (`qilin.eval.cmexam.extract_answer`: letters after "答案", letters at the start, else the
+evaluation uses (`qilin.eval.multiple_choice.extract_answer`: letters after "答案", letters at the start, else the
 options whose text the reply names), so a reply the stage rewards is a reply the exam counts.
 
 - `correctness`: 1 when the extracted set equals the answer set exactly (a multi-answer problem needs every
@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qilin.eval.cmexam import extract_answer
+from qilin.eval.multiple_choice import extract_answer
 
 ABSTAIN = re.compile(r"不确定|无法确定|不知道|(?i:i am not sure|i'm not sure|not sure|i don't know)")
 
