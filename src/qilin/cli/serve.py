@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 
 from qilin.config import ConfigError
 from qilin.log import get_logger
@@ -55,6 +54,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from qilin.config import ModelSettings
     from qilin.models.loading import check_model_dir
     from qilin.serve.engine import ChatEngine
+    from qilin.serve.front import served_name
     from qilin.serve.server import ServerLimits, create_app, serve
 
     check_model_dir(args.model)
@@ -67,7 +67,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         rag_top_k=args.rag_top_k,
     )
     engine = ChatEngine(args.model, ModelSettings(path=args.model, trust_remote_code=args.trust_remote_code))
-    model_id = args.model_name or Path(args.model).resolve().name
+    model_id = args.model_name or served_name(args.model)
     api_key = args.api_key or os.environ.get("QILIN_API_KEY")
     app = create_app(engine, model_id, limits, api_key=api_key, retriever=open_retriever(args.rag))
     log.info(f"serving {model_id!r} on http://{args.host}:{args.port} (web page at /, OpenAI API at /v1)")
@@ -96,7 +96,8 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
         "serve",
         help="OpenAI-compatible API server and web page",
         description="Serve a text or VL model over HTTP: POST /v1/chat/completions (streaming or not, images as "
-        "base64 data URLs for VL models), GET /v1/models, GET /health, and a chat page at /. Requests beyond "
+        "base64 data URLs for VL models; log-probs, n, seed, penalties), POST /v1/completions (echo gives a prompt's "
+        "log-probs), GET /v1/models, GET /health, and a chat page at /. Requests beyond "
         "--max-pending get 503; up to --max-batch are generated together. Any OpenAI client works: "
         "OpenAI(base_url='http://HOST:PORT/v1', api_key=KEY). For GPU serving of a text model, vLLM loads our "
         "checkpoints as they are (see README).",
@@ -104,7 +105,11 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     serve_parser.add_argument("model", help="local HF model directory (text or Qilin-Med-VL)")
     serve_parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: all)")
     serve_parser.add_argument("--port", type=int, default=8000, help="TCP port")
-    serve_parser.add_argument("--model-name", help="the model id clients use (default: the directory's name)")
+    serve_parser.add_argument(
+        "--model-name",
+        help="the model id clients use (default: RUN-STAGE for a stage output, e.g. demo-dpo; else the "
+        "directory's name)",
+    )
     serve_parser.add_argument("--api-key", help="require 'Authorization: Bearer KEY' (or set QILIN_API_KEY)")
     serve_parser.add_argument("--rag", metavar="INDEX", help="put the top passages of this index before questions")
     serve_parser.add_argument("--rag-top-k", type=int, default=3, help="passages per question with --rag")
