@@ -55,7 +55,11 @@ def test_openai_client_chat_and_stream_match_the_training_template(server: LiveS
         ({"model": "qilin-tiny", "messages": QUESTION, "max_tokens": 100}, 400, "over this server's limit of 64"),
         ({"model": "qilin-tiny", "messages": [{"role": "user", "content": "高血压" * 400}]}, 400, "context"),
         ({"model": "qilin-tiny", "messages": QUESTION, "n": 9}, 400, "n:"),
-        ({"model": "qilin-tiny", "messages": QUESTION, "stop": list("abcde")}, 400, "stop: Value should have at most 4 items"),
+        (
+            {"model": "qilin-tiny", "messages": QUESTION, "stop": list("abcde")},
+            400,
+            "stop: Value should have at most 4 items",
+        ),
         (
             {
                 "model": "qilin-tiny",

@@ -197,6 +197,9 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     from qilin.cli.eval_safety import add_safety_parser
 
     add_safety_parser(eval_verbs)
+    from qilin.cli.serve import add_parity_parser
+
+    add_parity_parser(eval_verbs)
 
 
 def _add_mcq_parser(eval_verbs: argparse._SubParsersAction) -> None:

@@ -1,11 +1,15 @@
-"""`qilin chat | serve`: talk to a model in the terminal, or serve it over HTTP (OpenAI API and a web page)."""
+"""`qilin chat | serve | eval parity`: talk to a model in the terminal, serve it over HTTP (OpenAI API and a web
+page), and check that an endpoint serves the model we trained."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+from pathlib import Path
 
 from qilin.config import ConfigError
+from qilin.durable import write_atomic
 from qilin.log import get_logger
 from qilin.rag.index import open_retriever
 
@@ -120,3 +124,42 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     serve_parser.add_argument("--max-image-mb", type=int, default=8, help="largest image in a request")
     serve_parser.add_argument("--trust-remote-code", action="store_true", help="run the checkpoint's own code")
     serve_parser.set_defaults(func=cmd_serve)
+
+
+def cmd_parity(args: argparse.Namespace) -> int:
+    """Check the endpoint against the local model; exit 0 when parity holds, 1 when a check broke."""
+    from qilin.serve.parity import run_parity
+
+    api_key = args.api_key or os.environ.get("QILIN_API_KEY") or os.environ.get("OPENAI_API_KEY")
+    report = run_parity(args.model, args.endpoint, args.model_name, api_key, args.dtype, args.max_tokens)
+    # the verdict is this command's output: printed whatever the log level
+    print(report.summary())
+    if args.json:
+        checks = [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in report.checks]
+        body = {"passed": report.passed, "dtype": report.dtype, "checks": checks, "figures": report.figures}
+        write_atomic(Path(args.json), json.dumps(body, ensure_ascii=False, indent=2))
+    return 0 if report.passed else 1
+
+
+def add_parity_parser(eval_verbs: argparse._SubParsersAction) -> None:
+    """Add `eval parity` (wired under `qilin eval`: it judges an endpoint, serving is its subject)."""
+    parity = eval_verbs.add_parser(
+        "parity",
+        help="check that an endpoint serves this model (template, greedy tokens, log-probs)",
+        description="Render fixed conversations with the model's training chat template, ask the endpoint (any "
+        "OpenAI-compatible server: qilin serve, vLLM, SGLang, a gateway) for greedy completions with log-probs, and "
+        "compare with the local model on the same token ids: template identity, greedy-token agreement, max and "
+        "mean |delta log-prob| (prompt log-probs too where the endpoint offers them). Exit 1 when a check fails.",
+    )
+    parity.add_argument("model", help="the local model directory the endpoint should serve, e.g. runs/demo/dpo/model")
+    parity.add_argument("--endpoint", required=True, help="base URL, e.g. http://127.0.0.1:8000/v1")
+    parity.add_argument("--model-name", help="the model id at the endpoint (default: the first it lists)")
+    parity.add_argument("--api-key", help="bearer key (default: QILIN_API_KEY or OPENAI_API_KEY)")
+    parity.add_argument(
+        "--dtype",
+        choices=["float32", "bfloat16"],
+        help="which thresholds: the served weights' precision (default: the model's saved dtype)",
+    )
+    parity.add_argument("--max-tokens", type=int, default=16, help="completion tokens compared per prompt")
+    parity.add_argument("--json", help="also write the checks and figures to this JSON file")
+    parity.set_defaults(func=cmd_parity)
