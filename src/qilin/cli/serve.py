@@ -70,12 +70,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_image_bytes=args.max_image_mb * 2**20,
         rag_top_k=args.rag_top_k,
     )
-    engine = ChatEngine(args.model, ModelSettings(path=args.model, trust_remote_code=args.trust_remote_code))
     model_id = args.model_name or served_name(args.model)
     api_key = args.api_key or os.environ.get("QILIN_API_KEY")
-    app = create_app(engine, model_id, limits, api_key=api_key, retriever=open_retriever(args.rag))
-    log.info(f"serving {model_id!r} on http://{args.host}:{args.port} (web page at /, OpenAI API at /v1)")
-    serve(app, args.host, args.port)
+    retriever = open_retriever(args.rag)
+    stop = None
+    if args.engine == "hf":
+        engine = ChatEngine(args.model, ModelSettings(path=args.model, trust_remote_code=args.trust_remote_code))
+        app = create_app(engine, model_id, limits, api_key=api_key, retriever=retriever)
+    else:
+        from qilin.serve.proxy import front_for_engine
+
+        backend_key = os.environ.get("QILIN_BACKEND_API_KEY")
+        try:
+            app, stop = front_for_engine(args.engine, args.model, model_id, limits, api_key, retriever,
+                                         args.allow_template_mismatch, backend_key, args.backend_model,
+                                         args.vllm_port, args.vllm_arg)  # fmt: skip
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+    log.info(f"serving {model_id!r} ({args.engine}) on http://{args.host}:{args.port} (web page at /, API at /v1)")
+    try:
+        serve(app, args.host, args.port)
+    finally:
+        if stop is not None:
+            stop()
     return 0
 
 
@@ -123,6 +140,26 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     serve_parser.add_argument("--max-request-mb", type=int, default=16, help="largest request body")
     serve_parser.add_argument("--max-image-mb", type=int, default=8, help="largest image in a request")
     serve_parser.add_argument("--trust-remote-code", action="store_true", help="run the checkpoint's own code")
+    serve_parser.add_argument(
+        "--engine",
+        default="hf",
+        help="what generates: hf (transformers, in this process), vllm (vLLM's server started for MODEL, a GPU "
+        "and the vllm extra), or openai:URL (any running OpenAI-compatible server); Qilin's front (limits, RAG, "
+        "page) stays before it, and a parity check against MODEL runs at start",
+    )
+    serve_parser.add_argument(
+        "--allow-template-mismatch",
+        action="store_true",
+        help="start even when the backend's chat template differs from training's (logged loudly)",
+    )
+    serve_parser.add_argument("--backend-model", help="the model id at an openai:URL backend (default: its first)")
+    serve_parser.add_argument("--vllm-port", type=int, default=8011, help="loopback port of the vLLM subprocess")
+    serve_parser.add_argument(
+        "--vllm-arg",
+        action="append",
+        default=[],
+        help="one more argument for vLLM (repeat), e.g. --vllm-arg=--gpu-memory-utilization=0.8",
+    )
     serve_parser.set_defaults(func=cmd_serve)
 
 

@@ -81,7 +81,7 @@ def _rewrite(path: Path, out, transform: Transform) -> None:
     if path.suffix in (".txt", ".md"):
         paragraphs = text_layout(path) == "paragraphs"
         block: list[str] = []
-        with path.open(encoding="utf-8", newline="") as f:
+        with path.open(encoding="utf-8-sig", newline="") as f:
             for line in f:
                 body = line.rstrip("\r\n")
                 if body.strip() and paragraphs:
@@ -109,7 +109,7 @@ def _rewrite(path: Path, out, transform: Transform) -> None:
             rows.append(_json_record(obj, transform))
         emit(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
     elif path.suffix == ".csv":
-        with path.open(encoding="utf-8", newline="") as f:
+        with path.open(encoding="utf-8-sig", newline="") as f:
             reader = csv.reader(f)
             writer = csv.writer(out, lineterminator="\n") if out is not None else None
             header = next(reader, [])

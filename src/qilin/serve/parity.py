@@ -255,3 +255,22 @@ def run_parity(model_dir: str, url: str, model_name: str | None = None, api_key:
     report = check_parity(model, tokenizer, endpoint, dtype or parity_dtype(model_dir), max_tokens)
     log.info(f"parity of {endpoint.model!r} at {endpoint.base} against {model_dir}:\n{report.summary()}")
     return report
+
+
+def gate_on_parity(model_dir: str, url: str, model_name: str | None, api_key: str | None, allow_mismatch: bool) -> None:
+    """The start-up check of `qilin serve --engine vllm|openai:URL`: refuse a backend whose template differs.
+
+    A failed template check stops the server (ValueError) unless `allow_mismatch`, which logs it loudly; a
+    failed token or log-prob check is logged as a warning (a bf16 backend may differ within reason).
+    """
+    report = run_parity(model_dir, url, model_name, api_key)
+    if report.failed("template"):
+        message = (
+            f"the backend at {url} does not render prompts with {model_dir}'s training chat template:\n"
+            f"{report.summary()}"
+        )
+        if not allow_mismatch:
+            raise ValueError(message + "\n(--allow-template-mismatch starts it anyway)")
+        log.warning("!" * 80 + f"\nSTARTING ANYWAY (--allow-template-mismatch): {message}\n" + "!" * 80)
+    elif not report.passed:
+        log.warning(f"the backend at {url} differs from {model_dir} beyond the thresholds:\n{report.summary()}")
