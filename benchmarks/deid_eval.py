@@ -1,18 +1,25 @@
-"""Per-type precision and recall of PHI de-identification, and the share of protected medical values altered.
+"""Per-type precision and recall of PHI de-identification, medical strings altered and persons kept apart.
 
-PYTHONPATH=src python benchmarks/deid_eval.py              # the held-out half (the figures in the README)
+PYTHONPATH=src python benchmarks/deid_eval.py              # the generated held-out half (the figures in the README)
 PYTHONPATH=src python benchmarks/deid_eval.py dev --misses # the half the detector was tuned on, with its misses
+PYTHONPATH=src python benchmarks/deid_eval.py notes        # the hand-written notes of benchmarks/heldout/deid
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
-from qilin.privacy.evaluate import EVAL_DIR, dump_misses, evaluate_file, format_scores
+from qilin.privacy.evaluate import EVAL_DIR, dump_misses, evaluate_file, format_scores, read_medical_strings
+
+NOTES_DIR = Path(__file__).resolve().parent / "heldout" / "deid"
 
 if __name__ == "__main__":
     split = next((a for a in sys.argv[1:] if not a.startswith("-")), "heldout")
-    scores = evaluate_file(EVAL_DIR / f"{split}.jsonl")
+    if split == "notes":
+        scores = evaluate_file(NOTES_DIR / "notes.jsonl", read_medical_strings(NOTES_DIR / "medical_strings.txt"))
+    else:
+        scores = evaluate_file(EVAL_DIR / f"{split}.jsonl")
     print(f"{split}: {scores['records']} records")
     print(format_scores(scores))
     if "--misses" in sys.argv:

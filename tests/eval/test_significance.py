@@ -44,3 +44,25 @@ def test_mcnemar_matches_scipy_binomtest() -> None:
     before = [False] * 30 + [True] * 14
     after = [True] * 30 + [False] * 14
     assert mcnemar_p(before, after) == pytest.approx(stats.binomtest(14, 44, 0.5).pvalue, rel=1e-12)
+
+
+def test_binomial_tail_in_log_space_equals_the_exact_sum() -> None:
+    from fractions import Fraction
+    from math import comb
+
+    from qilin.eval.significance import binomial_half_tail
+
+    for n in (1, 2, 7, 40, 101, 500, 1200):
+        for k in {0, 1, n // 7, n // 3, n // 2 - 1, n // 2}:
+            if 0 <= k <= n:
+                exact = Fraction(sum(comb(n, i) for i in range(k + 1)), 2**n)
+                assert binomial_half_tail(k, n) == pytest.approx(float(exact), rel=1e-10, abs=1e-300), (n, k)
+
+
+def test_mcnemar_at_benchmark_scale_keeps_tiny_p_values() -> None:
+    # 39,000 discordant questions, 19,000 vs 20,000: z = -1000/sqrt(39000) = -5.06, two-sided p about 4e-7
+    before = [True] * 19_000 + [False] * 20_000 + [True] * 61_000
+    after = [False] * 19_000 + [True] * 20_000 + [True] * 61_000
+    p = mcnemar_p(before, after)
+    assert 1e-7 < p < 1e-6
+    assert 0 < mcnemar_p([True] * 1000, [False] * 1000) < 1e-300  # 2 / 2^1000: no overflow, no underflow

@@ -194,3 +194,54 @@ def test_loss_is_normalised_by_the_pairs_of_all_processes(
     assert (
         trainer._get_num_items_in_batch([trainer.data_collator(rows[:3]), trainer.data_collator(rows[3:])], "cpu") == 4
     )
+
+
+def _tiny_mistral(tiny_model_dir: Path, out: Path, window: int) -> Path:
+    """The tiny Llama's shape and tokenizer as a Mistral that attends within `window` tokens (random weights)."""
+    from transformers import AutoConfig, AutoTokenizer, MistralConfig, MistralForCausalLM
+
+    llama = AutoConfig.from_pretrained(tiny_model_dir)
+    keys = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads")
+    config = MistralConfig(**{k: getattr(llama, k) for k in keys}, sliding_window=window, num_key_value_heads=2)
+    config.pad_token_id, config.eos_token_id = llama.pad_token_id, llama.eos_token_id
+    torch.manual_seed(0)
+    MistralForCausalLM(config).save_pretrained(out)
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(out)
+    return out
+
+
+def test_sliding_window_models_fall_back_to_trls_pairs(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A window shorter than a pair: the branch mask would replace it, so the stage runs trl's pairs (equal to 1e-4)."""
+    data = write_jsonl(tmp_path / "dpo.jsonl", [*dpo_rows()[:3], MULTI_TURN])
+    narrow = _tiny_mistral(tiny_model_dir, tmp_path / "mistral-8", window=8)
+    trl = _trainer(narrow, data, tmp_path / "trl", "full", packing=False)
+    expected = _trl_pair_values(trl)
+    assert max(len(r["prompt_ids"]) + len(r["chosen_ids"]) for r in trl.train_dataset) > 8  # the window matters
+
+    with caplog.at_level("WARNING"):
+        stage = _trainer(narrow, data, tmp_path / "stage", "full", packing=True)
+    assert type(stage).__name__ == "DPOTrainer" and "sliding window of 8 tokens" in caplog.text
+    assert torch.allclose(_trl_pair_values(stage), expected, atol=1e-4, rtol=0)
+
+    # Packed anyway, the window is lost and the log-probs leave trl's: why the stage falls back
+    monkeypatch.setattr(dpo, "packing_unavailable", lambda *a, **k: None)
+    forced = _trainer(narrow, data, tmp_path / "forced", "full", packing=True)
+    assert isinstance(forced, PackedDPOTrainer)
+    with torch.no_grad():
+        chosen, _ = forced._branch_logps(forced.model, forced.data_collator(list(forced.train_dataset)))
+    assert (chosen.double() - expected[:, 0]).abs().max() > 1e-3
+
+
+def test_a_window_longer_than_every_pair_still_packs() -> None:
+    def mistral(window: int | None) -> SimpleNamespace:
+        return SimpleNamespace(_attn_implementation="sdpa", sliding_window=window)
+
+    assert packing_unavailable(mistral(4096), False, longest=1024) is None
+    assert "sliding window of 512" in packing_unavailable(mistral(512), False, longest=1024)
+    assert packing_unavailable(mistral(None), False, longest=1024) is None
+    qwen2_full = SimpleNamespace(_attn_implementation="sdpa", sliding_window=64, layer_types=["full_attention"] * 2)
+    assert packing_unavailable(qwen2_full, False, longest=1024) is None
+    gemma = SimpleNamespace(_attn_implementation="sdpa", sliding_window=64, layer_types=["sliding_attention"])
+    assert packing_unavailable(gemma, False, longest=1024) is not None

@@ -86,7 +86,7 @@ def _score_exam(args: argparse.Namespace, questions: list, read_dev: Callable[[]
 def cmd_eval_mcq(args: argparse.Namespace) -> int:
     from qilin.eval.benchmarks import read_benchmark
 
-    fmt, questions = read_benchmark(args.data, args.format, args.fields)
+    fmt, questions = read_benchmark(args.data, args.format, args.fields, args.answers)
     if args.export_lm_eval:
         from qilin.eval.lm_eval_task import export_questions_task
 
@@ -215,13 +215,14 @@ def _add_mcq_parser(eval_verbs: argparse._SubParsersAction) -> None:
         "scored by log-likelihood as `eval cmexam` does: every option scoring above its question's mean is "
         "predicted, and only the exact set counts. Accuracy is shown overall, single/multi and per group field "
         "of the file, each with its 95% Wilson interval.\n\nformats:\n"
-        + "\n".join(f"  {name:<9} {text}" for name, text in FORMATS.items()),
+        + "\n".join(f"  {name:<12} {text}" for name, text in FORMATS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     mcq.add_argument("model", nargs="?", help="local HF model directory (not needed with --predictions)")
     mcq.add_argument("--data", required=True, help="benchmark file (a folder of CMMLU subject CSVs also works)")
     mcq.add_argument("--format", choices=("auto", *FORMATS), default="auto", help="layout (default: detect)")
     mcq.add_argument("--fields", help="generic layout: question=F,options=F,answer=F,groups=F1+F2,id=F")
+    mcq.add_argument("--answers", help="answers published apart, joined by id (CMB-test-choice-answer.json)")
     mcq.add_argument("--mode", choices=("loglik", "generate"), default="loglik", help="how to score (default loglik)")
     mcq.add_argument("--shots", type=int, default=0, help="solved dev examples in the prompt (generate mode)")
     mcq.add_argument("--dev", help="file of the same layout the few-shot examples come from")

@@ -48,8 +48,24 @@ def mcnemar_p(before: Sequence[bool], after: Sequence[bool]) -> float:
         raise ValueError(f"paired test needs the same questions: {len(before)} and {len(after)} answers")
     gained = sum(1 for x, y in zip(before, after, strict=True) if y and not x)
     lost = sum(1 for x, y in zip(before, after, strict=True) if x and not y)
-    n = gained + lost
-    if n == 0:
+    return min(1.0, 2 * binomial_half_tail(min(gained, lost), gained + lost))
+
+
+def binomial_half_tail(k: int, n: int) -> float:
+    """P(X <= k) for X ~ binomial(n, 1/2), in log space: O(k) float steps, not O(n^2) big-integer sums.
+
+    The terms rise with i up to n/2, so the sum runs down from the largest term C(n, k) / 2^n (from lgamma) by
+    the ratio C(n, i-1) / C(n, i) = i / (n - i + 1) and stops once a term no longer changes the sum.
+    """
+    if n == 0 or k >= n:
         return 1.0
-    tail = sum(math.comb(n, k) for k in range(min(gained, lost) + 1))
-    return min(1.0, 2 * tail / 2**n)
+    if k > n // 2:
+        return 1.0 - binomial_half_tail(n - k - 1, n)
+    log_top = math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) - n * math.log(2)
+    total, term = 1.0, 1.0
+    for i in range(k, 0, -1):
+        term *= i / (n - i + 1)
+        total += term
+        if term < 1e-17 * total:
+            break
+    return min(1.0, math.exp(log_top + math.log(total)))

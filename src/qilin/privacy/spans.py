@@ -23,6 +23,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "url": ("网址", "URL"),
     "ip": ("IP", "IP"),
     "ssn": ("SSN", "SSN"),
+    "account": ("账号", "ACCOUNT"),
+    "org": ("机构", "ORG"),
 }
 TYPES = tuple(LABELS)
 

@@ -112,7 +112,7 @@ def packed_collator(cfg: Any, model_config: Any, trust_remote_code: bool, pad_to
     """The packed-pairs collator, or None (trl's padded pairs) when packing is off or cannot run, saying why."""
     if not cfg.packing:
         return None
-    why = packing_unavailable(model_config, trust_remote_code)
+    why = packing_unavailable(model_config, trust_remote_code, longest=cfg.max_length)
     if why is not None:
         log.warning(f"dpo: packed pairs off, each pair runs as two padded rows as in trl: {why}")
         return None

@@ -9,7 +9,9 @@ the collator, the forward that turns a batch into per-pair log-probs, and the lo
 - attention: a branch sees its pair's shared prompt and itself, nothing else. SDPA takes it as a 4D boolean mask,
   eager as an additive float mask, flex_attention (CUDA) as a block mask whose empty blocks it skips;
   FlashAttention-2 cannot express it, and remote-code models (Baichuan) bring their own attention that may ignore a
-  4D mask: `packing_unavailable` says so and the stage keeps trl's padded layout.
+  4D mask, and a sliding-window model (Mistral, Gemma-2/3, Phi-3, Qwen2 with `use_sliding_window`) would lose its
+  window to the 4D mask (transformers uses a given 4D mask as it is for every layer): `packing_unavailable` says so
+  and the stage keeps trl's padded layout.
 - loss: trl's sigmoid DPO loss per pair (`sigmoid_dpo_loss`), summed and divided by the pairs of the whole
   optimizer step across processes, so 2 processes with unequal pairs equal 1 process holding them all.
 """
@@ -32,10 +34,30 @@ DENSE_MASK_KERNELS = ("sdpa", "eager")
 PACKING_KERNELS = (*DENSE_MASK_KERNELS, "flex_attention")
 
 
-def packing_unavailable(model_config: Any, trust_remote_code: bool) -> str | None:
-    """Why packed DPO cannot run on this model (None: it can)."""
+def sliding_window_of(model_config: Any) -> int | None:
+    """The attention window of a model that uses one in any layer (None: every layer attends to all it may)."""
+    window = getattr(model_config, "sliding_window", None)
+    if not window or getattr(model_config, "use_sliding_window", True) is False:
+        return None
+    layer_types = getattr(model_config, "layer_types", None)
+    if layer_types is not None and "sliding_attention" not in layer_types:
+        return None  # Qwen2 keeps a sliding_window value with every layer on full attention
+    return int(window)
+
+
+def packing_unavailable(model_config: Any, trust_remote_code: bool, longest: int | None = None) -> str | None:
+    """Why packed DPO cannot run on this model (None: it can); `longest`: the most tokens a pair's sequence may hold.
+
+    A window at least as long as the longest pair never masks anything, so such a model packs as Llama does.
+    """
     if trust_remote_code or getattr(model_config, "auto_map", None):
         return "the model brings its own attention code (trust_remote_code), which may ignore a 4D branch mask"
+    window = sliding_window_of(model_config)
+    if window is not None and (longest is None or window < longest):
+        return (
+            f"the model attends within a sliding window of {window} tokens, shorter than the longest pair "
+            f"({longest if longest is not None else 'unbounded'} tokens): the branch mask would replace its window"
+        )
     kernel = getattr(model_config, "_attn_implementation", None)
     if kernel not in PACKING_KERNELS:
         return (

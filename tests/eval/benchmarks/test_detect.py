@@ -111,3 +111,41 @@ def test_an_unknown_layout_says_which_formats_exist(tmp_path: Path) -> None:
     path.write_text('{"prompt": "a"}\n')
     with pytest.raises(DataError, match=r"no known benchmark layout fits its fields \['prompt'\]; give --format"):
         read_benchmark(path)
+
+
+def test_medmcqa_that_cannot_tell_its_numbering_is_refused_naming_the_formats(tmp_path: Path) -> None:
+    path = medmcqa_file(tmp_path / "subset.json", base=0)  # cop 0, 2, 3: drop the 0 and a subset says 2, 3
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[1:]), encoding="utf-8")
+    with pytest.raises(DataError, match=r"no 0 and no 4 occurs.*--format medmcqa-hf \(from 0\).*medmcqa-orig"):
+        read_benchmark(path)
+    assert [q.answer for q in read_benchmark(path, "medmcqa-hf")[1]] == [{"C"}, {"D"}]
+    assert [q.answer for q in read_benchmark(path, "medmcqa-orig")[1]] == [{"B"}, {"C"}]
+    with pytest.raises(DataError, match="a 0 occurs, so it is not numbered from 1"):
+        read_benchmark(medmcqa_file(tmp_path / "hf.json", base=0), "medmcqa-orig")
+
+
+def _cmb_test_split(folder: Path) -> Path:
+    """CMB's test layout: questions with ids and no answers; answers apart, keyed by id (ids from 1)."""
+    folder.mkdir()
+    rows = json.loads(cmb_file(folder / "val.json").read_text(encoding="utf-8"))
+    answers = [
+        {"id": i + 1, "question_type": r["question_type"], "answer": r.pop("answer")} for i, r in enumerate(rows)
+    ]
+    for i, row in enumerate(rows):
+        row["id"] = i + 1
+    (folder / "val.json").unlink()
+    (folder / "CMB-test-choice-answer.json").write_text(json.dumps(answers, ensure_ascii=False), encoding="utf-8")
+    questions = folder / "CMB-test-choice-question-merge.json"
+    questions.write_text(json.dumps(rows[::-1], ensure_ascii=False, indent=2), encoding="utf-8")  # another order
+    return questions
+
+
+def test_cmb_test_answers_are_joined_by_id(tmp_path: Path) -> None:
+    questions = _cmb_test_split(tmp_path / "test")
+    fmt, qs = read_benchmark(questions)  # the answers file beside the questions
+    assert fmt == "cmb" and {q.id: q.answer for q in qs} == {"1": {"B"}, "2": {"A", "C"}, "3": {"D"}}
+    moved = tmp_path / "answers.json"
+    (tmp_path / "test" / "CMB-test-choice-answer.json").rename(moved)
+    with pytest.raises(DataError, match=r"field 'answer': missing; .*give --answers FILE"):
+        read_benchmark(questions)
+    assert {q.id: q.answer for q in read_benchmark(questions, answers=moved)[1]}["2"] == {"A", "C"}

@@ -16,6 +16,7 @@ from pathlib import Path
 from qilin.data.records import DataError
 from qilin.eval.benchmarks.chinese import cmb_questions, cmmlu_questions
 from qilin.eval.benchmarks.generic import DEFAULT_FIELDS, generic_questions, parse_fields
+from qilin.eval.benchmarks.medmcqa import BASES as MEDMCQA_BASES
 from qilin.eval.benchmarks.medmcqa import medmcqa_questions
 from qilin.eval.benchmarks.medqa import medqa_questions
 from qilin.eval.benchmarks.pubmedqa import pubmedqa_questions
@@ -28,11 +29,15 @@ log = get_logger(__name__)
 # name -> the published file and the split its paper reports (for --help and the README)
 FORMATS = {
     "cmexam": "CMExam CSV (Question, Options, Answer, annotation columns); the paper's test split",
-    "cmb": "CMB-Exam JSON list (question, option A-E, answer, question_type); test answers are withheld: use val",
+    "cmb": "CMB-Exam JSON list (question, option A-E, answer, question_type); test answers joined by id from "
+    "CMB-test-choice-answer.json (given, or beside the questions)",
     "medqa": "MedQA JSONL (question, options, answer_idx, answer, meta_info), USMLE or MCMLE; the test split",
     "cmmlu": "CMMLU per-subject CSV (index, Question, A-D, Answer) or a folder of them; the test split",
     "medmcqa": "MedMCQA JSON lines (question, opa-opd, cop, subject_name); the dev split (test has no answers)",
-    "pubmedqa": "PubMedQA ori_pqal.json (PMID -> QUESTION, CONTEXTS, final_decision); the 500-question test set",
+    "medmcqa-hf": "MedMCQA with cop numbered from 0 (the Hugging Face export)",
+    "medmcqa-orig": "MedMCQA with cop numbered from 1 (the original release)",
+    "pubmedqa": "PubMedQA ori_pqal.json (PMID -> QUESTION, CONTEXTS, final_decision): 1,000 labelled questions; "
+    "papers report the 500 of the authors' test_set.json",
     "generic": "any CSV/JSON(L) with --fields question=,options=,answer=,groups=a+b,id=",
 }
 
@@ -66,8 +71,13 @@ def detect_format(path: Path, raw: RawFile | None) -> str:
     )
 
 
-def read_benchmark(path: str | Path, fmt: str = "auto", fields: str | None = None) -> tuple[str, list[ExamQuestion]]:
-    """(layout, questions) of a benchmark file; 'auto' detects the layout and logs which it chose."""
+def read_benchmark(
+    path: str | Path, fmt: str = "auto", fields: str | None = None, answers: str | Path | None = None
+) -> tuple[str, list[ExamQuestion]]:
+    """(layout, questions) of a benchmark file; 'auto' detects the layout and logs which it chose.
+
+    `answers`: a file of answers published apart from the questions (CMB's test split), joined by id.
+    """
     path = Path(path)
     if fmt not in ("auto", *FORMATS):
         raise DataError(path, "", f"unknown format {fmt!r}; known: auto, {', '.join(FORMATS)}")
@@ -90,8 +100,18 @@ def read_benchmark(path: str | Path, fmt: str = "auto", fields: str | None = Non
     elif fmt == "generic":
         questions = generic_questions(raw, parse_fields(fields))
     else:
-        reader = {"cmb": cmb_questions, "medqa": medqa_questions, "medmcqa": medmcqa_questions}
-        questions = reader.get(fmt, pubmedqa_questions)(raw)
+        questions = read_records(raw, fmt, Path(answers) if answers else None)
     if not questions:
         raise DataError(path, "", "no questions")
     return fmt, questions
+
+
+def read_records(raw: RawFile, fmt: str, answers: Path | None = None) -> list[ExamQuestion]:
+    """The questions of a JSON/JSONL layout (CMB joins test answers by id; MedMCQA's numbering by format)."""
+    if fmt == "cmb":
+        return cmb_questions(raw, answers)
+    if fmt == "medqa":
+        return medqa_questions(raw)
+    if fmt in MEDMCQA_BASES:
+        return medmcqa_questions(raw, fmt)
+    return pubmedqa_questions(raw)

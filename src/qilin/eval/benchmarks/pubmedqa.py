@@ -1,8 +1,9 @@
 """PubMedQA (Jin et al. 2019, arXiv 1909.06146): yes/no/maybe questions on a PubMed abstract.
 
-`data/ori_pqal.json` holds the 1,000 expert-labelled questions as an object keyed by PMID; papers report the
-500-question test split (the PMIDs of `data/test_ground_truth.json`), which is a file of the same layout
-holding only those keys:
+`data/ori_pqal.json` holds the 1,000 expert-labelled questions (PQA-L) as an object keyed by PMID. Papers report
+the 500-question test split: the PMIDs of `data/test_ground_truth.json` (a PMID -> decision map, no questions),
+which the authors' `preprocess/split_dataset.py pqal` writes as `data/test_set.json` in the layout below. Score
+`test_set.json` for the published figure; `ori_pqal.json` mixes the test split with the 500 cross-validation ones.
 
     {"21645374": {"QUESTION": "Do mitochondria play a role in ...?", "CONTEXTS": ["...", "..."],
                   "final_decision": "yes", "LONG_ANSWER": "...", "YEAR": "2011", ...}}
