@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from qilin.cli.serve import add_endpoint_arguments, endpoint_generator
 from qilin.config import ConfigError
 from qilin.log import get_logger
 from qilin.rag.index import open_retriever
@@ -18,6 +19,8 @@ def _load_for_eval(args: argparse.Namespace) -> tuple:
     from qilin.config import ModelSettings
     from qilin.models.loading import load_model, load_tokenizer
 
+    if getattr(args, "endpoint", None):  # a model behind an OpenAI-compatible endpoint: generation only
+        return endpoint_generator(args), None
     if not args.model:
         raise FileNotFoundError("give a MODEL directory, or --predictions to score predictions made elsewhere")
     settings = ModelSettings(path=args.model, trust_remote_code=args.trust_remote_code)
@@ -160,6 +163,7 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     cmexam.add_argument("--json", help="also write the tables to this JSON file")
     cmexam.add_argument("--trust-remote-code", action="store_true", help="run the checkpoint's own code")
     cmexam.set_defaults(func=cmd_eval_cmexam)
+    add_endpoint_arguments(cmexam)
     _add_mcq_parser(eval_verbs)
 
     qa = eval_verbs.add_parser(
@@ -178,6 +182,7 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     qa.add_argument("--json", help="also write the scores to this JSON file")
     qa.add_argument("--trust-remote-code", action="store_true", help="run the checkpoint's own code")
     qa.set_defaults(func=cmd_eval_qa)
+    add_endpoint_arguments(qa)
 
     vqa = eval_verbs.add_parser(
         "vqa",
@@ -232,3 +237,4 @@ def _add_mcq_parser(eval_verbs: argparse._SubParsersAction) -> None:
     mcq.add_argument("--json", help="also write the tables to this JSON file")
     mcq.add_argument("--trust-remote-code", action="store_true", help="run the checkpoint's own code")
     mcq.set_defaults(func=cmd_eval_mcq)
+    add_endpoint_arguments(mcq)
