@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qilin.eval.cmexam import ExamQuestion, evaluate_generations, generate_exam_replies
+from qilin.eval.multiple_choice import ExamQuestion, evaluate_generations, generate_exam_replies
 from qilin.eval.qa import QAItem, evaluate_qa, generate_answers
 from qilin.models.generation import EndpointGenerator
 from qilin.serve.engine import ChatEngine
@@ -33,31 +33,5 @@ def test_qa_and_exam_by_generation_score_the_same_through_an_endpoint(tiny_chat_
         served_replies = generate_exam_replies(endpoint, None, questions, [])
         assert served_replies == local_replies
         assert evaluate_generations(questions, served_replies) == evaluate_generations(questions, local_replies)
-    finally:
-        live.stop()
-
-
-def test_eval_qa_from_the_command_line_through_an_endpoint(tiny_chat_dir: Path, tmp_path: Path, capsys) -> None:
-    import json
-
-    from qilin.cli import main
-
-    data = tmp_path / "qa.jsonl"
-    rows = [{"question": f"{d}挂什么科？", "answer": f"{d}应到{dep}就诊。"} for d, dep, _, _ in DISEASES]
-    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    live = LiveServer(create_app(ChatEngine(tiny_chat_dir), "demo-sft"))
-    try:
-        served, local = tmp_path / "served.json", tmp_path / "local.json"
-        assert main(["eval", "qa", "--endpoint", f"{live.url}/v1", "--data", str(data), "--max-new-tokens", "16",
-                     "--json", str(served)]) == 0  # fmt: skip
-        assert main(["eval", "qa", str(tiny_chat_dir), "--data", str(data), "--max-new-tokens", "16", "--batch-size",
-                     "1", "--json", str(local)]) == 0  # fmt: skip
-        assert json.loads(served.read_text()) == json.loads(local.read_text())
-        capsys.readouterr()
-        exam = tmp_path / "exam.jsonl"
-        question = {"question": "高血压挂什么科？", "options": {"A": "心内科", "B": "呼吸内科"}, "answer": "A"}
-        exam.write_text(json.dumps(question, ensure_ascii=False) + "\n", encoding="utf-8")
-        assert main(["eval", "mcq", "--endpoint", live.url, "--data", str(exam), "--mode", "loglik"]) == 2
-        assert "--endpoint scores by generation (--mode generate)" in capsys.readouterr().err
     finally:
         live.stop()

@@ -7,7 +7,6 @@ import argparse
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 from qilin.config import ConfigError
 from qilin.durable import write_atomic
@@ -201,22 +200,3 @@ def add_parity_parser(eval_verbs: argparse._SubParsersAction) -> None:
     parity.add_argument("--max-tokens", type=int, default=16, help="completion tokens compared per prompt")
     parity.add_argument("--json", help="also write the checks and figures to this JSON file")
     parity.set_defaults(func=cmd_parity)
-
-
-def add_endpoint_arguments(parser: argparse.ArgumentParser) -> None:
-    """`--endpoint URL [--model-name]`: evaluate a model behind an OpenAI-compatible endpoint by generation."""
-    parser.add_argument("--endpoint", help="an OpenAI-compatible base URL to generate with instead of a local MODEL")
-    parser.add_argument("--model-name", help="the model id at --endpoint (default: the first it lists)")
-
-
-def endpoint_generator(args: argparse.Namespace) -> Any:
-    """The EndpointGenerator of --endpoint; scoring by option log-likelihood is refused, saying why."""
-    from qilin.models.generation import EndpointGenerator
-
-    if getattr(args, "mode", "generate") == "loglik":
-        raise ConfigError(
-            "--endpoint scores by generation (--mode generate): option log-likelihood needs the model's own "
-            "log-probs of every option, which an endpoint gives only through completions echo"
-        )
-    api_key = os.environ.get("QILIN_API_KEY") or os.environ.get("OPENAI_API_KEY")
-    return EndpointGenerator(args.endpoint, args.model_name, api_key)
