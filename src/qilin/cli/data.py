@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from qilin.data.records import expand_paths
 from qilin.log import get_logger
 
 log = get_logger(__name__)
 
 VL_KINDS = ("vl", "caption", "pmcvqa")
+TEXT_SUFFIXES = (".jsonl", ".json", ".txt")  # what a directory given for text data is read for
+DEID_SUFFIXES = (".txt", ".md", ".jsonl", ".json", ".csv")
 WORKERS_HELP = "processes for large files (default: every core; 1: none; files under 2,000 records use none)"
 
 
@@ -23,7 +26,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.kind in VL_KINDS:
         from qilin.data.vision.check import check_vl_file
 
-        for name in args.files:
+        for name in expand_paths(args.files, (".jsonl", ".json", ".csv")):
             report = check_vl_file(Path(name), args.kind, Path(args.images) if args.images else None)
             bad = len(report.bad_images)
             log.info(f"{report.path}: {args.kind} data, {report.records} records, {bad} with a bad image")
@@ -33,7 +36,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 0 if ok else 1
     from qilin.data.text.stats import describe_file
 
-    for path in args.files:
+    for path in expand_paths(args.files, TEXT_SUFFIXES):
         report, summary = describe_file(path, args.kind, args.tokenizer)
         log.info(summary)
         ok = ok and report.bad == 0
@@ -46,8 +49,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     from qilin.privacy.files import deid_user_data
 
     diseases = kb_from_triples(args.triples) if args.triples else load_kb(args.kb)
-    extra_text = [doc for path in args.text for doc in iter_file(path, "cpt")]
-    extra_conversations = [c for path in args.conversations for c in read_file(path, "sft")]
+    extra_text = [doc for path in expand_paths(args.text, TEXT_SUFFIXES) for doc in iter_file(path, "cpt")]
+    conversation_files = expand_paths(args.conversations, TEXT_SUFFIXES)
+    extra_conversations = [c for path in conversation_files for c in read_file(path, "sft")]
     if not args.keep_phi and (extra_text or extra_conversations):
         extra_text, extra_conversations, phi = deid_user_data(extra_text, extra_conversations)
         log.info(f"de-identified your texts and conversations (--keep-phi to skip): {phi.table()}")
@@ -73,8 +77,8 @@ def cmd_check_phi(args: argparse.Namespace) -> int:
     from qilin.privacy.files import scan_file
 
     left = 0
-    for name in args.files:
-        report = scan_file(Path(name), workers=args.workers)
+    for name in expand_paths(args.files, DEID_SUFFIXES):
+        report = scan_file(name, workers=args.workers)
         log.info(f"{name}: {report.table()}")
         left += report.total
     return 1 if left else 0
@@ -84,9 +88,10 @@ def cmd_deid(args: argparse.Namespace) -> int:
     """`data deid`: write each file de-identified under --out, and deid_report.json."""
     from qilin.privacy.files import deid_files
 
-    report = deid_files([Path(p) for p in args.files], Path(args.out), surrogates=args.surrogates, workers=args.workers)
+    files = expand_paths(args.files, DEID_SUFFIXES)
+    report = deid_files(files, Path(args.out), surrogates=args.surrogates, workers=args.workers)
     log.info(report.table())
-    log.info(f"wrote {len(args.files)} file(s) and deid_report.json to {args.out}")
+    log.info(f"wrote {len(files)} file(s) and deid_report.json to {args.out}")
     return 0
 
 

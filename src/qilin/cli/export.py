@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from qilin.config import ConfigError
@@ -18,6 +19,15 @@ def cmd_export_llava(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists():
         raise ConfigError(f"{out} already exists; give a new directory")
+    config = Path(args.model) / "config.json"
+    if not config.is_file():
+        raise ConfigError(f"{args.model}: no config.json; give a Qilin-Med-VL model directory")
+    model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type")
+    if model_type != "qilin_vl":
+        raise ConfigError(
+            f"{args.model} is not a Qilin-Med-VL output (model_type {model_type!r}); `export llava` converts the "
+            "model of a vl_align or vl_instruct stage"
+        )
     model, tokenizer, processor = load_vl_model(args.model)
     tmp = out.with_name(out.name + ".tmp")
     try:

@@ -108,6 +108,9 @@ class TrainSettings:
         False,
     )
     seed: int = _help("Seed for data order, dropout and LoRA init.", 42)
+    report_to: list[str] = _help(
+        "Trackers the Trainer also logs to (transformers' names: mlflow, wandb, ...), runs named RUN-STAGE; the "
+        "stage's own TensorBoard is always written.", [])  # fmt: skip
     precision: Literal["auto", "fp32", "bf16-mixed", "bf16-pure"] = _help(
         "'bf16-mixed': trainable weights, gradients and AdamW state in fp32, compute under bf16 autocast (a LoRA "
         "stage's frozen base stays bf16). 'fp32': everything fp32. 'bf16-pure': everything bf16, half the state of "

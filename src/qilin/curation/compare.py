@@ -47,7 +47,7 @@ def read_questions(path: str | Path) -> list[tuple[str, str]]:
     if not path.is_file():
         raise FileNotFoundError(f"questions file {path} not found")
     if path.suffix not in (".jsonl", ".json"):
-        with path.open(encoding="utf-8") as f:
+        with path.open(encoding="utf-8-sig") as f:
             found = [(f"line {n}", line.strip()) for n, line in enumerate(f, 1) if line.strip()]
     else:
         found = []

@@ -67,7 +67,7 @@ def _paragraph(block: list[str]) -> Record:
 def _text_records(path: Path) -> Iterator[Record]:
     paragraphs = text_layout(path) == "paragraphs"
     block: list[str] = []
-    with path.open(encoding="utf-8", newline="") as f:
+    with path.open(encoding="utf-8-sig", newline="") as f:  # a BOM never reaches the de-identified copy
         for line in f:
             body = line.rstrip("\r\n")
             if body.strip() and paragraphs:
@@ -91,7 +91,7 @@ def _csv_records(path: Path) -> Iterator[Record]:
         csv.writer(buf, lineterminator="\n").writerow(row)
         return buf.getvalue()
 
-    with path.open(encoding="utf-8", newline="") as f:
+    with path.open(encoding="utf-8-sig", newline="") as f:  # a BOM never reaches the de-identified copy
         reader = csv.reader(f)
         header = next(reader, [])
         yield [], lambda new: row_text(header) if header else ""

@@ -50,7 +50,9 @@ def training_arguments(cfg: TrainSettings, stage_dir: Path, model_settings: Mode
         "logging_steps": cfg.logging_steps,
         "logging_first_step": True,
         "seed": cfg.seed,
-        "report_to": "none",  # TensorBoard is attached explicitly, writing into the stage directory
+        # TensorBoard is attached explicitly, writing into the stage directory; the recipe's trackers come on top
+        "report_to": [t for t in cfg.report_to if t != "tensorboard"] or "none",
+        "run_name": f"{stage_dir.parent.name}-{stage_dir.name}",  # runs/demo/sft -> demo-sft, as `qilin serve` names it
         "dataloader_num_workers": 0,
         "dataloader_pin_memory": torch.cuda.is_available(),
         "remove_unused_columns": False,
