@@ -34,7 +34,7 @@ SURNAMES = set(
     "喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和"
     "仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝官封谈匡鞠惠荆乐冀郁胥南班储原栗燕楚鄢劳谌奚皮粟冼蔺楼盘满闻位厉"
     "伊仝区郜海阚花权强帅屠豆朴盖练廉禹井祖漆巴丰支卿国狄平计索宣晋相初门云容敬来扈晁芮都普阙浦戈伏鹿薄邸雍辜羊阿乌母裘"
-    "亓修邰赫杭况那宿鲜印逯隆茹诸战慕危玉银亢嵩帖蔚衣"
+    "亓修邰赫杭况那宿鲜印逯隆茹诸战慕危玉银亢嵩帖蔚衣贝"
 )
 COMPOUND_SURNAMES = (
     "欧阳",
@@ -58,11 +58,14 @@ def _words(*names: str) -> list[str]:
     return sorted({w for n in names for w in n.split()}, key=len, reverse=True)
 
 
+# Header labels that are also words before a disease (新生儿高胆红素血症): a name follows them after a colon only.
+_HEADER_ONLY = "新生儿 婴儿 儿童 幼儿 居民 被保险人 投保人 参保人 受益人 被监护人 "
 # Roles that announce a name, by the role hint their names get; a colon may follow (姓名：王小明).
 _PATIENT = _words(
     "产妇 孕妇 伤者 死者 咨询人 求诊者 来访者 病员 体检者 受检人 患 他叫 她叫 孩子叫 代诉人 陈述者 "
     "就诊人 患者名 病人名 受托人 申请人 签署人 陪诊人 "
-    "患者 病人 患儿 病患 姓名 患者姓名 病人姓名 受检者 就诊者 户名 用户 本人 我叫 我是 委托人 名字叫 名叫"
+    "患者 病人 患儿 病患 姓名 患者姓名 病人姓名 受检者 就诊者 户名 用户 本人 我叫 我是 委托人 名字叫 名叫",
+    _HEADER_ONLY,
 )
 _FAMILY = _words(
     "家属 患者家属 家属姓名 其父 其母 其子 其女 其夫 其妻 之子 之女 之妻 之夫 之父 之母 之孙 之兄 之弟 "
@@ -71,7 +74,7 @@ _FAMILY = _words(
     "我老公 我老婆 爸爸 妈妈 父 母 夫 妻 子 女"
 )
 _STAFF = _words(
-    "医 参加人员 参加者 出席人员 主持人 讨论者 汇报人 记录员 "
+    "医 参加人员 参加者 出席人员 主持人 讨论者 汇报人 记录员 交班护士 接班护士 交班者 接班者 交班人 接班人 "
     "医生 医师 主治医师 主治医生 主任医师 副主任医师 住院医师 主管医师 管床医生 值班医生 经治医生 "
     "报告医生 报告医师 申请医生 审核医生 审核医师 接诊医生 会诊医师 会诊医生 谈话医师 谈话医生 记录医师 "
     "上级医师 查房医师 手术医生 手术医师 麻醉医生 麻醉医师 麻醉师 开单医生 送检医生 操作医师 操作者 "
@@ -81,7 +84,7 @@ _STAFF = _words(
     "患者签字 家属签字 代签 签署人"
 )
 # Roles that are also plain words (麻醉方式, 记录完整, 父母): a name follows them only after a colon or space.
-_NEED_COLON = set(_words("麻醉 记录 审核 签名 签字 助手 父 母 夫 妻 子 女 本人 代签 患 医"))
+_NEED_COLON = set(_words("麻醉 记录 审核 签名 签字 助手 父 母 夫 妻 子 女 本人 代签 患 医", _HEADER_ONLY))
 _HINT = {**dict.fromkeys(_PATIENT, "patient"), **dict.fromkeys(_FAMILY, "family"), **dict.fromkeys(_STAFF, "staff")}
 _ROLE_RE = re.compile("(?:" + "|".join(sorted(_HINT, key=len, reverse=True)) + r")(\s*[:：]\s*|[ \t　]+)?")
 # Header labels written with spaces inside (姓    名：, 联 系 人：) and a bed number (3床严国栋, 12床：沈大爷).
@@ -115,6 +118,7 @@ _OPENER_NEXT = tuple(
 _AFTER_DEPARTMENT = re.compile(r"(?<=[\u4e00-\u9fff]科)[ \t　]+(?=[\u4e00-\u9fff]{2,4}\s*(?:$|\n|\d))")
 _ALONE_NEXT = re.compile(r"[ \t　]{2,}|\t|[ \t　]*(?:\n|$)")
 _SEX_OR_AGE_NEXT = re.compile(r"[，,、 \t（(]*(?:[男女]|\d{1,3}岁)")
+_ASIDE = re.compile(r"(?:[（(][^（()）\n]{1,10}[）)])?")  # 黄振华（主治医师）、黄晓玲（护士长）: a role in brackets
 _SURNAME_SAYS = re.compile(r"(?:我|免贵|本人)姓(?=[\u4e00-\u9fff])")
 _MOU_RE = re.compile("某某?(?![日天时年月些种处次位项个])")
 # What follows a disease named like a person (银屑病, 孔源性视网膜脱离, 吉兰-巴雷综合征): not a name.
@@ -127,7 +131,7 @@ _STOP = set(
 )
 # Clinical verbs jieba does not know; added to a private dictionary so a name before them ends in the right place.
 _CLINICAL_WORDS = _words(
-    "代诉 主诉 自诉 陪同 陪护 签字 签名 开具 来电 查房 记录 审核 就诊 复诊 到院 入院 出院 参加 诉 述"
+    "代诉 主诉 自诉 陪同 陪护 签字 签名 开具 来电 查房 记录 审核 就诊 复诊 到院 入院 出院 参加 诉 述 交班 接班 值班"
 )
 _BOUNDARY = set("请由与和及、，,。；;：:（(）) 　\n\t/\"“”'")
 _STRONG_END = set("，,。；;、：:（()）) 　\n\t/\"“”'！!？?")
@@ -246,7 +250,7 @@ def name_after(text: str, i: int, strict: bool = False) -> int:
 def _listed_after(text: str, end: int, role: str) -> list[Span]:
     """Names listed after a found one (张三、李四、王五; 刘建/陈晨), each standing alone."""
     spans = []
-    while end < len(text) and text[end] in "、/，,":
+    while (end := _ASIDE.match(text, end).end()) < len(text) and text[end] in "、/，,":
         nxt = name_after(text, end + 1, strict=True)
         if nxt == end + 1:
             break
