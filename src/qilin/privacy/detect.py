@@ -57,7 +57,7 @@ _PLATE = re.compile(
 _RECORD = re.compile(
     r"(?:住院号|门诊号|病案号|病历号|住院病历号|登记号|就诊号|档案号|病人ID|患者ID|检查号|影像号|工号|职工号|员工号|"
     r"超声号|病理号|检验号|放射号|CT号|MRI?号|X线号|心电图号|内镜号|胃镜号|标本号|申请单号|条码号|ID号|流水号|"
-    r"体检号|(?<![批文型])[\u4e00-\u9fff]{1,4}(?:编号|单号)|"
+    r"体检号|(?<![\u4e00-\u9fff])(?:(?!药|械|设备|耗材|批|产品|试剂|型)[\u4e00-\u9fff]){1,4}(?:编号|单号)|"
     r"(?i:mrn|medical record (?:number|no\.?)|acct\.?\s*#?|account\s+(?:no\.?|number|#)|"
     r"(?:encounter|visit|admission|accession)\s+(?:no\.?|number|#|id)))" + _COLON + rf"([A-Za-z]{{0,4}}-?\d[0-9A-Za-z\-]{{3,20}}){_NA}"
 )
@@ -88,12 +88,13 @@ _ACCOUNT_GATE = re.compile(_ACCOUNT_LABEL)
 _ORG_SUFFIX = re.compile(
     r"(?:医院|卫生院|卫生服务中心|卫生服务站|保健院|诊所|门诊部|医学中心|疾病预防控制中心|疾控中心|血液中心|急救中心|"
     r"(?<=[\u4e00-\u9fff]{2})[一二三四五六七八九]院|"
-    r"有限公司|有限责任公司|公司|集团|中学|小学|幼儿园|学校)"  # workplaces and schools: a proper name before them too
+    r"有限公司|有限责任公司|公司|集团|幼儿园|[中小]学(?!历|文化|生|时|期|阶段|以|毕业|程度|水平))"  # workplaces, schools
 )
-_ORG_GATE = re.compile(r"院|诊所|中心|门诊|公司|集团|学|幼儿园")
+_ORG_OPENER = re.compile(r"(?:患者|患儿|病人|孩子|家属|本人|其|该|本|我|你|他|她)+")  # 患儿幼儿园小班: no name before
+_ORG_GATE = re.compile(r"院|诊所|中心|门诊|公司|集团|学")
 # A workplace after its label, to the end of the cell: 工作单位：苏州市第三中学, Employer: Midwest Freight Logistics.
 _WORKPLACE = re.compile(
-    r"(?<![剂计量价])(?:工作单位|单位|就职单位|所在单位|就职于|任职于|供职于)\s*[:：]?\s*"
+    r"(?:(?<![剂计量价])(?:工作单位|单位|就职单位|所在单位)\s*[:：]|就职于|任职于|供职于)\s*"  # 多少单位能: units
     r"([\u4e00-\u9fff][\u4e00-\u9fffA-Za-z0-9]{3,30})"
     r"|\b(?:Employer|Employed (?:at|by)|Works at|Workplace)\s*[:\-]?\s*([A-Z][\w&'.-]*(?:[ \t]+(?:[A-Z][\w&'.-]*|of|and|&))*)"
 )
@@ -106,7 +107,9 @@ _ORG_GENERIC = re.compile(
     r"(?:第[一二三四五六七八九十\d]+|人民|中心|附属|中医|中西医结合|儿童|妇幼|妇产|肿瘤|口腔|眼科|骨科|胸科|传染病|精神病|"
     r"精神卫生|康复|专科|综合|大学|医科大学|医学院|医院|分院|总|市|县|区|省|社区|乡镇|私立|公立|民营|大型|正规|三甲|二甲|"
     r"三级|二级|一级|甲等|上级|下级|基层|当地|外地|附近|就近|其他|各级|多家|某|定点|教学|军队|部队|地方|同一|这家|那家|一家|"
-    r"你们|我们|他们|咱们|您们|贵|出险|就诊|首诊|接诊|收治|所在|原|工作|上班|服装|建筑|有限|分|子|母|本|该|小|中|大)+$"
+    r"你们|我们|他们|咱们|您们|贵|出险|就诊|首诊|接诊|收治|所在|原|工作|上班|有限|分|子|母|本|该|小|中|大|初|高|"
+    r"保险|商业|医药|制药|药|物流|快递|科技|网络|银行|建筑|装修|运输|贸易|餐饮|家政|外企|国企|私企|合资|上市|这个|那个|"
+    r"一个|别的|新|老)+$"
 )
 _EN_ORG = re.compile(
     r"\b(?:St\.?\s+)?(?:(?:[A-Z][a-z'’]+|of|and|&)\s+){0,5}[A-Z][a-z'’]+\s+"
@@ -286,6 +289,8 @@ def _orgs(text: str, original: str) -> list[Span]:
             start -= 1
         while start > max(0, m.start() - 20) and text[start - 1].isdigit():  # 第3人民医院 is rare; 301医院
             start -= 1
+        opener = _ORG_OPENER.match(text, start, m.start())
+        start = opener.end() if opener else start
         prefix = text[start : m.start()]
         if len(prefix) >= 2 and not _ORG_GENERIC.match(prefix):
             spans.append(Span("org", start, m.end(), original[start : m.end()]))

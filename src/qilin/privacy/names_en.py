@@ -41,7 +41,8 @@ _NOT_WORDS = (
     "Denies Presented States Name Age Sex Male Female Unknown History Admitted Discharged Will Date ID DOB MRN "
     "Medical Record Number Phone Address Diagnosis Follow Seen Signed Consent Refused Declined At In On Of And Or "
     "Mr Mrs Ms Miss Dr Prof Not No Yes None Today Tomorrow Emergency Department Room Unit Hospital Clinic Is Are "
-    "Insurance Hi Hello Hey Dear Thanks Thank Sorry Please Should Could Would Can May Good Okay Ok Yes So"
+    "Insurance Hi Hello Hey Dear Thanks Thank Sorry Please Should Could Would Can May Good Okay Ok Yes So Doctor "
+    "Patient Nurse Sir Madam Team All Everyone There Again"
 )
 _NOT_NAMES = set(_NOT_WORDS.split())
 
