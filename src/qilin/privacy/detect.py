@@ -59,7 +59,9 @@ _RECORD = re.compile(
     r"超声号|病理号|检验号|放射号|CT号|MRI?号|X线号|心电图号|内镜号|胃镜号|标本号|申请单号|条码号|ID号|流水号|"
     r"体检号|(?<![\u4e00-\u9fff])(?:(?!药|械|设备|耗材|批|产品|试剂|型)[\u4e00-\u9fff]){1,4}(?:编号|单号)|"
     r"(?i:mrn|medical record (?:number|no\.?)|acct\.?\s*#?|account\s+(?:no\.?|number|#)|"
-    r"(?:encounter|visit|admission|accession)\s+(?:no\.?|number|#|id)))" + _COLON + rf"([A-Za-z]{{0,4}}-?\d[0-9A-Za-z\-]{{3,20}}){_NA}"
+    r"(?:encounter|visit|admission|accession)\s+(?:no\.?|number|#|id)))"
+    + _COLON
+    + rf"([A-Za-z]{{0,4}}-?\d[0-9A-Za-z\-]{{3,20}}){_NA}"
 )
 
 # Insurance and medical cards (typed card, as bank cards): labelled, letters and digits.
@@ -88,7 +90,8 @@ _ACCOUNT_GATE = re.compile(_ACCOUNT_LABEL)
 _ORG_SUFFIX = re.compile(
     r"(?:医院|卫生院|卫生服务中心|卫生服务站|保健院|诊所|门诊部|医学中心|疾病预防控制中心|疾控中心|血液中心|急救中心|"
     r"(?<=[\u4e00-\u9fff]{2})[一二三四五六七八九]院|"
-    r"有限公司|有限责任公司|公司|集团|幼儿园|[中小]学(?!历|文化|生|时|期|阶段|以|毕业|程度|水平))"  # workplaces, schools
+    # workplaces and schools: a proper name before them too (not 初中学历, 小学文化)
+    r"有限公司|有限责任公司|公司|集团|幼儿园|[中小]学(?!历|文化|生|时|期|阶段|以|毕业|程度|水平))"
 )
 _ORG_OPENER = re.compile(r"(?:患者|患儿|病人|孩子|家属|本人|其|该|本|我|你|他|她)+")  # 患儿幼儿园小班: no name before
 _ORG_GATE = re.compile(r"院|诊所|中心|门诊|公司|集团|学")
@@ -96,7 +99,8 @@ _ORG_GATE = re.compile(r"院|诊所|中心|门诊|公司|集团|学")
 _WORKPLACE = re.compile(
     r"(?:(?<![剂计量价])(?:工作单位|单位|就职单位|所在单位)\s*[:：]|就职于|任职于|供职于)\s*"  # 多少单位能: units
     r"([\u4e00-\u9fff][\u4e00-\u9fffA-Za-z0-9]{3,30})"
-    r"|\b(?:Employer|Employed (?:at|by)|Works at|Workplace)\s*[:\-]?\s*([A-Z][\w&'.-]*(?:[ \t]+(?:[A-Z][\w&'.-]*|of|and|&))*)"
+    r"|\b(?:Employer|Employed (?:at|by)|Works at|Workplace)\s*[:\-]?\s*"
+    r"([A-Z][\w&'.-]*(?:[ \t]+(?:[A-Z][\w&'.-]*|of|and|&))*)"
 )
 _NOT_WORKPLACE = re.compile(r"(?:无|不详|退休|个体|务农|自由职业|待业|在家|学生)")
 _DIGIT = re.compile(r"\d")
