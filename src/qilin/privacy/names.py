@@ -67,6 +67,9 @@ _AFTER_DEPARTMENT = re.compile(r"(?<=[\u4e00-\u9fff]科)[ \t　]+(?=[\u4e00-\u9f
 _ALONE_NEXT = re.compile(r"[ \t　]{2,}|\t|[ \t　]*(?:\n|$)")
 _SEX_OR_AGE_NEXT = re.compile(r"[，,、 \t（(]*(?:[男女]|\d{1,3}岁)")
 _ASIDE = re.compile(r"(?:[（(][^（()）\n]{1,10}[）)])?")  # 黄振华（主治医师）、黄晓玲（护士长）: a role in brackets
+# A role in brackets after a name (王芳（护士）, 单晓明（长子）): the name before it, with that role.
+_ROLE_WORDS = [w for w in STAFF_TITLES + FAMILY if len(w) >= 2]
+_BRACKET_ROLE = re.compile(r"[（(](?=[^（()）\n]{0,10}[）)])(?:患者)?(" + "|".join(_ROLE_WORDS) + ")")
 _SURNAME_SAYS = re.compile(r"(?:我|免贵|本人)姓(?=[\u4e00-\u9fff])")
 _MOU_RE = re.compile("某某?(?![日天时年月些种处次位项个])")
 # What follows a disease named like a person (银屑病, 孔源性视网膜脱离, 吉兰-巴雷综合征): not a name.
@@ -81,7 +84,7 @@ _STOP = set(
 _CLINICAL_WORDS = _words(
     "代诉 主诉 自诉 陪同 陪护 签字 签名 开具 来电 查房 记录 审核 就诊 复诊 到院 入院 出院 参加 诉 述 交班 接班 值班"
 )
-_BOUNDARY = set("请由与和及、，,。；;：:（(）) 　\n\t/\"“”'")
+_BOUNDARY = set("请由与和及经被给让跟找对把将、，,。；;：:（(）) 　\n\t/\"“”'")
 _STRONG_END = set("，,。；;、：:（()）) 　\n\t/\"“”'！!？?")
 
 
@@ -313,6 +316,11 @@ def _context_names(text: str) -> list[Span]:
         start = _name_before(text, m.start())
         if start >= 0:
             spans.append(Span("name", start, m.start(), text[start : m.start()]))
+    for m in _BRACKET_ROLE.finditer(text) if "（" in text or "(" in text else ():  # 王芳（护士）
+        start = _name_before(text, m.start())
+        if start >= 0:
+            role = "staff" if m.group(1) in STAFF_TITLES else "family"
+            spans.append(Span("name", start, m.start(), text[start : m.start()], role=role))
     for m in _SURNAME_SAYS.finditer(text):  # 我姓林，林晓
         s = surname_length(text, m.end())
         if s:

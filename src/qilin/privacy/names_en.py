@@ -12,7 +12,7 @@ from qilin.privacy.spans import Span
 
 _CAPITALISED = re.compile(r"[A-Z][a-z]")
 _WORD = r"(?:[A-Z]')?[A-Z][a-z]+(?:[A-Z][a-z]+)?(?:-[A-Z][a-z]+)?"  # Smith, O'Connor, McDonald, Smith-Jones
-_NAME = re.compile(rf"{_WORD}(?:\s+[A-Z]\.)?(?:\s+{_WORD}){{0,2}}")
+_NAME = re.compile(rf"(?:[A-Z]\.[ \t]?)?{_WORD}(?:\s+[A-Z]\.)?(?:\s+{_WORD}){{0,2}}")
 _STAFF_LABELS = (
     r"doctor|nurse|attending(?:\s+physician)?|physician|surgeon|assistant|anesthesiologist|anesthetist|"
     r"resident|fellow|intern|pcp|primary care physician|referring physician|consultant|provider|seen by|"
@@ -30,7 +30,9 @@ _LABEL = re.compile(
 # A greeting names whom it greets ("Hi Kevin,", "Dear Maria"): a capitalised word, then a comma or the line's end.
 _GREETING = re.compile(rf"\b(?:Hi|Hello|Hey|Dear|Thanks|Thank you),?[ \t]+({_WORD})(?=[ \t]*(?:[,!.]|$))", re.M)
 _TITLE = re.compile(r"\b(?:(?P<staff>Dr|Prof|Doctor)|(?P<polite>Mr|Mrs|Ms|Mx|Miss))\.?[ \t]+")
-_SUFFIX = re.compile(rf"\b({_WORD}(?:\s+[A-Z]\.)?\s+{_WORD}),\s*(?:MD|M\.D\.|RN|DO|NP|PA-C|PA|PhD|MBBS|CRNA|FACS)\b")
+_SUFFIX = re.compile(
+    rf"\b((?:{_WORD}|[A-Z]\.)(?:\s+[A-Z]\.)?\s+{_WORD}),\s*(?:MD|M\.D\.|RN|DO|NP|PA-C|PA|PhD|MBBS|CRNA|FACS)\b"
+)
 _INVERTED = re.compile(rf",[ \t]*({_WORD})\b")
 _CONSENT = re.compile(rf"\bI,\s+({_WORD}(?:\s+[A-Z]\.)?(?:\s+{_WORD}){{1,2}}),")
 _AGE_AFTER = r",?\s+(?:is|was)?\s*an?\s+\d{1,3}[- ]year[- ]old|,\s*\d{1,3}\s?(?:M|F|yo|y/o)\b"  # is a 67-year-old, 45F
