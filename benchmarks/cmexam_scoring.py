@@ -5,7 +5,7 @@
 
 Both score the same single-answer CMExam-format questions (generated from the bundled knowledge base) with
 the same model object and batch size; each is timed from the CSV to the accuracy, model loading excluded.
-lm-evaluation-harness runs through its HF backend on the task `qilin eval cmexam --export-lm-eval` writes.
+lm-evaluation-harness runs through its HF backend on the task `qilin eval mcq --export-lm-eval` writes for a CMExam CSV.
 Prints questions per second of each, the speed ratio, and both accuracies (acc and acc_norm).
 """
 
@@ -69,8 +69,8 @@ def main() -> None:
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
-    from qilin.eval.cmexam import evaluate_loglikelihood, read_cmexam
     from qilin.eval.lm_eval_task import export_task
+    from qilin.eval.multiple_choice import evaluate_loglikelihood, read_cmexam
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

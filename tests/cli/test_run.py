@@ -16,9 +16,9 @@ from ..conftest import write_jsonl
 
 def test_train_sends_vision_and_eval_keys_to_the_recipe_and_the_rest_to_the_stage() -> None:
     recipe = train_recipe(
-        "vl_align", "m", ["c.jsonl"], ["vision.path=/towers/clip", "eval.vqa=t.csv", "max_steps=2", "images=/img"]
+        "vl_align", "m", ["c.jsonl"], ["vision.path=/towers/clip", "eval.batch_size=4", "max_steps=2", "images=/img"]
     )
-    assert recipe.vision.path == "/towers/clip" and recipe.eval.vqa == "t.csv"
+    assert recipe.vision.path == "/towers/clip" and recipe.eval.batch_size == 4
     assert recipe.stages.vl_align.max_steps == 2 and recipe.stages.vl_align.images == "/img"
 
 

@@ -11,7 +11,7 @@ from qilin.data.text.formats import read_file
 from qilin.datasets.chimed import build_chimed
 from qilin.datasets.dedup import filter_documents, find_leaks
 from qilin.datasets.knowledge import MULTI, RELATIONS, SINGLE, bundled_kb_path, kb_from_triples, load_kb
-from qilin.eval.cmexam import read_cmexam
+from qilin.eval.multiple_choice import read_cmexam
 
 
 @pytest.fixture(scope="module")

@@ -67,6 +67,31 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_problems(args: argparse.Namespace) -> int:
+    """`data problems`: verifiable problems from exam train splits and a knowledge base, evaluation items dropped."""
+    from qilin.datasets.knowledge import kb_from_triples, load_kb
+    from qilin.eval.benchmarks import read_benchmark
+    from qilin.rl.problem_builder import build_problems, knowledge_problems
+
+    sources = []
+    for path in args.mcq:
+        fmt, questions = read_benchmark(path, args.format)
+        sources.append((f"{fmt}:{Path(path).name}", questions))
+    if not args.no_kb:
+        everyone = kb_from_triples(args.triples) if args.triples else load_kb(args.kb)
+        skip = set(args.exclude_diseases)
+        sources.append(("kb", knowledge_problems([d for d in everyone if d.name not in skip], everyone, args.seed)))
+    if not sources:
+        log.error("qilin data problems: nothing to build from (give --mcq files, or leave the knowledge base on)")
+        return 2
+    items = [q.question for path in args.eval for q in read_benchmark(path)[1]]
+    report = build_problems(sources, items, Path(args.out))
+    log.info(
+        f"wrote {report['problems']} problems ({report['multi_answer']} multi-answer) to {args.out}/problems.jsonl"
+    )
+    return 0
+
+
 def deid_user_data(texts: list[str], conversations: list) -> tuple[list[str], list]:
     """The user's texts and conversations with PHI replaced by placeholders (what `data build` trains on)."""
     from qilin.privacy.files import deid_conversations, deid_documents
@@ -120,6 +145,31 @@ def add_deid_parser(data_verbs: argparse._SubParsersAction) -> None:
     deid.set_defaults(func=cmd_deid)
 
 
+def add_problems_parser(data_verbs: argparse._SubParsersAction) -> None:
+    """Add `data problems`."""
+    problems = data_verbs.add_parser(
+        "problems",
+        help="build verifiable multiple-choice problems for GRPO from exam train splits and a knowledge base",
+        description="Turn multiple-choice files (train splits of CMExam, CMB, MedQA, CMMLU, MedMCQA or a generic "
+        "layout, detected as `qilin eval mcq` does) and a knowledge base (facts as cloze and multiple-choice items "
+        "under several phrasings) into problems.jsonl with checkable answers, dropping every problem whose stem is a "
+        "near duplicate of an item of the --eval files, with counts per source in problems_report.json.",
+    )
+    problems.add_argument("--out", required=True, help="output directory")
+    problems.add_argument("--mcq", nargs="*", default=[], help="multiple-choice files (train splits)")
+    problems.add_argument("--format", default="auto", help="layout of the --mcq files (default: detected per file)")
+    problems.add_argument("--eval", nargs="*", default=[], help="evaluation files whose items no problem may repeat")
+    source = problems.add_mutually_exclusive_group()
+    source.add_argument("--kb", help="knowledge base JSON (default: the bundled one)")
+    source.add_argument("--triples", help="CSV (head,relation,tail) or JSONL triples")
+    source.add_argument("--no-kb", action="store_true", help="build from the --mcq files only")
+    problems.add_argument(
+        "--exclude-diseases", nargs="*", default=[], help="diseases no knowledge problem may ask about (held out)"
+    )
+    problems.add_argument("--seed", type=int, default=0, help="seed for the distractors and their order")
+    problems.set_defaults(func=cmd_problems)
+
+
 def add_parser(verbs: argparse._SubParsersAction) -> None:
     """Add `data` with check, build and the curation verbs."""
     from qilin.cli.curation import add_translate_commands
@@ -165,6 +215,7 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
         "--keep-phi", action="store_true", help="train on --text/--conversations as given (default: de-identify)"
     )
     build.set_defaults(func=cmd_build)
+    add_problems_parser(data_verbs)
     add_deid_parser(data_verbs)
 
     add_translate_commands(data_verbs)

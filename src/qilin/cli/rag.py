@@ -38,7 +38,7 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
         help="build a retrieval index",
         description="Split medical texts (.txt: a document per line or per blank-line paragraph; .jsonl/.json "
         "with 'text') into passages and index them: BM25 over jieba words, or dense vectors from a local "
-        "embedding model. The index is a directory (no pickles) that --rag on chat, serve and eval cmexam reads.",
+        "embedding model. The index is a directory (no pickles) that --rag on chat, serve and eval mcq reads.",
     )
     rag_index.add_argument("corpus", nargs="+", help="text files to index")
     rag_index.add_argument("--out", required=True, help="index directory to write")

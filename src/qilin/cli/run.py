@@ -14,6 +14,7 @@ from qilin.config import (
     ConfigError,
     CptSettings,
     DpoSettings,
+    GrpoSettings,
     Recipe,
     SftSettings,
     VisionSettings,
@@ -29,6 +30,7 @@ STAGE_SETTINGS = {
     "cpt": CptSettings,
     "sft": SftSettings,
     "dpo": DpoSettings,
+    "grpo": GrpoSettings,
     "vl_align": VLAlignSettings,
     "vl_instruct": VLInstructSettings,
 }
@@ -56,8 +58,8 @@ def _launched_elsewhere(recipe: Recipe, args: argparse.Namespace) -> int | None:
 def cmd_run(args: argparse.Namespace) -> int:
     from qilin.config import load_recipe
     from qilin.distributed import is_main_process
-    from qilin.pipeline import run_recipe
-    from qilin.report import markdown_table, stage_rows, write_report
+    from qilin.pipeline import GateFailed, run_recipe
+    from qilin.report import markdown_table, stage_rows
 
     recipe = load_recipe(args.recipe, args.overrides)
     if args.seeds != 1 and not args.ablate:
@@ -67,29 +69,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     run_dir = Path(args.output) if args.output else Path("runs") / recipe.name
     if args.ablate:
         return _ablate(recipe, run_dir, args.seeds)
-    run_recipe(recipe, run_dir)
+    try:
+        run_recipe(recipe, run_dir, gates=args.gates)
+    except GateFailed as e:
+        log.error(f"{e}\nreport: {run_dir / 'report.md'}")
+        return 1
     if not is_main_process():
         return 0
-    report = write_report(run_dir, paper=recipe.eval.paper_numbers)
     log.info(f"\n{markdown_table(stage_rows(run_dir), recipe.eval.paper_numbers)}\n")
-    log.info(f"run directory: {run_dir}\nreport: {report}")
+    log.info(f"run directory: {run_dir}\nreport: {run_dir / 'report.md'}")
     return 0
 
 
 def _ablate(recipe: Recipe, run_dir: Path, seeds: int) -> int:
-    from qilin.ablation_report import ablation_rows, ablation_table, write_ablation
     from qilin.distributed import is_main_process
     from qilin.pipeline.ablation import ablation_dir, run_ablation
-    from qilin.report import write_report
+    from qilin.report import ablation_rows, ablation_table
 
     runs = run_ablation(recipe, run_dir, seeds)
     if not is_main_process():
         return 0
-    for run in runs:
-        write_report(Path(run["run_dir"]), paper=recipe.eval.paper_numbers)
-    table = write_ablation(runs, ablation_dir(run_dir), recipe.name)
     log.info(f"\n{ablation_table(ablation_rows(runs))}\n")
-    log.info(f"ablation table: {table}")
+    log.info(f"ablation table: {ablation_dir(run_dir) / 'ablation.md'}")
     return 0
 
 
@@ -170,6 +171,13 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     )
     run.add_argument(
         "--seeds", type=int, default=1, help="with --ablate: run every variant with N training seeds (mean ± sd)"
+    )
+    run.add_argument(
+        "--gates",
+        choices=("report", "strict"),
+        default="report",
+        help="eval.gates: 'report' shows each verdict in report.md (default); 'strict' also stops before the next "
+        "stage when a gate fails (the stage's output stays; rerunning continues)",
     )
     run.set_defaults(func=cmd_run)
 

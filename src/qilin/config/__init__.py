@@ -7,6 +7,7 @@
 and refuses unknown keys and wrong types by name.
 """
 
+from qilin.config.eval_settings import BenchmarkSettings, GateSettings
 from qilin.config.parsing import (
     ConfigError,
     apply_override,
@@ -26,6 +27,7 @@ from qilin.config.settings import (
     EmbeddedVisionSettings,
     EvalSettings,
     FinetuneSettings,
+    GrpoSettings,
     LaunchSettings,
     LoraSettings,
     ModelSettings,
@@ -42,6 +44,7 @@ __all__ = [
     "ENGINES",
     "STAGE_ORDER",
     "VL_STAGES",
+    "BenchmarkSettings",
     "ConfigError",
     "CptSettings",
     "DpoSettings",
@@ -49,6 +52,8 @@ __all__ = [
     "EmbeddedVisionSettings",
     "EvalSettings",
     "FinetuneSettings",
+    "GateSettings",
+    "GrpoSettings",
     "LaunchSettings",
     "LoraSettings",
     "ModelSettings",

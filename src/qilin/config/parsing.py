@@ -103,20 +103,27 @@ def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
 
 
 def apply_override(data: dict[str, Any], override: str) -> None:
-    """Apply one `dotted.key=value` override (value parsed as YAML) to raw recipe data in place."""
+    """Apply one `dotted.key=value` override (value parsed as YAML) to raw recipe data in place; a number names an
+    item of a list (`eval.benchmarks.0.limit=20`)."""
     if "=" not in override:
         raise ConfigError(f"override {override!r}: expected KEY=VALUE, e.g. stages.sft.learning_rate=1e-4")
     dotted, raw = override.split("=", 1)
     parts = dotted.strip().split(".")
-    node = data
-    for part in parts[:-1]:
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        if not isinstance(child, dict):
-            raise ConfigError(f"override {override!r}: {part!r} is not a mapping")
-        node = child
-    node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+    node: Any = data
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f"override {override!r}: {'.'.join(parts[:i])} has items 0..{len(node) - 1}")
+            part = int(part)
+        elif not isinstance(node, dict):
+            raise ConfigError(f"override {override!r}: {parts[i - 1]!r} is not a mapping")
+        if last:
+            node[part] = yaml.safe_load(raw) if raw.strip() else None
+        else:
+            if isinstance(node, dict) and node.get(part) is None:
+                node[part] = {}
+            node = node[part]
 
 
 def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
@@ -177,6 +184,26 @@ def check_recipe(recipe: Recipe, path: Path | str = "recipe") -> None:
             f"{path}: launch: need machines >= 1, 0 <= machine_rank < machines and processes >= 0, got "
             f"machines={launch.machines}, machine_rank={launch.machine_rank}, processes={launch.processes}"
         )
+    _check_eval(recipe, path)
+
+
+def _check_eval(recipe: Recipe, path: Path | str) -> None:
+    """The eval section's ranges; which benchmarks exist and the keys each takes are checked by the suite."""
+    for i, entry in enumerate(recipe.eval.benchmarks):
+        if not entry.benchmark:
+            raise ConfigError(f"{path}: eval.benchmarks[{i}]: 'benchmark' is required (mcq, qa, safety, vqa, ...)")
+        if entry.limit < 0:
+            raise ConfigError(f"{path}: eval.benchmarks[{i}].limit: must be >= 0, got {entry.limit}")
+    for i, gate in enumerate(recipe.eval.gates):
+        where = f"{path}: eval.gates[{i}]"
+        if gate.stage not in STAGE_ORDER:
+            raise ConfigError(f"{where}.stage: expected one of {', '.join(STAGE_ORDER)}, got {gate.stage!r}")
+        if gate.against is not None and gate.against not in ("base", *STAGE_ORDER):
+            raise ConfigError(f"{where}.against: expected base or a stage name, got {gate.against!r}")
+        if not gate.metric:
+            raise ConfigError(f"{where}.metric: name a metric key of the stage table, e.g. cmexam_acc")
+        if not 0 < gate.alpha < 1 or gate.margin < 0:
+            raise ConfigError(f"{where}: need 0 < alpha < 1 and margin >= 0, got {gate.alpha}, {gate.margin}")
 
 
 def describe_fields(cls: type, prefix: str = "") -> list[str]:

@@ -10,7 +10,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-STAGE_ORDER = ("cpt", "sft", "dpo", "vl_align", "vl_instruct")
+from qilin.config.eval_settings import EvalSettings
+
+STAGE_ORDER = ("cpt", "sft", "dpo", "grpo", "vl_align", "vl_instruct")
 VL_STAGES = ("vl_align", "vl_instruct")
 
 
@@ -184,9 +186,7 @@ class SftSettings(FinetuneSettings):
         "batch_size then counts rows. Needs a transformers architecture: set false for trust_remote_code models.",
         True,
     )
-    group_by_length: bool = _help(
-        "Without packing: batch conversations of similar length together (less padding).", True
-    )
+    group_by_length: bool = _help("Without packing: batch conversations of similar length (less padding).", True)
     tokenize_processes: int = _help(
         "Most worker processes that tokenize the conversations: one per 4,096 conversations, none if that makes "
         "fewer than 3 (0: one per CPU, at most 8; 1: no workers). The examples are the same whatever the number.",
@@ -258,11 +258,14 @@ class VLInstructSettings(FinetuneSettings, VLStageSettings):
 
 @dataclass
 class StagesSettings:
-    """The stages to run, always in the order cpt -> sft -> dpo -> vl_align -> vl_instruct; leave one out to skip it."""
+    """The stages to run, always in the order cpt -> sft -> dpo -> grpo -> vl_align -> vl_instruct; leave one out."""
 
     cpt: CptSettings | None = _help("Domain-specific continued pre-training.", None)
     sft: SftSettings | None = _help("Supervised fine-tuning.", None)
     dpo: DpoSettings | None = _help("Direct preference optimization.", None)
+    grpo: GrpoSettings | None = _help(
+        "Reinforcement learning with verifiable rewards on multiple-choice problems.", None
+    )
     vl_align: VLAlignSettings | None = _help("VL stage 1: align the projector on image-caption pairs.", None)
     vl_instruct: VLInstructSettings | None = _help("VL stage 2: instruction-tune on image conversations.", None)
 
@@ -298,53 +301,6 @@ class EmbeddedVisionSettings:
     pretrain_lr: float = _help("Learning rate of contrastive pre-training.", 1e-3)
     vl_images: int = _help("Synthetic scans for the VL stages (captions and VQA); a further 20% are held out.", 1500)
     seed: int = _help("Seed of the image generator and the initialisation.", 0)
-
-
-@dataclass
-class EvalSettings:
-    """Evaluation run on the base model and after every stage; results go into the manifest and stage table."""
-
-    cmexam: str | None = _help(
-        "CMExam-format CSV scored by option log-likelihood, or 'embedded:cmexam' for the bundled exam.", None
-    )
-    max_questions: int = _help("Score a fixed random subset of this many questions; 0 scores all.", 0)
-    qa: str | None = _help(
-        "Huatuo-26M-format JSONL (questions/answers) answered by generation and scored with BLEU/ROUGE, or "
-        "'embedded:huatuo'.",
-        None,
-    )
-    max_qa: int = _help("Answer a fixed random subset of this many QA items; 0 answers all.", 0)
-    max_new_tokens: int = _help("Longest generated answer in tokens.", 128)
-    batch_size: int = _help("Sequences per forward pass.", 32)
-    paper_numbers: bool = _help(
-        "Show the Qilin-Med paper's numbers beside ours (recipes that mirror the paper).", False
-    )
-    rag: list[str] = _help(
-        "Corpus files (or 'embedded:cpt') for Qilin-Med-RAG: a BM25 index is built over them once, and CMExam is "
-        "scored a second time with the top passages in front of each question (column 'CMExam + RAG').",
-        default_factory=list,
-    )
-    rag_top_k: int = _help("Passages put in front of each question when rag is set.", 3)
-    benchmarks: dict[str, str] = _help(
-        "More multiple-choice benchmarks scored by option log-likelihood at every stage, {name: file}, each in "
-        "its published layout, detected as `qilin eval mcq` does (CMB, MedQA, CMMLU subject CSV, MedMCQA dev, "
-        "PubMedQA, CMExam); a column each ('name acc (%)'), capped by max_questions like CMExam.",
-        {},
-    )
-    vqa: str | None = _help("PMC-VQA-format CSV for VL models (4 choices), or 'embedded:vqa-test'.", None)
-    general: str | None = _help(
-        "Forgetting check: a general-domain multiple-choice CSV in CMExam's layout, scored per stage like CMExam "
-        "(column 'general acc'), or 'embedded:general-exam' for the bundled general exam.",
-        None,
-    )
-    vqa_images: str | None = _help("Image folder of the VQA file (default: the file's folder).", None)
-    safety: str | None = _help(
-        "Safety and over-refusal prompts, answered by greedy generation (max_new_tokens) and judged by rules: "
-        "'embedded' (104 harmful requests, 104 benign look-alikes, written for Qilin) or a JSONL/CSV file with prompt "
-        "and label (harmful/benign) columns. Adds the columns 'unsafe %' and 'over-refusal %' (text models only).",
-        None,
-    )
-    max_safety: int = _help("Answer a fixed random subset of this many safety prompts; 0 answers all.", 0)
 
 
 ENGINES = ("ddp", "fsdp", "zero2", "zero3")
@@ -393,3 +349,6 @@ class Recipe:
     def enabled_stages(self) -> list[tuple[str, TrainSettings]]:
         """(name, settings) of the stages this recipe runs, in pipeline order."""
         return [(n, getattr(self.stages, n)) for n in STAGE_ORDER if getattr(self.stages, n) is not None]
+
+
+from qilin.config.grpo_settings import GrpoSettings  # noqa: E402 (it subclasses FinetuneSettings, defined above)

@@ -2,12 +2,14 @@
 
 manifest.py    manifest.json: each stage's inputs, fingerprint, output, metrics, status
 inputs.py      data entries -> files; the embedded base model, demo ViT and RAG index, built on first use
-evaluation.py  score the base model and each stage's output once per model and settings
-runner.py      run_recipe: the stage loop (skip, resume, rerun) over the stage protocol
+evaluation.py  score the base model and each stage's output once per model and settings (eval.benchmarks)
+gates.py       check each stage's gates (eval.gates); GateFailed stops a strict run before the next stage
+runner.py      run_recipe: the stage loop (skip, resume, rerun) over the stage protocol; writes report.md
 store.py       finished stage outputs by fingerprint, shared between run directories
 ablation.py    the recipe without each stage, per seed, in sibling run directories
 """
 
+from qilin.pipeline.gates import GateFailed
 from qilin.pipeline.runner import run_recipe
 
-__all__ = ["run_recipe"]
+__all__ = ["GateFailed", "run_recipe"]

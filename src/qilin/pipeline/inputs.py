@@ -47,8 +47,13 @@ def resolve_data(entries: list[str], run_dir: Path, recipe: Recipe | None = None
                 paths.append(build_embedded_vl(run_dir / "data-vl", settings)[part])
             elif part in EMBEDDED_PARTS:
                 paths.append(build_embedded(run_dir / "data")[part])
+            elif part == "problems":  # GRPO's problems, from the bundled knowledge of the seen diseases
+                from qilin.rl.problem_builder import build_embedded_problems
+
+                chimed = build_embedded(run_dir / "data")
+                paths.append(build_embedded_problems(run_dir / "data", chimed, run_dir / "data-problems"))
             else:
-                known = ", ".join([*EMBEDDED_PARTS, *GENERAL_PARTS, *VL_PARTS])
+                known = ", ".join([*EMBEDDED_PARTS, "problems", *GENERAL_PARTS, *VL_PARTS])
                 raise ValueError(f"data entry {entry!r}: the embedded data has parts {known}")
         else:
             path = Path(entry).expanduser()
@@ -65,6 +70,8 @@ def _all_texts(recipe: Recipe, run_dir: Path) -> Iterator[str]:
     for path in dict.fromkeys(resolve_data(general, run_dir, recipe)):  # each file once
         yield from iter_file(path, "cpt")
     for name, stage in recipe.enabled_stages():
+        if name == "grpo":  # problems restate knowledge-base terms the other stages' texts hold; the demo's
+            continue  # tokenizer, and so every stage before GRPO, stays what it is without the stage
         for path in resolve_data(stage.data, run_dir, recipe):
             if name in VL_STAGES:
                 from qilin.data.vision.formats import read_vl_file
@@ -204,5 +211,7 @@ def shared_base(base_run: Path, run_dir: Path, manifest: Manifest) -> tuple[Path
     answers = base_run / "eval" / f"{BASE}.json"
     if answers.is_file():  # before the manifest records the evaluation, as evaluate_stage does
         write_atomic(run_dir / "eval" / f"{BASE}.json", answers.read_bytes())
+    else:  # never an earlier base model's outcomes beside this one's evaluation
+        (run_dir / "eval" / f"{BASE}.json").unlink(missing_ok=True)
     manifest.update(BASE, **{**record, "status": "given", "output": str(path), "shared_from": str(base_run)})
     return path, record["fingerprint"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from qilin.data.records import DataError
-from qilin.eval.cmexam import ExamQuestion, accuracy_table, extract_answer, predict, read_cmexam
+from qilin.eval.multiple_choice import ExamQuestion, accuracy_table, extract_answer, predict, read_cmexam
 
 
 @pytest.mark.parametrize(
@@ -59,7 +59,7 @@ def test_shared_prefix_scores_equal_separate_sequences(tiny_model_dir: Path) -> 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from qilin.eval.cmexam import cloze_context, score_options
+    from qilin.eval.multiple_choice import cloze_context, score_options
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
@@ -85,7 +85,7 @@ def test_few_shot_examples_enter_the_prompt_and_generation_mode_runs(
     tiny_model_dir: Path, tmp_path: Path, capsys
 ) -> None:
     from qilin.cli import main
-    from qilin.eval.cmexam import generation_prompt
+    from qilin.eval.multiple_choice import generation_prompt
 
     exam = tmp_path / "exam.csv"
     rows = ['高血压首选哪个科？,"A 心内科\nB 眼科",A,科室', '糖尿病常用药？,"A 二甲双胍\nB 沙丁胺醇",A,药物']
@@ -94,10 +94,10 @@ def test_few_shot_examples_enter_the_prompt_and_generation_mode_runs(
     prompt = generation_prompt(shots[1], shots[:1])
     assert "高血压首选哪个科？\nA 心内科\nB 眼科\n答案：A" in prompt and prompt.endswith("B 沙丁胺醇\n答案：")
     out_json = tmp_path / "gen.json"
-    args = ["eval", "cmexam", str(tiny_model_dir), "--data", str(exam), "--mode", "generate", "--shots", "1"]
+    args = ["eval", "mcq", str(tiny_model_dir), "--data", str(exam), "--mode", "generate", "--shots", "1"]
     assert main([*args, "--dev", str(exam), "--json", str(out_json)]) == 0
     result = json.loads(out_json.read_text())
     assert result["acc"]["all"]["n"] == 2 and "Type=科室" in result["acc"]
     assert 0 <= result["extraction_failures"] <= 2
-    assert main(["eval", "cmexam", str(tiny_model_dir), "--data", str(exam), "--mode", "generate", "--shots", "1"]) == 2
+    assert main(["eval", "mcq", str(tiny_model_dir), "--data", str(exam), "--mode", "generate", "--shots", "1"]) == 2
     assert "--shots needs --dev" in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""CMExam evaluation: 5-option medical exam questions, some with several correct answers.
+"""The multiple-choice engine: exam questions (CMExam, the published MCQ layouts, the general exam), some with
+several correct answers, scored by option log-likelihood or by generation.
 
 Reads the CMExam CSV format: columns Question, Options (one option per line, "A xxx"), Answer (one or more
 letters), Explanation, and any annotation columns (e.g. Type, Knowledge, or CMExam's own) by which accuracy
@@ -19,7 +20,8 @@ answer letter, or `multiple` where the exam marks it so) predicts every option s
 question's options, and counts as correct only on an exact set match.
 
 Other benchmarks' layouts (CMB, MedQA, MedMCQA, ...) are read into the same `ExamQuestion` by
-`qilin.eval.benchmarks` and scored by these same functions; English questions end in "Answer: " instead.
+`qilin.eval.benchmarks` and scored by these same functions (the `mcq` benchmark, `qilin.eval.suite.mcq`);
+English questions end in "Answer: " instead.
 """
 
 from __future__ import annotations
@@ -315,3 +317,27 @@ def generate_exam_replies(
 
     prompts = [render_prompt(tokenizer, [{"role": "user", "content": generation_prompt(q, shots)}]) for q in questions]
     return generate_texts(model, tokenizer, prompts, max_new_tokens=32, batch_size=batch_size)
+
+
+def score_exam(
+    questions: list[ExamQuestion],
+    subject: Any = None,
+    *,
+    replies: list[str] | None = None,
+    mode: str = "loglik",
+    shots: list[ExamQuestion] = (),
+    retriever: Any = None,
+    top_k: int = 3,
+    batch_size: int = 32,
+) -> dict[str, Any]:
+    """Accuracy tables of exam questions: of `replies` made elsewhere, or of a loaded model (`subject`: model and
+    tokenizer) by option log-likelihood (acc, acc_norm) or by generation (few-shot `shots`), with the top `top_k`
+    passages of `retriever` in front of each question when one is given."""
+    if replies is not None:
+        return evaluate_generations(questions, replies)
+    if retriever is not None:
+        questions = with_retrieved_passages(questions, retriever, top_k)
+    if mode == "loglik":
+        return evaluate_loglikelihood(subject.model, subject.tokenizer, questions, batch_size)
+    replies = generate_exam_replies(subject.model, subject.tokenizer, questions, list(shots), batch_size)
+    return evaluate_generations(questions, replies)

@@ -1,8 +1,9 @@
-"""The ablation table: one row per variant (full recipe, without DCPT, SFT, DPO), the final model's metrics.
+"""The ablation table: one row per variant (full recipe, without DCPT, SFT, DPO), the final model's evaluation.
 
 ablation.md, ablation.json and ablation.png in the ablation folder. With one seed a cell is the stage table's
 (`59.75 [54.9, 64.4]`: the 95% Wilson interval over the test questions); with several, `mean ± sd (min–max)` over
 seeds (sd: the sample standard deviation), which shows training noise that an interval over questions cannot.
+Columns are the evaluation's (training figures stay in each run's report).
 """
 
 from __future__ import annotations
@@ -13,12 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from qilin.durable import write_atomic
-from qilin.eval.significance import interval_of_accuracy
-from qilin.pipeline.ablation import stage_metrics
-from qilin.report import SHARED_N, columns, metric_cell, save_figure
+from qilin.report.plots import grouped_bars, panels
+from qilin.report.stage_table import columns, metric_cell, read_manifest
 
-# Stage-table columns about training, not about the final model.
-TRAINING_KEYS = ("first_loss", "last_loss", "steps", "train_seconds", "tokens_per_second", "reward_accuracy")
 BASE_LABEL = "base model (no training)"
 SEEDS_FOOTNOTE = (
     "Each cell: mean ± sample standard deviation over {n} training seeds (min–max); each seed trains every stage "
@@ -27,33 +25,41 @@ SEEDS_FOOTNOTE = (
 ONE_SEED_FOOTNOTE = "[a, b]: 95% Wilson interval over the test questions (one training seed)."
 
 
+def final_evaluation(run_dir: Path, stage: str) -> dict[str, Any]:
+    """The evaluation (metric records) a run directory's manifest records for one stage."""
+    stages = read_manifest(run_dir)["stages"]
+    if stage not in stages:
+        raise KeyError(f"{run_dir / 'manifest.json'}: no stage {stage!r}")
+    return stages[stage].get("evaluation", {})
+
+
 def ablation_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per variant, in the order run: label, run directories, final stage, metrics per seed, summary."""
+    """One row per variant, in the order run: label, run directories, final stage, evaluation per seed, summary."""
     rows: dict[str, dict[str, Any]] = {}
     for run in runs:
         row = rows.setdefault(
             run["variant"],
             {"variant": run["variant"], "label": run["label"], "final_stage": run["final_stage"], "runs": []},
         )
-        metrics = stage_metrics(Path(run["run_dir"]), run["final_stage"])
-        row["runs"].append({"seed": run["seed"], "run_dir": run["run_dir"], "metrics": metrics})
+        evaluation = final_evaluation(Path(run["run_dir"]), run["final_stage"])
+        row["runs"].append({"seed": run["seed"], "run_dir": run["run_dir"], "evaluation": evaluation})
     full = next((r for r in runs if r["variant"] == "full" and r["seed"] == 0), None)
     if full is not None:
-        base = stage_metrics(Path(full["run_dir"]), "base")
+        base = final_evaluation(Path(full["run_dir"]), "base")
         rows["base"] = {"variant": "base", "label": BASE_LABEL, "final_stage": "base", "runs": []}
-        rows["base"]["runs"].append({"seed": None, "run_dir": full["run_dir"], "metrics": base})
+        rows["base"]["runs"].append({"seed": None, "run_dir": full["run_dir"], "evaluation": base})
     keys = metric_columns(rows.values())
     for row in rows.values():
         row["summary"] = {
-            key: summarize([r["metrics"][key] for r in row["runs"] if key in r["metrics"]]) for key in keys
+            key: summarize([r["evaluation"][key]["value"] for r in row["runs"] if key in r["evaluation"]])
+            for key in keys
         }
     return list(rows.values())
 
 
 def metric_columns(rows: Any) -> dict[str, str]:
-    """Key -> heading of the evaluation columns the stage table would show for these final models."""
-    present = columns([r["metrics"] for row in rows for r in row["runs"]])
-    return {k: h for k, h in present.items() if k not in TRAINING_KEYS}
+    """Key -> heading of the evaluation columns of these variants' final models."""
+    return columns([r["evaluation"] for row in rows for r in row["runs"]])
 
 
 def summarize(values: list[float]) -> dict[str, float] | None:
@@ -73,7 +79,7 @@ def summarize(values: list[float]) -> dict[str, float] | None:
 
 def _cell(row: dict[str, Any], key: str) -> str:
     if len(row["runs"]) == 1:
-        return metric_cell(row["runs"][0]["metrics"], key)
+        return metric_cell(row["runs"][0]["evaluation"].get(key))
     s = row["summary"].get(key)
     return "" if s is None else f"{s['mean']:.2f} ± {s['sd']:.2f} ({s['min']:.2f}–{s['max']:.2f})"
 
@@ -89,62 +95,24 @@ def ablation_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join([*lines, "", note])
 
 
-def _error(row: dict[str, Any], key: str) -> tuple[float, float, float] | None:
+def _error(row: dict[str, Any], key: str) -> tuple[float, float, float]:
     """(value, below, above) of a bar: the mean with ± sd over seeds, or one seed's value with its interval."""
     s = row["summary"].get(key)
     if s is None:
-        return None
+        return 0.0, 0.0, 0.0
     if len(row["runs"]) > 1:
         return s["mean"], s["sd"], s["sd"]
-    metrics = row["runs"][0]["metrics"]
-    n = metrics.get(f"{key}_n", metrics.get(SHARED_N.get(key, "")))
-    if not isinstance(n, int) or n <= 0:  # BLEU, ROUGE, safety rates: no interval over questions
-        return s["mean"], 0.0, 0.0
-    low, high = interval_of_accuracy(s["mean"], n)
+    low, high = row["runs"][0]["evaluation"][key].get("interval") or (s["mean"], s["mean"])
     return s["mean"], s["mean"] - low, high - s["mean"]
 
 
 def plot_ablation(rows: list[dict[str, Any]], out: Path) -> bool:
-    """Bars of each final metric by variant (error bars: sd over seeds, or the 95% interval); False if none."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    keys = metric_columns(rows)
-    numeric = [k for k in keys if any(_error(r, k) for r in rows)]
-    groups = {
-        "Open QA": [k for k in numeric if k.startswith("qa_")],
-        "Safety (%), lower is better": [k for k in numeric if k.startswith(("unsafe", "over_refusal", "safety"))],
-    }
-    # Losses are not percentages: they stay in the table, out of the accuracy panel.
-    accuracy = [k for k in numeric if not any(k in g for g in groups.values()) and not k.endswith("_loss")]
-    groups = {"Accuracy (%)": accuracy, **groups}
-    panels = [(title, ks) for title, ks in groups.items() if ks]
-    if not panels:
+    """Bars of each plotted final metric by variant (error bars: sd over seeds, or the 95% interval)."""
+    found = panels([r["evaluation"] for row in rows for r in row["runs"]])
+    if not found:
         return False
-    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 5.4), squeeze=False)
-    for ax, (title, ks) in zip(axes[0], panels, strict=True):
-        width = 0.8 / len(ks)
-        for i, key in enumerate(ks):
-            bars = [_error(r, key) or (0.0, 0.0, 0.0) for r in rows]
-            xs = [x + (i - (len(ks) - 1) / 2) * width for x in range(len(rows))]
-            drawn = ax.bar(
-                xs,
-                [b[0] for b in bars],
-                width,
-                label=keys[key],
-                capsize=2,
-                ecolor="#555555",
-                yerr=[[b[1] for b in bars], [b[2] for b in bars]],
-            )
-            if len(ks) <= 4:  # more labels than that overlap
-                ax.bar_label(drawn, fmt="%.1f", fontsize=8)
-        ax.set_xticks(range(len(rows)), [r["label"].replace(" (", "\n(") for r in rows], fontsize=8)
-        ax.set_title(title)
-        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)  # below: never over a bar
-        ax.grid(axis="y", alpha=0.3)
-    save_figure(fig, out)
+    bars = {title: {label: [_error(r, k) for r in rows] for k, label in keys.items()} for title, keys in found.items()}
+    grouped_bars([r["label"].replace(" (", "\n(") for r in rows], bars, out)
     return True
 
 
