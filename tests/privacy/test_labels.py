@@ -101,3 +101,13 @@ def test_surrogates_for_the_second_round_notes() -> None:
         for s in spans:
             if s.type != "name" or len(s.value) > 1:  # a bare surname may be drawn again by chance
                 assert s.value not in out, (s, out)
+
+
+def test_estates_numbered_streets_bare_card_labels_schools_and_pinyin_names() -> None:
+    assert found("患者家住幸福小区5栋1单元301")["address"] == ["幸福小区5栋1单元301"]
+    assert found("Address: 500 5th Ave, New York, NY 10110")["address"] == ["500 5th Ave, New York, NY 10110"]
+    assert found("健康卡：4401002025001")["card"] == ["4401002025001"]
+    assert found("a teacher at Lincoln Elementary School")["org"] == ["Lincoln Elementary School"]
+    assert found("联系人: Wang Fang")["name"] == ["Wang Fang"]
+    for text in ("服用阿莫西林0.5g，小区门诊随访", "患者：CT示 Left Lung", "Vitamin D 5000 IU, 3rd Street"):
+        assert found(text) == {}, text

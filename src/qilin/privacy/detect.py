@@ -66,7 +66,7 @@ _RECORD = re.compile(
 
 # Insurance and medical cards (typed card, as bank cards): labelled, letters and digits.
 _CARD_LABELLED = re.compile(
-    r"(?:医保卡号?|医保号|医保编号|社保卡号?|社会保障卡号?|就诊卡号?|医疗卡号|健康卡号|诊疗卡号|农合(?:证)?号|"
+    r"(?:医保卡号?|医保号|医保编号|社保卡号?|社会保障卡号?|就诊卡号?|医疗卡号|健康卡号?|诊疗卡号?|农合(?:证)?号|"
     r"医疗保险(?:卡)?号|保险单?号|保单(?:编)?号|(?<![银行])卡号|(?i:insurance(?:\s+(?:id|card|policy))?\s*(?:no\.?|number|#|id)?|member\s+id|"
     r"policy\s+(?:no\.?|number)|medicare\s+(?:no\.?|number|id)|medicaid\s+(?:no\.?|number|id)))"
     + _COLON
@@ -118,7 +118,8 @@ _ORG_GENERIC = re.compile(
 _EN_ORG = re.compile(
     r"\b(?:St\.?\s+)?(?:(?:[A-Z][a-z'’]+|of|and|&)\s+){0,5}[A-Z][a-z'’]+\s+"
     r"(?:Hospital|Medical Center|Medical Centre|Clinic|Health Center|Health System|Infirmary|Cancer Center|"
-    r"Children's Hospital|Family Practice|Associates|Medical Group|Physicians Group|Partners|Inc\.|LLC|Corporation)\b"
+    r"Children's Hospital|Family Practice|Associates|School|University|Medical Group|Physicians Group|Partners|"
+    r"Inc\.|LLC|Corporation)\b"
 )
 _EN_ORG_FIRST = {"The", "A", "An", "Our", "This", "That", "Local", "General", "Outside", "Community", "Emergency"}
 
@@ -166,6 +167,11 @@ _PROVINCE = (
 _ADDRESS_UNIT = r"[\u4e00-\u9fff]{1,8}?(?:市|区|县|镇|乡|村|路|街|大道|巷|弄|小区|花园|苑|大厦|广场)"
 _ADDRESS_NUMBER = r"[0-9\-]+(?:号院|号楼|号|栋|幢|楼|单元|层|室)"
 _ADDRESS = re.compile(rf"(?:{_PROVINCE})(?:{_ADDRESS_UNIT}|{_ADDRESS_NUMBER})+(?:(?<=单元|号楼)\d+室?)?")
+# A housing estate with its building (幸福小区5栋1单元301): the number after it is what makes it an address; the name
+# before it starts after the last function word (患者家住幸福小区 -> 幸福小区).
+_ESTATE = re.compile(
+    r"(?:(?![住在于的是和与及到至从者入诊])[\u4e00-\u9fff]){2,8}(?:小区|花园|家园|公寓|新村|苑|大厦)\d+(?:号楼|栋|幢|座|号院)(?:\d+(?:单元|层|楼|室|号))*\d*"
+)
 _STREET_NUMBER = re.compile(rf"[\u4e00-\u9fff]{{2,6}}(?:路|街|大道|巷)\d+号(?:{_ADDRESS_NUMBER})*")
 # A US city with its state ("Quincy, MA"): Safe Harbor keeps the state only. Codes that are also clinical or
 # English words are left out (Name, MD; PA-C; ID; IN; OR; ME; OK; HI), and CA before a number is CA 19-9.
@@ -174,7 +180,7 @@ _STATES += " VT VA WA WV WI WY DC"
 _STATE = "(?:" + _STATES.replace(" ", "|") + ")"
 _EN_CITY = re.compile(rf"\b[A-Z][a-z]+(?: [A-Z][a-z]+)?, {_STATE}\b(?! ?\d{{1,4}}\b| ?\d+-)(?: \d{{5}}(?:-\d{{4}})?)?")
 _EN_ADDRESS = re.compile(
-    r"\b\d{1,5}\s+(?:[NSEW]\.?\s+)?(?:[A-Z][a-z]+\s+){1,3}(?:Street|St\.?|Avenue|Ave\.?|Road|Rd\.?|Boulevard|Blvd\.?|Lane|Ln\.?|"
+    r"\b\d{1,5}\s+(?:[NSEW]\.?\s+)?(?:(?:[A-Z][a-z]+|\d{1,3}(?:st|nd|rd|th))\s+){1,3}(?:Street|St\.?|Avenue|Ave\.?|Road|Rd\.?|Boulevard|Blvd\.?|Lane|Ln\.?|"
     r"Drive|Court|Ct\.?|Way|Place|Pl\.?)(?:,?\s+(?:Apt|Suite|Unit)\.?\s*\w+)?(?:,\s*[A-Z][a-z]+(?:\s[A-Z][a-z]+)?)?"
     r"(?:,\s*[A-Z]{2})?(?:\s+\d{5}(?:-\d{4})?)?"
 )
@@ -256,7 +262,9 @@ def _candidates(text: str, original: str) -> list[Span]:
         spans += _group_spans("ssn", _SSN, text, original, 1) + _group_spans("ip", _IP, text, original)
         spans += _group_spans("plate", _PLATE, text, original) + _group_spans("record", _RECORD, text, original, 1)
         spans += _group_spans("card", _CARD_LABELLED, text, original, 1) + _dates(text, original, _DATE)
-        spans += _group_spans("address", _STREET_NUMBER, text, original)
+        spans += _group_spans("address", _STREET_NUMBER, text, original) + _group_spans(
+            "address", _ESTATE, text, original
+        )
         if _LATIN.search(text):
             spans += _group_spans("address", _EN_ADDRESS, text, original)
     if "@" in text:

@@ -29,6 +29,8 @@ _LABEL = re.compile(
 )
 # A greeting names whom it greets ("Hi Kevin,", "Dear Maria"): a capitalised word, then a comma or the line's end.
 _GREETING = re.compile(rf"\b(?:Hi|Hello|Hey|Dear|Thanks|Thank you),?[ \t]+({_WORD})(?=[ \t]*(?:[,!.]|$))", re.M)
+# A name in Latin letters after a Chinese label (联系人: Wang Fang): two words at least, as pinyin names are.
+_ZH_LABEL = re.compile(r"(?:姓名|患者|病人|联系人|家属|医生|医师|签名)[ \t]*[:：][ \t]*")
 _TITLE = re.compile(r"\b(?:(?P<staff>Dr|Prof|Doctor)|(?P<polite>Mr|Mrs|Ms|Mx|Miss))\.?[ \t]+")
 _SUFFIX = re.compile(
     rf"\b((?:{_WORD}|[A-Z]\.)(?:\s+[A-Z]\.)?\s+{_WORD}),\s*(?:MD|M\.D\.|RN|DO|NP|PA-C|PA|PhD|MBBS|CRNA|FACS)\b"
@@ -77,6 +79,10 @@ def english_names(text: str) -> list[Span]:
         if name:
             role = "staff" if m.group("staff") else "polite"
             spans.append(Span("name", name.start(), name.end(), name.group(), role=role))
+    for m in _ZH_LABEL.finditer(text):
+        name = _name_at(text, m.end())
+        if name and " " in name.group():
+            spans.append(Span("name", name.start(), name.end(), name.group(), role="patient"))
     for m in _GREETING.finditer(text):
         if m.group(1) not in _NOT_NAMES:
             spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="polite"))
