@@ -172,6 +172,7 @@ _ADDRESS = re.compile(rf"(?:{_PROVINCE})(?:{_ADDRESS_UNIT}|{_ADDRESS_NUMBER})+(?
 _ESTATE = re.compile(
     r"(?:(?![住在于的是和与及到至从者入诊])[\u4e00-\u9fff]){2,8}(?:小区|花园|家园|公寓|新村|苑|大厦)\d+(?:号楼|栋|幢|座|号院)(?:\d+(?:单元|层|楼|室|号))*\d*"
 )
+_ESTATE_GATE = re.compile(r"小区|花园|家园|公寓|新村|苑|大厦")
 _STREET_NUMBER = re.compile(rf"[\u4e00-\u9fff]{{2,6}}(?:路|街|大道|巷)\d+号(?:{_ADDRESS_NUMBER})*")
 # A US city with its state ("Quincy, MA"): Safe Harbor keeps the state only. Codes that are also clinical or
 # English words are left out (Name, MD; PA-C; ID; IN; OR; ME; OK; HI), and CA before a number is CA 19-9.
@@ -262,9 +263,9 @@ def _candidates(text: str, original: str) -> list[Span]:
         spans += _group_spans("ssn", _SSN, text, original, 1) + _group_spans("ip", _IP, text, original)
         spans += _group_spans("plate", _PLATE, text, original) + _group_spans("record", _RECORD, text, original, 1)
         spans += _group_spans("card", _CARD_LABELLED, text, original, 1) + _dates(text, original, _DATE)
-        spans += _group_spans("address", _STREET_NUMBER, text, original) + _group_spans(
-            "address", _ESTATE, text, original
-        )
+        spans += _group_spans("address", _STREET_NUMBER, text, original)
+        if _ESTATE_GATE.search(text):
+            spans += _group_spans("address", _ESTATE, text, original)
         if _LATIN.search(text):
             spans += _group_spans("address", _EN_ADDRESS, text, original)
     if "@" in text:
