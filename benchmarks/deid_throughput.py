@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def make_corpus(path: Path, megabytes: float) -> int:
     """Write CPT-like JSONL of about `megabytes` MB; return its size in bytes."""
-    from qilin.datasets.chimed import build_embedded
+    from qilin.embedded.chimed import build_embedded
     from qilin.privacy.evaluate import EVAL_DIR
 
     with tempfile.TemporaryDirectory() as tmp:

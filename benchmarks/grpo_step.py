@@ -151,7 +151,7 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=["step", "stage"], choices=["step", "stage"])
     args = parser.parse_args()
     from qilin.config import EmbeddedModelSettings
-    from qilin.models.embedded import build_embedded_model
+    from qilin.embedded.model import build_embedded_model
 
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:

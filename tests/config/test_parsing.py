@@ -78,7 +78,7 @@ def test_every_key_has_help() -> None:
     [
         ("stages.cpt.replay=1.0", "stages.cpt.replay"),
         ("stages.cpt.replay_data=[]", "replay_data listing the general text"),
-        ("embedded.general_pretrain.data=[]", "embedded.general_pretrain.data"),
+        ("general_pretrain.data=[]", "general_pretrain.data"),
     ],
 )
 def test_replay_and_general_pretraining_are_checked(override: str, message: str) -> None:
@@ -86,6 +86,11 @@ def test_replay_and_general_pretraining_are_checked(override: str, message: str)
     assert load_recipe(recipe).stages.cpt.replay == 0.1
     with pytest.raises(ConfigError, match=message):
         load_recipe(recipe, [override])
+
+
+def test_general_pretraining_inside_the_embedded_section_is_refused_saying_where_it_went() -> None:
+    with pytest.raises(ConfigError, match=r"unknown key 'general_pretrain' in 'embedded' \(moved to the top level"):
+        from_dict(Recipe, {"embedded": {"general_pretrain": {"data": ["embedded:general"]}}})
 
 
 def test_an_override_may_name_an_item_of_a_list(tmp_path: Path) -> None:

@@ -18,7 +18,8 @@ KEYS = {"block_size": 32, "finetune": "full", "batch_size": 4, "logging_steps": 
 def _recipe(tmp_path: Path, data_files: dict) -> Path:
     recipe = {
         "name": "forgetting",
-        "embedded": {**asdict(TINY), "general_pretrain": {"data": ["embedded:general"], "max_steps": 3, **KEYS}},
+        "embedded": asdict(TINY),
+        "general_pretrain": {"data": ["embedded:general"], "max_steps": 3, **KEYS},
         "stages": {
             "cpt": {
                 "data": [str(data_files["cpt"])],

@@ -87,10 +87,11 @@ def test_cli_deid_then_check_phi(tmp_path: Path, capsys: pytest.CaptureFixture) 
 
 
 def test_build_deidentifies_user_texts_unless_keep_phi() -> None:
-    from qilin.cli.data import deid_user_data
+    from qilin.privacy.files import deid_user_data
 
-    texts, conversations = deid_user_data(
+    texts, conversations, report = deid_user_data(
         [NOTE], [[{"role": "user", "content": "家属李华问"}, {"role": "assistant", "content": "李华你好"}]]
     )
     assert texts == ["患者[姓名1]，身份证号：[身份证号1]，电话 [电话1]，阿莫西林0.5g tid"]
     assert conversations[0][1] == {"role": "assistant", "content": "[姓名1]你好"}
+    assert report.total >= 3  # the note's name, ID number and phone, at least

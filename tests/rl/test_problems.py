@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from qilin.chimed.knowledge import load_kb
 from qilin.cli import main
 from qilin.data.records import DataError
-from qilin.datasets.chimed import build_embedded
-from qilin.datasets.knowledge import load_kb
+from qilin.embedded.chimed import build_embedded
 from qilin.eval.multiple_choice import ExamQuestion, read_cmexam
 from qilin.rl.problem_builder import build_embedded_problems, build_problems, knowledge_problems
 from qilin.rl.problems import grpo_rows, read_problems

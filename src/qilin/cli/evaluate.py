@@ -194,3 +194,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     vqa.set_defaults(func=run)
 
     eval_safety.add_parser(eval_verbs)
+    from qilin.cli.serve import add_parity_parser
+
+    add_parity_parser(eval_verbs)

@@ -29,6 +29,14 @@ def cmd_rag_index(args: argparse.Namespace) -> int:
     return 0
 
 
+COMMANDS = {"index": cmd_rag_index}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run `qilin rag index`."""
+    return COMMANDS[args.rag_verb](args)
+
+
 def add_parser(verbs: argparse._SubParsersAction) -> None:
     """Add `rag` with index."""
     rag = verbs.add_parser("rag", help="retrieval over medical texts", description="Retrieval (Qilin-Med-RAG).")
@@ -45,4 +53,4 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     rag_index.add_argument("--kind", choices=("bm25", "dense"), default="bm25", help="retrieval method")
     rag_index.add_argument("--embedding-model", help="local HF encoder directory (--kind dense)")
     rag_index.add_argument("--passage-chars", type=int, default=200, help="longest passage in characters")
-    rag_index.set_defaults(func=cmd_rag_index)
+    rag_index.set_defaults(func=run)

@@ -15,6 +15,7 @@ from qilin.config.parsing import (
     describe_fields,
     from_dict,
     load_recipe,
+    one_stage_recipe,
     to_dict,
 )
 from qilin.config.settings import (
@@ -69,5 +70,6 @@ __all__ = [
     "describe_fields",
     "from_dict",
     "load_recipe",
+    "one_stage_recipe",
     "to_dict",
 ]

@@ -6,20 +6,15 @@ Reading YAML and overrides into these classes is `qilin.config.parsing`.
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
+from qilin.config.embedded import EmbeddedModelSettings, EmbeddedVisionSettings
 from qilin.config.eval_settings import EvalSettings
+from qilin.config.fields import help_field as _help
 
 STAGE_ORDER = ("cpt", "sft", "dpo", "grpo", "vl_align", "vl_instruct")
 VL_STAGES = ("vl_align", "vl_instruct")
-
-
-def _help(text: str, default: Any = dataclasses.MISSING, **kwargs: Any) -> Any:
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": text}, **kwargs)
-    return field(default=default, metadata={"help": text}, **kwargs)
 
 
 @dataclass
@@ -72,25 +67,6 @@ class ModelSettings:
 
 
 @dataclass
-class EmbeddedModelSettings:
-    """Shape of the tiny Llama-style model built when model.path is 'embedded'."""
-
-    vocab_size: int = _help("Size of the BPE vocabulary trained on the bundled corpus.", 4000)
-    hidden_size: int = _help("Width of the model.", 256)
-    num_layers: int = _help("Number of decoder layers.", 4)
-    num_heads: int = _help("Attention heads (key/value heads are the same number).", 4)
-    intermediate_size: int = _help("Width of the MLP.", 704)
-    max_position_embeddings: int = _help("Longest sequence the model accepts.", 1024)
-    seed: int = _help("Seed for the random initialisation.", 0)
-    general_pretrain: CptSettings | None = _help(
-        "Pre-train the tiny model on general text before DCPT, with any CPT key (data: [embedded:general] is the "
-        "bundled general corpus), so a forgetting check (eval.general) has general knowledge to lose. Cached in "
-        "$QILIN_CACHE/general-base by its inputs: paid once. Unset: the base stays randomly initialised.",
-        None,
-    )
-
-
-@dataclass
 class TrainSettings:
     """Knobs every training stage shares."""
 
@@ -132,6 +108,9 @@ class TrainSettings:
         False,
     )
     seed: int = _help("Seed for data order, dropout and LoRA init.", 42)
+    report_to: list[str] = _help(
+        "Trackers the Trainer also logs to (transformers' names: mlflow, wandb, ...), runs named RUN-STAGE; the "
+        "stage's own TensorBoard is always written.", [])  # fmt: skip
     precision: Literal["auto", "fp32", "bf16-mixed", "bf16-pure"] = _help(
         "'bf16-mixed': trainable weights, gradients and AdamW state in fp32, compute under bf16 autocast (a LoRA "
         "stage's frozen base stays bf16). 'fp32': everything fp32. 'bf16-pure': everything bf16, half the state of "
@@ -287,22 +266,6 @@ class VisionSettings:
     feature_layer: int = _help("Vision hidden layer fed to the projector (-2: LLaVA-1.5's choice).", -2)
 
 
-@dataclass
-class EmbeddedVisionSettings:
-    """The tiny ViT pre-trained for the VL demo when vision.path is 'embedded'."""
-
-    image_size: int = _help("Input resolution (pixels per side).", 64)
-    patch_size: int = _help("Pixels per patch side; an image becomes (image_size / patch_size)^2 tokens.", 8)
-    hidden_size: int = _help("Width of the ViT.", 128)
-    num_layers: int = _help("Transformer layers.", 4)
-    num_heads: int = _help("Attention heads.", 4)
-    pretrain_images: int = _help("Synthetic scans (disjoint from the VL data) for contrastive pre-training.", 2000)
-    pretrain_epochs: int = _help("Passes of contrastive pre-training.", 10)
-    pretrain_lr: float = _help("Learning rate of contrastive pre-training.", 1e-3)
-    vl_images: int = _help("Synthetic scans for the VL stages (captions and VQA); a further 20% are held out.", 1500)
-    seed: int = _help("Seed of the image generator and the initialisation.", 0)
-
-
 ENGINES = ("ddp", "fsdp", "zero2", "zero3")
 
 
@@ -335,6 +298,13 @@ class Recipe:
     model: ModelSettings = _help("Base model.", default_factory=ModelSettings)
     embedded: EmbeddedModelSettings = _help(
         "Tiny model built when model.path is 'embedded'.", default_factory=EmbeddedModelSettings
+    )
+    general_pretrain: CptSettings | None = _help(
+        "Pre-train the embedded base on general text before DCPT, with any CPT key (data: [embedded:general] is "
+        "the bundled general corpus), so a forgetting check (eval.general) has general knowledge to lose. Cached "
+        "in $QILIN_CACHE/general-base by its inputs: paid once. Unset: the base stays randomly initialised. Only "
+        "for model.path 'embedded' (a real base model already knows general text).",
+        None,
     )
     vision: VisionSettings = _help("Vision tower and projector of the VL stages.", default_factory=VisionSettings)
     embedded_vision: EmbeddedVisionSettings = _help(

@@ -311,10 +311,12 @@ def evaluate_generations(questions: list[ExamQuestion], replies: list[str]) -> d
 def generate_exam_replies(
     model: Any, tokenizer: Any, questions: list[ExamQuestion], shots: list[ExamQuestion], batch_size: int = 16
 ) -> list[str]:
-    """Replies of a model to each question in generation mode, rendered with its chat template."""
+    """Replies of a model (or an `EndpointGenerator`) to each question in generation mode, in its chat template."""
     from qilin.chat_templates import render_prompt
-    from qilin.models.generation import generate_texts
+    from qilin.models.generation import EndpointGenerator, generate_texts
 
+    if isinstance(model, EndpointGenerator):
+        return model.replies([[{"role": "user", "content": generation_prompt(q, shots)}] for q in questions], 32)
     prompts = [render_prompt(tokenizer, [{"role": "user", "content": generation_prompt(q, shots)}]) for q in questions]
     return generate_texts(model, tokenizer, prompts, max_new_tokens=32, batch_size=batch_size)
 

@@ -67,7 +67,7 @@ def _paragraph(block: list[str]) -> Record:
 def _text_records(path: Path) -> Iterator[Record]:
     paragraphs = text_layout(path) == "paragraphs"
     block: list[str] = []
-    with path.open(encoding="utf-8", newline="") as f:
+    with path.open(encoding="utf-8-sig", newline="") as f:  # a BOM never reaches the de-identified copy
         for line in f:
             body = line.rstrip("\r\n")
             if body.strip() and paragraphs:
@@ -91,7 +91,7 @@ def _csv_records(path: Path) -> Iterator[Record]:
         csv.writer(buf, lineterminator="\n").writerow(row)
         return buf.getvalue()
 
-    with path.open(encoding="utf-8", newline="") as f:
+    with path.open(encoding="utf-8-sig", newline="") as f:  # a BOM never reaches the de-identified copy
         reader = csv.reader(f)
         header = next(reader, [])
         yield [], lambda new: row_text(header) if header else ""
@@ -205,3 +205,11 @@ def deid_conversations(
         report.add(spans, [m["content"] for m in messages])
         out.append([{**m, "content": c} for m, c in zip(messages, new, strict=True)])
     return out
+
+
+def deid_user_data(
+    texts: list[str], conversations: list[list[dict[str, str]]]
+) -> tuple[list[str], list[list[dict[str, str]]], PhiReport]:
+    """A user's own texts and conversations with PHI replaced by placeholders, and the count of what was replaced."""
+    report = PhiReport()
+    return deid_documents(texts, report), deid_conversations(conversations, report), report

@@ -6,7 +6,7 @@ Sources are the train splits of published exams, read by the benchmark readers (
 CMB, MedQA, CMMLU, MedMCQA, generic), and the knowledge base, whose facts become single- and multi-answer items
 under several phrasings (cloze stems such as "诊治{d}的科室是" and questions such as "下列哪项可用于治疗{d}？"),
 the distractors being facts of other diseases that are not facts of this one. Every problem whose stem is a near
-duplicate of an evaluation item (the leakage check of `qilin.datasets.dedup`) is dropped and counted per source.
+duplicate of an evaluation item (the leakage check of `qilin.chimed.dedup`) is dropped and counted per source.
 Written: problems.jsonl (`qilin.rl.problems` describes the format) and problems_report.json.
 """
 
@@ -19,8 +19,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from qilin.datasets.dedup import find_leaks, normalize
-from qilin.datasets.knowledge import Disease
+from qilin.chimed.dedup import find_leaks, normalize
+from qilin.chimed.knowledge import Disease
 from qilin.durable import write_atomic
 from qilin.eval.multiple_choice import ExamQuestion
 from qilin.log import get_logger
@@ -29,7 +29,7 @@ from qilin.rl.problems import LETTERS, problem_record
 log = get_logger(__name__)
 
 # Phrasings per relation: cloze stems (the answer continues "答案：") and questions. None is an exam stem
-# (qilin.datasets.chimed_text.EXAM_STEMS); the leakage check drops any that comes too close to one anyway.
+# (qilin.chimed.text.EXAM_STEMS); the leakage check drops any that comes too close to one anyway.
 KB_STEMS = {
     "department": ["诊治{d}的科室是", "{d}患者一般到哪个科室就诊？"],
     "system": ["{d}所属的系统是", "{d}是哪个系统的疾病？"],
@@ -158,7 +158,7 @@ def build_embedded_problems(chimed_dir: Path, paths: dict[str, Path], out_dir: P
     stem checked against the exam and QA test items; never built from the held-out exam itself."""
     import csv
 
-    from qilin.datasets.knowledge import load_kb
+    from qilin.chimed.knowledge import load_kb
 
     everyone = load_kb()
     held_out = set(json.loads((chimed_dir / "build_report.json").read_text(encoding="utf-8"))["held_out_diseases"])

@@ -29,7 +29,7 @@ from qilin.rl.problems import grpo_rows, permuted, read_problems
 from qilin.rl.rewards import reward_parts
 from qilin.stages.dpo import dpo_model_settings
 from qilin.stages.protocol import StageContext
-from qilin.training import build_model, build_trainer, save_stage_output, train, training_arguments
+from qilin.training import build_model, build_trainer, save_stage_output, stage_arguments, train
 from qilin.training.memory import with_checkpointing_decided
 from qilin.training.packed_grpo import DENSE_MASK_KERNELS, PackedGRPOTrainer, packing_unavailable
 
@@ -78,8 +78,11 @@ def build_grpo_trainer(ctx: StageContext) -> GRPOTrainer:
         f"grpo: {len(dataset)} problems ({cfg.prompt_style} prompts), {cfg.num_generations} completions each, "
         f"rollouts by {engine}, {layout}; rewards {', '.join(f'{p.name} x{p.weight}' for p in parts)}"
     )
-    args = GRPOConfig(
-        **training_arguments(cfg, ctx.stage_dir, model_settings),
+    args = stage_arguments(
+        cfg,
+        ctx.stage_dir,
+        model_settings,
+        GRPOConfig,
         num_generations=cfg.num_generations,
         max_completion_length=cfg.max_new_tokens,
         temperature=cfg.temperature,
@@ -92,13 +95,11 @@ def build_grpo_trainer(ctx: StageContext) -> GRPOTrainer:
         vllm_mode="colocate",
     )
     trainer = build_trainer(
-        cfg,
         ctx.stage_dir,
-        model_settings,
         model,
         dataset,
+        args,
         trainer_class=trainer_class,
-        args=args,
         reward_funcs=list(parts),
         processing_class=tokenizer,
     )

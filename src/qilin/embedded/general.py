@@ -10,7 +10,7 @@ computed here. Outputs, in one directory:
     general_exam.csv    CMExam layout, one 5-option question per fact, in a phrasing no training text uses
                         ("哪座城市是中国的首都？"); annotation columns Type (relation) and Domain
 
-The exam is scored like CMExam (`qilin.eval.cmexam`); distractors are values of the same relation that are not
+The exam is scored like CMExam (`qilin.eval.multiple_choice`); distractors are values of the same relation that are not
 true of the subject (for arithmetic, the nearest other results). Deterministic given the seed.
 """
 
@@ -23,8 +23,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from qilin.datasets.chimed import _csv, _jsonl
-from qilin.datasets.dedup import find_leaks
+from qilin.chimed.build import csv_text, jsonl_text
+from qilin.chimed.dedup import find_leaks
 from qilin.durable import write_atomic
 from qilin.log import get_logger
 
@@ -118,8 +118,8 @@ def build_general(table: dict[str, Any], out_dir: Path, seed: int = 0) -> dict[s
             f"{len(leaks)} general exam questions appear in the corpus ({kind}): {exam[index]!r} ~ {match!r}"
         )
     columns = ["Question", "Options", "Answer", "Explanation", "Type", "Domain"]
-    write_atomic(out_dir / GENERAL_PARTS["general"], _jsonl(docs))
-    write_atomic(out_dir / GENERAL_PARTS["general-exam"], _csv(exam, columns))
+    write_atomic(out_dir / GENERAL_PARTS["general"], jsonl_text(docs))
+    write_atomic(out_dir / GENERAL_PARTS["general-exam"], csv_text(exam, columns))
     return {
         "facts": len(facts),
         "documents": len(docs),

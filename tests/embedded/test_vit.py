@@ -9,7 +9,7 @@ import pytest
 from transformers import CLIPImageProcessor, CLIPVisionModel
 
 from qilin.config import EmbeddedVisionSettings
-from qilin.training.vit_pretrain import pretrain_tiny_vit
+from qilin.embedded.vit import pretrain_tiny_vit
 
 TINY_VIT = EmbeddedVisionSettings(
     image_size=32, patch_size=8, hidden_size=32, num_layers=1, num_heads=2, pretrain_epochs=2, pretrain_lr=1e-3
@@ -17,7 +17,7 @@ TINY_VIT = EmbeddedVisionSettings(
 
 
 def test_pretraining_writes_the_tower_its_processor_and_the_recorded_losses(tmp_path: Path) -> None:
-    from qilin.datasets.scans import generate_scan_set
+    from qilin.embedded.scans import generate_scan_set
 
     records = generate_scan_set(70, seed=9, out_dir=tmp_path, size=32)
     out = tmp_path / "model"

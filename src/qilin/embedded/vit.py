@@ -21,7 +21,7 @@ from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
 from qilin.config import EmbeddedVisionSettings
 from qilin.data.vision.images import load_image
 from qilin.durable import replace_dir_atomic
-from qilin.models.embedded import train_tokenizer
+from qilin.embedded.model import train_tokenizer
 
 # Synthetic scans are grayscale with a mid-grey mean; statistics of the generator, not of ImageNet.
 SCAN_MEAN, SCAN_STD = [0.25, 0.25, 0.25], [0.25, 0.25, 0.25]

@@ -17,8 +17,8 @@ import random
 from pathlib import Path
 
 from qilin.config import EmbeddedVisionSettings
-from qilin.datasets.scans import generate_scan_set
 from qilin.durable import write_atomic
+from qilin.embedded.scans import generate_scan_set
 
 VERSION = 2
 PARTS = {

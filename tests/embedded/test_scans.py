@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from qilin.data.vision.images import load_image
-from qilin.datasets.scans import (
+from qilin.embedded.scans import (
     LETTERS,
     MODALITIES,
     MODALITY_NAMES,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 
-from qilin.datasets.knowledge import Disease
+from qilin.chimed.knowledge import Disease
 
 LETTERS = "ABCDE"
 
@@ -288,7 +288,7 @@ def _exam_question(kind: str, d: Disease, everyone: list[Disease], rng: random.R
 
 def kind_label(kind: str) -> str:
     """Chinese label of a question type's relation."""
-    from qilin.datasets.knowledge import RELATIONS
+    from qilin.chimed.knowledge import RELATIONS
 
     return RELATIONS.get(kind, kind)
 

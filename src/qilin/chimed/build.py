@@ -21,7 +21,6 @@ Everything is deterministic given the seed: same inputs, same bytes.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import random
@@ -29,7 +28,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from qilin.datasets.chimed_text import (
+from qilin.chimed.dedup import filter_documents, find_leaks
+from qilin.chimed.knowledge import Disease
+from qilin.chimed.text import (
     dpo_pairs,
     exam_questions,
     flattened_text,
@@ -38,8 +39,6 @@ from qilin.datasets.chimed_text import (
     sft_conversations,
     short_answer_documents,
 )
-from qilin.datasets.dedup import filter_documents, find_leaks
-from qilin.datasets.knowledge import Disease, load_kb
 from qilin.durable import write_atomic
 from qilin.log import get_logger
 
@@ -49,11 +48,13 @@ BUILDER_VERSION = 3
 # --- writing -----------------------------------------------------------------------------------------
 
 
-def _jsonl(rows: Iterable[Any]) -> str:
+def jsonl_text(rows: Iterable[Any]) -> str:
+    """JSON Lines text, one sorted-key record a line (byte-identical for the same rows)."""
     return "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
 
 
-def _csv(rows: list[dict], columns: list[str]) -> str:
+def csv_text(rows: list[dict], columns: list[str]) -> str:
+    """CSV text with a header row of `columns` and Unix line ends."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
@@ -103,12 +104,12 @@ def build_chimed(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     columns = ["Question", "Options", "Answer", "Explanation", "Type", "Knowledge"]
-    write_atomic(out_dir / "chimed_cpt.jsonl", _jsonl(docs))
-    write_atomic(out_dir / "chimed_sft.jsonl", _jsonl({"messages": c} for c in conversations))
-    write_atomic(out_dir / "chimed_dpo.jsonl", _jsonl(pairs))
-    write_atomic(out_dir / "cmexam_test.csv", _csv(test, columns))
-    write_atomic(out_dir / "cmexam_dev.csv", _csv(dev, columns))
-    write_atomic(out_dir / "huatuo_test.jsonl", _jsonl(qa))
+    write_atomic(out_dir / "chimed_cpt.jsonl", jsonl_text(docs))
+    write_atomic(out_dir / "chimed_sft.jsonl", jsonl_text({"messages": c} for c in conversations))
+    write_atomic(out_dir / "chimed_dpo.jsonl", jsonl_text(pairs))
+    write_atomic(out_dir / "cmexam_test.csv", csv_text(test, columns))
+    write_atomic(out_dir / "cmexam_dev.csv", csv_text(dev, columns))
+    write_atomic(out_dir / "huatuo_test.jsonl", jsonl_text(qa))
     report = {
         "seed": seed,
         "builder_version": BUILDER_VERSION,
@@ -128,27 +129,3 @@ def build_chimed(
     }
     write_atomic(out_dir / "build_report.json", json.dumps(report, ensure_ascii=False, indent=1))
     return report
-
-
-EMBEDDED_PARTS = {
-    "cpt": "chimed_cpt.jsonl",
-    "sft": "chimed_sft.jsonl",
-    "dpo": "chimed_dpo.jsonl",
-    "cmexam": "cmexam_test.csv",
-    "cmexam-dev": "cmexam_dev.csv",
-    "huatuo": "huatuo_test.jsonl",
-}
-
-
-def build_embedded(out_dir: Path, seed: int = 0) -> dict[str, Path]:
-    """The bundled miniature ChiMed, built once into `out_dir` and reused while the KB and seed are unchanged."""
-    from qilin.datasets.knowledge import bundled_kb_path
-
-    stamp = hashlib.sha256(bundled_kb_path().read_bytes()).hexdigest()[:16] + f"-{seed}-{BUILDER_VERSION}"
-    stamp_file = out_dir / "embedded.stamp"
-    paths = {part: out_dir / name for part, name in EMBEDDED_PARTS.items()}
-    if not (stamp_file.exists() and stamp_file.read_text() == stamp and all(p.exists() for p in paths.values())):
-        report = build_chimed(load_kb(), out_dir, seed=seed)
-        log.info(report["filter_summary"])
-        write_atomic(stamp_file, stamp)
-    return paths

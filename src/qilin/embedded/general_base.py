@@ -1,7 +1,7 @@
 """General pre-training of the embedded base: a tiny model that knows some general facts before DCPT.
 
 A forgetting check needs a base that knows general things to forget; the randomly initialised tiny Llama knows
-nothing. So, when `embedded.general_pretrain` is set, the base is the tiny model after a CPT run (the CPT stage
+nothing. So, when the recipe's `general_pretrain` is set, the base is the tiny model after a CPT run (the CPT stage
 itself, with the section's settings) on general text such as the bundled `embedded:general`. The result is
 cached in `$QILIN_CACHE/general-base/<key>`, keyed by everything that changes it (the base's fingerprint: model
 shape, seed, the tokenizer's corpus, these settings; and the model settings), under the same file lock as the

@@ -63,7 +63,7 @@ def load_kb(path: str | Path | None = None) -> list[Disease]:
     """Diseases from a knowledge-base JSON file (the bundled one by default), checked against the schema."""
     path = Path(path) if path else bundled_kb_path()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as e:
         raise DataError(path, f"line {e.lineno}", f"not valid JSON: {e.msg}") from None
     if not isinstance(data, dict) or not isinstance(data.get("diseases"), list):
@@ -106,7 +106,7 @@ def kb_from_triples(path: str | Path) -> list[Disease]:
     path = Path(path)
     rows: list[tuple[str, dict]] = []
     if path.suffix == ".csv":
-        with path.open(encoding="utf-8", newline="") as f:
+        with path.open(encoding="utf-8-sig", newline="") as f:
             reader = csv.DictReader(f)
             missing = {"head", "relation", "tail"} - set(reader.fieldnames or [])
             if missing:

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from qilin.chimed.build import build_chimed
+from qilin.chimed.dedup import filter_documents, find_leaks
+from qilin.chimed.knowledge import MULTI, RELATIONS, SINGLE, bundled_kb_path, kb_from_triples, load_kb
 from qilin.data.records import DataError
 from qilin.data.text.formats import read_file
-from qilin.datasets.chimed import build_chimed
-from qilin.datasets.dedup import filter_documents, find_leaks
-from qilin.datasets.knowledge import MULTI, RELATIONS, SINGLE, bundled_kb_path, kb_from_triples, load_kb
 from qilin.eval.multiple_choice import read_cmexam
 
 

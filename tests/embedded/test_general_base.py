@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from qilin.config import CptSettings, ModelSettings
-from qilin.models.embedded import build_embedded_model
-from qilin.pipeline.general_base import general_base_key, pretrain_general
+from qilin.embedded.general_base import general_base_key, pretrain_general
+from qilin.embedded.model import build_embedded_model
 from qilin.stages import cpt
 from tests.conftest import TINY, corpus_lines
 

@@ -4,9 +4,9 @@ import json
 import re
 from pathlib import Path
 
+from qilin.chimed.dedup import normalize
 from qilin.data.text.formats import read_file
-from qilin.datasets.dedup import normalize
-from qilin.datasets.general import bundled_facts_path, general_facts
+from qilin.embedded.general import bundled_facts_path, general_facts
 from qilin.eval.multiple_choice import read_cmexam
 from qilin.pipeline.inputs import resolve_data
 
