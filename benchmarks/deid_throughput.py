@@ -64,6 +64,14 @@ def old_package(ref: str, into: Path) -> Path:
             ["git", "show", f"{ref}:src/qilin/privacy/{name}"], cwd=ROOT, check=True, capture_output=True, text=True
         ).stdout
         (pkg / name).write_text(re.sub(r"\bqilin\.privacy\b", "qilin_old_privacy", source), encoding="utf-8")
+    for resource_file in ("deid/not_names.txt", "medical_kb.json"):  # what its names.py reads beside the package
+        target = into / "resources" / resource_file
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shown = subprocess.run(
+            ["git", "show", f"{ref}:src/qilin/resources/{resource_file}"], cwd=ROOT, capture_output=True, text=True
+        )
+        if shown.returncode == 0:
+            target.write_text(shown.stdout, encoding="utf-8")
     return into
 
 

@@ -144,8 +144,10 @@ def test_one_placeholder_per_person_across_fields() -> None:
     # 王主任 is staff, not the patient 王小明; the daughter 方琳 is not 方先生
     assert masked("患者王小明，男，45岁。王主任查房。") == ["患者[姓名1]，男，45岁。[姓名2]主任查房。"]
     assert masked("患者方先生，腹胀。其女儿方琳陪同。") == ["患者[姓名1]先生，腹胀。其女儿[姓名2]陪同。"]
-    # two full names share the surname: 李女士 is ambiguous and keeps a placeholder of its own
-    assert masked("患者李娜，家属李强陪同。李女士诉头晕。") == ["患者[姓名1]，家属[姓名2]陪同。[姓名3]女士诉头晕。"]
+    # two full names share the surname: 李女士 (a polite title) is the patient's, not the relative's
+    assert masked("患者李娜，家属李强陪同。李女士诉头晕。") == ["患者[姓名1]，家属[姓名2]陪同。[姓名1]女士诉头晕。"]
+    # two patients' names share it: ambiguous, a placeholder of its own
+    assert masked("患者李娜，患者李强。李女士诉头晕。") == ["患者[姓名1]，患者[姓名2]。[姓名3]女士诉头晕。"]
     assert masked("Patient Name: John Smith. Mr. Smith is 67. Dr. Patel saw him.") == [
         "Patient Name: [NAME1]. Mr. [NAME1] is 67. Dr. [NAME2] saw him."
     ]

@@ -23,66 +23,21 @@ from functools import lru_cache
 from pathlib import Path
 
 from qilin.privacy.names_en import english_names
+from qilin.privacy.roles import (
+    COMPOUND_SURNAMES,
+    FAMILY,
+    NEED_COLON,
+    PATIENT,
+    POLITE_TITLES,
+    STAFF,
+    STAFF_TITLES,
+    SURNAMES,
+)
+from qilin.privacy.roles import words as _words
 from qilin.privacy.spans import Span
 
 _RESOURCES = Path(__file__).resolve().parents[1] / "resources"
-# Common single-character surnames (the ~300 most frequent cover > 95% of people) and compound ones.
-SURNAMES = set(
-    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪"
-    "范金石廖贾夏韦付傅方白邹孟熊秦邱江尹薛闫阎段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤常温康施文牛樊葛邢安齐易乔伍"
-    "庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华"
-    "喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和"
-    "仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝官封谈匡鞠惠荆乐冀郁胥南班储原栗燕楚鄢劳谌奚皮粟冼蔺楼盘满闻位厉"
-    "伊仝区郜海阚花权强帅屠豆朴盖练廉禹井祖漆巴丰支卿国狄平计索宣晋相初门云容敬来扈晁芮都普阙浦戈伏鹿薄邸雍辜羊阿乌母裘"
-    "亓修邰赫杭况那宿鲜印逯隆茹诸战慕危玉银亢嵩帖蔚衣"
-)
-COMPOUND_SURNAMES = (
-    "欧阳",
-    "司马",
-    "上官",
-    "诸葛",
-    "东方",
-    "皇甫",
-    "令狐",
-    "慕容",
-    "尉迟",
-    "公孙",
-    "长孙",
-    "宇文",
-    "夏侯",
-)
-COMPOUND_SURNAMES += ("司徒", "司空", "西门", "南宫", "独孤", "端木", "澹台", "呼延", "轩辕", "百里", "钟离", "申屠")
-
-
-def _words(*names: str) -> list[str]:
-    return sorted({w for n in names for w in n.split()}, key=len, reverse=True)
-
-
-# Roles that announce a name, by the role hint their names get; a colon may follow (姓名：王小明).
-_PATIENT = _words(
-    "产妇 孕妇 伤者 死者 咨询人 求诊者 来访者 病员 体检者 受检人 患 他叫 她叫 孩子叫 代诉人 陈述者 "
-    "就诊人 患者名 病人名 受托人 申请人 签署人 陪诊人 "
-    "患者 病人 患儿 病患 姓名 患者姓名 病人姓名 受检者 就诊者 户名 用户 本人 我叫 我是 委托人 名字叫 名叫"
-)
-_FAMILY = _words(
-    "家属 患者家属 家属姓名 其父 其母 其子 其女 其夫 其妻 之子 之女 之妻 之夫 之父 之母 之孙 之兄 之弟 "
-    "之姐 之妹 丈夫 妻子 爱人 老伴 儿子 女儿 儿媳 女婿 母亲 父亲 哥哥 姐姐 弟弟 妹妹 孙子 孙女 外孙 侄子 "
-    "联系人 紧急联系人 监护人 陪护 陪护人 陪同人 代理人 授权委托人 见证人 家长 我爸 我妈 我爸爸 我妈妈 "
-    "我老公 我老婆 爸爸 妈妈 父 母 夫 妻 子 女"
-)
-_STAFF = _words(
-    "医 参加人员 参加者 出席人员 主持人 讨论者 汇报人 记录员 "
-    "医生 医师 主治医师 主治医生 主任医师 副主任医师 住院医师 主管医师 管床医生 值班医生 经治医生 "
-    "报告医生 报告医师 申请医生 审核医生 审核医师 接诊医生 会诊医师 会诊医生 谈话医师 谈话医生 记录医师 "
-    "上级医师 查房医师 手术医生 手术医师 麻醉医生 麻醉医师 麻醉师 开单医生 送检医生 操作医师 操作者 "
-    "检查医师 诊断医师 护士 责任护士 器械护士 巡回护士 洗手护士 手术室护士 护师 主管护师 护士长 药师 "
-    "技师 主刀 主刀医生 术者 第一助手 第二助手 助手 一助 二助 三助 麻醉 记录人 记录者 记录 审核 审核人 "
-    "审核者 报告人 检查者 签名 医师签名 医生签名 护士签名 患者签名 家属签名 签字 医师签字 医生签字 "
-    "患者签字 家属签字 代签 签署人"
-)
-# Roles that are also plain words (麻醉方式, 记录完整, 父母): a name follows them only after a colon or space.
-_NEED_COLON = set(_words("麻醉 记录 审核 签名 签字 助手 父 母 夫 妻 子 女 本人 代签 患 医"))
-_HINT = {**dict.fromkeys(_PATIENT, "patient"), **dict.fromkeys(_FAMILY, "family"), **dict.fromkeys(_STAFF, "staff")}
+_HINT = {**dict.fromkeys(PATIENT, "patient"), **dict.fromkeys(FAMILY, "family"), **dict.fromkeys(STAFF, "staff")}
 _ROLE_RE = re.compile("(?:" + "|".join(sorted(_HINT, key=len, reverse=True)) + r")(\s*[:：]\s*|[ \t　]+)?")
 # Header labels written with spaces inside (姓    名：, 联 系 人：) and a bed number (3床严国栋, 12床：沈大爷).
 _SP = "[ \t　]"
@@ -92,12 +47,8 @@ _SPACED_RE = re.compile(
 # Roles that open a turn of a written dialogue ("患者：头痛三天。医生：..."): after them comes speech.
 _SPEAKERS = set(_words("患者 病人 医生 医师 护士 家属 患者家属 用户 患儿 家长 本人 患 医"))
 
-_STAFF_TITLES = _words(
-    "主任医师 副主任医师 主治医师 住院医师 主任 医师 医生 大夫 护士长 护士 护师 教授 院长 药师 博士 老师"
-)
-_POLITE_TITLES = _words("女士 先生 小姐 太太 阿姨 大爷 大妈 奶奶 爷爷 师傅 同志 老人 同学 小朋友")
-_TITLE_RE = re.compile("(?=" + "|".join(sorted(_STAFF_TITLES + _POLITE_TITLES, key=len, reverse=True)) + ")")
-_TITLE_AT = re.compile("|".join(sorted(_STAFF_TITLES + _POLITE_TITLES, key=len, reverse=True)))
+_TITLE_RE = re.compile("(?=" + "|".join(sorted(STAFF_TITLES + POLITE_TITLES, key=len, reverse=True)) + ")")
+_TITLE_AT = re.compile("|".join(sorted(STAFF_TITLES + POLITE_TITLES, key=len, reverse=True)))
 # Surnames that are also function words right before a title (向医生咨询, 和医生沟通): not a surname there.
 _FUNCTION_SURNAMES = set("向和于时都来那全相应给连")
 _SIGN_RE = re.compile("(?=签字|签名|代签|陪同|代诉|确认签字)")
@@ -115,6 +66,10 @@ _OPENER_NEXT = tuple(
 _AFTER_DEPARTMENT = re.compile(r"(?<=[\u4e00-\u9fff]科)[ \t　]+(?=[\u4e00-\u9fff]{2,4}\s*(?:$|\n|\d))")
 _ALONE_NEXT = re.compile(r"[ \t　]{2,}|\t|[ \t　]*(?:\n|$)")
 _SEX_OR_AGE_NEXT = re.compile(r"[，,、 \t（(]*(?:[男女]|\d{1,3}岁)")
+_ASIDE = re.compile(r"(?:[（(][^（()）\n]{1,10}[）)])?")  # 黄振华（主治医师）、黄晓玲（护士长）: a role in brackets
+# A role in brackets after a name (王芳（护士）, 单晓明（长子）): the name before it, with that role.
+_ROLE_WORDS = [w for w in STAFF_TITLES + FAMILY if len(w) >= 2]
+_BRACKET_ROLE = re.compile(r"[（(](?=[^（()）\n]{0,10}[）)])(?:患者)?(" + "|".join(_ROLE_WORDS) + ")")
 _SURNAME_SAYS = re.compile(r"(?:我|免贵|本人)姓(?=[\u4e00-\u9fff])")
 _MOU_RE = re.compile("某某?(?![日天时年月些种处次位项个])")
 # What follows a disease named like a person (银屑病, 孔源性视网膜脱离, 吉兰-巴雷综合征): not a name.
@@ -127,9 +82,9 @@ _STOP = set(
 )
 # Clinical verbs jieba does not know; added to a private dictionary so a name before them ends in the right place.
 _CLINICAL_WORDS = _words(
-    "代诉 主诉 自诉 陪同 陪护 签字 签名 开具 来电 查房 记录 审核 就诊 复诊 到院 入院 出院 参加 诉 述"
+    "代诉 主诉 自诉 陪同 陪护 签字 签名 开具 来电 查房 记录 审核 就诊 复诊 到院 入院 出院 参加 诉 述 交班 接班 值班"
 )
-_BOUNDARY = set("请由与和及、，,。；;：:（(）) 　\n\t/\"“”'")
+_BOUNDARY = set("请由与和及经被给让跟找对把将、，,。；;：:（(）) 　\n\t/\"“”'")
 _STRONG_END = set("，,。；;、：:（()）) 　\n\t/\"“”'！!？?")
 
 
@@ -246,7 +201,7 @@ def name_after(text: str, i: int, strict: bool = False) -> int:
 def _listed_after(text: str, end: int, role: str) -> list[Span]:
     """Names listed after a found one (张三、李四、王五; 刘建/陈晨), each standing alone."""
     spans = []
-    while end < len(text) and text[end] in "、/，,":
+    while (end := _ASIDE.match(text, end).end()) < len(text) and text[end] in "、/，,":
         nxt = name_after(text, end + 1, strict=True)
         if nxt == end + 1:
             break
@@ -270,7 +225,7 @@ def _label_names(text: str) -> list[Span]:
         pos = m.start() + 1  # no name here: look again one character on (其女儿方琳: 其女 fails, 女儿 finds)
         role = text[m.start() : m.end(1) if m.group(1) else m.end()].rstrip(" \t　:：")
         sep = m.group(1) or ""
-        if (role in _NEED_COLON and not sep) or (not sep and _medical_word_across(text, m.start(), m.end())):
+        if (role in NEED_COLON and not sep) or (not sep and _medical_word_across(text, m.start(), m.end())):
             continue
         line_start = m.start() == 0 or text[m.start() - 1] in "\n\t 　"
         strict = role in _SPEAKERS and line_start and bool(sep)  # 患者：王小明，男 but not 患者：头痛三天
@@ -329,7 +284,7 @@ def _title_names(text: str) -> list[Span]:
     for m in _TITLE_RE.finditer(text):
         t = m.start()
         title = _TITLE_AT.match(text, t).group()
-        hint = "staff" if title in _STAFF_TITLES else "polite"
+        hint = "staff" if title in STAFF_TITLES else "polite"
         start = _name_before(text, t)
         if start >= 0 and not any(text.startswith(r, start) for r in _HINT):  # 管床医生 is a role
             spans.append(Span("name", start, t, text[start:t], role=hint))
@@ -361,6 +316,11 @@ def _context_names(text: str) -> list[Span]:
         start = _name_before(text, m.start())
         if start >= 0:
             spans.append(Span("name", start, m.start(), text[start : m.start()]))
+    for m in _BRACKET_ROLE.finditer(text) if "（" in text or "(" in text else ():  # 王芳（护士）
+        start = _name_before(text, m.start())
+        if start >= 0:
+            role = "staff" if m.group(1) in STAFF_TITLES else "family"
+            spans.append(Span("name", start, m.start(), text[start : m.start()], role=role))
     for m in _SURNAME_SAYS.finditer(text):  # 我姓林，林晓
         s = surname_length(text, m.end())
         if s:

@@ -12,13 +12,13 @@ from qilin.privacy.spans import Span
 
 _CAPITALISED = re.compile(r"[A-Z][a-z]")
 _WORD = r"(?:[A-Z]')?[A-Z][a-z]+(?:[A-Z][a-z]+)?(?:-[A-Z][a-z]+)?"  # Smith, O'Connor, McDonald, Smith-Jones
-_NAME = re.compile(rf"{_WORD}(?:\s+[A-Z]\.)?(?:\s+{_WORD}){{0,2}}")
+_NAME = re.compile(rf"(?:[A-Z]\.[ \t]?)?{_WORD}(?:\s+[A-Z]\.)?(?:\s+{_WORD}){{0,2}}")
 _STAFF_LABELS = (
     r"doctor|nurse|attending(?:\s+physician)?|physician|surgeon|assistant|anesthesiologist|anesthetist|"
     r"resident|fellow|intern|pcp|primary care physician|referring physician|consultant|provider|seen by|"
     r"referred by|dictated by|transcribed by|signed(?:\s+by)?|electronically signed by|reviewed by|witness|cc"
 )
-_PATIENT_LABELS = r"patient(?:'s)?(?:\s+name)?|pt\.?|name|patient name"
+_PATIENT_LABELS = r"patient(?:'s)?(?:\s+name)?|pt\.?|name|patient name|this is|my name is|i am|i'm"
 _FAMILY_LABELS = (
     r"contact|emergency contact|next of kin|guardian|daughter|son|wife|husband|mother|father|sister|brother|spouse|"
     r"partner|caregiver|friend|niece|nephew|grandson|granddaughter|fianc[eé]e?|mom|dad|aunt|uncle|cousin"
@@ -27,8 +27,14 @@ _LABEL = re.compile(
     rf"\b(?:(?P<staff>(?i:{_STAFF_LABELS}))|(?P<patient>(?i:{_PATIENT_LABELS}))|(?P<family>(?i:{_FAMILY_LABELS})))"
     r"\b,?[ \t]*[:(]?[ \t]*(?:(?:(?P<dr>Dr|Prof)|Mr|Mrs|Ms|Miss)\.?[ \t]+)?"
 )
+# A greeting names whom it greets ("Hi Kevin,", "Dear Maria"): a capitalised word, then a comma or the line's end.
+_GREETING = re.compile(rf"\b(?:Hi|Hello|Hey|Dear|Thanks|Thank you),?[ \t]+({_WORD})(?=[ \t]*(?:[,!.]|$))", re.M)
+# A name in Latin letters after a Chinese label (联系人: Wang Fang): two words at least, as pinyin names are.
+_ZH_LABEL = re.compile(r"(?:姓名|患者|病人|联系人|家属|医生|医师|签名)[ \t]*[:：][ \t]*")
 _TITLE = re.compile(r"\b(?:(?P<staff>Dr|Prof|Doctor)|(?P<polite>Mr|Mrs|Ms|Mx|Miss))\.?[ \t]+")
-_SUFFIX = re.compile(rf"\b({_WORD}(?:\s+[A-Z]\.)?\s+{_WORD}),\s*(?:MD|M\.D\.|RN|DO|NP|PA-C|PA|PhD|MBBS|CRNA|FACS)\b")
+_SUFFIX = re.compile(
+    rf"\b((?:{_WORD}|[A-Z]\.)(?:\s+[A-Z]\.)?\s+{_WORD}),\s*(?:MD|M\.D\.|RN|DO|NP|PA-C|PA|PhD|MBBS|CRNA|FACS)\b"
+)
 _INVERTED = re.compile(rf",[ \t]*({_WORD})\b")
 _CONSENT = re.compile(rf"\bI,\s+({_WORD}(?:\s+[A-Z]\.)?(?:\s+{_WORD}){{1,2}}),")
 _AGE_AFTER = r",?\s+(?:is|was)?\s*an?\s+\d{1,3}[- ]year[- ]old|,\s*\d{1,3}\s?(?:M|F|yo|y/o)\b"  # is a 67-year-old, 45F
@@ -39,7 +45,8 @@ _NOT_WORDS = (
     "Denies Presented States Name Age Sex Male Female Unknown History Admitted Discharged Will Date ID DOB MRN "
     "Medical Record Number Phone Address Diagnosis Follow Seen Signed Consent Refused Declined At In On Of And Or "
     "Mr Mrs Ms Miss Dr Prof Not No Yes None Today Tomorrow Emergency Department Room Unit Hospital Clinic Is Are "
-    "Insurance"
+    "Insurance Hi Hello Hey Dear Thanks Thank Sorry Please Should Could Would Can May Good Okay Ok Yes So Doctor "
+    "Patient Nurse Sir Madam Team All Everyone There Again"
 )
 _NOT_NAMES = set(_NOT_WORDS.split())
 
@@ -72,6 +79,13 @@ def english_names(text: str) -> list[Span]:
         if name:
             role = "staff" if m.group("staff") else "polite"
             spans.append(Span("name", name.start(), name.end(), name.group(), role=role))
+    for m in _ZH_LABEL.finditer(text):
+        name = _name_at(text, m.end())
+        if name and " " in name.group():
+            spans.append(Span("name", name.start(), name.end(), name.group(), role="patient"))
+    for m in _GREETING.finditer(text):
+        if m.group(1) not in _NOT_NAMES:
+            spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="polite"))
     for m in _SUFFIX.finditer(text):
         spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="staff"))
     for m in _CONSENT.finditer(text):  # "I, James Miller, consent to"

@@ -6,8 +6,8 @@
 Names found in one field are looked for in every field of the record (a name announced by 患者 in the prompt
 is masked where the answer repeats it bare), and the whole record shares one RecordMasker. A bare surname with a
 title (赵女士, 王主任, Mr. Smith) takes the placeholder of the one full name in the record with that surname, when its
-role fits (a polite title: a patient's name, not a relative's; a staff title: a staff member's); when there is no
-such name, or several full names share the surname, it keeps a placeholder of its own.
+role fits (a staff title: a staff member's; a polite title: a patient's, the one patient's when relatives share
+the surname); when there is no such name, or it stays ambiguous, it keeps a placeholder of its own.
 """
 
 from __future__ import annotations
@@ -47,9 +47,14 @@ def name_aliases(spans: list[list[Span]]) -> dict[str, str]:
         family = _family_name(s.value)
         if family:
             full.setdefault(family, set()).add((s.value, s.role))
+    given: dict[str, set[str]] = {}  # English first name -> full names (Hi Kevin ... Kevin Tran)
+    for s in (s for text in spans for s in text if s.type == "name" and s.value.isascii() and " " in s.value):
+        given.setdefault(s.value.split()[0], set()).add(s.value)
     aliases = {}
     for s in (s for text in spans for s in text if s.type == "name"):
         bare = is_surname_only(s.value) or (s.value.isascii() and " " not in s.value)
+        if bare and s.role == "polite" and s.value not in full and len(given.get(s.value, ())) == 1:
+            aliases[s.value] = next(iter(given[s.value]))  # a greeting by first name: the one person so named
         if not bare or s.value not in full:
             continue
         names = {name for name, _ in full[s.value]}
@@ -57,6 +62,10 @@ def name_aliases(spans: list[list[Span]]) -> dict[str, str]:
         allowed = _MAY_BE.get(s.role, ("patient", ""))
         if len(names) == 1 and roles <= set(allowed) | {""} and roles & set(allowed):  # one person, a fitting role
             aliases[s.value] = names.pop()
+        elif s.role == "polite":  # 患者宋国强, 家属宋佳, 宋大爷: a polite title is the one patient of that surname
+            fitting = {name for name, role in full[s.value] if role == "patient"}
+            if len(fitting) == 1:
+                aliases[s.value] = fitting.pop()
     return aliases
 
 
