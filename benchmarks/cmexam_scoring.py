@@ -5,7 +5,7 @@
 
 Both score the same single-answer CMExam-format questions (generated from the bundled knowledge base) with
 the same model object and batch size; each is timed from the CSV to the accuracy, model loading excluded.
-lm-evaluation-harness runs through its HF backend on the task `qilin eval cmexam --export-lm-eval` writes.
+lm-evaluation-harness runs through its HF backend on the task `qilin eval mcq --export-lm-eval` writes for a CMExam CSV.
 Prints questions per second of each, the speed ratio, and both accuracies (acc and acc_norm).
 """
 
@@ -22,8 +22,8 @@ import torch
 
 def make_questions(out_dir: Path, n: int) -> Path:
     """`n` single-answer 5-option questions from the bundled knowledge base, as a CMExam CSV."""
-    from qilin.datasets.chimed import build_chimed
-    from qilin.datasets.knowledge import load_kb
+    from qilin.chimed.build import build_chimed
+    from qilin.chimed.knowledge import load_kb
 
     build_chimed(load_kb(), out_dir / "chimed", seed=0, exam_per_disease=8)
     rows = []
@@ -47,9 +47,9 @@ def load(model_dir: Path | None, work: Path):
     if model_dir is None and Path("runs/demo/cpt/model/config.json").exists():
         model_dir = Path("runs/demo/cpt/model")
     if model_dir is None:
+        from qilin.chimed.knowledge import load_kb
         from qilin.config import EmbeddedModelSettings
-        from qilin.datasets.knowledge import load_kb
-        from qilin.models.embedded import build_embedded_model
+        from qilin.embedded.model import build_embedded_model
 
         texts = [f"{d.name}{d.department}{''.join(d.symptoms)}" for d in load_kb()]
         model_dir = build_embedded_model(EmbeddedModelSettings(), texts, work / "tiny")
@@ -69,8 +69,8 @@ def main() -> None:
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
-    from qilin.eval.cmexam import evaluate_loglikelihood, read_cmexam
     from qilin.eval.lm_eval_task import export_task
+    from qilin.eval.multiple_choice import evaluate_loglikelihood, read_cmexam
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -29,7 +29,7 @@ from qilin.pipeline.runner import file_sha256
 
 def make_corpus(out_dir: Path, copies: int) -> list[Path]:
     """Two JSONL sources (medical, general) of `copies` varied copies of the bundled CPT text, split evenly."""
-    from qilin.datasets.chimed import build_embedded
+    from qilin.embedded.chimed import build_embedded
 
     docs = [json.loads(line)["text"] for line in build_embedded(out_dir / "chimed")["cpt"].open(encoding="utf-8")]
     rng = random.Random(0)
@@ -54,7 +54,7 @@ def load_tokenizer_for(model_dir: Path | None, corpus: list[Path], work: Path):
         model_dir = Path("runs/demo/base/model")
     if model_dir is None:
         from qilin.config import EmbeddedModelSettings
-        from qilin.models.embedded import build_embedded_model
+        from qilin.embedded.model import build_embedded_model
 
         texts = [json.loads(line)["text"] for line in corpus[0].open(encoding="utf-8")][:20_000]
         model_dir = build_embedded_model(EmbeddedModelSettings(), texts, work / "tiny")

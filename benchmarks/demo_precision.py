@@ -25,11 +25,13 @@ import torch
 STAGES = ("cpt", "sft", "dpo")
 TINY = [
     "embedded.hidden_size=32", "embedded.num_layers=2", "embedded.intermediate_size=64", "embedded.vocab_size=800",
-    "eval.max_questions=20", "eval.max_qa=4", "eval.max_new_tokens=8", "eval.rag=[]",
+    "eval.benchmarks=[{benchmark: mcq, path: embedded:cmexam, limit: 20}, "
+    "{benchmark: qa, path: embedded:huatuo, limit: 4}]",
+    "eval.max_new_tokens=8", "eval.rag=[]", "eval.gates=[]",
     *(f"stages.{s}.max_steps=2" for s in STAGES),
 ]  # fmt: skip
 FP32 = ["model.dtype=float32", *(f"stages.{s}.precision=fp32" for s in STAGES)]
-METRICS = ("cmexam", "qa_bleu_1", "qa_rouge_1")
+METRICS = ("cmexam_acc", "qa_bleu_1", "qa_rouge_1")
 
 
 def run_demo(out: Path, overrides: list[str]) -> tuple[dict, float]:
@@ -38,7 +40,8 @@ def run_demo(out: Path, overrides: list[str]) -> tuple[dict, float]:
     command = [sys.executable, "-m", "qilin.cli", "-q", "run", "recipes/demo.yaml", "--output", str(out), *overrides]
     subprocess.run(command, check=True, cwd=Path(__file__).resolve().parents[1])
     stages = json.loads((out / "manifest.json").read_text())["stages"]
-    table = {name: {k: record.get("metrics", {}).get(k) for k in METRICS} for name, record in stages.items()}
+    evaluations = {name: record.get("evaluation", {}) for name, record in stages.items()}
+    table = {name: {k: e.get(k, {}).get("value") for k in METRICS} for name, e in evaluations.items()}
     return table, round(time.perf_counter() - started, 1)
 
 
@@ -52,7 +55,9 @@ def main() -> None:
     work = Path(args.work)
     default, default_s = run_demo(work / "default", extra)
     fp32, fp32_s = run_demo(work / "fp32", [*extra, *FP32])
-    gap = {s: round(abs((default[s]["cmexam"] or 0) - (fp32[s]["cmexam"] or 0)), 2) for s in default if s in fp32}
+    gap = {
+        s: round(abs((default[s]["cmexam_acc"] or 0) - (fp32[s]["cmexam_acc"] or 0)), 2) for s in default if s in fp32
+    }
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
     record = {
         "date": str(date.today()),
@@ -66,7 +71,8 @@ def main() -> None:
     print(f"{'stage':<8} {'default':>8} {'fp32':>8} {'gap':>6}")
     for stage in default:
         print(
-            f"{stage:<8} {default[stage]['cmexam']!s:>8} {fp32.get(stage, {}).get('cmexam')!s:>8} {gap.get(stage)!s:>6}"
+            f"{stage:<8} {default[stage]['cmexam_acc']!s:>8} {fp32.get(stage, {}).get('cmexam_acc')!s:>8} "
+            f"{gap.get(stage)!s:>6}"
         )
     out = Path(args.out) / f"demo_precision-{date.today()}-{device.replace(' ', '_')}-{args.size}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -64,7 +64,7 @@ def timed_precompute(original: Callable, seconds: list[float]) -> Callable:
 
 def make_data(work: Path, pairs: int) -> Path:
     """The first `pairs` preference pairs of the bundled miniature ChiMed."""
-    from qilin.datasets.chimed import build_embedded
+    from qilin.embedded.chimed import build_embedded
 
     lines = build_embedded(work / "data")["dpo"].read_text(encoding="utf-8").splitlines()
     if len(lines) < pairs:
@@ -76,7 +76,7 @@ def make_data(work: Path, pairs: int) -> Path:
 
 def make_model(work: Path, data: Path) -> Path:
     """A demo-sized Llama (EmbeddedModelSettings defaults) with a tokenizer trained on the pairs."""
-    from qilin.models.embedded import build_embedded_model
+    from qilin.embedded.model import build_embedded_model
 
     texts = [text for line in data.read_text(encoding="utf-8").splitlines() for text in json.loads(line).values()]
     return build_embedded_model(EmbeddedModelSettings(), texts, work / "model")

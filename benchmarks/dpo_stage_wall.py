@@ -115,7 +115,7 @@ def multi_turn_pairs(n: int, seed: int, work: Path) -> tuple[list[dict], list[st
 
 def single_turn_pairs(n: int, work: Path) -> list[dict]:
     """The first `n` bundled ChiMed preference pairs."""
-    from qilin.datasets.chimed import build_embedded
+    from qilin.embedded.chimed import build_embedded
 
     lines = build_embedded(work / "chimed")["dpo"].read_text(encoding="utf-8").splitlines()
     return [json.loads(line) for line in lines[:n]]
@@ -167,7 +167,7 @@ def main() -> None:
     import torch
 
     from qilin.config import load_recipe
-    from qilin.models.embedded import build_embedded_model
+    from qilin.embedded.model import build_embedded_model
 
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
     record: dict = {"date": str(date.today()), "device": device, "pairs": args.pairs, "pairs_per_step": BATCH}

@@ -6,7 +6,7 @@
 
 The model is Llama-2-7B's architecture built from its config with random weights (speed does not depend on
 the values). Both runs go through Qilin's own pieces: the stage's TrainingArguments
-(`qilin.training.trainer.training_arguments`: precision, checkpointing, compile), LoRA from `qilin.models.lora`,
+(`qilin.training.trainer.stage_arguments`: precision, checkpointing, compile), LoRA from `qilin.models.lora`,
 the attention kernel `model.attn_implementation: auto` picks for training, packed rows whose position ids restart
 per document / conversation (as the CPT and SFT stages feed them):
   cpt  full fine-tuning, every row one 2048-token block of several documents, in bf16-pure (fp32 master weights
@@ -31,14 +31,14 @@ from importlib.metadata import version
 from pathlib import Path
 
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM, Trainer, TrainerCallback, TrainingArguments
+from transformers import LlamaConfig, LlamaForCausalLM, Trainer, TrainerCallback
 
 from qilin.config import CptSettings, LoraSettings, ModelSettings, SftSettings
 from qilin.models.loading import resolve_attention
 from qilin.models.lora import attach_lora
 from qilin.training import memory
 from qilin.training.precision import load_dtype, resolve_precision
-from qilin.training.trainer import training_arguments
+from qilin.training.trainer import stage_arguments
 
 SIZES = {
     "7b": {"hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32, "num_attention_heads": 32},
@@ -113,10 +113,10 @@ def measure(kind: str, size: str, steps: int, block: int, batch: int, work: Path
         if full
         else SftSettings(learning_rate=1e-4, **common)
     )
-    args = training_arguments(cfg, work / kind, ModelSettings())
+    args = stage_arguments(cfg, work / kind, ModelSettings())
     timer = StepTimer(warmup=3)
     rows = packed_rows(steps * batch, block, lengths, config.vocab_size, seed=1)
-    trainer = Trainer(model=model, args=TrainingArguments(**args), train_dataset=rows, callbacks=[timer])
+    trainer = Trainer(model=model, args=args, train_dataset=rows, callbacks=[timer])
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     trainer.train()

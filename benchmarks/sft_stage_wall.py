@@ -64,7 +64,7 @@ def main() -> None:
     import os
 
     from qilin.config import load_recipe
-    from qilin.models.embedded import build_embedded_model
+    from qilin.embedded.model import build_embedded_model
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -36,8 +36,8 @@ TRL_BATCH = 16  # conversations per step for trl (the demo's SFT batch before pa
 def _model_and_data(work: Path, n: int) -> tuple[Path, Path, object]:
     from qilin.config import load_recipe
     from qilin.data.text.formats import read_file
-    from qilin.datasets.chimed import build_embedded
-    from qilin.models.embedded import build_embedded_model
+    from qilin.embedded.chimed import build_embedded
+    from qilin.embedded.model import build_embedded_model
 
     recipe = load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "demo.yaml")
     conversations = read_file(build_embedded(work / "data")["sft"], "sft")[:n]

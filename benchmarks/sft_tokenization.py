@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def bundled_turns(work: Path) -> tuple[list[str], list[str]]:
     """The user and the assistant texts of the bundled miniature ChiMed's SFT part (built under `work`)."""
     from qilin.data.text.formats import read_file
-    from qilin.datasets.chimed import build_embedded
+    from qilin.embedded.chimed import build_embedded
 
     bundled = read_file(build_embedded(work / "chimed")["sft"], "sft")
     questions = [m["content"] for c in bundled for m in c if m["role"] == "user"]
@@ -70,7 +70,7 @@ def load_tokenizer_for(model_dir: Path | None, texts: list[str], work: Path) -> 
         model_dir = ROOT / "runs/demo/base/model"
     described = str(model_dir)
     if model_dir is None:
-        from qilin.models.embedded import build_embedded_model
+        from qilin.embedded.model import build_embedded_model
 
         settings = load_recipe(ROOT / "recipes/demo.yaml").embedded
         model_dir = build_embedded_model(settings, texts, work / "model")

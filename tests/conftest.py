@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from qilin.config import EmbeddedModelSettings
+from qilin.embedded.model import build_embedded_model
 from qilin.log import setup_logging
-from qilin.models.embedded import build_embedded_model
 
 DISEASES = [
     ("高血压", "心内科", "头晕", "氨氯地平"),

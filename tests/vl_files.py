@@ -23,7 +23,7 @@ STEPS = {
 
 def scan_set(out: Path, n: int, seed: int) -> Scans:
     """n synthetic 32-pixel scans written under `out`, with their captions and questions."""
-    from qilin.datasets.scans import generate_scan_set
+    from qilin.embedded.scans import generate_scan_set
 
     return out, generate_scan_set(n, seed=seed, out_dir=out, size=32)
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from qilin.cli import main
 from qilin.eval.benchmarks import read_benchmark
-from qilin.eval.cmexam import evaluate_loglikelihood, extract_answer, generation_prompt
+from qilin.eval.multiple_choice import evaluate_loglikelihood, extract_answer, generation_prompt
 from qilin.eval.significance import wilson_interval
 from tests.conftest import write_jsonl
 from tests.eval.benchmarks.layouts import cmb_file, medqa_file
@@ -61,3 +63,28 @@ def test_mcq_exports_an_lm_eval_task_per_layout(tmp_path: Path) -> None:
     assert docs[0]["context"].endswith("Which drug is best?\nAnswer:") and docs[0]["gold"] == [3]
     assert docs[0]["choices"][3] == " Nitrofurantoin"  # the space after "Answer:" moved onto the option
     assert docs[1]["context"].endswith("痛风急性发作首选\n答案：") and docs[1]["choices"][0] == "秋水仙碱"
+
+
+def test_the_eval_commands_import_no_other_command_module_back() -> None:
+    """evaluate.py adds eval_safety's verb; eval_safety imports no CLI module (the cycle they had is gone), and
+    each exposes add_parser and run."""
+    import ast
+
+    from qilin.cli import eval_safety, evaluate
+
+    for module in (evaluate, eval_safety):
+        assert callable(module.add_parser) and callable(module.run)
+    tree = ast.parse(Path(eval_safety.__file__).read_text(encoding="utf-8"))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert not {m for m in imported if m.startswith("qilin.cli")}
+
+
+def test_eval_mcq_scores_a_cmexam_csv_and_there_is_no_separate_cmexam_verb(tmp_path: Path, capsys) -> None:
+    exam = tmp_path / "exam.csv"
+    exam.write_text('Question,Options,Answer\n高血压挂哪个科,"A 心内科\nB 眼科",A\n', encoding="utf-8")
+    preds = write_jsonl(tmp_path / "preds.jsonl", [{"prediction": "答案：A"}])
+    assert main(["eval", "mcq", "--data", str(exam), "--predictions", str(preds)]) == 0
+    assert "read as cmexam" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as e:
+        main(["eval", "cmexam", "--data", str(exam)])
+    assert e.value.code == 2 and "invalid choice: 'cmexam'" in capsys.readouterr().err

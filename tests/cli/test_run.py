@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
 import pytest
 
 from qilin.cli import main
-from qilin.cli.run import train_recipe
-from qilin.config import ConfigError, Recipe, from_dict
+from qilin.config import ConfigError, Recipe, from_dict, one_stage_recipe
 
 from ..conftest import write_jsonl
 
 
 def test_train_sends_vision_and_eval_keys_to_the_recipe_and_the_rest_to_the_stage() -> None:
-    recipe = train_recipe(
-        "vl_align", "m", ["c.jsonl"], ["vision.path=/towers/clip", "eval.vqa=t.csv", "max_steps=2", "images=/img"]
+    recipe = one_stage_recipe(
+        "vl_align", "m", ["c.jsonl"], ["vision.path=/towers/clip", "eval.batch_size=4", "max_steps=2", "images=/img"]
     )
-    assert recipe.vision.path == "/towers/clip" and recipe.eval.vqa == "t.csv"
+    assert recipe.vision.path == "/towers/clip" and recipe.eval.batch_size == 4
     assert recipe.stages.vl_align.max_steps == 2 and recipe.stages.vl_align.images == "/img"
 
 
@@ -36,17 +36,68 @@ def test_vl_align_refuses_finetune_and_lora_keys() -> None:
             from_dict(Recipe, {"stages": {"vl_align": {"data": ["c.jsonl"], key: value}}})
 
 
-def test_train_help_lists_the_keys_of_every_stage(capsys) -> None:
-    with pytest.raises(SystemExit):
-        main(["train", "--help"])
-    out = capsys.readouterr().out
-    for key in ("stages.cpt.block_size", "stages.dpo.beta", "stages.vl_align.max_length", "stages.vl_instruct.packing"):
-        assert key in out
-    assert "vision.path" in out and "stages.vl_align.finetune" not in out
+def _help(argv: list[str], capsys) -> str:
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_run_help_fits_a_screen_and_points_at_the_keys(capsys) -> None:
+    out = _help(["run", "--help"], capsys)
+    assert len(out.splitlines()) < 60
+    assert "--help-keys SECTION" in out and "stages.sft.learning_rate" in out  # the override example
+    assert "stages.cpt.block_size" not in out  # no key listed per stage
+
+
+def test_run_help_keys_lists_one_stage_as_run_overrides_type_it(capsys) -> None:
+    out = _help(["run", "--help-keys", "dpo"], capsys)
+    assert "  stages.dpo.beta (float, default 0.1):" in out
+    assert "stages.sft." not in out and "stages.cpt." not in out
+    assert "  model.path (str, default 'embedded'):" in _help(["run", "--help-keys", "model"], capsys)
+
+
+def test_train_sft_help_lists_its_own_keys_bare(capsys) -> None:
+    out = _help(["train", "sft", "--help"], capsys)
+    assert "\n  learning_rate (float, default 2e-05):" in out
+    assert "\n  lora.r (int, default 8):" in out  # a nested key as it is typed: lora.r=16
+    assert "stages." not in out  # no dotted stage keys
+    assert "beta (" not in out and "block_size (" not in out  # DPO's and CPT's keys are not SFT's
+    assert "vision.path" not in out  # a text stage has no tower
+    assert "\n  vision.path (str, default 'embedded'):" in _help(["train", "vl_align", "--help"], capsys)
+
+
+def test_every_option_of_every_command_shows_its_default(capsys) -> None:
+    """`--help` of each command: every optional argument that is not required names its default."""
+    from qilin.cli.main import build_parser
+
+    def parsers(parser, path):
+        yield path, parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    yield from parsers(child, [*path, name])
+
+    missing = []
+    for path, parser in parsers(build_parser(), []):
+        text = parser.format_help()
+        for action in parser._actions:
+            if not action.option_strings or action.required or action.default is argparse.SUPPRESS:
+                continue
+            if isinstance(action, argparse._SubParsersAction):
+                continue
+            options = text[text.index("\noptions:") :]  # past the usage line, which names every option too
+            index = options.index(f"  {action.option_strings[0]}")
+            end = options.find("\n  -", index + 1)
+            after = options[index : end if end > 0 else len(options)]
+            if "default" not in after:
+                missing.append(f"qilin {' '.join(path)} {action.option_strings[-1]}")
+    assert not missing, missing
+    assert "--port PORT           TCP port (default: 8000)" in _help(["serve", "--help"], capsys)
 
 
 def test_train_vl_align_uses_the_named_tower(tiny_model_dir: Path, vision_dir: Path, tmp_path: Path) -> None:
-    from qilin.datasets.scans import generate_scan_set
+    from qilin.embedded.scans import generate_scan_set
 
     records = generate_scan_set(8, seed=3, out_dir=tmp_path / "scans", size=32)
     data = write_jsonl(

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from qilin.config import ConfigError, Recipe, describe_fields, from_dict, load_recipe
+from qilin.eval.suite import check_benchmarks
 
 RECIPES = sorted(Path(__file__).parents[2].joinpath("recipes").glob("*.yaml"))
 
@@ -11,6 +12,7 @@ RECIPES = sorted(Path(__file__).parents[2].joinpath("recipes").glob("*.yaml"))
 def test_every_shipped_recipe_validates(path: Path) -> None:
     recipe = load_recipe(path)
     assert recipe.enabled_stages(), f"{path.name} enables no stage"
+    assert len(check_benchmarks(recipe.eval)) == len(recipe.eval.benchmarks)  # each entry's benchmark and keys
     first_line = path.read_text().splitlines()[0]
     assert first_line.startswith("# qilin run"), "each recipe starts with the command that runs it"
 
@@ -76,7 +78,7 @@ def test_every_key_has_help() -> None:
     [
         ("stages.cpt.replay=1.0", "stages.cpt.replay"),
         ("stages.cpt.replay_data=[]", "replay_data listing the general text"),
-        ("embedded.general_pretrain.data=[]", "embedded.general_pretrain.data"),
+        ("general_pretrain.data=[]", "general_pretrain.data"),
     ],
 )
 def test_replay_and_general_pretraining_are_checked(override: str, message: str) -> None:
@@ -84,3 +86,29 @@ def test_replay_and_general_pretraining_are_checked(override: str, message: str)
     assert load_recipe(recipe).stages.cpt.replay == 0.1
     with pytest.raises(ConfigError, match=message):
         load_recipe(recipe, [override])
+
+
+def test_general_pretraining_inside_the_embedded_section_is_refused_saying_where_it_went() -> None:
+    with pytest.raises(ConfigError, match=r"unknown key 'general_pretrain' in 'embedded' \(moved to the top level"):
+        from_dict(Recipe, {"embedded": {"general_pretrain": {"data": ["embedded:general"]}}})
+
+
+def test_an_override_may_name_an_item_of_a_list(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "stages:\n  sft:\n    data: [a.jsonl]\neval:\n  benchmarks:\n    - {benchmark: mcq, path: e.csv, limit: 400}\n",
+    )
+    recipe = load_recipe(path, ["eval.benchmarks.0.limit=20", "eval.benchmarks.0.detail=true"])
+    assert (recipe.eval.benchmarks[0].limit, recipe.eval.benchmarks[0].detail) == (20, True)
+    with pytest.raises(ConfigError, match=r"eval.benchmarks has items 0..0"):
+        load_recipe(path, ["eval.benchmarks.1.limit=20"])
+
+
+def test_gates_are_checked_when_the_recipe_is_read(tmp_path: Path) -> None:
+    base = "stages:\n  sft:\n    data: [a.jsonl]\neval:\n  gates:\n"
+    with pytest.raises(ConfigError, match=r"eval.gates\[0\].stage: expected one of cpt, sft, dpo"):
+        load_recipe(_write(tmp_path, base + "    - {stage: sf, metric: cmexam_acc}\n"))
+    with pytest.raises(ConfigError, match=r"eval.gates\[0\].test: expected one of 'gain' \| 'non_inferior'"):
+        load_recipe(_write(tmp_path, base + "    - {stage: sft, metric: cmexam_acc, test: better}\n"))
+    with pytest.raises(ConfigError, match=r"eval.gates\[0\]: need 0 < alpha < 1 and margin >= 0"):
+        load_recipe(_write(tmp_path, base + "    - {stage: sft, metric: a, test: non_inferior, margin: -3}\n"))

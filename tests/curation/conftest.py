@@ -11,8 +11,7 @@ import openai._base_client
 import pytest
 from PIL import Image
 
-from qilin.cli.curation import add_translate_commands
-from qilin.cli.preferences import add_compare_command
+from qilin.cli import curation, preferences
 from qilin.log import ROOT, setup_logging
 
 
@@ -41,9 +40,9 @@ def qilin_logging() -> Iterator[None]:
 def data_cli(argv: list[str]) -> int:
     """Run a `qilin data` verb in this process."""
     parser = argparse.ArgumentParser(prog="qilin data")
-    verbs = parser.add_subparsers(dest="verb", required=True)
-    add_translate_commands(verbs)
-    add_compare_command(verbs)
+    verbs = parser.add_subparsers(dest="data_verb", required=True)
+    curation.add_parser(verbs)
+    preferences.add_parser(verbs)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -25,11 +25,11 @@ REPO = Path(__file__).resolve().parents[2]
 # `qilin data ...` in a fresh interpreter, its logging set up as the command line does, without the whole parser.
 CLI = (
     "import argparse, sys\n"
-    "from qilin.cli.curation import add_translate_commands\n"
+    "from qilin.cli import curation\n"
     "from qilin.log import setup_logging\n"
     "setup_logging()\n"
     "parser = argparse.ArgumentParser(prog='qilin data')\n"
-    "add_translate_commands(parser.add_subparsers(dest='verb', required=True))\n"
+    "curation.add_parser(parser.add_subparsers(dest='data_verb', required=True))\n"
     "args = parser.parse_args()\n"
     "sys.exit(args.func(args))\n"
 )

@@ -4,9 +4,11 @@ from pathlib import Path
 
 import torch
 
-from qilin.config import ModelSettings
-from qilin.eval.cmexam import loglikelihood_predictions, predict, read_cmexam, score_options
-from qilin.eval.forgetting import general_metrics, text_loss
+from qilin.config import BenchmarkSettings, EvalSettings, ModelSettings
+from qilin.eval.forgetting import text_loss
+from qilin.eval.multiple_choice import predict, read_cmexam, score_options
+from qilin.eval.suite import Subject, Task
+from qilin.eval.suite.mcq import score_mcq
 from qilin.models.loading import load_model, load_tokenizer
 
 ROWS = [
@@ -31,18 +33,21 @@ def test_general_accuracy_is_the_share_of_questions_whose_best_option_is_the_ans
     tokenizer = load_tokenizer(tiny_model_dir, ModelSettings())
 
     questions = read_cmexam(exam)
-    predictions = loglikelihood_predictions(model, tokenizer, questions, batch_size=2)
-    metrics = general_metrics(model, tokenizer, questions, predictions, batch_size=2)
+    entry = BenchmarkSettings(benchmark="mcq", path=str(exam), name="general", loss=True)
+    result = score_mcq(Task(entry, "general", exam, EvalSettings(batch_size=2)), Subject(model, tokenizer))
 
     scores = score_options(model, tokenizer, questions)
     right = [predict(s, False, False) == q.answer for s, q in zip(scores, questions, strict=True)]
-    assert metrics["general_acc_n"] == 5
-    assert metrics["general_acc"] == round(100 * sum(right) / 5, 2)
-    assert metrics["general_by_domain"] == {
-        "医学": round(100 * sum(right[:3]) / 3, 2),
-        "算术": round(100 * sum(right[3:]) / 2, 2),
-    }
-    assert metrics["general_loss"] == round(text_loss(model, tokenizer, [q.explanation for q in questions]), 4)
+    assert result.metrics["general_acc"].n == 5
+    assert result.metrics["general_acc"].value == round(100 * sum(right) / 5, 2)
+    assert result.metrics["general_acc"].outcomes == "".join("1" if r else "0" for r in right)
+    groups = result.notes["general_groups"]
+    assert (groups["Domain=医学"]["accuracy"], groups["Domain=算术"]["accuracy"]) == (
+        round(100 * sum(right[:3]) / 3, 2),
+        round(100 * sum(right[3:]) / 2, 2),
+    )
+    loss = round(text_loss(model, tokenizer, [q.explanation for q in questions]), 4)
+    assert result.metrics["general_loss"].value == loss and result.metrics["general_loss"].n is None
 
 
 def test_text_loss_is_the_models_own_loss_per_token_whatever_the_batching(tiny_model_dir: Path) -> None:

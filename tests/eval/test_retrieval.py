@@ -1,15 +1,16 @@
-"""Exams scored with retrieved passages: rag_prompt's format, recall@k by hand, McNemar on the same questions, and
-the suite's index-only slice with and without retrieval."""
+"""Exams scored with retrieved passages: rag_prompt's format, recall@k by hand, and the mcq benchmark with rag:
+accuracy on the augmented exam, recall@1/@k, McNemar against the plain entry on the same questions."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from qilin.config import EvalSettings, ModelSettings
-from qilin.eval.cmexam import ExamQuestion, loglikelihood_predictions
-from qilin.eval.retrieval import recall_at_k, retrieve, score_with_retrieval, with_passages
+from qilin.config import BenchmarkSettings, EvalSettings, ModelSettings
+from qilin.eval.multiple_choice import ExamQuestion, loglikelihood_predictions
+from qilin.eval.retrieval import recall_at_k, retrieve, with_passages
 from qilin.eval.significance import mcnemar_p
-from qilin.eval.suite import evaluate_model
+from qilin.eval.suite import Task, score_tasks
+from qilin.eval.suite.mcq import MCQ
 from qilin.models.loading import load_model, load_tokenizer
 from qilin.rag.index import Passage, build_index, load_index
 from qilin.rag.prompt import rag_prompt
@@ -43,43 +44,61 @@ def test_recall_at_k_counts_a_passage_holding_every_correct_option() -> None:
     assert with_passages([a], hits[:1])[0].question == rag_prompt(a.question, hits[0])
 
 
-def test_retrieval_scores_are_those_of_the_augmented_exam_with_mcnemar_against_none(
-    tiny_model_dir: Path, tmp_path: Path
-) -> None:
+def _exam(tmp_path: Path) -> tuple[Path, Path]:
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("".join(f"{d}应到{dep}就诊。\n" for d, dep, _, _ in DISEASES), encoding="utf-8")
-    retriever = load_index(build_index([corpus], tmp_path / "index"))
+    exam = tmp_path / "exam.csv"
+    rows = ["Question,Options,Answer"] + [
+        f'{q.question},"{chr(10).join(f"{k} {v}" for k, v in q.options.items())}",A' for q in _questions()
+    ]
+    exam.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return exam, build_index([corpus], tmp_path / "index")
+
+
+def test_mcq_with_rag_scores_the_augmented_exam_with_recall_and_mcnemar_against_none(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    exam, index = _exam(tmp_path)
+    settings = EvalSettings(rag_top_k=2, batch_size=8)
+    tasks = [
+        (MCQ, Task(BenchmarkSettings(benchmark="mcq", path=str(exam)), "x", exam, settings)),
+        (MCQ, Task(BenchmarkSettings(benchmark="mcq", path=str(exam), rag=True), "x_rag", exam, settings, index)),
+    ]
+    results = score_tasks(tiny_model_dir, tasks, ModelSettings())
     model, tokenizer = (
         load_model(tiny_model_dir, ModelSettings()).eval(),
         load_tokenizer(tiny_model_dir, ModelSettings()),
     )
     questions = _questions()
-    without = loglikelihood_predictions(model, tokenizer, questions, 8)["acc"]
-    metrics, augmented, predictions = score_with_retrieval(model, tokenizer, questions, without, retriever, 2, 8, "x")
-    assert augmented == with_passages(questions, retrieve(questions, retriever, 2))
-    assert predictions == loglikelihood_predictions(model, tokenizer, augmented, 8)["acc"]
-    right = [[p == q.answer for q, p in zip(questions, preds, strict=True)] for preds in (without, predictions)]
-    assert metrics["x_rag"] == round(100 * sum(right[1]) / len(questions), 2)
-    assert metrics["x_rag_p"] == round(mcnemar_p(*right), 4)
-    for k in (1, 2):  # a hit is the question's own disease sentence, the one passage naming its department
-        own = [f"{d}应到{dep}就诊。" for d, dep, _, _ in DISEASES]
-        found = [
-            any(p.text == o for p in hits[:k]) for o, hits in zip(own, retrieve(questions, retriever, k), strict=True)
+    retriever = load_index(index)
+    augmented = with_passages(questions, retrieve(questions, retriever, 2))
+    right = [
+        [
+            p == q.answer
+            for q, p in zip(questions, loglikelihood_predictions(model, tokenizer, qs, 8)["acc"], strict=True)
         ]
-        assert metrics[f"x_recall_bm25_{k}"] == round(100 * sum(found) / len(questions), 2)
-    assert metrics["x_recall_bm25_1"] <= metrics["x_recall_bm25_2"]
-
-
-def test_suite_scores_the_index_only_exam_with_and_without_retrieval(tiny_model_dir: Path, tmp_path: Path) -> None:
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text("".join(f"{d}应到{dep}就诊。\n" for d, dep, _, _ in DISEASES), encoding="utf-8")
-    exam = tmp_path / "index_only.csv"
-    rows = ["Question,Options,Answer"] + [
-        f'{q.question},"{chr(10).join(f"{k} {v}" for k, v in q.options.items())}",A' for q in _questions()
+        for qs in (questions, augmented)
     ]
-    exam.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    data = {"index_only": exam, "rag": build_index([corpus], tmp_path / "index")}
-    metrics = evaluate_model(tiny_model_dir, EvalSettings(rag_top_k=2, batch_size=8), ModelSettings(), data)
-    assert metrics["index_only_n"] == len(DISEASES) and metrics["index_only_recall_bm25_2"] > 0
-    assert {"index_only", "index_only_rag", "index_only_rag_p"} <= set(metrics)
-    assert set(metrics["per_question"]) == {"index_only", "index_only_rag"}
+    without, rag = results["x"].metrics, results["x_rag"].metrics
+    assert without["x_acc"].value == round(100 * sum(right[0]) / len(questions), 2)
+    assert rag["x_rag_acc"].value == round(100 * sum(right[1]) / len(questions), 2)
+    assert rag["x_rag_acc"].items == without["x_acc"].items  # the same questions, paired
+    assert rag["x_rag_p_vs_none"].value == round(mcnemar_p(*right), 4)
+    assert "x_p_vs_none" not in without and "x_recall_1" not in without
+    own = [f"{d}应到{dep}就诊。" for d, dep, _, _ in DISEASES]
+    for k in (1, 2):  # a hit is the question's own disease sentence, the one passage naming its department
+        hits = retrieve(questions, retriever, k)
+        found = [any(p.text == o for p in top[:k]) for o, top in zip(own, hits, strict=True)]
+        assert rag[f"x_rag_recall_{k}"].value == round(100 * sum(found) / len(questions), 2)
+        assert rag[f"x_rag_recall_{k}"].n == len(questions)
+    assert rag["x_rag_recall_1"].value <= rag["x_rag_recall_2"].value
+
+
+def test_rag_entry_without_a_matching_plain_entry_gets_no_p_value(tiny_model_dir: Path, tmp_path: Path) -> None:
+    exam, index = _exam(tmp_path)
+    settings = EvalSettings(rag_top_k=2, batch_size=8)
+    entry = BenchmarkSettings(benchmark="mcq", path=str(exam), rag=True, limit=3)
+    plain = BenchmarkSettings(benchmark="mcq", path=str(exam))  # all questions: not the same items as limit 5
+    tasks = [(MCQ, Task(plain, "x", exam, settings)), (MCQ, Task(entry, "x_rag", exam, settings, index))]
+    results = score_tasks(tiny_model_dir, tasks, ModelSettings())
+    assert results["x_rag"].metrics["x_rag_acc"].n == 3 and "x_rag_p_vs_none" not in results["x_rag"].metrics

@@ -35,7 +35,7 @@ def test_the_labelled_set_is_large_varied_and_redacted() -> None:
 
 
 def test_per_class_precision_and_recall_on_the_held_out_half_are_at_least_0_9() -> None:
-    """The held-out half: the rules were tuned on the other half (see qilin.eval.safety.judge's docstring)."""
+    """The older set's held-out half, read while the first rules were tuned (so a floor, not a measure)."""
     scores = _precision_recall([r for r in labelled_responses() if r["split"] == "held_out"])
     for label, (precision, recall) in scores.items():
         assert precision >= 0.9 and recall >= 0.9, (label, precision, recall)

@@ -5,14 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from qilin.ablation_report import write_ablation
 from qilin.cli.main import main
 from qilin.config import load_recipe
 from qilin.pipeline import runner
 from qilin.pipeline import store as store_module
 from qilin.pipeline.ablation import run_ablation
 from qilin.pipeline.store import StageStore
-from qilin.report import metric_cell
+from qilin.report import metric_cell, write_ablation
 from tests.conftest import DISEASES
 from tests.integration.test_pipeline import write_recipe
 
@@ -26,7 +25,7 @@ def tiny_recipe(tmp_path: Path, data_files: dict, model_dir: Path) -> tuple[Path
     rows = [f'{d}应到哪个科就诊？,"A {dep}\nB 眼科",A,科室' for d, dep, _, _ in DISEASES]
     rows += [f'{d}常用什么药？,"A 青霉素\nB {drug}",B,药物' for d, _, _, drug in DISEASES]
     exam.write_text("Question,Options,Answer,Type\n" + "\n".join(rows) + "\n", encoding="utf-8")
-    evaluation = [f"eval.cmexam={exam}", "eval.batch_size=10"]
+    evaluation = [f"eval.benchmarks=[{{benchmark: mcq, path: {exam}}}]", "eval.batch_size=10"]
     return write_recipe(tmp_path, data_files), [f"model.path={model_dir}", *FAST, *evaluation]
 
 
@@ -85,7 +84,8 @@ def test_variants_train_only_what_changed_and_the_table_shows_final_metrics(
     for name in ("cpt", "sft"):
         assert no_dpo[name]["store"] == str(store.entry(full[name]["fingerprint"]))
         assert no_dpo[name]["fingerprint"] == full[name]["fingerprint"]
-        assert no_dpo[name]["metrics"] == full[name]["metrics"]  # evaluation reused too, not run again
+        assert no_dpo[name]["metrics"] == full[name]["metrics"]
+        assert no_dpo[name]["evaluation"] == full[name]["evaluation"]  # evaluation reused too, not run again
     assert no_sft["cpt"]["store"] and "store" not in no_sft["dpo"]
     assert no_sft["dpo"]["inputs"]["model"]["fingerprint"] == full["cpt"]["fingerprint"]
     # the weights are the store's file, hard-linked (same file system here), not a copy
@@ -107,13 +107,14 @@ def test_variants_train_only_what_changed_and_the_table_shows_final_metrics(
         "without DPO",
         "base model (no training)",
     ]
-    assert metric_cell(full["dpo"]["metrics"], "cmexam") in rows["full recipe"]
-    assert metric_cell(no_dpo["sft"]["metrics"], "cmexam") in rows["without DPO"]
+    assert metric_cell(full["dpo"]["evaluation"]["cmexam_acc"]) in rows["full recipe"]
+    assert metric_cell(no_dpo["sft"]["evaluation"]["cmexam_acc"]) in rows["without DPO"]
     assert "[" in rows["without DPO"] and "steps" not in rows["variant"]  # intervals; no training columns
     data = json.loads((tmp_path / "run-ablate" / "ablation.json").read_text())
     by_name = {v["variant"]: v for v in data["variants"]}
-    assert by_name["no-dpo"]["runs"][0]["metrics"]["cmexam"] == full["sft"]["metrics"]["cmexam"]
-    assert by_name["no-dpo"]["summary"]["cmexam"]["sd"] == 0.0 and by_name["no-dpo"]["summary"]["cmexam"]["n"] == 1
+    assert by_name["no-dpo"]["runs"][0]["evaluation"]["cmexam_acc"] == full["sft"]["evaluation"]["cmexam_acc"]
+    summary = by_name["no-dpo"]["summary"]["cmexam_acc"]
+    assert summary["sd"] == 0.0 and summary["n"] == 1
     assert (tmp_path / "run-ablate" / "ablation.png").read_bytes()[:4] == b"\x89PNG"
 
     trained.clear()
@@ -143,9 +144,9 @@ def test_seeds_change_every_fingerprint_and_the_table_shows_mean_and_spread(
     write_ablation(runs, tmp_path / "run-ablate", "tiny")
     data = json.loads((tmp_path / "run-ablate" / "ablation.json").read_text())
     full = next(v for v in data["variants"] if v["variant"] == "full")
-    values = [seed0["dpo"]["metrics"]["cmexam"], seed1["dpo"]["metrics"]["cmexam"]]
-    assert [r["metrics"]["cmexam"] for r in full["runs"]] == values
-    summary = full["summary"]["cmexam"]
+    values = [seed0["dpo"]["evaluation"]["cmexam_acc"]["value"], seed1["dpo"]["evaluation"]["cmexam_acc"]["value"]]
+    assert [r["evaluation"]["cmexam_acc"]["value"] for r in full["runs"]] == values
+    summary = full["summary"]["cmexam_acc"]
     assert summary["mean"] == round(sum(values) / 2, 2) and summary["n"] == 2
     assert summary["sd"] == round(abs(values[0] - values[1]) / 2**0.5, 2)  # sample sd of two values
     assert (summary["min"], summary["max"]) == (min(values), max(values))

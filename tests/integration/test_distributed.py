@@ -170,7 +170,8 @@ def test_a_whole_recipe_runs_under_torchrun_and_a_rerun_skips_it(tmp_path: Path,
     from .test_pipeline import write_recipe
 
     recipe = yaml.safe_load(write_recipe(tmp_path, data_files).read_text())
-    recipe["eval"] = {"cmexam": "embedded:cmexam", "max_questions": 20}  # evaluated by the main process only
+    # evaluated by the main process only
+    recipe["eval"] = {"benchmarks": [{"benchmark": "mcq", "path": "embedded:cmexam", "limit": 20}]}
     recipe["launch"] = {"launcher": "torchrun", "processes": 2, "main_port": _free_port()}
     path = tmp_path / "launched.yaml"
     path.write_text(yaml.safe_dump(recipe, allow_unicode=True))
@@ -181,7 +182,7 @@ def test_a_whole_recipe_runs_under_torchrun_and_a_rerun_skips_it(tmp_path: Path,
     for name in ("cpt", "sft", "dpo"):
         assert stages[name]["status"] == "complete"
         assert (stages[name]["metrics"]["engine"], stages[name]["metrics"]["processes"]) == ("MULTI_CPU", 2)
-        assert stages[name]["metrics"]["cmexam_n"] == 20
+        assert stages[name]["evaluation"]["cmexam_acc"]["n"] == 20
     assert first.stdout.count("evaluating") == 4, "each model is evaluated once, by the main process"
     again = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert again.returncode == 0

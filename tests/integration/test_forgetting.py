@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from qilin.config import load_recipe
-from qilin.eval.cmexam import read_cmexam
+from qilin.eval.multiple_choice import read_cmexam
 from qilin.pipeline.runner import run_recipe
 from qilin.report import write_report
 from tests.conftest import TINY
@@ -18,7 +18,8 @@ KEYS = {"block_size": 32, "finetune": "full", "batch_size": 4, "logging_steps": 
 def _recipe(tmp_path: Path, data_files: dict) -> Path:
     recipe = {
         "name": "forgetting",
-        "embedded": {**asdict(TINY), "general_pretrain": {"data": ["embedded:general"], "max_steps": 3, **KEYS}},
+        "embedded": asdict(TINY),
+        "general_pretrain": {"data": ["embedded:general"], "max_steps": 3, **KEYS},
         "stages": {
             "cpt": {
                 "data": [str(data_files["cpt"])],
@@ -28,7 +29,9 @@ def _recipe(tmp_path: Path, data_files: dict) -> Path:
                 **KEYS,
             }
         },
-        "eval": {"general": "embedded:general-exam"},
+        "eval": {
+            "benchmarks": [{"benchmark": "mcq", "path": "embedded:general-exam", "name": "general", "loss": True}]
+        },
     }
     path = tmp_path / "forgetting.yaml"
     path.write_text(yaml.safe_dump(recipe, allow_unicode=True))
@@ -43,9 +46,11 @@ def test_general_accuracy_per_stage_replay_and_a_second_run_that_trains_no_base(
     base, dcpt = stages["base"]["metrics"], stages["cpt"]["metrics"]
     assert base["steps"] == 3 and base["cached"] is False
     exam = read_cmexam(tmp_path / "run" / "data-general" / "general_exam.csv")
-    for metrics in (base, dcpt):
-        assert metrics["general_acc_n"] == len(exam) and 0 <= metrics["general_acc"] <= 100
-        assert set(metrics["general_by_domain"]) == {"地理", "科学", "算术"} and metrics["general_loss"] > 0
+    for name in ("base", "cpt"):
+        evaluation, notes = stages[name]["evaluation"], stages[name]["evaluation_notes"]
+        assert evaluation["general_acc"]["n"] == len(exam) and 0 <= evaluation["general_acc"]["value"] <= 100
+        domains = {k for k in notes["general_groups"] if k.startswith("Domain=")}
+        assert domains == {"Domain=地理", "Domain=科学", "Domain=算术"} and evaluation["general_loss"]["value"] > 0
     # DCPT mixed the general text in at the asked share, and logged its loss beside the medical one
     assert abs(dcpt["replay_share"] - 0.25) < 0.05 and set(dcpt["source_loss"]) == {"cpt", "general"}
     inputs = [d["path"] for d in stages["cpt"]["inputs"]["data"]]
@@ -53,7 +58,8 @@ def test_general_accuracy_per_stage_replay_and_a_second_run_that_trains_no_base(
     text = write_report(tmp_path / "run").read_text()
     assert "general acc" in text.splitlines()[2] and "loss/general" in text.splitlines()[2]
     rows = json.loads((tmp_path / "run" / "report.json").read_text())["stages"]
-    assert [r["general_loss"] for r in rows] == [base["general_loss"], dcpt["general_loss"]]
+    losses = [stages[n]["evaluation"]["general_loss"]["value"] for n in ("base", "cpt")]
+    assert [r["evaluation"]["general_loss"]["value"] for r in rows] == losses
 
     # a fresh run directory takes the pre-trained base from the cache: same weights, no training
     again = run_recipe(recipe, tmp_path / "again").data["stages"]
@@ -63,4 +69,4 @@ def test_general_accuracy_per_stage_replay_and_a_second_run_that_trains_no_base(
         (d / "base" / "model" / "model.safetensors").read_bytes() for d in (tmp_path / "run", tmp_path / "again")
     ]
     assert weights[0] == weights[1]
-    assert again["base"]["metrics"]["general_acc"] == base["general_acc"]
+    assert again["base"]["evaluation"]["general_acc"] == stages["base"]["evaluation"]["general_acc"]

@@ -70,7 +70,7 @@ def test_recipe_runs_all_stages_and_a_rerun_skips_them(tmp_path: Path, data_file
     assert "![loss curves](losses.png)" in text
     assert (run_dir / "losses.png").read_bytes()[:4] == b"\x89PNG"
     rows = json.loads((run_dir / "report.json").read_text())["stages"]
-    assert [r["stage"] for r in rows] == ["base", "cpt", "sft", "dpo"] and rows[1]["steps"] == 6
+    assert [r["stage"] for r in rows] == ["base", "cpt", "sft", "dpo"] and rows[1]["training"]["steps"] == 6
 
     finished = {n: s.get("finished") for n, s in stages.items()}
     weights_mtime = (run_dir / "dpo" / "model" / "model.safetensors").stat().st_mtime_ns

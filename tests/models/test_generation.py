@@ -32,7 +32,7 @@ def talkative_vl(tiny_vl_dir: Path) -> tuple[Any, Any, Any]:
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    from qilin.datasets.scans import generate_scan_set
+    from qilin.embedded.scans import generate_scan_set
 
     out = tmp_path_factory.mktemp("scans")
     return [out / r["image"] for r in generate_scan_set(3, seed=3, out_dir=out, size=32)]

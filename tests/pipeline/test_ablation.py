@@ -18,10 +18,11 @@ def test_text_variants_leave_out_one_stage_each_and_keep_the_rest_unchanged() ->
         ("no-cpt", "cpt", "without DCPT"),
         ("no-sft", "sft", "without SFT"),
         ("no-dpo", "dpo", "without DPO"),
+        ("no-grpo", "grpo", "without GRPO"),
     ]
     for v in variants:
         stages = [name for name, _ in v.recipe.enabled_stages()]
-        assert stages == [s for s in ("cpt", "sft", "dpo") if s != v.removed]
+        assert stages == [s for s in ("cpt", "sft", "dpo", "grpo") if s != v.removed]
         for name, cfg in v.recipe.enabled_stages():
             assert cfg == getattr(recipe.stages, name)  # the kept stages exactly as the recipe sets them
         assert v.recipe.eval == recipe.eval and v.recipe.model == recipe.model

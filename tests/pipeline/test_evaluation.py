@@ -1,4 +1,6 @@
-"""The recipe's evaluation hook: `eval.benchmarks` scored at a stage, per-question answers kept for the report."""
+"""The recipe's evaluation hook: every entry of eval.benchmarks scored at a stage, its outcomes kept for the
+report, and an evaluation that replaces the stage's last one whole (a benchmark dropped from the recipe leaves
+the table; a stage that runs again loses its old outcomes)."""
 
 from __future__ import annotations
 
@@ -9,33 +11,96 @@ import pytest
 
 from qilin.config import ConfigError, Recipe, from_dict
 from qilin.pipeline.evaluation import eval_data_hash, evaluate_stage
-from qilin.pipeline.manifest import Manifest
+from qilin.pipeline.manifest import Manifest, outcomes_path
+from tests.conftest import DISEASES
 from tests.eval.benchmarks.layouts import medmcqa_file, pubmedqa_file
 
 
-def test_benchmarks_are_scored_and_their_answers_written_beside_the_manifest(
+def _exam(path: Path) -> Path:
+    """A CMExam CSV of 6 questions, 2 of them about diseases held out of training."""
+    lines = ["Question,Options,Answer,Knowledge"]
+    for i, (disease, department, _, _) in enumerate(DISEASES + DISEASES[:1]):
+        others = [d[1] for d in DISEASES if d[1] != department][:3]
+        options = "\\n".join(f"{k} {v}" for k, v in zip("ABCD", [department, *others], strict=True))
+        lines.append(f'"{disease}{i}看哪个科","{options}",A,{"held-out" if i < 2 else "seen"}')
+    path.write_text("\n".join(lines).replace("\\n", "\n") + "\n", encoding="utf-8")
+    return path
+
+
+def _recipe(benchmarks: list[dict], **eval_keys: object) -> Recipe:
+    return from_dict(Recipe, {"eval": {"benchmarks": benchmarks, "batch_size": 4, **eval_keys}})
+
+
+def test_benchmarks_are_scored_and_their_outcomes_written_beside_the_manifest(
     tiny_model_dir: Path, tmp_path: Path
 ) -> None:
     files = {"medmcqa": medmcqa_file(tmp_path / "dev.json"), "pubmedqa": pubmedqa_file(tmp_path / "ori_pqal.json")}
-    recipe = from_dict(Recipe, {"eval": {"benchmarks": {k: str(v) for k, v in files.items()}, "batch_size": 4}})
+    recipe = _recipe([{"benchmark": "mcq", "path": str(f)} for f in files.values()])
     run_dir = tmp_path / "run"
     manifest = Manifest(run_dir, "t")
     evaluate_stage("base", tiny_model_dir, recipe, run_dir, manifest)
-    metrics = manifest.stage("base")["metrics"]
-    answers = json.loads((run_dir / "eval" / "base.json").read_text())
-    assert set(answers) == {"mcq_medmcqa", "mcq_pubmedqa"}
-    for key, n in (("mcq_medmcqa", 3), ("mcq_pubmedqa", 2)):
-        correct = answers[key]["correct"]
-        assert len(correct) == n == metrics[f"{key}_n"]
-        assert metrics[key] == round(100 * correct.count("1") / n, 2)  # the accuracy is these answers'
-    assert "per_question" not in metrics
+    evaluation = manifest.stage("base")["evaluation"]
+    outcomes = json.loads(outcomes_path(run_dir, "base").read_text())
+    assert set(outcomes) == {"medmcqa_acc", "medmcqa_acc_norm", "pubmedqa_acc", "pubmedqa_acc_norm"}
+    for key, n in (("medmcqa_acc", 3), ("pubmedqa_acc", 2)):
+        correct = outcomes[key]["correct"]
+        assert len(correct) == n == evaluation[key]["n"]
+        assert evaluation[key]["value"] == round(100 * correct.count("1") / n, 2)  # the accuracy is these answers'
+        assert evaluation[key]["label"] == f"{key[:-4]} acc (%)" and evaluation[key]["column"]
+        assert not evaluation[f"{key}_norm"]["column"]  # acc_norm only with detail: true
+    assert "metrics" not in manifest.stage("base")  # training figures and evaluation never mix
 
 
-def test_benchmarks_key_must_map_names_to_files() -> None:
-    with pytest.raises(ConfigError, match=r"eval\.benchmarks: expected mapping of str to str"):
-        from_dict(Recipe, {"eval": {"benchmarks": ["medqa.jsonl"]}})
-    with pytest.raises(ConfigError, match=r"eval\.benchmarks\.medqa: expected str"):
-        from_dict(Recipe, {"eval": {"benchmarks": {"medqa": 3}}})
+def test_a_benchmark_dropped_from_the_recipe_leaves_the_stage_record(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """Issue: `medqa` stayed in the table after it was dropped, and a stale RAG accuracy took the new n."""
+    exam, corpus = _exam(tmp_path / "exam.csv"), tmp_path / "corpus.txt"
+    corpus.write_text("".join(f"{d}挂{dep}。常见{s}，常用{m}。\n" for d, dep, s, m in DISEASES), encoding="utf-8")
+    medmcqa = medmcqa_file(tmp_path / "dev.json")
+    run_dir = tmp_path / "run"
+    manifest = Manifest(run_dir, "t")
+    first = [
+        {"benchmark": "mcq", "path": str(exam), "limit": 4, "detail": True},
+        {"benchmark": "mcq", "path": str(exam), "limit": 4, "rag": True},
+        {"benchmark": "mcq", "path": str(medmcqa)},
+    ]
+    evaluate_stage("base", tiny_model_dir, _recipe(first, rag=[str(corpus)]), run_dir, manifest)
+    evaluation = manifest.stage("base")["evaluation"]
+    assert {"cmexam_acc", "cmexam_held_out", "cmexam_seen", "cmexam_rag_acc", "medmcqa_acc"} <= set(evaluation)
+    assert evaluation["cmexam_rag_acc"]["n"] == 4
+
+    second = [{"benchmark": "mcq", "path": str(exam), "limit": 6, "detail": True}]
+    evaluate_stage("base", tiny_model_dir, _recipe(second, rag=[str(corpus)]), run_dir, manifest)
+    evaluation = manifest.stage("base")["evaluation"]
+    assert sorted(evaluation) == ["cmexam_acc", "cmexam_acc_norm", "cmexam_held_out", "cmexam_seen"]
+    assert evaluation["cmexam_acc"]["n"] == 6 and evaluation["cmexam_held_out"]["n"] == 2
+    assert set(json.loads(outcomes_path(run_dir, "base").read_text())) == set(evaluation)
+
+    evaluate_stage("base", tiny_model_dir, _recipe([]), run_dir, manifest)  # the recipe evaluates nothing now
+    assert manifest.stage("base")["evaluation"] == {} and not outcomes_path(run_dir, "base").exists()
+
+
+def test_a_stage_that_runs_again_loses_its_outcomes(tmp_path: Path) -> None:
+    manifest = Manifest(tmp_path, "t")
+    manifest.update("sft", status="complete", evaluation={"cmexam_acc": {"value": 1.0}})
+    outcomes_path(tmp_path, "sft").parent.mkdir()
+    outcomes_path(tmp_path, "sft").write_text('{"cmexam_acc": {"questions": "q", "correct": "1"}}')
+    manifest.forget("sft")
+    assert manifest.stage("sft") == {} and not outcomes_path(tmp_path, "sft").exists()
+
+
+def test_entries_are_checked_by_their_benchmark(tmp_path: Path) -> None:
+    exam = str(_exam(tmp_path / "exam.csv"))
+    with pytest.raises(ConfigError, match=r"unknown benchmark 'mcqq'; registered: mcq, qa, safety, vqa"):
+        evaluate_stage(
+            "base", tmp_path, _recipe([{"benchmark": "mcqq", "path": exam}]), tmp_path, Manifest(tmp_path, "t")
+        )
+    with pytest.raises(ConfigError, match=r"eval.benchmarks\[0\].rag: benchmark 'qa' takes only"):
+        evaluate_stage("base", tmp_path, _recipe([{"benchmark": "qa", "path": exam, "rag": True}]), tmp_path, None)
+    with pytest.raises(ConfigError, match=r"unknown key 'paht' in 'eval.benchmarks\[0\]'"):
+        _recipe([{"benchmark": "mcq", "paht": exam}])
+    twice = [{"benchmark": "mcq", "path": exam}, {"benchmark": "mcq", "path": exam}]
+    with pytest.raises(ConfigError, match=r"entries 0 and 1 both have the name 'cmexam'"):
+        evaluate_stage("base", tmp_path, _recipe(twice), tmp_path, Manifest(tmp_path, "t"))
 
 
 def test_a_rag_index_in_another_run_directory_needs_no_new_evaluation(tmp_path: Path) -> None:
@@ -54,5 +119,5 @@ def test_a_rag_index_in_another_run_directory_needs_no_new_evaluation(tmp_path: 
     )
     other = index("other", ["高血压挂心内科。", "糖尿病挂消化内科。"])
     assert (demo / "passages.jsonl").read_bytes() != (variant / "passages.jsonl").read_bytes()
-    assert eval_data_hash("rag", demo) == eval_data_hash("rag", variant)
-    assert eval_data_hash("rag", demo) != eval_data_hash("rag", other)
+    assert eval_data_hash(demo, is_index=True) == eval_data_hash(variant, is_index=True)
+    assert eval_data_hash(demo, is_index=True) != eval_data_hash(other, is_index=True)

@@ -21,9 +21,8 @@ def _recipe(tmp_path: Path, eval_corpus: Path, **rag: object) -> Recipe:
     )
     sft = write_jsonl(tmp_path / "sft.jsonl", sft_rows())
     stages = {"sft": {"data": [str(sft)], "rag": {"share": 0.5, **rag}}}
-    return from_dict(
-        Recipe, {"stages": stages, "eval": {"cmexam": str(exam), "qa": str(qa), "rag": [str(eval_corpus)]}}
-    )
+    benchmarks = [{"benchmark": "mcq", "path": str(exam)}, {"benchmark": "qa", "path": str(qa)}]
+    return from_dict(Recipe, {"stages": stages, "eval": {"benchmarks": benchmarks, "rag": [str(eval_corpus)]}})
 
 
 def test_sft_context_gets_the_training_index_and_the_evaluation_questions(tmp_path: Path) -> None:

@@ -22,10 +22,11 @@ def _finished_stage(run_dir: Path) -> Manifest:
     (stage / "checkpoints" / "checkpoint-1").mkdir(parents=True)  # never stored
     (stage / "checkpoints" / "checkpoint-1" / "optimizer.pt").write_bytes(b"x" * 100)
     (run_dir / "eval").mkdir()
-    (run_dir / "eval" / "sft.json").write_text('{"cmexam": {"questions": "q", "correct": "1"}}')
+    (run_dir / "eval" / "sft.json").write_text('{"cmexam_acc": {"questions": "q", "correct": "1"}}')
     manifest = Manifest(run_dir, "t")
-    metrics = {"steps": 1, "cmexam": 100.0, "cmexam_n": 1}
-    manifest.update("sft", status="complete", fingerprint=FINGERPRINT, output="sft/model", metrics=metrics)
+    manifest.update("sft", status="complete", fingerprint=FINGERPRINT, output="sft/model", metrics={"steps": 1})
+    evaluation = {"cmexam_acc": {"value": 100.0, "label": "cmexam acc (%)", "n": 1, "interval": [20.65, 100.0]}}
+    manifest.update("sft", evaluation=evaluation, gates=[{"verdict": "fail"}])
     manifest.update("sft", eval_fingerprint="e" * 64, inputs={"model": {"path": str(run_dir / "cpt/model")}})
     return manifest
 
@@ -46,6 +47,8 @@ def test_a_stored_stage_is_restored_with_its_metrics_and_evaluation(tmp_path: Pa
     assert store.restore("sft", FINGERPRINT, tmp_path / "b" / "sft", target)
     record = target.stage("sft")
     assert record["status"] == "complete" and record["metrics"] == source.stage("sft")["metrics"]
+    assert record["evaluation"] == source.stage("sft")["evaluation"]
+    assert "gates" not in record  # each run checks the gates of its own recipe
     assert record["eval_fingerprint"] == "e" * 64 and record["output"] == "sft/model"
     assert record["store"] == str(entry) and "inputs" not in record  # the other run's inputs are not copied
     assert (tmp_path / "b" / "eval" / "sft.json").read_text() == (tmp_path / "a" / "eval" / "sft.json").read_text()
@@ -99,3 +102,18 @@ def test_only_a_complete_stage_with_that_fingerprint_is_stored(tmp_path: Path) -
     manifest.update("sft", status="running")
     assert not store.publish("sft", FINGERPRINT, tmp_path / "a" / "sft", manifest)
     assert not store.root.exists() or not any(store.root.iterdir())
+
+
+def test_an_entry_without_outcomes_removes_an_earlier_models_outcomes(tmp_path: Path) -> None:
+    """The store keeps the report's rule: what a stage shows is what its own evaluation measured."""
+    store = StageStore(tmp_path / "store")
+    source = _finished_stage(tmp_path / "a")
+    (tmp_path / "a" / "eval" / "sft.json").unlink()  # evaluated with no proportion (e.g. QA only)
+    source.update("sft", evaluation={})
+    assert store.publish("sft", FINGERPRINT, tmp_path / "a" / "sft", source)
+    stale = tmp_path / "b" / "eval" / "sft.json"
+    stale.parent.mkdir(parents=True)
+    stale.write_text('{"cmexam_acc": {"questions": "old", "correct": "0"}}')  # another model's, left behind
+    target = Manifest(tmp_path / "b", "t")
+    assert store.restore("sft", FINGERPRINT, tmp_path / "b" / "sft", target)
+    assert not stale.exists() and target.stage("sft")["evaluation"] == {}

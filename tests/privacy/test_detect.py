@@ -17,7 +17,8 @@ def test_labelled_id_with_a_wrong_check_digit_is_masked_an_unlabelled_number_is_
     # 110105198001011235: valid region and birth date, wrong check digit (the right one is 4)
     assert found("身份证号：110105198001011235")["id"] == ["110105198001011235"]
     assert found("证件号码 １１０１０５１９８００１０１１２３Ｘ")["id"] == ["１１０１０５１９８００１０１１２３Ｘ"]
-    assert found("样本编号 123456789012345678") == {}  # no label, no birth date in it
+    # no ID label, no birth date in it: not an ID (a sample number under its label is a record number)
+    assert found("样本编号 123456789012345678") == {"record": ["123456789012345678"]}
 
 
 def test_phone_forms() -> None:

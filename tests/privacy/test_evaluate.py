@@ -56,8 +56,8 @@ def test_scorer_counts_a_missed_name_and_an_altered_value() -> None:
     # 王小明 has no context a rule can see; 5月12日 is protected here (made up) but a date to the detector.
     rows = [
         {
-            "text": "王小明今天来了",
-            "spans": [{"type": "name", "start": 0, "end": 3, "value": "王小明"}],
+            "text": "这次王小明来了",
+            "spans": [{"type": "name", "start": 2, "end": 5, "value": "王小明"}],
             "protected": [],
         },
         {

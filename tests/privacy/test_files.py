@@ -55,7 +55,11 @@ def test_every_format_keeps_structure_and_names(tmp_path: Path) -> None:
     ).read_text() == "Figure_path,Question,Answer\n2023-05-12.png,Patient [NAME1]: what?,Nodule\n"
     assert report.counts["name"] == 9 and report.counts["phone"] == 2 and report.counts["date"] == 2
     written = json.loads((out / "deid_report.json").read_text(encoding="utf-8"))
-    assert written["types"]["id"] == {"count": 1, "examples": ["1****************4"]}
+    # the example shows the words around the hit, the hit and its neighbours' values masked
+    assert written["types"]["id"] == {
+        "count": 1,
+        "examples": ["患者***，身份证号：«1****************4»，电话 ********…"],
+    }
     assert all(scan_file(p).total == 0 for p in out.iterdir() if p.name != "deid_report.json")
     assert scan_file(src / "notes.txt").counts["name"] == 3
 
@@ -75,7 +79,7 @@ def test_cli_deid_then_check_phi(tmp_path: Path, capsys: pytest.CaptureFixture) 
     notes = tmp_path / "notes.txt"
     notes.write_text(NOTE + "\n", encoding="utf-8")
     assert main(["data", "check", "--phi", str(notes)]) == 1
-    assert "name          1  王**" in capsys.readouterr().out
+    assert "name          1  患者«王**»，身份证号：******…" in capsys.readouterr().out
     assert main(["data", "deid", str(notes), "--out", str(tmp_path / "clean")]) == 0
     assert main(["data", "check", "--phi", str(tmp_path / "clean" / "notes.txt")]) == 0
     assert "0 of 1 records hold PHI" in capsys.readouterr().out
@@ -83,10 +87,11 @@ def test_cli_deid_then_check_phi(tmp_path: Path, capsys: pytest.CaptureFixture) 
 
 
 def test_build_deidentifies_user_texts_unless_keep_phi() -> None:
-    from qilin.cli.data import deid_user_data
+    from qilin.privacy.files import deid_user_data
 
-    texts, conversations = deid_user_data(
+    texts, conversations, report = deid_user_data(
         [NOTE], [[{"role": "user", "content": "家属李华问"}, {"role": "assistant", "content": "李华你好"}]]
     )
     assert texts == ["患者[姓名1]，身份证号：[身份证号1]，电话 [电话1]，阿莫西林0.5g tid"]
     assert conversations[0][1] == {"role": "assistant", "content": "[姓名1]你好"}
+    assert report.total >= 3  # the note's name, ID number and phone, at least

@@ -267,11 +267,11 @@ def test_rag_prompt_numbers_the_passages_before_the_question() -> None:
     assert rag_prompt("痛风怎么治？", []) == "痛风怎么治？"
 
 
-def test_exam_questions_get_their_disease_passages_and_eval_cmexam_takes_rag(
+def test_exam_questions_get_their_disease_passages_and_eval_mcq_takes_rag(
     tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     from qilin.cli import main
-    from qilin.eval.cmexam import read_cmexam, with_retrieved_passages
+    from qilin.eval.multiple_choice import read_cmexam, with_retrieved_passages
     from tests.conftest import corpus_lines
 
     corpus = tmp_path / "corpus.txt"
@@ -294,7 +294,7 @@ def test_exam_questions_get_their_disease_passages_and_eval_cmexam_takes_rag(
         and augmented[1].options == questions[1].options
     )
     result = tmp_path / "rag.json"
-    args = ["eval", "cmexam", str(tiny_model_dir), "--data", str(exam), "--rag", str(tmp_path / "index")]
+    args = ["eval", "mcq", str(tiny_model_dir), "--data", str(exam), "--rag", str(tmp_path / "index")]
     assert main([*args, "--rag-top-k", "1", "--json", str(result)]) == 0
     assert json.loads(result.read_text())["acc"]["all"]["n"] == 2
 

@@ -7,7 +7,6 @@ import io
 import json
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,20 +18,7 @@ from qilin.serve.engine import ChatEngine
 from qilin.serve.loadtest import load_test
 from qilin.serve.server import ServerLimits, create_app
 from tests.live_server import LiveServer
-
-QUESTION = [{"role": "user", "content": "高血压挂什么科？"}]
-
-
-@pytest.fixture(scope="module")
-def engine(tiny_chat_dir: Path) -> ChatEngine:
-    return ChatEngine(tiny_chat_dir)
-
-
-@pytest.fixture(scope="module")
-def server(engine: ChatEngine) -> Iterator[LiveServer]:
-    live = LiveServer(create_app(engine, "qilin-tiny", ServerLimits(max_tokens=64, max_request_bytes=200_000)))
-    yield live
-    live.stop()
+from tests.serve.conftest import QUESTION
 
 
 def post(server: LiveServer, body: object) -> httpx.Response:
@@ -68,7 +54,12 @@ def test_openai_client_chat_and_stream_match_the_training_template(server: LiveS
         ({"model": "qilin-tiny", "messages": [{"role": "doctor", "content": "x"}]}, 400, "messages.0.role"),
         ({"model": "qilin-tiny", "messages": QUESTION, "max_tokens": 100}, 400, "over this server's limit of 64"),
         ({"model": "qilin-tiny", "messages": [{"role": "user", "content": "高血压" * 400}]}, 400, "context"),
-        ({"model": "qilin-tiny", "messages": QUESTION, "n": 2}, 400, "n:"),
+        ({"model": "qilin-tiny", "messages": QUESTION, "n": 9}, 400, "n:"),
+        (
+            {"model": "qilin-tiny", "messages": QUESTION, "stop": list("abcde")},
+            400,
+            "stop: Value should have at most 4 items",
+        ),
         (
             {
                 "model": "qilin-tiny",

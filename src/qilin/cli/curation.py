@@ -1,6 +1,6 @@
 """`qilin data translate | review | review-apply | review-stats`: the ChiMed-VL builder's verbs.
 
-cli.py adds them under `qilin data` with `add_translate_commands(data_verbs)`. Each verb's function returns the
+cli/data.py adds them under `qilin data` with `add_parser(data_verbs)`. Each verb's function returns the
 exit code: 0 done, 1 done but some items failed (translate), 2 a user error (raised as ConfigError, DataError or
 FileNotFoundError and printed by `qilin`'s main; an endpoint that refuses the requests is one).
 """
@@ -8,7 +8,6 @@ FileNotFoundError and printed by `qilin`'s main; an endpoint that refuses the re
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
@@ -80,7 +79,7 @@ def cmd_review(args: argparse.Namespace) -> int:
         from qilin.cli.preferences import review_preferences
 
         return review_preferences(args)
-    from qilin.curation.review import sample_queue
+    from qilin.curation.review import recorded_images, sample_queue
     from qilin.curation.review_server import create_review_app, serve_review
     from qilin.curation.translate import read_translations
 
@@ -88,7 +87,7 @@ def cmd_review(args: argparse.Namespace) -> int:
         raise ConfigError(f"--sample must be at least 1, got {args.sample}")
     dataset = Path(args.dataset)
     queue = sample_queue(read_translations(dataset), args.sample, args.seed)
-    images = Path(args.images) if args.images else _recorded_images(dataset)
+    images = Path(args.images) if args.images else recorded_images(dataset)
     if not images.is_dir():
         raise FileNotFoundError(f"image folder {images} not found; give --images DIR")
     app = create_review_app(dataset, args.reviewer, queue, images)
@@ -97,13 +96,6 @@ def cmd_review(args: argparse.Namespace) -> int:
     log.info("decisions are saved as you make them; Ctrl+C to stop")
     serve_review(app, args.port)
     return 0
-
-
-def _recorded_images(dataset: Path) -> Path:
-    summary = dataset / "summary.json"
-    if not summary.is_file():
-        raise FileNotFoundError(f"{summary} not found; give --images DIR")
-    return Path(json.loads(summary.read_text(encoding="utf-8"))["images"])
 
 
 def cmd_review_apply(args: argparse.Namespace) -> int:
@@ -144,7 +136,20 @@ def cmd_review_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_translate_commands(data_verbs: argparse._SubParsersAction) -> None:
+COMMANDS = {
+    "translate": cmd_translate,
+    "review": cmd_review,
+    "review-apply": cmd_review_apply,
+    "review-stats": cmd_review_stats,
+}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run `qilin data translate | review | review-apply | review-stats`."""
+    return COMMANDS[args.data_verb](args)
+
+
+def add_parser(data_verbs: argparse._SubParsersAction) -> None:
     """Add translate, review, review-apply and review-stats under `qilin data`."""
     from qilin.curation.sources import FORMAT_NAMES, GENERIC_ROLES
 
@@ -198,7 +203,7 @@ def add_translate_commands(data_verbs: argparse._SubParsersAction) -> None:
     translate.add_argument(
         "--back-translate", action="store_true", help="also translate back to English and flag low token overlap"
     )
-    translate.set_defaults(func=cmd_translate)
+    translate.set_defaults(func=run)
 
     review = data_verbs.add_parser(
         "review",
@@ -218,7 +223,7 @@ def add_translate_commands(data_verbs: argparse._SubParsersAction) -> None:
     review.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
     review.add_argument("--images", help="image folder (default: the one recorded in DIR/summary.json)")
     review.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default: 8765)")
-    review.set_defaults(func=cmd_review)
+    review.set_defaults(func=run)
 
     apply = data_verbs.add_parser(
         "review-apply",
@@ -239,7 +244,7 @@ def add_translate_commands(data_verbs: argparse._SubParsersAction) -> None:
     )
     apply.add_argument("--reviewer", action="append", help="use only this reviewer's decisions (repeatable)")
     apply.add_argument("--keep-unreviewed", action="store_true", help="keep items nobody reviewed (translations)")
-    apply.set_defaults(func=cmd_review_apply)
+    apply.set_defaults(func=run)
 
     stats = data_verbs.add_parser(
         "review-stats",
@@ -250,4 +255,4 @@ def add_translate_commands(data_verbs: argparse._SubParsersAction) -> None:
         "the others; per pair, agreement and kappa on the decisions mapped back to answer A/B.",
     )
     stats.add_argument("dataset", metavar="DIR", help="translation output directory, or a compare directory")
-    stats.set_defaults(func=cmd_review_stats)
+    stats.set_defaults(func=run)

@@ -41,7 +41,7 @@ def _llm_judge(args: argparse.Namespace) -> Callable[[list[str], list[str]], lis
     return judge
 
 
-def cmd_eval_safety(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Generate (or read) a reply per prompt, judge each, print and optionally save the table."""
     from qilin.eval.qa import read_predictions
     from qilin.eval.safety.prompts import load_prompts, parse_fields
@@ -54,10 +54,14 @@ def cmd_eval_safety(args: argparse.Namespace) -> int:
         replies = read_predictions(args.predictions, [p.id for p in prompts])
         decoding = f"replies read from {args.predictions}"
     else:
-        from qilin.cli.evaluate import _load_for_eval
+        from qilin.config import ModelSettings
+        from qilin.eval.suite import load_subject
 
-        model, tokenizer = _load_for_eval(args)
-        replies = generate_replies(model, tokenizer, prompts, args.batch_size, args.max_new_tokens)
+        if not args.model:
+            raise FileNotFoundError("give a MODEL directory, or --predictions to score replies made elsewhere")
+        settings = ModelSettings(path=args.model, trust_remote_code=args.trust_remote_code)
+        subject = load_subject(Path(args.model), "model", settings)
+        replies = generate_replies(subject.model, subject.tokenizer, prompts, args.batch_size, args.max_new_tokens)
         decoding = decoding_note(args.max_new_tokens)
     verdicts = judge_replies(prompts, replies, _llm_judge(args) if args.judge_endpoint else None)
     table = safety_table(prompts, verdicts)
@@ -77,9 +81,9 @@ def cmd_eval_safety(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_safety_parser(eval_verbs: argparse._SubParsersAction) -> None:
-    """Add `qilin eval safety` under `qilin eval`."""
-    safety = eval_verbs.add_parser(
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Add `safety` under `qilin eval`."""
+    safety = subparsers.add_parser(
         "safety",
         help="unsafe compliance and over-refusal on harmful and benign medical prompts",
         description="Reply to harmful medical requests (refusing or redirecting to care is right) and benign "
@@ -108,4 +112,4 @@ def add_safety_parser(eval_verbs: argparse._SubParsersAction) -> None:
     safety.add_argument("--save-predictions", help="write each reply with its verdict and rule here (JSONL)")
     safety.add_argument("--json", help="also write the table to this JSON file")
     safety.add_argument("--trust-remote-code", action="store_true", help="run the checkpoint's own code")
-    safety.set_defaults(func=cmd_eval_safety)
+    safety.set_defaults(func=run)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from qilin.config import ConfigError
@@ -18,6 +19,15 @@ def cmd_export_llava(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists():
         raise ConfigError(f"{out} already exists; give a new directory")
+    config = Path(args.model) / "config.json"
+    if not config.is_file():
+        raise ConfigError(f"{args.model}: no config.json; give a Qilin-Med-VL model directory")
+    model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type")
+    if model_type != "qilin_vl":
+        raise ConfigError(
+            f"{args.model} is not a Qilin-Med-VL output (model_type {model_type!r}); `export llava` converts the "
+            "model of a vl_align or vl_instruct stage"
+        )
     model, tokenizer, processor = load_vl_model(args.model)
     tmp = out.with_name(out.name + ".tmp")
     try:
@@ -27,6 +37,14 @@ def cmd_export_llava(args: argparse.Namespace) -> int:
     tmp.rename(out)
     log.info(f"wrote {out} (transformers LlavaForConditionalGeneration; vLLM: vllm serve {out})")
     return 0
+
+
+COMMANDS = {"llava": cmd_export_llava}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run `qilin export llava`."""
+    return COMMANDS[args.export_verb](args)
 
 
 def add_parser(verbs: argparse._SubParsersAction) -> None:
@@ -42,4 +60,4 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     )
     llava.add_argument("model", help="a Qilin-Med-VL model directory")
     llava.add_argument("out", help="new output directory")
-    llava.set_defaults(func=cmd_export_llava)
+    llava.set_defaults(func=run)

@@ -16,6 +16,34 @@ log = get_logger(__name__)
 COMMAND_GROUPS = (run, data, evaluate, export, serve, rag)
 
 
+class _ShowsDefaults(argparse.HelpFormatter):
+    """Ends every option's help with its default, unless the help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default is argparse.SUPPRESS or action.required:
+            return text
+        if not action.option_strings and action.nargs not in ("?", "*"):
+            return text  # a required positional has no default
+        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+            shown = "on" if action.default else "off"
+        elif action.default is None or action.default == []:
+            shown = "none"
+        else:
+            shown = "%(default)s"
+        return f"{text} (default: {shown})"
+
+
+def _show_defaults(parser: argparse.ArgumentParser) -> None:
+    """Give `parser` and every parser below it the defaults-showing variant of its own formatter."""
+    if not issubclass(parser.formatter_class, _ShowsDefaults):
+        parser.formatter_class = type("WithDefaults", (_ShowsDefaults, parser.formatter_class), {})
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                _show_defaults(child)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every verb."""
     parser = argparse.ArgumentParser(
@@ -28,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     for group in COMMAND_GROUPS:
         group.add_parser(verbs)
+    _show_defaults(parser)
     return parser
 
 

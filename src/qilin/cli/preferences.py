@@ -8,11 +8,9 @@ review verbs to the functions here (`qilin.curation.compare.is_compare_dir`).
 from __future__ import annotations
 
 import argparse
-import random
 from pathlib import Path
 
 from qilin.chat_templates import NAMED_TEMPLATES
-from qilin.config import ConfigError
 from qilin.log import get_logger
 
 log = get_logger(__name__)
@@ -48,16 +46,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def review_preferences(args: argparse.Namespace) -> int:
     """`qilin data review DIR` on a compare directory: serve the blind side-by-side page."""
-    from qilin.curation.compare import read_comparison
+    from qilin.curation.compare import read_comparison, sample_items
     from qilin.curation.preference_server import create_preference_app
     from qilin.curation.review_server import serve_review
 
-    if args.sample is not None and args.sample < 1:
-        raise ConfigError(f"--sample must be at least 1, got {args.sample}")
     _, items = read_comparison(args.dataset)
-    if args.sample is not None and args.sample < len(items):
-        keep = set(random.Random(args.seed).sample(range(len(items)), args.sample))  # same seed, same items
-        items = [item for i, item in enumerate(items) if i in keep]
+    items = sample_items(items, args.sample, args.seed)
     app = create_preference_app(Path(args.dataset), args.reviewer, items)
     log.info(f"comparing {len(items)} answer pairs as {args.reviewer}: http://127.0.0.1:{args.port}/")
     log.info("decisions are saved as you make them; Ctrl+C to stop")
@@ -112,7 +106,12 @@ def preference_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_compare_command(data_verbs: argparse._SubParsersAction) -> None:
+def run(args: argparse.Namespace) -> int:
+    """Run `qilin data compare` (the review verbs reach this module through cli/curation.py)."""
+    return cmd_compare(args)
+
+
+def add_parser(data_verbs: argparse._SubParsersAction) -> None:
     """Add `compare` under `qilin data`."""
     compare = data_verbs.add_parser(
         "compare",
@@ -162,4 +161,4 @@ def add_compare_command(data_verbs: argparse._SubParsersAction) -> None:
     compare.add_argument(
         "--trust-remote-code", action="store_true", help="run the checkpoint's own Python code (Baichuan needs it)"
     )
-    compare.set_defaults(func=cmd_compare)
+    compare.set_defaults(func=run)

@@ -31,7 +31,8 @@ def cmd_rag_index(args: argparse.Namespace) -> int:
 
 
 def cmd_rag_recall(args: argparse.Namespace) -> int:
-    from qilin.eval.cmexam import read_cmexam
+    """`qilin rag recall`: recall@1 and recall@k of each index on an exam."""
+    from qilin.eval.multiple_choice import read_cmexam
     from qilin.eval.retrieval import recall_metrics
     from qilin.rag.index import load_index
 
@@ -44,6 +45,14 @@ def cmd_rag_recall(args: argparse.Namespace) -> int:
     return 0
 
 
+COMMANDS = {"index": cmd_rag_index, "recall": cmd_rag_recall}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run `qilin rag index` or `qilin rag recall`."""
+    return COMMANDS[args.rag_verb](args)
+
+
 def add_parser(verbs: argparse._SubParsersAction) -> None:
     """Add `rag` with index and recall."""
     rag = verbs.add_parser("rag", help="retrieval over medical texts", description="Retrieval (Qilin-Med-RAG).")
@@ -53,14 +62,14 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
         help="build a retrieval index",
         description="Split medical texts (.txt: a document per line or per blank-line paragraph; .jsonl/.json "
         "with 'text') into passages and index them: BM25 over jieba words, or dense vectors from a local "
-        "embedding model. The index is a directory (no pickles) that --rag on chat, serve and eval cmexam reads.",
+        "embedding model. The index is a directory (no pickles) that --rag on chat, serve and eval mcq reads.",
     )
     rag_index.add_argument("corpus", nargs="+", help="text files to index")
     rag_index.add_argument("--out", required=True, help="index directory to write")
     rag_index.add_argument("--kind", choices=("bm25", "dense"), default="bm25", help="retrieval method")
     rag_index.add_argument("--embedding-model", help="local HF encoder directory (--kind dense)")
     rag_index.add_argument("--passage-chars", type=int, default=200, help="longest passage in characters")
-    rag_index.set_defaults(func=cmd_rag_index)
+    rag_index.set_defaults(func=run)
     recall = rag_verbs.add_parser(
         "recall",
         help="recall@k of indexes on an exam",
@@ -71,4 +80,4 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     recall.add_argument("index", nargs="+", help="index directories (qilin rag index), BM25 or dense")
     recall.add_argument("--data", required=True, help="CMExam-format CSV")
     recall.add_argument("--k", type=int, default=3, help="passages retrieved per question")
-    recall.set_defaults(func=cmd_rag_recall)
+    recall.set_defaults(func=run)

@@ -6,6 +6,9 @@ import argparse
 import dataclasses
 import shlex
 import subprocess
+import sys
+import textwrap
+import typing
 from pathlib import Path
 
 from qilin.config import (
@@ -14,12 +17,14 @@ from qilin.config import (
     ConfigError,
     CptSettings,
     DpoSettings,
+    GrpoSettings,
     Recipe,
     SftSettings,
     VisionSettings,
     VLAlignSettings,
     VLInstructSettings,
     describe_fields,
+    one_stage_recipe,
 )
 from qilin.log import get_logger
 
@@ -29,16 +34,19 @@ STAGE_SETTINGS = {
     "cpt": CptSettings,
     "sft": SftSettings,
     "dpo": DpoSettings,
+    "grpo": GrpoSettings,
     "vl_align": VLAlignSettings,
     "vl_instruct": VLInstructSettings,
 }
-# An override whose first part names a recipe section is a recipe key; any other is a key of the stage.
-RECIPE_SECTIONS = tuple(f"{f.name}." for f in dataclasses.fields(Recipe))
-
-OVERRIDES_HELP = (
-    "Overrides are KEY=VALUE with a dotted key and a YAML value, e.g. "
-    "stages.sft.learning_rate=1e-4 stages.cpt.epochs=2 model.path=/models/baichuan-7b"
-)
+HELP_WIDTH = 100
+_STAGE_HELP = {
+    "cpt": "domain continued pre-training on text",
+    "sft": "supervised fine-tuning on conversations",
+    "dpo": "direct preference optimization on pairs",
+    "grpo": "group relative policy optimization on verifiable problems",
+    "vl_align": "VL stage 1: align the projector on image-caption pairs",
+    "vl_instruct": "VL stage 2: instruction-tune on image conversations",
+}
 
 
 def _launched_elsewhere(recipe: Recipe, args: argparse.Namespace) -> int | None:
@@ -56,8 +64,8 @@ def _launched_elsewhere(recipe: Recipe, args: argparse.Namespace) -> int | None:
 def cmd_run(args: argparse.Namespace) -> int:
     from qilin.config import load_recipe
     from qilin.distributed import is_main_process
-    from qilin.pipeline import run_recipe
-    from qilin.report import markdown_table, stage_rows, write_report
+    from qilin.pipeline import GateFailed, run_recipe
+    from qilin.report import markdown_table, stage_rows
 
     recipe = load_recipe(args.recipe, args.overrides)
     if args.seeds != 1 and not args.ablate:
@@ -67,49 +75,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     run_dir = Path(args.output) if args.output else Path("runs") / recipe.name
     if args.ablate:
         return _ablate(recipe, run_dir, args.seeds)
-    run_recipe(recipe, run_dir)
+    try:
+        run_recipe(recipe, run_dir, gates=args.gates)
+    except GateFailed as e:
+        log.error(f"{e}\nreport: {run_dir / 'report.md'}")
+        return 1
     if not is_main_process():
         return 0
-    report = write_report(run_dir, paper=recipe.eval.paper_numbers)
     log.info(f"\n{markdown_table(stage_rows(run_dir), recipe.eval.paper_numbers)}\n")
-    log.info(f"run directory: {run_dir}\nreport: {report}")
+    log.info(f"run directory: {run_dir}\nreport: {run_dir / 'report.md'}")
     return 0
 
 
 def _ablate(recipe: Recipe, run_dir: Path, seeds: int) -> int:
-    from qilin.ablation_report import ablation_rows, ablation_table, write_ablation
     from qilin.distributed import is_main_process
     from qilin.pipeline.ablation import ablation_dir, run_ablation
-    from qilin.report import write_report
+    from qilin.report import ablation_rows, ablation_table
 
     runs = run_ablation(recipe, run_dir, seeds)
     if not is_main_process():
         return 0
-    for run in runs:
-        write_report(Path(run["run_dir"]), paper=recipe.eval.paper_numbers)
-    table = write_ablation(runs, ablation_dir(run_dir), recipe.name)
     log.info(f"\n{ablation_table(ablation_rows(runs))}\n")
-    log.info(f"ablation table: {table}")
+    log.info(f"ablation table: {ablation_dir(run_dir) / 'ablation.md'}")
     return 0
-
-
-def train_recipe(stage: str, model: str, data: list[str], overrides: list[str]) -> Recipe:
-    """The one-stage recipe `qilin train` runs: overrides name the stage's keys or any dotted recipe key."""
-    from qilin.config import apply_override, check_recipe, from_dict
-
-    raw = {"name": stage, "model": {"path": model}, "stages": {stage: {"data": data}}}
-    for override in overrides:
-        key = override if override.startswith(RECIPE_SECTIONS) else f"stages.{stage}.{override}"
-        apply_override(raw, key)
-    if stage in VL_STAGES and "path" not in raw.get("vision", {}):
-        # The recipe default, 'embedded', pre-trains the demo's toy ViT: never what a user with a model means.
-        raise ConfigError(
-            f"qilin train {stage}: name the vision tower with vision.path=DIR (a local CLIP, SigLIP or ViT "
-            "directory), or vision.path=embedded for the demo's tiny ViT"
-        )
-    recipe = from_dict(Recipe, raw)
-    check_recipe(recipe)
-    return recipe
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -117,7 +105,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from qilin.pipeline import run_recipe
     from qilin.report import markdown_table, stage_rows
 
-    recipe = train_recipe(args.stage, args.model, args.data, args.overrides)
+    recipe = one_stage_recipe(args.stage, args.model, args.data, args.overrides)
     if (code := _launched_elsewhere(recipe, args)) is not None:
         return code
     run_recipe(recipe, Path(args.output))
@@ -140,55 +128,122 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stage_keys(name: str, cls: type) -> str:
-    lines = describe_fields(cls, f"stages.{name}.")
-    if name in VL_STAGES:
-        lines += describe_fields(VisionSettings, "vision.")
-    return f"{name} keys:\n" + "\n".join(lines)
+def section_keys(section: str) -> list[str]:
+    """The keys of one recipe section or stage, as `qilin run` overrides type them (stages.sft.learning_rate)."""
+    if section in STAGE_SETTINGS:
+        return describe_fields(STAGE_SETTINGS[section], f"stages.{section}.")
+    hints = typing.get_type_hints(Recipe)
+    (cls,) = [a for a in (typing.get_args(hints[section]) or (hints[section],)) if dataclasses.is_dataclass(a)]
+    return describe_fields(cls, f"{section}.")
+
+
+def stage_keys(stage: str) -> list[str]:
+    """The keys of one stage as `qilin train STAGE` takes them: bare (learning_rate), the vision tower's dotted."""
+    lines = describe_fields(STAGE_SETTINGS[stage])
+    return lines + describe_fields(VisionSettings, "vision.") if stage in VL_STAGES else lines
+
+
+def _wrap(text: str) -> str:
+    return textwrap.fill(text, HELP_WIDTH)
+
+
+def _wrap_key(line: str) -> str:
+    """One key's `  key (type, default): help` line, its help wrapped under it."""
+    head, text = line.split("): ", 1)
+    return f"{head}):\n" + textwrap.fill(text, HELP_WIDTH, initial_indent=" " * 6, subsequent_indent=" " * 6)
+
+
+class _HelpKeys(argparse.Action):
+    """`--help-keys SECTION`: print that section's keys and exit, as --help does."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values, option=None) -> None:
+        keys = "\n".join(map(_wrap_key, section_keys(values)))
+        sys.stdout.write(f"{values} keys (KEY=VALUE overrides):\n{keys}\n")  # to stdout, as --help writes
+        parser.exit()
+
+
+COMMANDS = {"run": cmd_run, "train": cmd_train, "report": cmd_report}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run `qilin run`, `qilin train` or `qilin report`."""
+    return COMMANDS[args.verb](args)
 
 
 def add_parser(verbs: argparse._SubParsersAction) -> None:
     """Add run, train and report."""
-    run = verbs.add_parser(
+    recipe_sections = [f.name for f in dataclasses.fields(Recipe) if f.name != "name"]
+    run_parser = verbs.add_parser(
         "run",
         help="run every stage of a recipe",
-        description="Run every stage of RECIPE in order, each from the previous stage's output. Stages already "
-        "complete with unchanged inputs are skipped; an interrupted stage resumes from its last checkpoint. "
-        + OVERRIDES_HELP,
-        epilog="recipe keys:\n" + "\n".join(describe_fields(Recipe)),
+        description=_wrap(
+            "Run every stage of RECIPE in order, each from the previous stage's output. Stages already complete "
+            "with unchanged inputs are skipped; an interrupted stage resumes from its last checkpoint."
+        ),
+        epilog="Overrides are KEY=VALUE, a dotted recipe key and a YAML value:\n"
+        "  qilin run recipes/demo.yaml stages.sft.learning_rate=1e-4 model.path=/models/baichuan-7b\n"
+        f"Recipe sections: {', '.join(recipe_sections)}; the stages: {', '.join(STAGE_ORDER)}.\n"
+        "Each key, its type, default and meaning: qilin run --help-keys SECTION (e.g. sft, model, eval).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("recipe", nargs="?", default="recipes/demo.yaml", help="YAML recipe (default: the demo)")
-    run.add_argument("overrides", nargs="*", help="KEY=VALUE overrides")
-    run.add_argument("--output", help="run directory (default: runs/<recipe name>)")
-    run.add_argument(
+    run_parser.add_argument("recipe", nargs="?", default="recipes/demo.yaml", help="YAML recipe")
+    run_parser.add_argument("overrides", nargs="*", help="KEY=VALUE overrides")
+    run_parser.add_argument(
+        "--help-keys",
+        metavar="SECTION",
+        choices=(*STAGE_ORDER, *recipe_sections),
+        action=_HelpKeys,
+        default=argparse.SUPPRESS,
+        help=f"list the keys of one recipe section or stage and exit ({', '.join((*STAGE_ORDER, *recipe_sections))})",
+    )
+    run_parser.add_argument("--output", help="run directory (default: runs/<recipe name>)")
+    run_parser.add_argument(
         "--ablate",
         action="store_true",
         help="also run the recipe without each stage (without DCPT, SFT, DPO; VL: without stage 1 at equal steps) "
         "into OUTPUT-ablate/<variant>, reusing stored stage outputs whose inputs are unchanged, and write "
         "OUTPUT-ablate/ablation.md, .json and .png",
     )
-    run.add_argument(
+    run_parser.add_argument(
         "--seeds", type=int, default=1, help="with --ablate: run every variant with N training seeds (mean ± sd)"
     )
-    run.set_defaults(func=cmd_run)
+    run_parser.add_argument(
+        "--gates",
+        choices=("report", "strict"),
+        default="report",
+        help="eval.gates: 'report' shows each verdict in report.md (default); 'strict' also stops before the next "
+        "stage when a gate fails (the stage's output stays; rerunning continues)",
+    )
+    run_parser.set_defaults(func=run)
 
     train = verbs.add_parser(
         "train",
         help="run one stage",
-        description="Run one stage on a model and data files, without a recipe file. Overrides name the "
-        "stage's keys directly (learning_rate=1e-4) or any recipe key (model.dtype=bfloat16, vision.path=DIR; "
-        "on 8 GPUs: launch.launcher=accelerate launch.engine=fsdp launch.processes=8). The VL stages need "
-        "vision.path. Put overrides before --data.",
-        epilog="\n\n".join(_stage_keys(name, cls) for name, cls in STAGE_SETTINGS.items()),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run one stage on a model and data files, without a recipe file. `qilin train STAGE --help` "
+        "lists the stage's keys.",
     )
-    train.add_argument("stage", choices=STAGE_ORDER, help="which stage")
-    train.add_argument("overrides", nargs="*", help="KEY=VALUE overrides of the stage's settings")
-    train.add_argument("--model", required=True, help="local HF model directory to start from")
-    train.add_argument("--data", required=True, nargs="+", help="input files (see `qilin data check`)")
-    train.add_argument("--output", required=True, help="run directory; the model lands in OUTPUT/STAGE/model")
-    train.set_defaults(func=cmd_train)
+    stages = train.add_subparsers(dest="stage", required=True, metavar="STAGE")
+    for stage in STAGE_ORDER:
+        vision = (
+            " The VL stages need vision.path (a local CLIP, SigLIP or ViT directory)." if stage in VL_STAGES else ""
+        )
+        one = stages.add_parser(
+            stage,
+            help=_STAGE_HELP[stage],
+            description=_wrap(
+                f"Run the {stage} stage on a model and data files. Overrides are the stage's keys below, bare "
+                "(learning_rate=1e-4), or any dotted recipe key (model.dtype=bfloat16; on 8 GPUs: "
+                f"launch.launcher=accelerate launch.engine=fsdp launch.processes=8).{vision} Put overrides "
+                "before --data."
+            ),
+            epilog=f"{stage} keys:\n" + "\n".join(map(_wrap_key, stage_keys(stage))),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        one.add_argument("overrides", nargs="*", help="KEY=VALUE overrides of the stage's settings")
+        one.add_argument("--model", required=True, help="local HF model directory to start from")
+        one.add_argument("--data", required=True, nargs="+", help="input files (see `qilin data check`)")
+        one.add_argument("--output", required=True, help="run directory; the model lands in OUTPUT/STAGE/model")
+        one.set_defaults(func=run)
 
     report = verbs.add_parser(
         "report",
@@ -198,4 +253,4 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     )
     report.add_argument("run_dir", help="a run directory made by `qilin run`")
     report.add_argument("--paper", action="store_true", help="show the Qilin-Med paper's numbers beside ours")
-    report.set_defaults(func=cmd_report)
+    report.set_defaults(func=run)

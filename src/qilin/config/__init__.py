@@ -7,6 +7,7 @@
 and refuses unknown keys and wrong types by name.
 """
 
+from qilin.config.eval_settings import BenchmarkSettings, GateSettings
 from qilin.config.parsing import (
     ConfigError,
     apply_override,
@@ -14,6 +15,7 @@ from qilin.config.parsing import (
     describe_fields,
     from_dict,
     load_recipe,
+    one_stage_recipe,
     to_dict,
 )
 from qilin.config.settings import (
@@ -26,6 +28,7 @@ from qilin.config.settings import (
     EmbeddedVisionSettings,
     EvalSettings,
     FinetuneSettings,
+    GrpoSettings,
     LaunchSettings,
     LoraSettings,
     ModelSettings,
@@ -42,6 +45,7 @@ __all__ = [
     "ENGINES",
     "STAGE_ORDER",
     "VL_STAGES",
+    "BenchmarkSettings",
     "ConfigError",
     "CptSettings",
     "DpoSettings",
@@ -49,6 +53,8 @@ __all__ = [
     "EmbeddedVisionSettings",
     "EvalSettings",
     "FinetuneSettings",
+    "GateSettings",
+    "GrpoSettings",
     "LaunchSettings",
     "LoraSettings",
     "ModelSettings",
@@ -64,5 +70,6 @@ __all__ = [
     "describe_fields",
     "from_dict",
     "load_recipe",
+    "one_stage_recipe",
     "to_dict",
 ]

@@ -14,7 +14,12 @@ from typing import Any, Literal
 
 import yaml
 
-from qilin.config.settings import ENGINES, STAGE_ORDER, Recipe
+from qilin.config.settings import ENGINES, STAGE_ORDER, VL_STAGES, Recipe
+
+# Keys a recipe could once hold where they no longer are: the error says where they went.
+MOVED_KEYS = {"embedded.general_pretrain": "moved to the top level: a section general_pretrain of its own"}
+# A key whose first part names a recipe section (model.dtype, vision.path) is a recipe key, not a stage's.
+RECIPE_SECTIONS = tuple(f"{f.name}." for f in dataclasses.fields(Recipe))
 
 
 class ConfigError(ValueError):
@@ -94,7 +99,9 @@ def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
     unknown = sorted(set(data) - set(fields))
     if unknown:
         where = f"in '{prefix}'" if prefix else "at the top level"
-        raise ConfigError(f"unknown key {unknown[0]!r} {where}; allowed keys: {', '.join(fields)}")
+        moved = MOVED_KEYS.get(f"{prefix}.{unknown[0]}" if prefix else unknown[0])
+        hint = f" ({moved})" if moved else ""
+        raise ConfigError(f"unknown key {unknown[0]!r} {where}{hint}; allowed keys: {', '.join(fields)}")
     kwargs = {}
     for name, value in data.items():
         key = f"{prefix}.{name}" if prefix else name
@@ -103,20 +110,27 @@ def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
 
 
 def apply_override(data: dict[str, Any], override: str) -> None:
-    """Apply one `dotted.key=value` override (value parsed as YAML) to raw recipe data in place."""
+    """Apply one `dotted.key=value` override (value parsed as YAML) to raw recipe data in place; a number names an
+    item of a list (`eval.benchmarks.0.limit=20`)."""
     if "=" not in override:
         raise ConfigError(f"override {override!r}: expected KEY=VALUE, e.g. stages.sft.learning_rate=1e-4")
     dotted, raw = override.split("=", 1)
     parts = dotted.strip().split(".")
-    node = data
-    for part in parts[:-1]:
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        if not isinstance(child, dict):
-            raise ConfigError(f"override {override!r}: {part!r} is not a mapping")
-        node = child
-    node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+    node: Any = data
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f"override {override!r}: {'.'.join(parts[:i])} has items 0..{len(node) - 1}")
+            part = int(part)
+        elif not isinstance(node, dict):
+            raise ConfigError(f"override {override!r}: {parts[i - 1]!r} is not a mapping")
+        if last:
+            node[part] = yaml.safe_load(raw) if raw.strip() else None
+        else:
+            if isinstance(node, dict) and node.get(part) is None:
+                node[part] = {}
+            node = node[part]
 
 
 def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
@@ -140,6 +154,23 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
     return recipe
 
 
+def one_stage_recipe(stage: str, model: str, data: list[str], overrides: list[str] = ()) -> Recipe:
+    """The recipe of one stage on a model and data files (`qilin train`): overrides are the stage's bare keys
+    (learning_rate=1e-4) or any dotted recipe key (model.dtype=bfloat16, vision.path=DIR)."""
+    raw = {"name": stage, "model": {"path": model}, "stages": {stage: {"data": list(data)}}}
+    for override in overrides:
+        apply_override(raw, override if override.startswith(RECIPE_SECTIONS) else f"stages.{stage}.{override}")
+    if stage in VL_STAGES and "path" not in raw.get("vision", {}):
+        # The recipe default, 'embedded', pre-trains the demo's toy ViT: never what a user with a model means.
+        raise ConfigError(
+            f"qilin train {stage}: name the vision tower with vision.path=DIR (a local CLIP, SigLIP or ViT "
+            "directory), or vision.path=embedded for the demo's tiny ViT"
+        )
+    recipe = from_dict(Recipe, raw)
+    check_recipe(recipe)
+    return recipe
+
+
 def check_recipe(recipe: Recipe, path: Path | str = "recipe") -> None:
     """Range checks that types alone cannot express."""
     if not recipe.enabled_stages():
@@ -158,9 +189,9 @@ def check_recipe(recipe: Recipe, path: Path | str = "recipe") -> None:
             f"{path}: stages.cpt.replay: a share in [0, 1) with replay_data listing the general text to replay, "
             f"got replay={cpt.replay}, replay_data={cpt.replay_data}"
         )
-    pretrain = recipe.embedded.general_pretrain
+    pretrain = recipe.general_pretrain
     if pretrain is not None and not pretrain.data:
-        raise ConfigError(f"{path}: embedded.general_pretrain.data: list the general text (e.g. embedded:general)")
+        raise ConfigError(f"{path}: general_pretrain.data: list the general text (e.g. embedded:general)")
     launch = recipe.launch
     if launch.launcher == "torchrun" and launch.engine != "ddp":
         raise ConfigError(
@@ -177,6 +208,26 @@ def check_recipe(recipe: Recipe, path: Path | str = "recipe") -> None:
             f"{path}: launch: need machines >= 1, 0 <= machine_rank < machines and processes >= 0, got "
             f"machines={launch.machines}, machine_rank={launch.machine_rank}, processes={launch.processes}"
         )
+    _check_eval(recipe, path)
+
+
+def _check_eval(recipe: Recipe, path: Path | str) -> None:
+    """The eval section's ranges; which benchmarks exist and the keys each takes are checked by the suite."""
+    for i, entry in enumerate(recipe.eval.benchmarks):
+        if not entry.benchmark:
+            raise ConfigError(f"{path}: eval.benchmarks[{i}]: 'benchmark' is required (mcq, qa, safety, vqa, ...)")
+        if entry.limit < 0:
+            raise ConfigError(f"{path}: eval.benchmarks[{i}].limit: must be >= 0, got {entry.limit}")
+    for i, gate in enumerate(recipe.eval.gates):
+        where = f"{path}: eval.gates[{i}]"
+        if gate.stage not in STAGE_ORDER:
+            raise ConfigError(f"{where}.stage: expected one of {', '.join(STAGE_ORDER)}, got {gate.stage!r}")
+        if gate.against is not None and gate.against not in ("base", *STAGE_ORDER):
+            raise ConfigError(f"{where}.against: expected base or a stage name, got {gate.against!r}")
+        if not gate.metric:
+            raise ConfigError(f"{where}.metric: name a metric key of the stage table, e.g. cmexam_acc")
+        if not 0 < gate.alpha < 1 or gate.margin < 0:
+            raise ConfigError(f"{where}: need 0 < alpha < 1 and margin >= 0, got {gate.alpha}, {gate.margin}")
 
 
 def describe_fields(cls: type, prefix: str = "") -> list[str]:

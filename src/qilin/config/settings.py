@@ -6,20 +6,16 @@ Reading YAML and overrides into these classes is `qilin.config.parsing`.
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
+from qilin.config.embedded import EmbeddedModelSettings, EmbeddedVisionSettings
+from qilin.config.eval_settings import EvalSettings
+from qilin.config.fields import help_field as _help
 from qilin.config.retrieval import RagTrainingSettings
 
-STAGE_ORDER = ("cpt", "sft", "dpo", "vl_align", "vl_instruct")
+STAGE_ORDER = ("cpt", "sft", "dpo", "grpo", "vl_align", "vl_instruct")
 VL_STAGES = ("vl_align", "vl_instruct")
-
-
-def _help(text: str, default: Any = dataclasses.MISSING, **kwargs: Any) -> Any:
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": text}, **kwargs)
-    return field(default=default, metadata={"help": text}, **kwargs)
 
 
 @dataclass
@@ -72,25 +68,6 @@ class ModelSettings:
 
 
 @dataclass
-class EmbeddedModelSettings:
-    """Shape of the tiny Llama-style model built when model.path is 'embedded'."""
-
-    vocab_size: int = _help("Size of the BPE vocabulary trained on the bundled corpus.", 4000)
-    hidden_size: int = _help("Width of the model.", 256)
-    num_layers: int = _help("Number of decoder layers.", 4)
-    num_heads: int = _help("Attention heads (key/value heads are the same number).", 4)
-    intermediate_size: int = _help("Width of the MLP.", 704)
-    max_position_embeddings: int = _help("Longest sequence the model accepts.", 1024)
-    seed: int = _help("Seed for the random initialisation.", 0)
-    general_pretrain: CptSettings | None = _help(
-        "Pre-train the tiny model on general text before DCPT, with any CPT key (data: [embedded:general] is the "
-        "bundled general corpus), so a forgetting check (eval.general) has general knowledge to lose. Cached in "
-        "$QILIN_CACHE/general-base by its inputs: paid once. Unset: the base stays randomly initialised.",
-        None,
-    )
-
-
-@dataclass
 class TrainSettings:
     """Knobs every training stage shares."""
 
@@ -132,6 +109,9 @@ class TrainSettings:
         False,
     )
     seed: int = _help("Seed for data order, dropout and LoRA init.", 42)
+    report_to: list[str] = _help(
+        "Trackers the Trainer also logs to (transformers' names: mlflow, wandb, ...), runs named RUN-STAGE; the "
+        "stage's own TensorBoard is always written.", [])  # fmt: skip
     precision: Literal["auto", "fp32", "bf16-mixed", "bf16-pure"] = _help(
         "'bf16-mixed': trainable weights, gradients and AdamW state in fp32, compute under bf16 autocast (a LoRA "
         "stage's frozen base stays bf16). 'fp32': everything fp32. 'bf16-pure': everything bf16, half the state of "
@@ -186,9 +166,7 @@ class SftSettings(FinetuneSettings):
         "batch_size then counts rows. Needs a transformers architecture: set false for trust_remote_code models.",
         True,
     )
-    group_by_length: bool = _help(
-        "Without packing: batch conversations of similar length together (less padding).", True
-    )
+    group_by_length: bool = _help("Without packing: batch conversations of similar length (less padding).", True)
     tokenize_processes: int = _help(
         "Most worker processes that tokenize the conversations: one per 4,096 conversations, none if that makes "
         "fewer than 3 (0: one per CPU, at most 8; 1: no workers). The examples are the same whatever the number.",
@@ -223,6 +201,56 @@ class DpoSettings(FinetuneSettings):
         "flex_attention's block mask.",
         0,
     )
+
+
+@dataclass
+class GrpoSettings(FinetuneSettings):
+    """Reinforcement learning with verifiable rewards (GRPO, trl's GRPOTrainer) on multiple-choice problems."""
+
+    prompt_style: Literal["exam", "cloze"] = _help(
+        "'exam': the generation-mode exam turn (instruction, the options, '答案：') through the chat template, the "
+        "answer read as letters or option text; 'cloze': the plain '{question}\\n答案：' the log-likelihood exam "
+        "scores options after, no options shown, the reply credited when it names the right option's text.",
+        "exam",
+    )
+    rewards: dict[str, float] = _help(
+        "Weight of each reward (qilin.rl.rewards): correctness (the extracted answer set equals the answer), format "
+        "(an answer can be extracted), abstention (the reply says 不确定 and names no option; 0: off).",
+        {"correctness": 1.0, "format": 0.1, "abstention": 0.0},
+    )
+    num_generations: int = _help("Completions sampled per problem (the group G).", 4)
+    max_new_tokens: int = _help("Longest completion in tokens.", 64)
+    temperature: float = _help("Sampling temperature of the rollouts.", 1.0)
+    beta: float = _help(
+        "KL coefficient against the reference (the starting model; with LoRA the policy with its adapter disabled, so "
+        "no second copy). 0 skips the reference forward pass and logs no KL.",
+        0.04,
+    )
+    loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo"] = _help(
+        "trl's loss aggregation: 'dapo' (tokens of the whole accumulated batch), 'grpo' (per sequence, length-biased), "
+        "'dr_grpo' (a constant), 'bnpo', 'cispo', 'sapo' (see trl's GRPOConfig.loss_type).",
+        "dapo",
+    )
+    epsilon: float = _help("Clipping range of the policy ratio.", 0.2)
+    scale_rewards: Literal["group", "batch", "none"] = _help(
+        "Divide advantages by the reward's standard deviation in the group, the batch, or not at all (Dr. GRPO).",
+        "group",
+    )
+    rollouts: Literal["auto", "transformers", "vllm"] = _help(
+        "Who generates the completions: 'transformers' (generate, everywhere), 'vllm' (trl's colocate mode: vLLM in "
+        "the training process, needs vllm and a GPU), 'auto' (vllm when it is installed and a GPU is present). The log "
+        "says which.",
+        "auto",
+    )
+    packing: bool = _help(
+        "Prompt once per group: the G completions of a problem laid out as prompt | completion 1 | ... | completion G "
+        "in one sequence, each seeing the prompt and itself, so the policy and reference forwards compute every prompt "
+        "once (same log-probs and loss as trl's rows). Needs the sdpa, eager or flex_attention kernel and a "
+        "transformers architecture: otherwise the stage says so and runs trl's rows.",
+        True,
+    )
+    max_problems: int = _help("Train on a fixed random subset of this many problems; 0: all.", 0)
+    batch_size: int = _help("Completions per device per micro-batch (a multiple of num_generations).", 8)
 
 
 @dataclass
@@ -261,11 +289,14 @@ class VLInstructSettings(FinetuneSettings, VLStageSettings):
 
 @dataclass
 class StagesSettings:
-    """The stages to run, always in the order cpt -> sft -> dpo -> vl_align -> vl_instruct; leave one out to skip it."""
+    """The stages to run, always in the order cpt -> sft -> dpo -> grpo -> vl_align -> vl_instruct; leave one out."""
 
     cpt: CptSettings | None = _help("Domain-specific continued pre-training.", None)
     sft: SftSettings | None = _help("Supervised fine-tuning.", None)
     dpo: DpoSettings | None = _help("Direct preference optimization.", None)
+    grpo: GrpoSettings | None = _help(
+        "Reinforcement learning with verifiable rewards on multiple-choice problems.", None
+    )
     vl_align: VLAlignSettings | None = _help("VL stage 1: align the projector on image-caption pairs.", None)
     vl_instruct: VLInstructSettings | None = _help("VL stage 2: instruction-tune on image conversations.", None)
 
@@ -285,69 +316,6 @@ class VisionSettings:
         "linear",
     )
     feature_layer: int = _help("Vision hidden layer fed to the projector (-2: LLaVA-1.5's choice).", -2)
-
-
-@dataclass
-class EmbeddedVisionSettings:
-    """The tiny ViT pre-trained for the VL demo when vision.path is 'embedded'."""
-
-    image_size: int = _help("Input resolution (pixels per side).", 64)
-    patch_size: int = _help("Pixels per patch side; an image becomes (image_size / patch_size)^2 tokens.", 8)
-    hidden_size: int = _help("Width of the ViT.", 128)
-    num_layers: int = _help("Transformer layers.", 4)
-    num_heads: int = _help("Attention heads.", 4)
-    pretrain_images: int = _help("Synthetic scans (disjoint from the VL data) for contrastive pre-training.", 2000)
-    pretrain_epochs: int = _help("Passes of contrastive pre-training.", 10)
-    pretrain_lr: float = _help("Learning rate of contrastive pre-training.", 1e-3)
-    vl_images: int = _help("Synthetic scans for the VL stages (captions and VQA); a further 20% are held out.", 1500)
-    seed: int = _help("Seed of the image generator and the initialisation.", 0)
-
-
-@dataclass
-class EvalSettings:
-    """Evaluation run on the base model and after every stage; results go into the manifest and stage table."""
-
-    cmexam: str | None = _help(
-        "CMExam-format CSV scored by option log-likelihood, or 'embedded:cmexam' for the bundled exam.", None
-    )
-    max_questions: int = _help("Score a fixed random subset of this many questions; 0 scores all.", 0)
-    qa: str | None = _help(
-        "Huatuo-26M-format JSONL (questions/answers) answered by generation and scored with BLEU/ROUGE, or "
-        "'embedded:huatuo'.",
-        None,
-    )
-    max_qa: int = _help("Answer a fixed random subset of this many QA items; 0 answers all.", 0)
-    max_new_tokens: int = _help("Longest generated answer in tokens.", 128)
-    batch_size: int = _help("Sequences per forward pass.", 32)
-    paper_numbers: bool = _help("Show the Qilin-Med paper's numbers beside ours (paper recipes).", False)
-    rag: list[str] = _help(
-        "Corpus files (or 'embedded:cpt') for Qilin-Med-RAG: a BM25 index is built over them once, and CMExam is "
-        "scored a second time with the top passages in front of each question (column 'CMExam + RAG').",
-        default_factory=list,
-    )
-    rag_top_k: int = _help("Passages put in front of each question when rag is set.", 3)
-    index_only: str | None = _help("Exam on facts only the rag index holds, scored with and without it.", None)
-    rag_dense_model: str | None = _help("Encoder dir ('base': the base model) of a dense index, for recall@k.", None)
-    benchmarks: dict[str, str] = _help(
-        "More multiple-choice benchmarks scored by option log-likelihood at every stage, {name: file}, each in "
-        "its published layout, detected as `qilin eval mcq` does (CMB, MedQA, CMMLU subject CSV, MedMCQA dev, "
-        "PubMedQA, CMExam); a column each ('name acc (%)'), capped by max_questions like CMExam.",
-        {},
-    )
-    vqa: str | None = _help("PMC-VQA-format CSV for VL models (4 choices), or 'embedded:vqa-test'.", None)
-    general: str | None = _help(
-        "Forgetting check: a general-domain multiple-choice CSV in CMExam's layout, scored per stage like CMExam "
-        "(column 'general acc'), or 'embedded:general-exam' for the bundled general exam.",
-        None,
-    )
-    vqa_images: str | None = _help("Image folder of the VQA file (default: the file's folder).", None)
-    safety: str | None = _help(
-        "Safety and over-refusal prompts, answered by greedy generation (max_new_tokens) and judged by rules: "
-        "'embedded' (104 harmful requests, 104 benign look-alikes, written for Qilin) or a JSONL/CSV file with prompt "
-        "and label (harmful/benign) columns. Adds the columns 'unsafe %' and 'over-refusal %' (text models only).",
-        None,
-    )
-    max_safety: int = _help("Answer a fixed random subset of this many safety prompts; 0 answers all.", 0)
 
 
 ENGINES = ("ddp", "fsdp", "zero2", "zero3")
@@ -382,6 +350,13 @@ class Recipe:
     model: ModelSettings = _help("Base model.", default_factory=ModelSettings)
     embedded: EmbeddedModelSettings = _help(
         "Tiny model built when model.path is 'embedded'.", default_factory=EmbeddedModelSettings
+    )
+    general_pretrain: CptSettings | None = _help(
+        "Pre-train the embedded base on general text before DCPT, with any CPT key (data: [embedded:general] is "
+        "the bundled general corpus), so a forgetting check (eval.general) has general knowledge to lose. Cached "
+        "in $QILIN_CACHE/general-base by its inputs: paid once. Unset: the base stays randomly initialised. Only "
+        "for model.path 'embedded' (a real base model already knows general text).",
+        None,
     )
     vision: VisionSettings = _help("Vision tower and projector of the VL stages.", default_factory=VisionSettings)
     embedded_vision: EmbeddedVisionSettings = _help(

@@ -13,6 +13,7 @@ turns the decisions into DPO pairs.
 from __future__ import annotations
 
 import json
+import random
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ def read_questions(path: str | Path) -> list[tuple[str, str]]:
     if not path.is_file():
         raise FileNotFoundError(f"questions file {path} not found")
     if path.suffix not in (".jsonl", ".json"):
-        with path.open(encoding="utf-8") as f:
+        with path.open(encoding="utf-8-sig") as f:
             found = [(f"line {n}", line.strip()) for n, line in enumerate(f, 1) if line.strip()]
     else:
         found = []
@@ -187,3 +188,13 @@ def read_comparison(compare_dir: str | Path) -> tuple[dict[str, Any], list[dict[
             raise DataError(compare_dir / ITEMS, where, "expected {id, prompt, A, B}")
         items.append(row)
     return manifest, items
+
+
+def sample_items(items: list[dict[str, Any]], sample: int | None, seed: int = 0) -> list[dict[str, Any]]:
+    """`sample` of the items in their order (all when None or more than there are); the same seed, the same items."""
+    if sample is not None and sample < 1:
+        raise ConfigError(f"--sample must be at least 1, got {sample}")
+    if sample is None or sample >= len(items):
+        return items
+    keep = set(random.Random(seed).sample(range(len(items)), sample))
+    return [item for i, item in enumerate(items) if i in keep]

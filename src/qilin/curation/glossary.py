@@ -59,7 +59,7 @@ def load_glossary(path: str | Path | None) -> Glossary:
     pairs: list[tuple[str, object, object]] = []
     if path.suffix == ".json":
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8-sig"))
         except json.JSONDecodeError as e:
             raise DataError(path, f"line {e.lineno}", f"not valid JSON: {e.msg}") from None
         if isinstance(data, dict):

@@ -201,3 +201,11 @@ def review_stats(dataset_dir: str | Path) -> dict[str, Any]:
     stats = {"decided": {name: len(d) for name, d in decisions.items()}, "pairs": pairs}
     write_atomic(Path(dataset_dir) / "review" / "agreement.json", json.dumps(stats, indent=1) + "\n")
     return stats
+
+
+def recorded_images(dataset_dir: str | Path) -> Path:
+    """The image folder `qilin data translate` recorded in the dataset's summary.json."""
+    summary = Path(dataset_dir) / "summary.json"
+    if not summary.is_file():
+        raise FileNotFoundError(f"{summary} not found; give --images DIR")
+    return Path(json.loads(summary.read_text(encoding="utf-8"))["images"])

@@ -4,6 +4,8 @@
     require_field(obj, "prompt")                               # the value, or ValueError naming the field
 
 Shared by the text formats (qilin.data.text.formats), the vision formats and every reader of user files.
+Files users bring are read as UTF-8 with an optional byte-order mark (Windows Notepad and Excel write one):
+`USER_ENCODING` drops it, so it never reaches the data.
 """
 
 from __future__ import annotations
@@ -12,6 +14,13 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from qilin.log import get_logger
+
+log = get_logger(__name__)
+
+# UTF-8 that drops a leading byte-order mark (U+FEFF) and reads files without one unchanged.
+USER_ENCODING = "utf-8-sig"
 
 
 class DataError(ValueError):
@@ -30,7 +39,7 @@ def iter_json_records(path: Path) -> Iterator[tuple[str, Any]]:
     """
     if path.suffix == ".json":
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding=USER_ENCODING))
         except json.JSONDecodeError as e:
             yield f"line {e.lineno}", DataError(path, f"line {e.lineno}", f"not valid JSON: {e.msg}")
             return
@@ -40,7 +49,7 @@ def iter_json_records(path: Path) -> Iterator[tuple[str, Any]]:
         for i, obj in enumerate(data, 1):
             yield f"record {i}", obj
         return
-    with path.open(encoding="utf-8") as f:
+    with path.open(encoding=USER_ENCODING) as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -78,7 +87,7 @@ def text_layout(path: Path) -> str:
 def iter_text_documents(path: Path) -> Iterator[tuple[str, str]]:
     """Yield (location, document) from a .txt corpus, one document per line or per blank-line block."""
     layout = text_layout(path)
-    with path.open(encoding="utf-8") as f:
+    with path.open(encoding=USER_ENCODING) as f:
         if layout == "lines":
             for lineno, line in enumerate(f, 1):
                 if line.strip():
@@ -96,3 +105,23 @@ def iter_text_documents(path: Path) -> Iterator[tuple[str, str]]:
                 block = []
         if block:
             yield f"line {start}", "\n".join(block).strip()
+
+
+def expand_paths(paths: list[str] | list[Path], suffixes: tuple[str, ...], what: str = "data files") -> list[Path]:
+    """The files named, a directory standing for its files with one of `suffixes` (sorted, named in the log).
+
+    A directory holding none of them is refused with a message saying a directory was given.
+    """
+    files: list[Path] = []
+    for name in paths:
+        path = Path(name)
+        if not path.is_dir():
+            files.append(path)
+            continue
+        found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in suffixes)
+        if not found:
+            raise DataError(path, "", f"a directory was given where {what} are expected, and it holds no "
+                            f"{' / '.join(suffixes)} files")  # fmt: skip
+        log.info(f"{path}: a directory; reading its {len(found)} {what}: {', '.join(p.name for p in found)}")
+        files += found
+    return files

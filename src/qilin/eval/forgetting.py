@@ -1,9 +1,11 @@
-"""The forgetting check: a general-domain multiple-choice exam scored per stage exactly as CMExam is.
+"""The forgetting check: a general-domain multiple-choice exam scored per stage exactly as CMExam is (an `mcq`
+entry with `loss: true`, `qilin.eval.suite.mcq`), and the loss on its Explanation texts.
 
 A domain model that gains medicine may lose what its base knew. Any CSV in CMExam's layout serves as the general
 exam (the bundled one, `embedded:general-exam`, asks capitals, continents, animal classes, element symbols, SI
 units and small sums and products); its accuracy after each stage beside the base's shows the forgetting, and
-what replay (`stages.cpt.replay`) buys back.
+what replay (`stages.cpt.replay`) buys back. The loss (`general_loss`) is measured the same way after every
+stage, where CPT's loss/<source> exists only while it trains.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import torch
 import torch.nn.functional as F
 
 from qilin.chat_templates import IGNORE_INDEX
-from qilin.eval.cmexam import ExamQuestion, accuracy_table
 
 
 @torch.no_grad()
@@ -33,28 +34,3 @@ def text_loss(model: Any, tokenizer: Any, texts: list[str], batch_size: int = 32
         total += F.cross_entropy(logits.transpose(1, 2), labels, ignore_index=IGNORE_INDEX, reduction="sum").item()
         count += int((labels != IGNORE_INDEX).sum())
     return total / max(count, 1)
-
-
-def general_metrics(
-    model: Any,
-    tokenizer: Any,
-    questions: list[ExamQuestion],
-    predictions: dict[str, list[frozenset[str]]],
-    batch_size: int = 32,
-) -> dict[str, Any]:
-    """general_acc and general_acc_norm (%) from the log-likelihood predictions, the question count, acc per
-    Domain, and general_loss: the loss on the exam's Explanation texts (the bundled exam's are the facts as the
-    general corpus states them), measured the same way after every stage, where CPT's loss/<source> exists only
-    while it trains."""
-    acc = accuracy_table(questions, predictions["acc"])
-    by_domain = {k.split("=", 1)[1]: v["accuracy"] for k, v in acc.items() if k.startswith("Domain=")}
-    metrics = {
-        "general_acc": acc["all"]["accuracy"],
-        "general_acc_norm": accuracy_table(questions, predictions["acc_norm"])["all"]["accuracy"],
-        "general_acc_n": acc["all"]["n"],
-        **({"general_by_domain": by_domain} if by_domain else {}),
-    }
-    explanations = [q.explanation for q in questions if q.explanation]
-    if explanations:
-        metrics["general_loss"] = round(text_loss(model, tokenizer, explanations, batch_size), 4)
-    return metrics

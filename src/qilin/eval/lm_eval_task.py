@@ -2,7 +2,7 @@
 
 The task scores each option's text as a continuation of "{Question}\\n答案：" (output_type
 multiple_choice, no space between context and option, as suits Chinese), reporting acc and acc_norm, the
-same definitions `qilin eval cmexam --mode loglik` uses. One difference: for a question with several
+same definitions `qilin eval mcq --mode loglik` uses. One difference: for a question with several
 correct answers lm-evaluation-harness counts the top option as correct if it is any of them, while Qilin
 requires the exact set.
 
@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-UTILS = '''"""doc_to_* functions of the qilin_cmexam task (written by `qilin eval cmexam --export-lm-eval`)."""
+UTILS = '''"""doc_to_* functions of the qilin_cmexam task (written by `qilin eval mcq --export-lm-eval`)."""
 
 
 def _options(doc):
@@ -104,7 +104,7 @@ target_delimiter: ""
 def export_questions_task(questions: list[Any], out_dir: str | Path, name: str) -> Path:
     """Write `<out_dir>/<name>.jsonl` (the questions as scored) and `<name>.yaml`; returns the task directory."""
     from qilin.durable import write_atomic
-    from qilin.eval.cmexam import cloze_context
+    from qilin.eval.multiple_choice import cloze_context
 
     out = Path(out_dir)
     lines = []
@@ -122,3 +122,11 @@ def export_questions_task(questions: list[Any], out_dir: str | Path, name: str) 
     write_atomic(out / f"{name}.jsonl", "".join(lines))
     write_atomic(out / f"{name}.yaml", QUESTIONS_TASK.format(name=name, jsonl=(out / f"{name}.jsonl").resolve()))
     return out
+
+
+def export_benchmark_task(path: str | Path, fmt: str, questions: list[Any], out_dir: str | Path) -> tuple[Path, str]:
+    """(task directory, task name) of a benchmark file for lm-evaluation-harness: a CMExam CSV as the `qilin_cmexam`
+    task over the CSV itself, any other layout as its questions as read (`qilin_<format>`)."""
+    if fmt == "cmexam":
+        return export_task(path, out_dir), "qilin_cmexam"
+    return export_questions_task(questions, out_dir, f"qilin_{fmt}"), f"qilin_{fmt}"

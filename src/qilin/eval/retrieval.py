@@ -1,4 +1,5 @@
-"""Exam questions with retrieved passages (Qilin-Med-RAG), scored with and without them; recall@k of the retriever.
+"""Exam questions with retrieved passages (Qilin-Med-RAG) and recall@k of the retriever; the `mcq` benchmark
+(`qilin.eval.suite.mcq`) scores them, with McNemar against the same questions without passages.
 
     hits = retrieve(questions, retriever, k=3)          # passages per question, best first
     augmented = with_passages(questions, hits)          # rag_prompt's format: the one SFT trains and serving uses
@@ -12,14 +13,15 @@ the model's miss, one missed without it is the retriever's.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
-from qilin.datasets.dedup import normalize
-from qilin.eval.cmexam import ExamQuestion, accuracy_table, loglikelihood_predictions
-from qilin.eval.significance import mcnemar_p
+from qilin.chimed.dedup import normalize
 from qilin.rag.prompt import rag_prompt
+
+if TYPE_CHECKING:  # multiple_choice imports this module for its exams with passages
+    from qilin.eval.multiple_choice import ExamQuestion
 
 
 def retrieve(questions: list[ExamQuestion], retriever: Any, k: int) -> list[list[Any]]:
@@ -55,32 +57,3 @@ def recall_metrics(questions: list[ExamQuestion], retriever: Any, k: int, name: 
     """`{name}_recall_{kind}_1` and `_{k}`: recall@1 and recall@k of a retriever on exam questions."""
     hits = retrieve(questions, retriever, k)
     return {f"{name}_recall_{retriever.kind}_{n}": recall_at_k(questions, hits, n) for n in sorted({1, k})}
-
-
-def score_with_retrieval(
-    model: Any,
-    tokenizer: Any,
-    questions: list[ExamQuestion],
-    without: list[frozenset[str]],
-    retriever: Any,
-    k: int,
-    batch_size: int,
-    name: str,
-) -> tuple[dict[str, Any], list[ExamQuestion], list[frozenset[str]]]:
-    """Score the questions with their passages in front: `{name}_rag` (accuracy), `{name}_rag_p` (exact McNemar
-    against the predictions `without` passages, on the same questions), the retriever's recall@1 and recall@k;
-    and the augmented questions with their predictions."""
-    hits = retrieve(questions, retriever, k)
-    augmented = with_passages(questions, hits)
-    predictions = loglikelihood_predictions(model, tokenizer, augmented, batch_size)["acc"]
-    table = accuracy_table(augmented, predictions)
-    before = [p == q.answer for q, p in zip(questions, without, strict=True)]
-    after = [p == q.answer for q, p in zip(questions, predictions, strict=True)]
-    metrics: dict[str, Any] = {
-        f"{name}_rag": table["all"]["accuracy"],
-        f"{name}_rag_p": round(mcnemar_p(before, after), 4),
-    }
-    metrics.update({f"{name}_recall_{retriever.kind}_{n}": recall_at_k(questions, hits, n) for n in sorted({1, k})})
-    if "Knowledge=held-out" in table:
-        metrics[f"{name}_rag_held_out"] = table["Knowledge=held-out"]["accuracy"]
-    return metrics, augmented, predictions

@@ -1,4 +1,4 @@
-"""The fixed random subset an evaluation scores when a recipe caps its size (`max_questions`, `max_qa`)."""
+"""The fixed random subset an evaluation scores when a recipe caps its size (an entry's `limit`)."""
 
 from __future__ import annotations
 

@@ -57,7 +57,8 @@ def open_ended_scores(reply: str, reference: str) -> tuple[float, float]:
 def evaluate_vqa(
     model: Any, tokenizer: Any, processor: Any, questions: list[ChoiceQuestion], batch_size: int = 16
 ) -> dict[str, Any]:
-    """Accuracy by log-likelihood and by generation (overall and per type), and open-ended recall/F1."""
+    """Accuracy by log-likelihood and by generation (overall and per type), open-ended recall/F1, and each
+    question's correctness in question order (`correct`: {"loglik": [...], "generate": [...]})."""
     model.eval()
     image_token, n_img = model.config.image_token_index, model.num_image_tokens
     ll_correct, gen_correct, recalls, f1s = [], [], [], []
@@ -108,6 +109,7 @@ def evaluate_vqa(
         "generate": table(gen_correct),
         "open_recall": round(100 * sum(recalls) / len(recalls), 2),
         "open_f1": round(100 * sum(f1s) / len(f1s), 2),
+        "correct": {"loglik": ll_correct, "generate": gen_correct},
     }
 
 

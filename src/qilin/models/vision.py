@@ -1,7 +1,7 @@
 """Vision towers and the VL model around them: loading a user's encoder, assembling a VL model from an LLM and a
 tower, saving it, and loading a saved one for chat, serving and evaluation.
 
-The demo's own tower is pre-trained in `qilin.training.vit_pretrain`.
+The demo's own tower is pre-trained in `qilin.embedded.vit`.
 """
 
 from __future__ import annotations

@@ -214,8 +214,25 @@ def export_llava(model: QilinVLForConditionalGeneration, processor: Any, tokeniz
         vision_feature_select_strategy=config.vision_feature_select_strategy,
         image_token=IMAGE_TOKEN,
         num_additional_image_tokens=0 if vision_type == "siglip_vision_model" else 1,  # CLIP's CLS token
+        chat_template=with_image_parts(tokenizer.chat_template),
     ).save_pretrained(out_dir)
     return out_dir
+
+
+def with_image_parts(template: str) -> str:
+    """The training chat template, taught to read OpenAI/transformers content lists: an image part becomes
+    `<image>` and a line break, as training placed it (`with_image_token`), a text part its text."""
+    image = IMAGE_TOKEN + "\n"
+    prelude = (
+        "{%- set qilin = namespace(messages=[]) -%}{%- for m in messages -%}{%- set part = namespace(text='') -%}"
+        "{%- if m['content'] is string -%}{%- set part.text = m['content'] -%}{%- else -%}"
+        "{%- for p in m['content'] -%}{%- if p['type'] in ('image', 'image_url') -%}"
+        f"{{%- set part.text = part.text + {image!r} -%}}"
+        "{%- elif p['type'] == 'text' -%}{%- set part.text = part.text + p['text'] -%}{%- endif -%}{%- endfor -%}"
+        "{%- endif -%}{%- set qilin.messages = qilin.messages + [{'role': m['role'], 'content': part.text}] -%}"
+        "{%- endfor -%}{%- set messages = qilin.messages -%}"
+    )
+    return prelude + template
 
 
 # Registered so AutoConfig / AutoTokenizer can read a Qilin-Med-VL directory by its model_type.

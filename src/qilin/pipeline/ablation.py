@@ -19,16 +19,17 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from qilin.config import Recipe
+from qilin.distributed import is_main_process
 from qilin.log import get_logger
 from qilin.pipeline.inputs import BASE
 from qilin.pipeline.runner import run_recipe
 from qilin.pipeline.store import StageStore
+from qilin.report import write_ablation
 
 log = get_logger(__name__)
 
@@ -38,6 +39,7 @@ LABELS = {
     "cpt": "without DCPT",
     "sft": "without SFT",
     "dpo": "without DPO",
+    "grpo": "without GRPO",
     "vl_align": "without VL stage 1 (equal steps)",
 }
 
@@ -104,7 +106,8 @@ def _steps(manifest: dict[str, Any]) -> dict[str, int]:
 
 
 def run_ablation(recipe: Recipe, run_dir: Path, seeds: int = 1, store: StageStore | None = None) -> list[dict]:
-    """Run every variant at seeds 0..seeds-1; returns one {variant, label, seed, run_dir, final_stage} per run."""
+    """Run every variant at seeds 0..seeds-1 (each writes its report) and write the ablation table into
+    `ablation_dir(run_dir)`; returns one {variant, label, seed, run_dir, final_stage} per run."""
     if seeds < 1:
         raise ValueError(f"--seeds must be at least 1, not {seeds}")
     store = store or StageStore.default()
@@ -125,12 +128,6 @@ def run_ablation(recipe: Recipe, run_dir: Path, seeds: int = 1, store: StageStor
             runs.append(
                 {"variant": variant.name, "label": variant.label, "seed": k, "run_dir": str(out), "final_stage": final}
             )
+    if is_main_process():
+        write_ablation(runs, ablation_dir(run_dir), recipe.name)
     return runs
-
-
-def stage_metrics(run_dir: Path, stage: str) -> dict[str, Any]:
-    """The metrics (training and evaluation) a run directory's manifest records for one stage."""
-    stages = json.loads((run_dir / "manifest.json").read_text())["stages"]
-    if stage not in stages:
-        raise KeyError(f"{run_dir / 'manifest.json'}: no stage {stage!r}")
-    return stages[stage].get("metrics", {})

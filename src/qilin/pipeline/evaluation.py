@@ -1,4 +1,9 @@
-"""The recipe's evaluation hook: score the base model and every stage's output, once per model and settings."""
+"""The recipe's evaluation hook: score the base model and every stage's output, once per model and settings.
+
+What a stage's record holds is exactly what the current recipe measured: each evaluation replaces the stage's
+`evaluation` (metric records), `evaluation_notes` and its per-item outcomes (`eval/<stage>.json`) whole, and a
+stage the recipe evaluates with nothing keeps none of them.
+"""
 
 from __future__ import annotations
 
@@ -9,81 +14,93 @@ from qilin.config import VL_STAGES, Recipe, to_dict
 from qilin.durable import write_atomic
 from qilin.hashing import digest, file_sha256
 from qilin.log import get_logger
-from qilin.pipeline.inputs import BASE, rag_index, resolve_data
-from qilin.pipeline.manifest import Manifest
+from qilin.pipeline.inputs import rag_index, resolve_data
+from qilin.pipeline.manifest import Manifest, outcomes_path
 
 log = get_logger(__name__)
 
 
-def eval_data_hash(key: str, path: Path) -> str:
+def eval_data_hash(path: Path, is_index: bool = False) -> str:
     """The content an evaluation depends on: a file's bytes, or for the RAG index its passages' texts only.
 
     Passages name their source file, whose path holds the run directory: without this, the same stage output
     restored into an ablation variant's directory would be evaluated again for nothing.
     """
-    if key == "rag_dense":  # its vectors depend on the encoder too
-        return file_sha256(path / "embeddings.safetensors")
-    if key != "rag":
+    if path.is_dir() and not is_index:
+        return digest({str(p.relative_to(path)): file_sha256(p) for p in sorted(path.rglob("*")) if p.is_file()})
+    if not is_index:
         return file_sha256(path)
     with open(path / "passages.jsonl", encoding="utf-8") as lines:
         return digest([json.loads(line)["text"] for line in lines])
 
 
-def _dense_index(recipe: Recipe, run_dir: Path, manifest: Manifest) -> Path:
-    """The dense index over eval.rag's corpus, its encoder eval.rag_dense_model ('base': the run's base model)."""
-    encoder = recipe.eval.rag_dense_model
-    if encoder == "base":
-        output = Path(manifest.stage(BASE)["output"])
-        encoder = output if output.is_absolute() else run_dir / output
-    return rag_index(recipe, run_dir, name="dense-index", embedding_model=Path(encoder).expanduser())
+def stage_tasks(name: str, recipe: Recipe, run_dir: Path) -> list:
+    """(benchmark, task) of every recipe entry scored at this stage: model benchmarks on the base model and text
+    stages, vl_model benchmarks after the VL stages."""
+    from qilin.eval.suite import Task, check_benchmarks
+
+    needs = "vl_model" if name in VL_STAGES else "model"
+    index = None
+    tasks = []
+    for entry, benchmark in zip(recipe.eval.benchmarks, check_benchmarks(recipe.eval), strict=True):
+        if benchmark.needs != needs:
+            continue
+        source = entry.path or benchmark.default_path
+        path = benchmark.locate(source) if benchmark.locate else resolve_data([source], run_dir, recipe)[0]
+        if entry.rag and index is None:
+            if not recipe.eval.rag:
+                raise ValueError("eval.benchmarks: an entry has rag: true but eval.rag lists no corpus to index")
+            index = rag_index(recipe, run_dir)
+        task_name = benchmark.name_of(entry, path)
+        tasks.append((benchmark, Task(entry, task_name, path, recipe.eval, index if entry.rag else None)))
+    return tasks
+
+
+def _fingerprint(recipe: Recipe, tasks: list, model_fingerprint: str | None) -> str:
+    settings = {k: v for k, v in to_dict(recipe.eval).items() if k not in ("gates", "paper_numbers")}
+    data = [
+        [eval_data_hash(t.path), eval_data_hash(t.rag_index, is_index=True) if t.rag_index else None] for _, t in tasks
+    ]
+    return digest({"settings": settings, "data": data, "model": model_fingerprint})
 
 
 def evaluation_items(recipe: Recipe, run_dir: Path) -> tuple[str, ...]:
-    """The questions the recipe evaluates on (exam stems, QA questions): no SFT passage may hold one."""
-    from qilin.eval.cmexam import read_cmexam
+    """The questions of the recipe's mcq and qa benchmarks (exam stems, QA questions): no SFT passage may hold one."""
+    from qilin.eval.benchmarks.detect import read_benchmark
     from qilin.eval.qa import read_qa
+    from qilin.eval.suite import check_benchmarks
 
-    items = []
-    for entry in (recipe.eval.cmexam, recipe.eval.index_only):
-        if entry:
-            items += [q.question for q in read_cmexam(resolve_data([entry], run_dir, recipe)[0])]
-    if recipe.eval.qa:
-        items += [item.question for item in read_qa(resolve_data([recipe.eval.qa], run_dir, recipe)[0])]
-    return tuple(items)
+    items: list[str] = []
+    for entry, benchmark in zip(recipe.eval.benchmarks, check_benchmarks(recipe.eval), strict=True):
+        if benchmark.name not in ("mcq", "qa"):
+            continue
+        path = resolve_data([entry.path or benchmark.default_path], run_dir, recipe)[0]
+        if benchmark.name == "mcq":
+            items += [q.question for q in read_benchmark(path, entry.format, entry.fields, entry.answers)[1]]
+        else:
+            items += [item.question for item in read_qa(path)]
+    return tuple(dict.fromkeys(items))
 
 
 def evaluate_stage(name: str, model_dir: Path, recipe: Recipe, run_dir: Path, manifest: Manifest) -> None:
     """Run the recipe's evaluation on a model unless its result for these settings is already recorded."""
-    from qilin.eval.suite import evaluate_model
-
-    keys = ("vqa",) if name in VL_STAGES else ("cmexam", "index_only", "qa", "general")
-    data = {key: resolve_data([entry], run_dir, recipe)[0] for key in keys if (entry := getattr(recipe.eval, key))}
-    if recipe.eval.safety and name not in VL_STAGES:
-        from qilin.eval.safety.prompts import prompts_path
-
-        data["safety"] = prompts_path(recipe.eval.safety)
-    if name not in VL_STAGES:
-        data.update({f"mcq_{k}": resolve_data([f], run_dir, recipe)[0] for k, f in recipe.eval.benchmarks.items()})
-    if not data:
-        return
-    if ("cmexam" in data or "index_only" in data) and recipe.eval.rag:
-        data["rag"] = rag_index(recipe, run_dir)
-        if recipe.eval.rag_dense_model:
-            data["rag_dense"] = _dense_index(recipe, run_dir, manifest)
+    tasks = stage_tasks(name, recipe, run_dir)
     record = manifest.stage(name)
-    eval_fingerprint = digest(
-        {
-            "settings": to_dict(recipe.eval),
-            "data": {k: eval_data_hash(k, p) for k, p in data.items()},
-            "model": record.get("fingerprint"),
-        }
-    )
-    if record.get("eval_fingerprint") == eval_fingerprint:
+    if not tasks:
+        outcomes_path(run_dir, name).unlink(missing_ok=True)
+        manifest.update(name, evaluation={}, evaluation_notes={}, eval_fingerprint=None)
         return
+    fingerprint = _fingerprint(recipe, tasks, record.get("fingerprint"))
+    if record.get("eval_fingerprint") == fingerprint and outcomes_path(run_dir, name).is_file():
+        return
+    from qilin.eval.suite import score_tasks
+
     log.info(f"[{name}] evaluating {model_dir}")
-    result = evaluate_model(model_dir, recipe.eval, recipe.model, data)
-    if per_question := result.pop("per_question", None):
-        # before the manifest records the evaluation, so a recorded one always has its answers for the report
-        write_atomic(run_dir / "eval" / f"{name}.json", json.dumps(per_question))
-    metrics = {**record.get("metrics", {}), **result}
-    manifest.update(name, metrics=metrics, eval_fingerprint=eval_fingerprint)
+    results = score_tasks(model_dir, tasks, recipe.model)
+    metrics = {k: m for result in results.values() for k, m in result.metrics.items()}
+    outcomes = {k: {"questions": m.items, "correct": m.outcomes} for k, m in metrics.items() if m.proportion}
+    # before the manifest records the evaluation, so a recorded one always has its outcomes for the report
+    write_atomic(outcomes_path(run_dir, name), json.dumps(outcomes))
+    notes = {k: v for result in results.values() for k, v in result.notes.items()}
+    evaluation = {k: m.record() for k, m in metrics.items()}
+    manifest.update(name, evaluation=evaluation, evaluation_notes=notes, eval_fingerprint=fingerprint)

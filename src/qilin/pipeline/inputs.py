@@ -1,6 +1,6 @@
 """What a run starts from: data entries resolved to files, and the embedded defaults built on first use.
 
-- `resolve_data`: local paths, or 'embedded:PART' for a part of the bundled miniature ChiMed or ChiMed-VL.
+- `resolve_data`: local paths, or 'embedded:PART' for a part of the bundled miniature world (qilin.embedded).
 - `base_model`: the recipe's model directory, or the tiny embedded Llama (tokenizer trained on the recipe's texts).
 - `vision_tower`: the recipe's vision encoder, or the demo ViT pre-trained once on synthetic scans.
 - `rag_index`: a retrieval index over the recipe's corpus (eval.rag, stages.sft.rag), built once per content.
@@ -9,62 +9,47 @@ Each built asset is recorded in the manifest with a fingerprint, so a rerun with
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-from qilin.config import VL_STAGES, Recipe, to_dict
+from qilin.config import VL_STAGES, Recipe
 from qilin.data.text.formats import iter_file
 from qilin.durable import write_atomic
+from qilin.embedded.parts import EMBEDDED_PREFIX, embedded_part, is_embedded
 from qilin.hashing import digest, file_sha256, model_dir_fingerprint
 from qilin.log import get_logger
 from qilin.pipeline.manifest import Manifest
 
 log = get_logger(__name__)
 
-EMBEDDED_PREFIX = "embedded:"
 BASE = "base"
 
 
 def resolve_data(entries: list[str], run_dir: Path, recipe: Recipe | None = None) -> list[Path]:
-    """Data paths of a stage; 'embedded:PART' names a part of the bundled miniature ChiMed or ChiMed-VL."""
+    """Data paths of a stage; 'embedded:PART' names a part of the bundled miniature world (`qilin.embedded`)."""
     paths = []
     for entry in entries:
-        if entry.startswith(EMBEDDED_PREFIX):
-            part = entry[len(EMBEDDED_PREFIX) :]
-            from qilin.datasets.chimed import EMBEDDED_PARTS, build_embedded
-            from qilin.datasets.general import GENERAL_PARTS, build_embedded_general
-            from qilin.datasets.vl_embedded import PARTS as VL_PARTS
-
-            if part in GENERAL_PARTS:
-                paths.append(build_embedded_general(run_dir / "data-general")[part])
-            elif part in VL_PARTS:
-                from qilin.datasets.vl_embedded import build_embedded_vl
-
-                settings = recipe.embedded_vision if recipe else Recipe().embedded_vision
-                paths.append(build_embedded_vl(run_dir / "data-vl", settings)[part])
-            elif part in EMBEDDED_PARTS:
-                paths.append(build_embedded(run_dir / "data")[part])
-            else:
-                known = ", ".join([*EMBEDDED_PARTS, *GENERAL_PARTS, *VL_PARTS])
-                raise ValueError(f"data entry {entry!r}: the embedded data has parts {known}")
-        else:
-            path = Path(entry).expanduser()
-            if not path.is_file():
-                raise FileNotFoundError(f"data file {entry!r} not found (resolved to {path.resolve()})")
-            paths.append(path)
+        if is_embedded(entry):
+            paths.append(
+                embedded_part(entry[len(EMBEDDED_PREFIX) :], run_dir, recipe.embedded_vision if recipe else None)
+            )
+            continue
+        path = Path(entry).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"data file {entry!r} not found (resolved to {path.resolve()})")
+        paths.append(path)
     return paths
 
 
 def _all_texts(recipe: Recipe, run_dir: Path) -> Iterator[str]:
     """Every text of every stage's data, general pre-training and replay text included: the tokenizer's corpus."""
-    general = [*(recipe.embedded.general_pretrain.data if recipe.embedded.general_pretrain else [])]
+    general = [*(recipe.general_pretrain.data if recipe.general_pretrain else [])]
     general += recipe.stages.cpt.replay_data if recipe.stages.cpt and recipe.stages.cpt.replay else []
     for path in dict.fromkeys(resolve_data(general, run_dir, recipe)):  # each file once
         yield from iter_file(path, "cpt")
     for name, stage in recipe.enabled_stages():
+        if name == "grpo":  # problems restate knowledge-base terms the other stages' texts hold; the demo's
+            continue  # tokenizer, and so every stage before GRPO, stays what it is without the stage
         for path in resolve_data(stage.data, run_dir, recipe):
             if name in VL_STAGES:
                 from qilin.data.vision.formats import read_vl_file
@@ -101,45 +86,19 @@ def base_model(recipe: Recipe, run_dir: Path, manifest: Manifest) -> tuple[Path,
         fingerprint = model_dir_fingerprint(path)
         manifest.update(BASE, status="given", fingerprint=fingerprint, output=str(path))
         return path, fingerprint
-    from qilin.models.embedded import build_embedded_model
+    from qilin.embedded import base_fingerprint, build_base
 
     texts = list(_all_texts(recipe, run_dir))
-    fingerprint = digest({"embedded": to_dict(recipe.embedded), "corpus": digest(texts)})
+    fingerprint = base_fingerprint(recipe.embedded, recipe.general_pretrain, texts)
     out = run_dir / BASE / "model"
     if not _is_current(manifest, BASE, fingerprint, out):
-        log.info("building the embedded base model (tokenizer trained on the bundled corpus, tiny Llama)")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        metrics = {}
-        if recipe.embedded.general_pretrain is None:
-            build_embedded_model(recipe.embedded, texts, out)
-        else:
-            metrics = _general_base(recipe, run_dir, fingerprint, texts, out)
+        general = recipe.general_pretrain
+        general_data = resolve_data(general.data, run_dir, recipe) if general else []
+        metrics = build_base(recipe.embedded, general, general_data, recipe.model, texts, fingerprint, out)
         manifest.update(
             BASE, status="complete", fingerprint=fingerprint, output=str(out.relative_to(run_dir)), metrics=metrics
         )
     return out, fingerprint
-
-
-def _general_base(recipe: Recipe, run_dir: Path, fingerprint: str, texts: list[str], out: Path) -> dict[str, Any]:
-    """Write the embedded base pre-trained on general text (cached) to `out`; returns the manifest's base metrics."""
-    import shutil
-
-    from qilin.durable import replace_dir_atomic
-    from qilin.models.embedded import build_embedded_model
-    from qilin.pipeline.general_base import general_base_key, pretrain_general
-
-    settings = recipe.embedded.general_pretrain
-    data = resolve_data(settings.data, run_dir, recipe)
-    trained, metrics = pretrain_general(
-        settings,
-        data,
-        recipe.model,
-        general_base_key(fingerprint, recipe.model),
-        lambda initial: build_embedded_model(recipe.embedded, texts, initial),
-    )
-    replace_dir_atomic(out, lambda tmp: shutil.copytree(trained, tmp, dirs_exist_ok=True))
-    keys = ("first_loss", "last_loss", "steps", "train_seconds", "pretrain_seconds", "cached")
-    return {k: metrics[k] for k in keys if k in metrics}
 
 
 def vision_tower(recipe: Recipe, run_dir: Path, manifest: Manifest) -> tuple[Path, str]:
@@ -150,23 +109,13 @@ def vision_tower(recipe: Recipe, run_dir: Path, manifest: Manifest) -> tuple[Pat
 
         check_model_dir(path)
         return path, model_dir_fingerprint(path)
-    from qilin.training.vit_pretrain import pretrain_tiny_vit
+    from qilin.embedded import build_demo_vit, demo_vit_fingerprint
 
-    settings = recipe.embedded_vision
     records_path = resolve_data([EMBEDDED_PREFIX + "vl-pretrain"], run_dir, recipe)[0]
-    fingerprint = digest({"vision": to_dict(settings), "images": file_sha256(records_path)})
+    fingerprint = demo_vit_fingerprint(recipe.embedded_vision, records_path)
     out = run_dir / "vision" / "model"
     if not _is_current(manifest, "vision", fingerprint, out):
-        out.parent.mkdir(parents=True, exist_ok=True)
-        started = time.time()
-        pretrain_tiny_vit(settings, json.loads(records_path.read_text()), records_path.parent, out)
-        losses = json.loads((out / "pretrain_losses.json").read_text())
-        metrics = {
-            "first_loss": losses[0],
-            "last_loss": losses[-1],
-            "steps": len(losses),
-            "train_seconds": round(time.time() - started, 1),
-        }
+        metrics = build_demo_vit(recipe.embedded_vision, records_path, out)
         manifest.update(
             "vision", status="complete", fingerprint=fingerprint, output=str(out.relative_to(run_dir)), metrics=metrics
         )
@@ -212,5 +161,7 @@ def shared_base(base_run: Path, run_dir: Path, manifest: Manifest) -> tuple[Path
     answers = base_run / "eval" / f"{BASE}.json"
     if answers.is_file():  # before the manifest records the evaluation, as evaluate_stage does
         write_atomic(run_dir / "eval" / f"{BASE}.json", answers.read_bytes())
+    else:  # never an earlier base model's outcomes beside this one's evaluation
+        (run_dir / "eval" / f"{BASE}.json").unlink(missing_ok=True)
     manifest.update(BASE, **{**record, "status": "given", "output": str(path), "shared_from": str(base_run)})
     return path, record["fingerprint"]

@@ -10,6 +10,11 @@ from qilin.distributed import is_main_process
 from qilin.durable import write_atomic
 
 
+def outcomes_path(run_dir: Path, stage: str) -> Path:
+    """The per-item outcomes of a stage's evaluation (`eval/<stage>.json`), read by the report's paired tests."""
+    return run_dir / "eval" / f"{stage}.json"
+
+
 class Manifest:
     """The run directory's record of stages; every update is written through atomically.
 
@@ -37,8 +42,15 @@ class Manifest:
         self.save()
 
     def forget(self, name: str) -> None:
-        """Drop a stage's record (metrics and evaluations of an earlier model) before it runs again."""
+        """Drop a stage's record and its per-item outcomes (an earlier model's) before it runs again."""
         self.data["stages"][name] = {}
+        if is_main_process():
+            outcomes_path(self.path.parent, name).unlink(missing_ok=True)
+
+    def plan(self, stages: list[str]) -> None:
+        """Record the stages the current recipe runs, base first: the report shows these and no other."""
+        self.data["plan"] = list(stages)
+        self.save()
 
     def save(self) -> None:
         """Write atomically so a killed run never leaves a truncated manifest."""

@@ -16,13 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from qilin.config import VL_STAGES, Recipe, TrainSettings, to_dict
-from qilin.distributed import main_process_first
+from qilin.distributed import is_main_process, main_process_first
 from qilin.hashing import digest, file_sha256
 from qilin.log import get_logger
 from qilin.pipeline.evaluation import eval_data_hash, evaluate_stage, evaluation_items
+from qilin.pipeline.gates import GateFailed, check_stage_gates
 from qilin.pipeline.inputs import BASE, base_model, rag_index, resolve_data, shared_base, vision_tower
 from qilin.pipeline.manifest import Manifest
 from qilin.pipeline.store import StageStore
+from qilin.report import write_report
 from qilin.stages.protocol import Stage, StageContext
 
 log = get_logger(__name__)
@@ -52,7 +54,10 @@ def _stage_inputs(ctx: StageContext, model_fingerprint: str, vision_fingerprint:
                 {"vision": vision_fingerprint, "vision_settings": to_dict(ctx.vision)} if ctx.vision is not None else {}
             ),
             **(
-                {"rag_index": eval_data_hash("rag", ctx.rag_index), "evaluation_items": digest(ctx.evaluation_items)}
+                {
+                    "rag_index": eval_data_hash(ctx.rag_index, is_index=True),
+                    "evaluation_items": digest(ctx.evaluation_items),
+                }
                 if ctx.rag_index is not None
                 else {}
             ),
@@ -74,9 +79,17 @@ def _run_stage(name: str, ctx: StageContext, manifest: Manifest) -> None:
 
 
 def run_recipe(
-    recipe: Recipe, run_dir: Path, store: StageStore | None = None, base_run: Path | None = None
+    recipe: Recipe,
+    run_dir: Path,
+    store: StageStore | None = None,
+    base_run: Path | None = None,
+    gates: str = "report",
 ) -> Manifest:
-    """Run every enabled stage of `recipe` in `run_dir`, evaluating the base model and each stage's output.
+    """Run every enabled stage of `recipe` in `run_dir`, evaluating the base model and each stage's output, checking
+    its gates and writing the report (report.md) at the end.
+
+    gates: 'report' records every gate's verdict; 'strict' also stops before the next stage when one fails (raises
+    GateFailed after writing the report; the stage's output stays and a rerun continues).
 
     In a launched run every process runs this; the main process does each non-training step first
     (`main_process_first`) and the others then find it done, so they agree on every decision. With a `store`,
@@ -85,15 +98,37 @@ def run_recipe(
     full recipe's, whose embedded tokenizer was trained on every stage's texts).
     """
     run_dir.mkdir(parents=True, exist_ok=True)
+    stages = recipe.enabled_stages()
     with main_process_first():
         manifest = Manifest(run_dir, recipe.name)
+        manifest.plan([BASE, *(name for name, _ in stages)])
         if base_run is None:
             model_path, model_fingerprint = base_model(recipe, run_dir, manifest)
         else:
             model_path, model_fingerprint = shared_base(base_run, run_dir, manifest)
         evaluate_stage(BASE, model_path, recipe, run_dir, manifest)
+    try:
+        _run_stages(recipe, run_dir, manifest, stages, model_path, model_fingerprint, store, gates == "strict")
+    except GateFailed:
+        if is_main_process():
+            write_report(run_dir, paper=recipe.eval.paper_numbers)
+        raise
+    if is_main_process():
+        write_report(run_dir, paper=recipe.eval.paper_numbers)
+    return manifest
+
+
+def _run_stages(
+    recipe: Recipe,
+    run_dir: Path,
+    manifest: Manifest,
+    stages: list[tuple[str, TrainSettings]],
+    model_path: Path,
+    model_fingerprint: str,
+    store: StageStore | None,
+    strict: bool,
+) -> None:
     vision_dir = vision_fingerprint = None
-    stages = recipe.enabled_stages()
     for position, (name, cfg) in enumerate(stages, 1):
         with main_process_first():
             manifest.reload()
@@ -114,8 +149,8 @@ def run_recipe(
             evaluate_stage(name, ctx.output, recipe, run_dir, manifest)
             if store is not None:
                 store.publish(name, fingerprint, ctx.stage_dir, manifest)
+            check_stage_gates(name, recipe, run_dir, manifest, strict=strict)
         model_path, model_fingerprint = ctx.output, fingerprint
-    return manifest
 
 
 def _context(

@@ -36,14 +36,15 @@ from qilin.data.text.packed_cache import cache_dir, sampled_sha256
 from qilin.distributed import is_main_process
 from qilin.durable import replace_dir_atomic, write_atomic
 from qilin.log import get_logger
-from qilin.pipeline.manifest import Manifest
+from qilin.pipeline.manifest import Manifest, outcomes_path
 
 log = get_logger(__name__)
 
 STORED = ("model", "adapter", "log_history.json")  # what of a stage directory the store keeps
 LINK_MIN_BYTES = 1 << 20
 # Manifest fields that describe this run directory's copy, not the stage output itself.
-LOCAL_FIELDS = ("status", "output", "inputs", "started", "store")
+# Gates depend on the recipe, not on the output: each run checks its own.
+LOCAL_FIELDS = ("status", "output", "inputs", "started", "store", "gates")
 
 
 def _place(src: Path, dst: Path) -> str:
@@ -122,7 +123,7 @@ class StageStore:
             return False
         if self.problem(fingerprint) is None:
             return False
-        answers = manifest.path.parent / "eval" / f"{name}.json"
+        answers = outcomes_path(manifest.path.parent, name)
         files = _files(stage_dir)
         modes: set[str] = set()
 
@@ -170,9 +171,12 @@ class StageStore:
 
         replace_dir_atomic(stage_dir, fill)
         self._say_copies(modes, any(size >= LINK_MIN_BYTES for size, _ in meta["files"].values()))
+        answers = outcomes_path(manifest.path.parent, name)
         if meta["eval"]:
             # before the manifest records the evaluation, as evaluate_stage does
-            write_atomic(manifest.path.parent / "eval" / f"{name}.json", (entry / "eval.json").read_bytes())
+            write_atomic(answers, (entry / "eval.json").read_bytes())
+        else:  # the entry's evaluation has no outcomes: none of an earlier model may stand in for them
+            answers.unlink(missing_ok=True)
         run_dir = manifest.path.parent
         fields: dict[str, Any] = {**meta["record"], "status": "complete", "store": str(entry)}
         manifest.update(name, **fields, output=str((stage_dir / "model").relative_to(run_dir)))

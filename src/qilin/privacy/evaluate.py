@@ -69,6 +69,34 @@ def _normalise(obj: Any, need_person: bool = True) -> dict[str, Any]:
     return {**obj, "texts": [text], "spans": [spans], "protected": obj.get("protected", [])}
 
 
+_MARK = re.compile(r"\{([a-z]+)(?:#(\w+))?:([^{}]+)\}|<<([^<>]+)>>")
+
+
+def parse_marked(note: str, note_id: str = "") -> dict[str, Any]:
+    """A labelled record from a note marked up by hand: {name:王小明} is a PHI span, <<高血压>> a protected value.
+
+    {name#P1:王小明} also names the person, so that the scorer checks one placeholder per person.
+    """
+    text, spans, protected, pos = [], [], [], 0
+    length = 0
+    for m in _MARK.finditer(note):
+        text.append(note[pos : m.start()])
+        length += m.start() - pos
+        kind, person, value = (m.group(1), m.group(2), m.group(3)) if m.group(1) else (None, None, m.group(4))
+        if kind is not None:
+            if kind not in TYPES:
+                raise ValueError(f"note {note_id!r}: {kind!r} is not one of {', '.join(TYPES)}")
+            span = {"type": kind, "start": length, "end": length + len(value), "value": value}
+            spans.append({**span, "person": person} if person else span)
+        else:
+            protected.append(value)
+        text.append(value)
+        length += len(value)
+        pos = m.end()
+    text.append(note[pos:])
+    return {"id": note_id, "text": "".join(text), "spans": spans, "protected": protected}
+
+
 def read_labelled(path: Path) -> list[dict[str, Any]]:
     """Records of a labelled set in either format, checked, as {"texts": [...], "spans": [[...]], ...}."""
     rows = []

@@ -12,21 +12,23 @@ reads with the same reader as the input and its images still resolve.
 from __future__ import annotations
 
 import csv
+import io
 import json
+from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from qilin.data.records import DataError, iter_json_records, text_layout
 from qilin.durable import open_atomic, write_atomic
-from qilin.privacy.record import deid_texts, find_record_phi
+from qilin.privacy.parallel import deid_records
 from qilin.privacy.report import PhiReport
 
 # Fields that hold a file name or a speaker, never free text: left as they are.
 KEPT_FIELDS = frozenset({"image", "images", "image_path", "Figure_path", "role", "from"})
 SUFFIXES = (".txt", ".md", ".jsonl", ".json", ".csv")
 
-Transform = Callable[[list[str]], list[str]]
+Record = tuple[list[str], Callable[[list[str]], str]]
 
 
 def _strings(obj: Any, out: list[str]) -> None:
@@ -51,81 +53,101 @@ def _put_strings(obj: Any, new: Iterator[str]) -> Any:
     return obj
 
 
-def _record_transform(report: PhiReport, surrogates: bool, write: bool) -> Transform:
-    """The texts of one record -> their de-identified form (or unchanged when only scanning), counted in `report`."""
-
-    def transform(texts: list[str]) -> list[str]:
-        if write:
-            new, spans = deid_texts(texts, surrogates=surrogates)
-        else:
-            new, spans = texts, find_record_phi(texts)
-        report.add(spans)
-        return new
-
-    return transform
-
-
-def _json_record(obj: Any, transform: Transform) -> Any:
+def _json_texts(obj: Any) -> list[str]:
     texts: list[str] = []
     _strings(obj, texts)
-    return _put_strings(obj, iter(transform(texts))) if texts else obj
+    return texts
 
 
-def _rewrite(path: Path, out, transform: Transform) -> None:
-    """Stream `path` record by record through `transform` into `out` (a text file, or None to only scan)."""
+def _paragraph(block: list[str]) -> Record:
+    ends = [b[len(b.rstrip("\r\n")) :] for b in block]
+    return [b.rstrip("\r\n") for b in block], lambda new: "".join(n + e for n, e in zip(new, ends, strict=True))
 
-    def emit(text: str) -> None:
-        if out is not None:
-            out.write(text)
 
+def _text_records(path: Path) -> Iterator[Record]:
+    paragraphs = text_layout(path) == "paragraphs"
+    block: list[str] = []
+    with path.open(encoding="utf-8-sig", newline="") as f:  # a BOM never reaches the de-identified copy
+        for line in f:
+            body = line.rstrip("\r\n")
+            if body.strip() and paragraphs:
+                block.append(line)
+                continue
+            if block:  # a paragraph ends: its lines are one record
+                yield _paragraph(block)
+                block = []
+            tail = line[len(body) :]
+            if body.strip():
+                yield [body], lambda new, tail=tail: new[0] + tail
+            else:
+                yield [], lambda new, line=line: line
+    if block:
+        yield _paragraph(block)
+
+
+def _csv_records(path: Path) -> Iterator[Record]:
+    def row_text(row: list[str]) -> str:
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow(row)
+        return buf.getvalue()
+
+    with path.open(encoding="utf-8-sig", newline="") as f:  # a BOM never reaches the de-identified copy
+        reader = csv.reader(f)
+        header = next(reader, [])
+        yield [], lambda new: row_text(header) if header else ""
+        kept = {i for i, name in enumerate(header) if name in KEPT_FIELDS}
+        for row in reader:
+            free = [i for i in range(len(row)) if i not in kept]
+
+            def render(new: list[str], row: list[str] = row, free: list[int] = free) -> str:
+                row = list(row)
+                for i, value in zip(free, new, strict=True):
+                    row[i] = value
+                return row_text(row)
+
+            yield [row[i] for i in free], render
+
+
+def _records(path: Path) -> Iterator[Record]:
+    """Each record of `path` as (its texts, a function from their new texts to the record's output text)."""
     if path.suffix in (".txt", ".md"):
-        paragraphs = text_layout(path) == "paragraphs"
-        block: list[str] = []
-        with path.open(encoding="utf-8", newline="") as f:
-            for line in f:
-                body = line.rstrip("\r\n")
-                if body.strip() and paragraphs:
-                    block.append(line)
-                    continue
-                if block:  # a paragraph ends: its lines are one record
-                    ends = [b[len(b.rstrip("\r\n")) :] for b in block]
-                    new = transform([b.rstrip("\r\n") for b in block])
-                    emit("".join(n + e for n, e in zip(new, ends, strict=True)))
-                    block = []
-                emit(transform([body])[0] + line[len(body) :] if body.strip() else line)
-        if block:
-            ends = [b[len(b.rstrip("\r\n")) :] for b in block]
-            emit("".join(n + e for n, e in zip(transform([b.rstrip("\r\n") for b in block]), ends, strict=True)))
+        yield from _text_records(path)
     elif path.suffix == ".jsonl":
         for where, obj in iter_json_records(path):
             if isinstance(obj, DataError):
                 raise DataError(path, where, obj.message)
-            emit(json.dumps(_json_record(obj, transform), ensure_ascii=False) + "\n")
+            yield (
+                _json_texts(obj),
+                lambda new, obj=obj: json.dumps(_put_strings(obj, iter(new)), ensure_ascii=False) + "\n",
+            )
     elif path.suffix == ".json":
-        rows = []
+        rows: list[Any] = []
         for _, obj in iter_json_records(path):
             if isinstance(obj, DataError):
                 raise obj
-            rows.append(_json_record(obj, transform))
-        emit(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
+            yield _json_texts(obj), lambda new, obj=obj: rows.append(_put_strings(obj, iter(new))) or ""
+        yield [], lambda new: json.dumps(rows, ensure_ascii=False, indent=1) + "\n"
     elif path.suffix == ".csv":
-        with path.open(encoding="utf-8", newline="") as f:
-            reader = csv.reader(f)
-            writer = csv.writer(out, lineterminator="\n") if out is not None else None
-            header = next(reader, [])
-            if writer:
-                writer.writerow(header)
-            kept = {i for i, name in enumerate(header) if name in KEPT_FIELDS}
-            for row in reader:
-                free = [i for i in range(len(row)) if i not in kept]
-                new = transform([row[i] for i in free]) if free else []
-                row = list(row)
-                for i, value in zip(free, new, strict=True):
-                    row[i] = value
-                if writer:
-                    writer.writerow(row)
+        yield from _csv_records(path)
     else:
         raise DataError(path, "", f"unsupported file type {path.suffix!r}; expected one of {', '.join(SUFFIXES)}")
+
+
+def _rewrite(path: Path, out, report: PhiReport, surrogates: bool, workers: int | None) -> None:
+    """Stream `path` record by record through the detector into `out` (a text file, or None to only scan)."""
+    records: deque[Record] = deque()
+
+    def texts_of_records() -> Iterator[list[str]]:
+        for record in _records(path):
+            records.append(record)
+            yield record[0]
+
+    for new, spans in deid_records(texts_of_records(), surrogates, write=out is not None, workers=workers):
+        texts, render = records.popleft()
+        if spans:  # a blank line or a CSV header is no record
+            report.add(spans, texts)
+        if out is not None:
+            out.write(render(new))
 
 
 def _check_input(path: Path) -> None:
@@ -135,8 +157,11 @@ def _check_input(path: Path) -> None:
         raise DataError(path, "", f"unsupported file type {path.suffix!r}; expected one of {', '.join(SUFFIXES)}")
 
 
-def deid_files(paths: list[Path], out_dir: Path, surrogates: bool = False) -> PhiReport:
-    """Write each file de-identified under `out_dir` with its own name; report what was replaced."""
+def deid_files(paths: list[Path], out_dir: Path, surrogates: bool = False, workers: int | None = None) -> PhiReport:
+    """Write each file de-identified under `out_dir` with its own name; report what was replaced.
+
+    `workers`: processes for large files (default: every core this process may use; 1: this process only).
+    """
     names = [p.name for p in paths]
     if len(set(names)) != len(names):
         raise DataError(out_dir, "", f"two inputs share a file name ({', '.join(sorted(names))}); outputs keep names")
@@ -147,35 +172,44 @@ def deid_files(paths: list[Path], out_dir: Path, surrogates: bool = False) -> Ph
             raise DataError(path, "", "--out would overwrite the input; choose another directory")
     for path in paths:
         with open_atomic(out_dir / path.name) as out:
-            _rewrite(path, out, _record_transform(report, surrogates, write=True))
+            _rewrite(path, out, report, surrogates, workers)
         report.files.append(str(path))
     write_atomic(out_dir / "deid_report.json", json.dumps(report.to_json(), ensure_ascii=False, indent=2) + "\n")
     return report
 
 
-def scan_file(path: Path) -> PhiReport:
-    """Count the PHI left in a file, per type, without writing anything."""
+def scan_file(path: Path, workers: int | None = None) -> PhiReport:
+    """Count the PHI left in a file, per type, without writing anything (the very detector `deid_files` runs)."""
     _check_input(path)
     report = PhiReport(files=[str(path)])
-    _rewrite(path, None, _record_transform(report, False, write=False))
+    _rewrite(path, None, report, False, workers)
     return report
 
 
-def deid_documents(docs: list[str], report: PhiReport) -> list[str]:
+def deid_documents(docs: list[str], report: PhiReport, workers: int | None = None) -> list[str]:
     """CPT documents de-identified, one record each (for `qilin data build`)."""
     out = []
-    for doc in docs:
-        (new,), spans = deid_texts([doc])
-        report.add(spans)
-        out.append(new)
+    for doc, (new, spans) in zip(docs, deid_records(([d] for d in docs), workers=workers), strict=True):
+        report.add(spans, [doc])
+        out.append(new[0])
     return out
 
 
-def deid_conversations(conversations: list[list[dict[str, str]]], report: PhiReport) -> list[list[dict[str, str]]]:
+def deid_conversations(
+    conversations: list[list[dict[str, str]]], report: PhiReport, workers: int | None = None
+) -> list[list[dict[str, str]]]:
     """SFT conversations de-identified, one record each: every turn's content, roles kept."""
     out = []
-    for messages in conversations:
-        new, spans = deid_texts([m["content"] for m in messages])
-        report.add(spans)
+    records = ([m["content"] for m in messages] for messages in conversations)
+    for messages, (new, spans) in zip(conversations, deid_records(records, workers=workers), strict=True):
+        report.add(spans, [m["content"] for m in messages])
         out.append([{**m, "content": c} for m, c in zip(messages, new, strict=True)])
     return out
+
+
+def deid_user_data(
+    texts: list[str], conversations: list[list[dict[str, str]]]
+) -> tuple[list[str], list[list[dict[str, str]]], PhiReport]:
+    """A user's own texts and conversations with PHI replaced by placeholders, and the count of what was replaced."""
+    report = PhiReport()
+    return deid_documents(texts, report), deid_conversations(conversations, report), report

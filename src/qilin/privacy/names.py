@@ -1,197 +1,91 @@
-"""Person names: Chinese names where a clinical context announces them, English names after a title.
+"""Person names: Chinese names where a clinical context announces them; English ones come from names_en.
 
     find_names("患者王小明因发热入院，家属李华陪同")   # [Span("name", 2, 5, "王小明"), Span("name", 13, 15, "李华")]
 
-A Chinese name has no capital letters or spaces to find it by, so a rule needs a context: a role before it
-(患者, 家属, 医生, 联系人, 姓名：...), a title after it (主任, 医师, 女士, 先生) or the 某/某某 form. Where the
-given name ends (one character or two) is decided by jieba's segmentation of the few characters after the surname, with
-clinical verbs (代诉, 陪同, 开具, ...) added to a private jieba dictionary so that "孔东欣代诉" splits after 欣.
-A name written without any such context ("王小明今天来了") is not found: a rule-based detector cannot tell it from
-ordinary words, so the README asks users to read a sample by hand.
+A Chinese name has no capital letters or spaces to find it by, so a rule needs a context:
+- a label or role before it (患者/家属/之子/医生/主刀：/一助：/姓名：/签字：/我叫 ...; a speaker label that opens a
+  line, 患者：, announces a name only when a name-shaped word stands alone after it: 患者：王小明，男);
+- a title after it (张建华主任, 王女士, and a bare surname: 张医生, 李护士长, 陈教授 mask the surname);
+- a sentence it opens as a subject with sex or age (刘洋，男，32岁), a signature verb after it (刘刚签字), 张某某.
+Where a given name ends (one character or two) is decided by jieba's segmentation of the few characters after the
+surname, with clinical verbs added to a private dictionary. A candidate that opens a medical word (唐氏, 马方综合征,
+高钾血症, 左下肢, 安静: not_names.txt plus the bundled knowledge base's terms) or a common dictionary word is not
+a name.
+Each span carries a role hint (patient, family, staff, polite) that record.py uses to resolve 赵女士 to 赵丽颖.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from functools import lru_cache
+from pathlib import Path
 
+from qilin.privacy.names_en import english_names
+from qilin.privacy.roles import (
+    COMPOUND_SURNAMES,
+    FAMILY,
+    NEED_COLON,
+    PATIENT,
+    POLITE_TITLES,
+    STAFF,
+    STAFF_TITLES,
+    SURNAMES,
+)
+from qilin.privacy.roles import words as _words
 from qilin.privacy.spans import Span
 
-CJK = "\u4e00-\u9fff"
-# Common single-character surnames (the ~300 most frequent cover > 95% of people) and compound ones.
-SURNAMES = set(
-    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪"
-    "范金石廖贾夏韦付傅方白邹孟熊秦邱江尹薛闫阎段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤常温康施文牛樊葛邢安齐易乔伍"
-    "庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华"
-    "喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和"
-    "仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝官封谈匡鞠惠荆乐冀郁胥南班储原栗燕楚鄢劳谌奚皮粟冼蔺楼盘满闻位厉"
-    "伊仝区郜海阚花权强帅屠豆朴盖练廉禹井祖漆巴丰支卿国狄平计索宣晋相初门云容敬来扈晁芮都普阙浦戈伏鹿薄邸雍辜羊阿乌母裘"
-    "亓修邰赫杭况那宿鲜印逯隆茹诸战慕危玉银亢嵩帖蔚衣"
+_RESOURCES = Path(__file__).resolve().parents[1] / "resources"
+_HINT = {**dict.fromkeys(PATIENT, "patient"), **dict.fromkeys(FAMILY, "family"), **dict.fromkeys(STAFF, "staff")}
+_ROLE_RE = re.compile("(?:" + "|".join(sorted(_HINT, key=len, reverse=True)) + r")(\s*[:：]\s*|[ \t　]+)?")
+# Header labels written with spaces inside (姓    名：, 联 系 人：) and a bed number (3床严国栋, 12床：沈大爷).
+_SP = "[ \t　]"
+_SPACED_RE = re.compile(
+    rf"(?:姓{_SP}+名|联{_SP}*系{_SP}*人|家{_SP}+属|签{_SP}+[名字]){_SP}*[:：]{_SP}*|\d{{1,3}}\s*床\s*[:：]?\s*"
 )
-COMPOUND_SURNAMES = (
-    "欧阳",
-    "司马",
-    "上官",
-    "诸葛",
-    "东方",
-    "皇甫",
-    "令狐",
-    "慕容",
-    "尉迟",
-    "公孙",
-    "长孙",
-    "宇文",
-    "夏侯",
-)
+# Roles that open a turn of a written dialogue ("患者：头痛三天。医生：..."): after them comes speech.
+_SPEAKERS = set(_words("患者 病人 医生 医师 护士 家属 患者家属 用户 患儿 家长 本人 患 医"))
 
-# Words that announce a person; longest first so 患者家属 wins over 患者.
-_ROLES = sorted(
-    [
-        "患者",
-        "病人",
-        "患儿",
-        "病患",
-        "患者家属",
-        "家属",
-        "其父",
-        "其母",
-        "其子",
-        "其女",
-        "其夫",
-        "其妻",
-        "丈夫",
-        "妻子",
-        "儿子",
-        "女儿",
-        "母亲",
-        "父亲",
-        "医生",
-        "医师",
-        "主治医师",
-        "主治医生",
-        "主任医师",
-        "副主任医师",
-        "住院医师",
-        "主管医师",
-        "管床医生",
-        "值班医生",
-        "经治医生",
-        "报告医生",
-        "申请医生",
-        "审核医生",
-        "接诊医生",
-        "护士",
-        "责任护士",
-        "护师",
-        "联系人",
-        "紧急联系人",
-        "监护人",
-        "陪护",
-        "陪护人",
-        "陪同人",
-        "姓名",
-        "户名",
-        "签名",
-        "医师签名",
-        "患者签名",
-        "记录人",
-        "记录者",
-        "审核",
-        "审核人",
-        "用户",
-        "委托人",
-        "代理人",
-        "我叫",
-        "我是",
-        "本人",
-    ],
-    key=len,
-    reverse=True,
+_TITLE_RE = re.compile("(?=" + "|".join(sorted(STAFF_TITLES + POLITE_TITLES, key=len, reverse=True)) + ")")
+_TITLE_AT = re.compile("|".join(sorted(STAFF_TITLES + POLITE_TITLES, key=len, reverse=True)))
+# Surnames that are also function words right before a title (向医生咨询, 和医生沟通): not a surname there.
+_FUNCTION_SURNAMES = set("向和于时都来那全相应给连")
+_SIGN_RE = re.compile("(?=签字|签名|代签|陪同|代诉|确认签字)")
+_SEX_AGE_RE = re.compile(
+    r"(?:^|(?<=[\n。；;！!？?，,：:\s]))(?=[\u4e00-\u9fff]{2,4}[，,、 \t（(]*(?:[男女]性?[，,、 \t）)]|\d{1,3}岁))"
 )
-_ROLE_RE = re.compile(r"(?:" + "|".join(_ROLES) + r")\s*[:：]?\s*")
-_TITLES = "主任|医师|医生|护士|护师|教授|女士|先生|小姐|太太|老师|同志"
-_POLITE = ("女士", "先生", "小姐", "太太")  # these also follow a bare surname: 王女士
-_TITLE_RE = re.compile(rf"(?={_TITLES})")
-_TITLE_AT = re.compile(_TITLES)
-# Roles that open a turn of a written dialogue ("患者：头痛三天。医生：..."): after them comes speech, not a name.
-_SPEAKERS = {"患者", "病人", "医生", "医师", "护士", "家属", "患者家属", "用户"}
+# A sentence that opens with a name and goes on with what a patient does (王小明今日复诊, 李华自诉头痛).
+_OPENER = re.compile(r"(?:^|(?<=[\n。！？!?；;]))[ \t　]*(?=[\u4e00-\u9fff]{3})")
+_OPENER_NEXT = tuple(
+    _words(
+        "诉 自诉 主诉 因 今日 今天 昨日 昨天 今晨 近日 近来 反复 出现 来院 到院 入院 就诊 复诊 体检 服用 "
+        "患有 既往 否认 今年 于 经 行 术后 目前 现 已 曾 突发 突然 无明显诱因 在家 在我院"
+    )
+)
+_AFTER_DEPARTMENT = re.compile(r"(?<=[\u4e00-\u9fff]科)[ \t　]+(?=[\u4e00-\u9fff]{2,4}\s*(?:$|\n|\d))")
+_ALONE_NEXT = re.compile(r"[ \t　]{2,}|\t|[ \t　]*(?:\n|$)")
+_SEX_OR_AGE_NEXT = re.compile(r"[，,、 \t（(]*(?:[男女]|\d{1,3}岁)")
+_ASIDE = re.compile(r"(?:[（(][^（()）\n]{1,10}[）)])?")  # 黄振华（主治医师）、黄晓玲（护士长）: a role in brackets
+# A role in brackets after a name (王芳（护士）, 单晓明（长子）): the name before it, with that role.
+_ROLE_WORDS = [w for w in STAFF_TITLES + FAMILY if len(w) >= 2]
+_BRACKET_ROLE = re.compile(r"[（(](?=[^（()）\n]{0,10}[）)])(?:患者)?(" + "|".join(_ROLE_WORDS) + ")")
+_SURNAME_SAYS = re.compile(r"(?:我|免贵|本人)姓(?=[\u4e00-\u9fff])")
+_MOU_RE = re.compile("某某?(?![日天时年月些种处次位项个])")
 # What follows a disease named like a person (银屑病, 孔源性视网膜脱离, 吉兰-巴雷综合征): not a name.
-_DISEASE_NEXT = set("病症炎癌瘤性-")
-_MOU_RE = re.compile(r"某某?(?![日天时年月些种处次位项个])")
+_DISEASE_NEXT = set("病症炎癌瘤性-征综")
+_NEVER_IN_NAMES = set("病症癌瘤疹痛")  # 石骨症: a name does not end in these
 # Characters that end a name: function words and the usual first characters of what follows a name in a note.
 _STOP = set(
-    "于因在自诉主男女等的和与及为是已今昨前后称来去入出诊也均曾现再将被把对从向到经行年月日岁之所以系无有不问说讲答想要需能会请让叫"
+    "于因在自诉主男女等的和与及为是已今昨前后称来去入出诊也均曾现再将被把对从向到经行年日岁之所以系无有不问说讲答想要需能会请让叫"
+    "氏某应可便就都还又仍并了吗吧呢啊呀哦嘛"
 )
 # Clinical verbs jieba does not know; added to a private dictionary so a name before them ends in the right place.
-_CLINICAL_WORDS = [
-    "代诉",
-    "主诉",
-    "自诉",
-    "陪同",
-    "陪护",
-    "签字",
-    "开具",
-    "来电",
-    "查房",
-    "记录",
-    "审核",
-    "就诊",
-    "复诊",
-    "到院",
-    "入院",
-    "出院",
-    "参加",
-    "诉",
-    "述",
-]
-_BOUNDARY = set("请由与和及、，,。；;：:（(）) 　\n\t/\"“”'")
-_EN_TRIGGER = re.compile(
-    r"\b(?:(?i:patient(?:'s)?(?:\s+name)?|pt\.?|doctor|nurse|name|contact|signed(?:\s+by)?|electronically signed by|"
-    r"attending|physician|seen by|referred by|provider)\s*:?\s*(?:Dr\.?\s*)?|(?:Dr|Mr|Mrs|Ms|Mx|Miss|Prof)\.?\s+)"
+_CLINICAL_WORDS = _words(
+    "代诉 主诉 自诉 陪同 陪护 签字 签名 开具 来电 查房 记录 审核 就诊 复诊 到院 入院 出院 参加 诉 述 交班 接班 值班"
 )
-_EN_WORD = r"[A-Z][a-z]+(?:[-'][A-Z][a-z]+)?"
-_EN_NAME = re.compile(rf"{_EN_WORD}(?:\s+[A-Z]\.)?(?:\s+{_EN_WORD}){{0,2}}")
-_EN_SUFFIX = re.compile(rf"\b({_EN_WORD}(?:\s+[A-Z]\.)?\s+{_EN_WORD}),\s*(?:MD|M\.D\.|RN|DO|NP|PA-C|PhD|MBBS)\b")
-# Capitalised words that follow "Patient"/"Name" but are not names.
-_EN_NOT_NAMES = set(
-    [
-        "The",
-        "A",
-        "An",
-        "He",
-        "She",
-        "They",
-        "This",
-        "That",
-        "Is",
-        "Was",
-        "Has",
-        "Had",
-        "Who",
-        "With",
-        "Without",
-        "Education",
-        "Information",
-        "Reports",
-        "Denies",
-        "Presented",
-        "States",
-        "Name",
-        "Age",
-        "Sex",
-        "Male",
-        "Female",
-        "Unknown",
-        "History",
-        "Admitted",
-        "Discharged",
-        "Was",
-        "Will",
-        "Date",
-        "ID",
-    ]
-)
+_BOUNDARY = set("请由与和及经被给让跟找对把将、，,。；;：:（(）) 　\n\t/\"“”'")
+_STRONG_END = set("，,。；;、：:（()）) 　\n\t/\"“”'！!？?")
 
 
 @lru_cache(maxsize=1)
@@ -207,6 +101,40 @@ def _segmenter():
     return tokenizer
 
 
+@lru_cache(maxsize=1)
+def medical_words() -> frozenset[str]:
+    """Words that open with a surname but are never a name: not_names.txt and the bundled knowledge base's terms."""
+    words = set()
+    for line in (_RESOURCES / "deid" / "not_names.txt").read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            words.update(line.split())
+    kb = json.loads((_RESOURCES / "medical_kb.json").read_text(encoding="utf-8"))
+    for disease in kb["diseases"]:
+        for key in ("name", "aliases", "symptoms", "examinations", "treatments", "complications", "risk_factors"):
+            value = disease.get(key, [])
+            words.update([value] if isinstance(value, str) else value)
+    words.update([w[:4] for w in words if len(w) > 4])  # 张口困难伴一侧软腭膨隆: its opening words are enough
+    return frozenset(w for w in words if len(w) >= 2)
+
+
+def _opens_medical_word(text: str, i: int) -> bool:
+    words = medical_words()
+    return any(text[i : i + n] in words for n in range(2, 11))
+
+
+def _medical_word_ending(text: str, end: int) -> bool:
+    """Whether a medical word ends at `end` (华法林 before 医生: 林 is no surname there)."""
+    words = medical_words()
+    return any(text[end - n : end] in words for n in range(2, min(end, 10) + 1))
+
+
+def _medical_word_across(text: str, start: int, end: int) -> bool:
+    """Whether a medical word starts inside text[start:end] and runs past `end` (患儿子宫: 儿子 is no role there)."""
+    words = medical_words()
+    return any(text[k : k + n] in words for k in range(start + 1, end) for n in range(end - k + 1, 11))
+
+
+@lru_cache(maxsize=65536)
 def _is_common_word(word: str) -> bool:
     """A frequent dictionary word that is not a person's name (高血压, 常规): not a name after 患者."""
     import jieba.posseg
@@ -214,7 +142,8 @@ def _is_common_word(word: str) -> bool:
     return _segmenter().FREQ.get(word, 0) >= 50 and jieba.posseg.dt.word_tag_tab.get(word, "nr")[:2] != "nr"
 
 
-def _surname_length(text: str, i: int) -> int:
+def surname_length(text: str, i: int) -> int:
+    """Length of the surname starting at `text[i]` (2 for 欧阳, 1 for 王), 0 if none."""
     if text[i : i + 2] in COMPOUND_SURNAMES:
         return 2
     return 1 if i < len(text) and text[i] in SURNAMES else 0
@@ -224,19 +153,24 @@ def _name_char(ch: str) -> bool:
     return "\u4e00" <= ch <= "\u9fff" and ch not in _STOP
 
 
-def name_after(text: str, i: int) -> int:
-    """End of a Chinese name starting at `i` (surname + one or two given characters), or `i` if none starts there."""
-    s = _surname_length(text, i)
+def name_after(text: str, i: int, strict: bool = False) -> int:
+    """End of a Chinese name starting at `i` (surname + one or two given characters), or `i` if none starts there.
+
+    `strict`: the name must stand alone, followed by punctuation, a space, the end, 男/女 or a title.
+    """
+    s = surname_length(text, i)
     if not s or i + s >= len(text) or not _name_char(text[i + s]) or _TITLE_AT.match(text, i + s):
         return i  # 李医生 is a surname and a title: the title rule decides
+    if _opens_medical_word(text, i):
+        return i
     one, two = i + s + 1, i + s + 2
-    if two > len(text) or not _name_char(text[two - 1]):
+    if two > len(text) or not _name_char(text[two - 1]) or any(text.startswith(w, one) for w in _CLINICAL_WORDS):
         end = one
-    elif two < len(text) and not _name_char(text[two]):  # 莫萍红于: a stop right after two given characters
-        end = two
-    elif any(text.startswith(w, one) for w in _CLINICAL_WORDS):
-        end = one
-    elif any(text.startswith(w, two) for w in _CLINICAL_WORDS):
+    elif (
+        (two < len(text) and not _name_char(text[two]))  # 莫萍红于: a stop right after two given characters
+        or any(text.startswith(w, two) for w in _CLINICAL_WORDS)
+        or (strict and (two == len(text) or text[two] in _STRONG_END))
+    ):
         end = two
     else:
         cuts, pos = set(), i
@@ -247,61 +181,175 @@ def name_after(text: str, i: int) -> int:
             end = two if two in cuts else one
         else:
             end = one if _is_common_word(text[one : one + 2]) else two
-    if end < len(text) and text[end] in _DISEASE_NEXT:
+    if (end < len(text) and text[end] in _DISEASE_NEXT) or text[end - 1] in _NEVER_IN_NAMES:
+        return i
+    if (
+        strict
+        and end < len(text)
+        and text[end] not in _STRONG_END
+        and text[end] not in "男女"
+        and not _TITLE_AT.match(text, end)
+    ):
         return i
     # 患者高血压, 患者常规服药: a word, not a name (compound surnames such as 东方 are words too, and names)
-    if s == 1 and any(_is_common_word(text[i:k]) for k in range(i + 2, end + 1)):
+    alone = strict and _ALONE_NEXT.match(text, end)  # 患者：甘宁   费别：a header cell holds a name, even a word
+    if s == 1 and not alone and any(_is_common_word(text[i:k]) for k in range(i + 2, end + 1)):
         return i
     return end
 
 
-def _is_speaker_label(text: str, m: re.Match) -> bool:
-    at_line_start = m.start() == 0 or text[m.start() - 1] == "\n"
-    return at_line_start and m.group().rstrip().endswith((":", "：")) and m.group().rstrip(" :：") in _SPEAKERS
-
-
-def _chinese_names(text: str) -> list[Span]:
+def _listed_after(text: str, end: int, role: str) -> list[Span]:
+    """Names listed after a found one (张三、李四、王五; 刘建/陈晨), each standing alone."""
     spans = []
-    for m in _ROLE_RE.finditer(text):
-        if _is_speaker_label(text, m):  # "医生：银屑病的一线治疗...": a dialogue turn, not a name
+    while (end := _ASIDE.match(text, end).end()) < len(text) and text[end] in "、/，,":
+        nxt = name_after(text, end + 1, strict=True)
+        if nxt == end + 1:
+            break
+        spans.append(Span("name", end + 1, nxt, text[end + 1 : nxt], role=role))
+        end = nxt
+    return spans
+
+
+def _is_speech(text: str, start: int, end: int) -> bool:
+    """After a speaker label, a frequent word (明白, 谢谢) or a function word (都好了) opens speech, not a name;
+    a name in a header is followed by sex or age (患者：李娜，女, 30岁) and stays."""
+    if _SEX_OR_AGE_NEXT.match(text, end):
+        return False
+    return text[start] in _FUNCTION_SURNAMES or _segmenter().FREQ.get(text[start:end], 0) >= 200
+
+
+def _label_names(text: str) -> list[Span]:
+    spans = []
+    pos = 0
+    while m := _ROLE_RE.search(text, pos):
+        pos = m.start() + 1  # no name here: look again one character on (其女儿方琳: 其女 fails, 女儿 finds)
+        role = text[m.start() : m.end(1) if m.group(1) else m.end()].rstrip(" \t　:：")
+        sep = m.group(1) or ""
+        if (role in NEED_COLON and not sep) or (not sep and _medical_word_across(text, m.start(), m.end())):
             continue
+        line_start = m.start() == 0 or text[m.start() - 1] in "\n\t 　"
+        strict = role in _SPEAKERS and line_start and bool(sep)  # 患者：王小明，男 but not 患者：头痛三天
+        end = name_after(text, m.end(), strict=strict)
+        if end > m.end() and strict and _is_speech(text, m.end(), end):
+            end = m.end()
+        if end > m.end():
+            spans.append(Span("name", m.end(), end, text[m.end() : end], role=_HINT[role]))
+            pos = end
+            spans += _listed_after(text, end, _HINT[role])
+        elif ":" in sep or "：" in sep:  # 执行护士：童 (a surname alone after a label, then the line ends)
+            s = surname_length(text, m.end())
+            if s and (m.end() + s == len(text) or text[m.end() + s] in "\n\r \t　"):
+                spans.append(Span("name", m.end(), m.end() + s, text[m.end() : m.end() + s], role=_HINT[role]))
+    for m in _SPACED_RE.finditer(text):
         end = name_after(text, m.end())
         if end > m.end():
-            spans.append(Span("name", m.end(), end, text[m.end() : end]))
+            spans.append(Span("name", m.end(), end, text[m.end() : end], role="patient"))
+    return spans
+
+
+def _surname_before(text: str, t: int, polite: bool) -> int:
+    """Start of a bare surname ending at `t` (张 of 张医生), or -1."""
+    for s in (2, 1):
+        start = t - s
+        if start < 0 or surname_length(text, start) != s:
+            continue
+        after_label = start and text[start - 1] in ":：、 "  # 上级医生：应主任
+        function_word = text[start] in _FUNCTION_SURNAMES and not polite and not after_label
+        in_word = any(_is_common_word(text[k:t]) for k in range(max(0, start - 2), start))
+        if s == 1 and (function_word or in_word or _medical_word_ending(text, t)):
+            return -1  # 社区医生, 向医生咨询, 家族史医生, 华法林医生
+        title = _TITLE_AT.match(text, t)
+        if title and _is_common_word(text[start : title.end()]):
+            return -1  # 班主任, 老先生
+        return start
+    return -1
+
+
+def _name_before(text: str, t: int, shortest: int = 2) -> int:
+    """Start of a full name (surname + given name, 2-4 characters) ending at `t`, preceded by a boundary, or -1."""
+    for start in range(max(0, t - 4), t - shortest + 1):  # longest first
+        before = text[start - 1] if start else " "
+        at_boundary = before in _BOUNDARY or not "\u4e00" <= before <= "\u9fff"
+        s = surname_length(text, start)
+        given = text[start + s : t]
+        name_shaped = at_boundary and s and 0 < len(given) <= 2 and all(_name_char(c) for c in given)
+        in_word = start and "\u4e00" <= before <= "\u9fff" and _is_common_word(text[start - 1 : start + 1])  # 及时
+        if name_shaped and not in_word and not _is_common_word(text[start:t]) and not _opens_medical_word(text, start):
+            return start
+    return -1
+
+
+def _title_names(text: str) -> list[Span]:
+    spans = []
     for m in _TITLE_RE.finditer(text):
         t = m.start()
-        shortest = t - 1 if text.startswith(_POLITE, t) else t - 2
-        for start in range(max(0, t - 4), shortest + 1):  # longest first
-            if any(text.startswith(role, start) for role in _ROLES):  # 管床医生 is a role, not 管床 + 医生
-                break
-            before = text[start - 1] if start else " "
-            at_boundary = before in _BOUNDARY or not "\u4e00" <= before <= "\u9fff"
-            s = _surname_length(text, start)
-            if at_boundary and s and all(_name_char(c) for c in text[start + s : t]):
-                spans.append(Span("name", start, t, text[start:t]))
-                break
+        title = _TITLE_AT.match(text, t).group()
+        hint = "staff" if title in STAFF_TITLES else "polite"
+        start = _name_before(text, t)
+        if start >= 0 and not any(text.startswith(r, start) for r in _HINT):  # 管床医生 is a role
+            spans.append(Span("name", start, t, text[start:t], role=hint))
+            continue
+        start = _surname_before(text, t, polite=hint == "polite")
+        if start >= 0:
+            spans.append(Span("name", start, t, text[start:t], role=hint))
+    return spans
+
+
+def _context_names(text: str) -> list[Span]:
+    spans = []
+    for m in _SEX_AGE_RE.finditer(text):  # 刘洋，男，32岁
+        end = name_after(text, m.start(), strict=True)
+        if end > m.start():
+            spans.append(Span("name", m.start(), end, text[m.start() : end], role="patient"))
+    for m in _OPENER.finditer(text):  # 王小明今日复诊
+        start = m.end()
+        if not surname_length(text, start):
+            continue
+        end = name_after(text, start)
+        if end - start >= 2 and text.startswith(_OPENER_NEXT, end) and not _is_common_word(text[start:end]):
+            spans.append(Span("name", start, end, text[start:end], role="patient"))
+    for m in _AFTER_DEPARTMENT.finditer(text):  # 会诊意见：...。神经内科 阮文杰
+        end = name_after(text, m.end(), strict=True)
+        if end > m.end():
+            spans.append(Span("name", m.end(), end, text[m.end() : end], role="staff"))
+    for m in _SIGN_RE.finditer(text):  # 刘刚签字
+        start = _name_before(text, m.start())
+        if start >= 0:
+            spans.append(Span("name", start, m.start(), text[start : m.start()]))
+    for m in _BRACKET_ROLE.finditer(text) if "（" in text or "(" in text else ():  # 王芳（护士）
+        start = _name_before(text, m.start())
+        if start >= 0:
+            role = "staff" if m.group(1) in STAFF_TITLES else "family"
+            spans.append(Span("name", start, m.start(), text[start : m.start()], role=role))
+    for m in _SURNAME_SAYS.finditer(text):  # 我姓林，林晓
+        s = surname_length(text, m.end())
+        if s:
+            spans.append(Span("name", m.end(), m.end() + s, text[m.end() : m.end() + s], role="polite"))
+            nxt = m.end() + s + (text[m.end() + s : m.end() + s + 1] in ("，", ","))
+            end = name_after(text, nxt, strict=True)
+            if end > nxt and text[nxt : nxt + s] == text[m.end() : m.end() + s]:
+                spans.append(Span("name", nxt, end, text[nxt:end], role="patient"))
     for m in _MOU_RE.finditer(text):  # 张某某, 欧阳某
         for start in (m.start() - 2, m.start() - 1):
-            if start >= 0 and _surname_length(text, start) == m.start() - start:
+            if start >= 0 and surname_length(text, start) == m.start() - start:
                 spans.append(Span("name", start, m.end(), text[start : m.end()]))
                 break
     return spans
 
 
-def _english_names(text: str) -> list[Span]:
-    spans = []
-    for m in _EN_TRIGGER.finditer(text):
-        name = _EN_NAME.match(text, m.end())
-        if name and name.group().split()[0] not in _EN_NOT_NAMES:
-            spans.append(Span("name", name.start(), name.end(), name.group()))
-    for m in _EN_SUFFIX.finditer(text):
-        spans.append(Span("name", m.start(1), m.end(1), m.group(1)))
-    return spans
+def is_surname_only(value: str) -> bool:
+    """Whether a found name is a bare surname (张 of 张医生, 欧阳 of 欧阳女士): never searched for elsewhere."""
+    return value in SURNAMES or value in COMPOUND_SURNAMES
 
 
 def find_names(text: str, known: tuple[str, ...] = ()) -> list[Span]:
     """Person names in `text`, plus every occurrence of `known` names (found elsewhere in the same record)."""
-    spans = _chinese_names(text) + _english_names(text)
+    spans = english_names(text)
+    if re.search("[\u4e00-\u9fff]", text):
+        spans += _label_names(text) + _title_names(text) + _context_names(text)
     for value in {s.value for s in spans} | set(known):
-        spans += [Span("name", m.start(), m.end(), value) for m in re.finditer(re.escape(value), text)]
+        if is_surname_only(value) or len(value) < 2:
+            continue
+        pattern = rf"\b{re.escape(value)}\b" if value.isascii() else re.escape(value)
+        spans += [Span("name", m.start(), m.end(), value) for m in re.finditer(pattern, text)]
     return spans

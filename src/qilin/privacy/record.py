@@ -1,9 +1,13 @@
 """De-identify one record made of several texts (the fields of a JSON record, the cells of a CSV row).
 
     texts, spans = deid_texts(["患者王小明头痛", "王小明服药后好转"])   # ["患者[姓名1]头痛", "[姓名1]服药后好转"]
+    deid_texts(["我叫赵丽颖，头痛", "赵女士您好"])[0]                   # ["我叫[姓名1]，头痛", "[姓名1]女士您好"]
 
 Names found in one field are looked for in every field of the record (a name announced by 患者 in the prompt
-is masked where the answer repeats it bare), and the whole record shares one RecordMasker.
+is masked where the answer repeats it bare), and the whole record shares one RecordMasker. A bare surname with a
+title (赵女士, 王主任, Mr. Smith) takes the placeholder of the one full name in the record with that surname, when its
+role fits (a staff title: a staff member's; a polite title: a patient's, the one patient's when relatives share
+the surname); when there is no such name, or it stays ambiguous, it keeps a placeholder of its own.
 """
 
 from __future__ import annotations
@@ -11,10 +15,13 @@ from __future__ import annotations
 import re
 
 from qilin.privacy.detect import detect_phi
+from qilin.privacy.names import is_surname_only, surname_length
 from qilin.privacy.replace import RecordMasker
 from qilin.privacy.spans import Span
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+# Which full names a titled surname may be: 赵女士 is the patient, not the relative; 王主任 is staff.
+_MAY_BE = {"polite": ("patient", "polite", ""), "staff": ("staff",), "": ("patient", "")}
 
 
 def find_record_phi(texts: list[str]) -> list[list[Span]]:
@@ -24,9 +31,48 @@ def find_record_phi(texts: list[str]) -> list[list[Span]]:
     return [detect_phi(t, names) for t in texts] if names else first
 
 
+def _family_name(value: str) -> str:
+    """The surname of a full name (王 of 王小明, Smith of John Smith), or '' for a bare surname."""
+    if value.isascii():
+        words = value.split()
+        return words[-1] if len(words) > 1 else ""
+    s = surname_length(value, 0)
+    return value[:s] if s and len(value) > s else ""
+
+
+def name_aliases(spans: list[list[Span]]) -> dict[str, str]:
+    """Bare surnames (and English surnames alone) -> the one full name of the record they stand for."""
+    full: dict[str, set[str]] = {}  # surname -> {(full name, role)}
+    for s in (s for text in spans for s in text if s.type == "name"):
+        family = _family_name(s.value)
+        if family:
+            full.setdefault(family, set()).add((s.value, s.role))
+    given: dict[str, set[str]] = {}  # English first name -> full names (Hi Kevin ... Kevin Tran)
+    for s in (s for text in spans for s in text if s.type == "name" and s.value.isascii() and " " in s.value):
+        given.setdefault(s.value.split()[0], set()).add(s.value)
+    aliases = {}
+    for s in (s for text in spans for s in text if s.type == "name"):
+        bare = is_surname_only(s.value) or (s.value.isascii() and " " not in s.value)
+        if bare and s.role == "polite" and s.value not in full and len(given.get(s.value, ())) == 1:
+            aliases[s.value] = next(iter(given[s.value]))  # a greeting by first name: the one person so named
+        if not bare or s.value not in full:
+            continue
+        names = {name for name, _ in full[s.value]}
+        roles = {role for _, role in full[s.value]}
+        allowed = _MAY_BE.get(s.role, ("patient", ""))
+        if len(names) == 1 and roles <= set(allowed) | {""} and roles & set(allowed):  # one person, a fitting role
+            aliases[s.value] = names.pop()
+        elif s.role == "polite":  # 患者宋国强, 家属宋佳, 宋大爷: a polite title is the one patient of that surname
+            fitting = {name for name, role in full[s.value] if role == "patient"}
+            if len(fitting) == 1:
+                aliases[s.value] = fitting.pop()
+    return aliases
+
+
 def deid_texts(texts: list[str], surrogates: bool = False, seed: str = "") -> tuple[list[str], list[list[Span]]]:
     """The texts of one record with PHI replaced, and the spans found in each."""
     spans = find_record_phi(texts)
     chinese = any(_CJK.search(t) for t in texts)
     masker = RecordMasker(chinese=chinese, surrogates=surrogates, seed=seed or "\n".join(texts))
+    masker.aliases = name_aliases(spans)
     return [masker.apply(t, s) for t, s in zip(texts, spans, strict=True)], spans

@@ -65,6 +65,10 @@ def surrogate(kind: str, value: str, rng: random.Random) -> str:
         return f"192.0.2.{rng.randint(1, 254)}"  # TEST-NET-1 (RFC 5737): never a real host
     if kind == "plate":
         return f"测A{rng.randint(10000, 99999)}"
+    if kind == "account":
+        return f"user_{rng.randint(10000, 99999)}"
+    if kind == "org":
+        return f"示例市第{rng.randint(1, 9)}医院" if cjk else f"Example General Hospital {rng.randint(1, 9)}"
     raise ValueError(f"unknown PHI type {kind!r}")
 
 
@@ -73,17 +77,26 @@ class RecordMasker:
 
     def __init__(self, chinese: bool = True, surrogates: bool = False, seed: str = ""):
         self.chinese, self.surrogates = chinese, surrogates
-        self.rng = random.Random(hashlib.sha256(seed.encode("utf-8")).hexdigest())
+        self._seed, self._rng = seed, None
         self._by_value: dict[tuple[str, str], str] = {}
+        self.aliases: dict[str, str] = {}  # 赵 (of 赵女士) -> 赵丽颖: one placeholder per person
         self._count: dict[str, int] = {}
+
+    @property
+    def rng(self) -> random.Random:
+        """The record's random source, seeded from its text (made on first use: most records hold no PHI)."""
+        if self._rng is None:
+            self._rng = random.Random(hashlib.sha256(self._seed.encode("utf-8")).hexdigest())
+        return self._rng
 
     def replacement(self, span: Span) -> str:
         """The placeholder or surrogate of `span`'s value, assigned on first sight."""
-        key = (span.type, value_key(span.value))
+        value = self.aliases.get(span.value, span.value) if span.type == "name" else span.value
+        key = (span.type, value_key(value))
         if key not in self._by_value:
             self._count[span.type] = self._count.get(span.type, 0) + 1
             if self.surrogates:
-                self._by_value[key] = surrogate(span.type, span.value, self.rng)
+                self._by_value[key] = surrogate(span.type, value, self.rng)
             else:
                 label = LABELS[span.type][0 if self.chinese else 1]
                 self._by_value[key] = f"[{label}{self._count[span.type]}]"

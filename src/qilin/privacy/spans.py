@@ -7,7 +7,7 @@ halfwidth("电话：１３８１２３４５６７８")      # same length, ASCI
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # type -> (Chinese label, English label) of its placeholder: [姓名1], [NAME1]
 LABELS: dict[str, tuple[str, str]] = {
@@ -39,12 +39,17 @@ _PLACEHOLDER = re.compile(r"\[(?:" + "|".join(sorted({lab for pair in LABELS.val
 
 @dataclass(frozen=True)
 class Span:
-    """`text[start:end]` is PHI of `type` (one of TYPES); `value` is that text."""
+    """`text[start:end]` is PHI of `type` (one of TYPES); `value` is that text; `role` hints whose name it is.
+
+    role (names only, not compared): patient, family, staff or polite (王女士); record.py uses it to resolve a
+    surname with a title to the full name of the same person.
+    """
 
     type: str
     start: int
     end: int
     value: str
+    role: str = field(default="", compare=False)
 
 
 def id_check_char(body: str) -> str:

@@ -23,7 +23,7 @@ import random
 from collections import Counter
 from typing import Any
 
-from qilin.datasets.dedup import leaked_documents, normalize
+from qilin.chimed.dedup import leaked_documents, normalize
 from qilin.hashing import digest
 from qilin.log import get_logger
 from qilin.rag.index import Retriever

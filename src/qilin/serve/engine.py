@@ -1,9 +1,9 @@
 """The model behind `qilin serve`: requests batched into one `generate` call, tokens streamed back per request.
 
-Batching uses transformers' own `generate` with two small hooks instead of a decoding loop of our own: a
-streamer that receives every step's tokens for the whole batch (transformers' TextStreamer refuses batches),
-and a stopping criterion that ends each row when its request is done (end of turn, a stop string, its own
-max_tokens, or a client that went away). A row that stops early just idles until the batch ends.
+Batching uses transformers' own `generate` with small hooks instead of a decoding loop of our own (see
+decoding.py): a streamer that receives every step's tokens for the whole batch (transformers' TextStreamer
+refuses batches), a logits processor that keeps log-probs and applies penalties, and a stopping criterion that
+ends each row when its request is done. A row that stops early just idles until the batch ends.
 
 Why not `qilin.models.generation.generate_vl_texts`, which chat and VQA evaluation use: that one returns whole
 replies, greedy, after the batch ends, while a server streams each row as it grows, samples per request and stops
@@ -13,111 +13,17 @@ expanded as in training), pixel values from `image_pixels`, and a turn ends at t
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoConfig, StoppingCriteria, StoppingCriteriaList
-from transformers.generation.streamers import BaseStreamer
+from transformers import AutoConfig, LogitsProcessorList, StoppingCriteriaList
 
 from qilin.chat_templates import end_of_turn_ids, render_prompt, stop_strings
 from qilin.config import ModelSettings
+from qilin.serve.decoding import BatchStreamer, Job, Row, RowsDone, StepScores, token_entry
 
-# Events a job emits: ("text", delta) while generating, then ("done", finish_reason) once.
-Emit = Callable[[str, str], None]
-
-
-@dataclass
-class Job:
-    """One chat completion request, tokenized and ready to batch."""
-
-    prompt_ids: list[int]
-    max_tokens: int
-    temperature: float
-    top_p: float
-    stops: list[str]
-    emit: Emit
-    image: Any = None  # a PIL image for a VL model
-    cancelled: threading.Event = field(default_factory=threading.Event)
-    completion_tokens: int = 0
-
-    def sampling_key(self) -> tuple:
-        """Jobs with the same key can share one `generate` call."""
-        return (self.image is not None, self.temperature > 0, self.temperature, self.top_p)
-
-
-class _Row:
-    """Incremental detokenization of one batch row: emits only text that no later token can change."""
-
-    def __init__(self, job: Job, tokenizer: Any, eos_ids: set[int]):
-        self.job, self.tokenizer, self.eos_ids = job, tokenizer, eos_ids
-        self.tokens: list[int] = []
-        self.sent = 0
-        self.done = False
-
-    def add(self, token: int) -> None:
-        if self.done:
-            return
-        if self.job.cancelled.is_set():
-            return self.finish("cancelled")
-        if token in self.eos_ids:
-            return self.finish("stop")
-        self.tokens.append(token)
-        self.job.completion_tokens = len(self.tokens)
-        text = self.tokenizer.decode(self.tokens, skip_special_tokens=True)
-        cut = min((i for i in (text.find(s) for s in self.job.stops) if i >= 0), default=-1)
-        if cut >= 0:
-            self._send(text[:cut])
-            return self.finish("stop")
-        if len(self.tokens) >= self.job.max_tokens:
-            self._send(text)
-            return self.finish("length")
-        # hold back a character still being assembled from byte tokens, and text that may begin a stop string
-        safe = len(text.rstrip("\ufffd"))
-        for stop in self.job.stops:
-            for k in range(min(len(stop) - 1, safe), 0, -1):
-                if text[:safe].endswith(stop[:k]):
-                    safe -= k
-                    break
-        self._send(text[:safe])
-
-    def _send(self, text: str) -> None:
-        if len(text) > self.sent:
-            self.job.emit("text", text[self.sent :])
-            self.sent = len(text)
-
-    def finish(self, reason: str) -> None:
-        if not self.done:
-            self.done = True
-            self.job.emit("done", reason)
-
-
-class _BatchStreamer(BaseStreamer):
-    """Receives each generation step's tokens, shape (B,), and hands them to the rows."""
-
-    def __init__(self, rows: list[_Row]):
-        self.rows = rows
-
-    def put(self, value: torch.Tensor) -> None:
-        if value.dim() == 2:  # generate() first passes the prompt ids, (B, T); then each step's tokens, (B,)
-            return
-        for row, token in zip(self.rows, value.reshape(-1).tolist(), strict=True):
-            row.add(token)
-
-    def end(self) -> None:
-        for row in self.rows:
-            row.finish("length")
-
-
-class _RowsDone(StoppingCriteria):
-    def __init__(self, rows: list[_Row]):
-        self.rows = rows
-
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-        return torch.tensor([row.done for row in self.rows], device=input_ids.device)
+__all__ = ["ChatEngine", "Job"]
 
 
 class ChatEngine:
@@ -161,44 +67,68 @@ class ChatEngine:
         return self.model.num_image_tokens if self.is_vl else 0
 
     @torch.no_grad()
+    def prompt_logprobs(self, ids: list[int], top: int) -> list[dict]:
+        """Each prompt token's entry under the model given the tokens before it (the first has no log-prob)."""
+        logits = self.model(input_ids=torch.tensor([ids], device=self.model.device)).logits[0]  # (T, V)
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        entries = [token_entry(self.tokenizer, ids[0], None, 0)]
+        entries += [token_entry(self.tokenizer, t, logprobs[i], top) for i, t in enumerate(ids[1:])]
+        return entries
+
+    @torch.no_grad()
     def run_batch(self, jobs: list[Job]) -> None:
-        """Generate for jobs sharing a sampling key, streaming each row's text through its job's `emit`."""
-        rows = [_Row(job, self.tokenizer, self.eos_ids) for job in jobs]
+        """Generate for jobs sharing a sampling key, streaming each choice's text through its job's `emit`."""
+        try:
+            for job in jobs:
+                if job.prompt_logprobs is not None and not self.is_vl:
+                    job.emit("prompt", 0, self.prompt_logprobs(job.prompt_ids, job.prompt_logprobs))
+            rows = [Row(job, i, self.tokenizer, self.eos_ids) for job in jobs for i in range(job.n)]
+            for row in rows:
+                if row.job.max_tokens == 0:  # an echo of the prompt's log-probs only
+                    row.finish("length")
+            if all(row.done for row in rows):
+                return
+            self._generate(rows)
+        except Exception as e:  # one bad batch must not take the server down; its requests learn why
+            for job in jobs:
+                job.emit("error", 0, f"{type(e).__name__}: {e}")
+            return
+
+    def _generate(self, rows: list[Row]) -> None:
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
-        width = max(len(j.prompt_ids) for j in jobs)
-        ids = torch.full((len(jobs), width), pad, dtype=torch.long)  # (B, T), left-padded
-        mask = torch.zeros((len(jobs), width), dtype=torch.long)
-        for i, job in enumerate(jobs):
-            ids[i, width - len(job.prompt_ids) :] = torch.tensor(job.prompt_ids)
-            mask[i, width - len(job.prompt_ids) :] = 1
-        first = jobs[0]
+        width = max(len(r.job.prompt_ids) for r in rows)
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)  # (B, T), left-padded
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            ids[i, width - len(row.job.prompt_ids) :] = torch.tensor(row.job.prompt_ids)
+            mask[i, width - len(row.job.prompt_ids) :] = 1
+        first = rows[0].job
         sampling = (
             {"do_sample": True, "temperature": first.temperature, "top_p": first.top_p}
             if first.temperature > 0
             else {"do_sample": False}
         )
+        # the VL model generates from embeddings: the ids the processors see are the new tokens only
+        scores = StepScores(rows, 0 if first.image is not None else width, self.model.device)
         kwargs: dict[str, Any] = {
             "attention_mask": mask.to(self.model.device),
-            "max_new_tokens": max(j.max_tokens for j in jobs),
+            "max_new_tokens": max(r.job.max_tokens for r in rows),
             "pad_token_id": pad,
             "use_cache": True,  # load_model turns the cache off for training
-            "streamer": _BatchStreamer(rows),
-            "stopping_criteria": StoppingCriteriaList([_RowsDone(rows)]),
+            "streamer": BatchStreamer(rows, scores),
+            "logits_processor": LogitsProcessorList([scores]),
+            "stopping_criteria": StoppingCriteriaList([RowsDone(rows)]),
             **sampling,
         }
-        try:
+        with torch.random.fork_rng(devices=[]):  # a seed decides this batch and leaves the global generator alone
+            if first.seed is not None:
+                torch.manual_seed(first.seed)
             if first.image is not None:
                 from qilin.data.vision.dataset import image_pixels
 
-                pixels = image_pixels(self.processor, [j.image for j in jobs])
+                pixels = image_pixels(self.processor, [r.job.image for r in rows])
                 self.model.generate(input_ids=ids.to(self.model.device), pixel_values=pixels, **kwargs)
             else:
                 self.model.generate(input_ids=ids.to(self.model.device), **kwargs)
-        except Exception as e:  # one bad batch must not take the server down; its requests learn why
-            for row in rows:
-                if not row.done:
-                    row.done = True
-                    row.job.emit("error", f"{type(e).__name__}: {e}")
-            return
         for row in rows:
             row.finish("length")

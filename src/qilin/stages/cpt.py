@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 from accelerate import PartialState
-from transformers import Trainer, TrainingArguments, default_data_collator
+from transformers import Trainer, default_data_collator
 
 from qilin.config import CptSettings
 from qilin.data.text.formats import check_file, iter_file
@@ -27,6 +27,7 @@ from qilin.data.text.packed_cache import build_once, cache_dir, tokenizer_finger
 from qilin.data.text.packing import PackedBlocks, check_packed, pack_token_batches, write_packed_sources
 from qilin.data.text.replay import ReplayMix
 from qilin.data.text.tokenize_corpus import CorpusTokenizer, default_processes
+from qilin.distributed import init_processes
 from qilin.log import get_logger
 from qilin.models.loading import load_tokenizer, packs_by_position_ids
 from qilin.stages.protocol import StageContext
@@ -35,8 +36,8 @@ from qilin.training import (
     build_trainer,
     real_tokens_per_second,
     save_stage_output,
+    stage_arguments,
     train,
-    training_arguments,
 )
 from qilin.training.memory import fit_rows_to_memory, with_checkpointing_decided
 from qilin.training.source_loss import SourceLossTrainer
@@ -137,8 +138,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     if cfg.tokenize_processes < 0:
         raise ValueError(f"stages.cpt.tokenize_processes: must be >= 0, got {cfg.tokenize_processes}")
     tokenizer = load_tokenizer(ctx.model_path, ctx.model)
-    # Arguments first: creating them joins the launched processes, which packing needs to tell the main one.
-    args = TrainingArguments(**training_arguments(cfg, ctx.stage_dir, ctx.model))
+    init_processes()  # join the launched processes first: packing tells the main one when the cache is built
     processes = cfg.tokenize_processes or default_processes()
     dataset = build_packed_corpus(ctx.data, ctx.data_hashes, tokenizer, cfg.block_size, processes=processes)
     if cfg.replay:
@@ -153,18 +153,11 @@ def run(ctx: StageContext) -> dict[str, Any]:
         trainer_class, extra = SourceLossTrainer, {"source_names": dataset.source_names}
     else:
         trainer_class, extra = Trainer, {}
-    for key, value in fit_rows_to_memory(cfg, model, dataset, default_data_collator).items():
-        setattr(args, key, value)  # the arguments exist already (they joined the processes before packing)
+    args = stage_arguments(
+        cfg, ctx.stage_dir, ctx.model, **fit_rows_to_memory(cfg, model, dataset, default_data_collator)
+    )
     trainer = build_trainer(
-        cfg,
-        ctx.stage_dir,
-        ctx.model,
-        model,
-        dataset,
-        trainer_class=trainer_class,
-        args=args,
-        data_collator=default_data_collator,
-        **extra,
+        ctx.stage_dir, model, dataset, args, trainer_class=trainer_class, data_collator=default_data_collator, **extra
     )
     metrics = train(trainer, ctx.stage_dir)
     metrics.update(blocks=len(dataset), tokens=dataset.real_tokens())

@@ -30,7 +30,7 @@ from qilin.data.text.formats import read_file
 from qilin.log import get_logger
 from qilin.models.loading import load_tokenizer
 from qilin.stages.protocol import StageContext
-from qilin.training import build_model, build_trainer, save_stage_output, train, training_arguments
+from qilin.training import build_model, build_trainer, save_stage_output, stage_arguments, train
 from qilin.training.memory import with_checkpointing_decided
 from qilin.training.packed_dpo import (
     DENSE_MASK_KERNELS,
@@ -65,8 +65,11 @@ def build_dpo_trainer(ctx: StageContext) -> DPOTrainer:
     tokenizer = load_tokenizer(ctx.model_path, model_settings)
     dataset = preference_dataset(ctx.data)
     model = build_model(ctx.model_path, model_settings, cfg)
-    args = DPOConfig(
-        **training_arguments(cfg, ctx.stage_dir, model_settings),
+    args = stage_arguments(
+        cfg,
+        ctx.stage_dir,
+        model_settings,
+        DPOConfig,
         beta=cfg.beta,
         max_length=cfg.max_length,
         precompute_ref_log_probs=cfg.cache_reference,
@@ -74,19 +77,18 @@ def build_dpo_trainer(ctx: StageContext) -> DPOTrainer:
     collator = packed_collator(cfg, model.config, model_settings.trust_remote_code, tokenizer.pad_token_id)
     # LoRA: the reference is the adapter-disabled policy. Full: trl scores the reference with the starting weights
     # before training when precomputing, else it loads the starting model again.
-    common = {"args": args, "ref_model": None, "processing_class": tokenizer}
+    common = {"ref_model": None, "processing_class": tokenizer}
     if collator is not None:
         common["data_collator"] = collator
     if not cfg.cache_reference:
         trainer_class = DPOTrainer if collator is None else PackedDPOTrainer
-        return build_trainer(cfg, ctx.stage_dir, model_settings, model, dataset, trainer_class=trainer_class, **common)
+        return build_trainer(ctx.stage_dir, model, dataset, args, trainer_class=trainer_class, **common)
     sources = reference_sources(ctx.model_path, ctx.data_hashes, model_settings, next(model.parameters()).dtype)
     return build_trainer(
-        cfg,
         ctx.stage_dir,
-        model_settings,
         model,
         dataset,
+        args,
         trainer_class=CachedReferenceDPOTrainer if collator is None else PackedCachedDPOTrainer,
         **common,
         # Beside the stage directory, not in it: the pipeline deletes a stage directory when its config changes

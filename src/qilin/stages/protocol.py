@@ -12,7 +12,8 @@ the stage table show). Every stage follows the same skeleton, top to bottom:
     setup -> build model -> build data -> train -> save
 
 and calls the shared components of `qilin.training` with flat arguments (they never see a context):
-`build_model` (load, LoRA attach), `build_trainer` (the one Trainer construction: the stage's arguments and
+`build_model` (load, LoRA attach), `stage_arguments` (the one way to build training arguments: the recipe's
+values, then the stage's own keys such as trl's beta), `build_trainer` (the one Trainer construction, with
 TensorBoard), `train` (resume from the last complete checkpoint) and `save_stage_output` (LoRA merge,
 consolidated atomic save). The pipeline (`qilin.pipeline.runner`) decides which stages run and hands each its
 context; `qilin train STAGE` runs a one-stage recipe through the same pipeline.

@@ -20,7 +20,14 @@ from qilin.models.loading import load_tokenizer, packs_by_position_ids
 from qilin.rag.index import load_index
 from qilin.rag.training import PassagePrompts
 from qilin.stages.protocol import StageContext
-from qilin.training import build_model, build_trainer, real_tokens_per_second, save_stage_output, train
+from qilin.training import (
+    build_model,
+    build_trainer,
+    real_tokens_per_second,
+    save_stage_output,
+    stage_arguments,
+    train,
+)
 from qilin.training.memory import fit_rows_to_memory, with_checkpointing_decided
 
 log = get_logger(__name__)
@@ -41,7 +48,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     if dropped:
         log.info(f"dropped {dropped} conversations whose assistant turns start beyond max_length={cfg.max_length}")
     model = build_model(ctx.model_path, ctx.model, cfg)
-    extra_args = {}
+    stage_keys = {}
     if cfg.packing:
         if not packs_by_position_ids(model):
             raise ValueError(
@@ -55,11 +62,10 @@ def run(ctx: StageContext) -> dict[str, Any]:
         dataset = examples
         collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX)
         if cfg.group_by_length:
-            extra_args["train_sampling_strategy"] = "group_by_length"
-    extra_args.update(fit_rows_to_memory(cfg, model, dataset, collator))
-    trainer = build_trainer(
-        cfg, ctx.stage_dir, ctx.model, model, dataset, extra_args=extra_args, data_collator=collator
-    )
+            stage_keys["train_sampling_strategy"] = "group_by_length"
+    stage_keys.update(fit_rows_to_memory(cfg, model, dataset, collator))
+    args = stage_arguments(cfg, ctx.stage_dir, ctx.model, **stage_keys)
+    trainer = build_trainer(ctx.stage_dir, model, dataset, args, data_collator=collator)
     metrics = train(trainer, ctx.stage_dir)
     tokens = sum(len(e["input_ids"]) for e in examples)
     metrics.update(examples=len(examples), dropped=dropped, rows=len(dataset), tokens=tokens)

@@ -10,7 +10,7 @@ from typing import Any
 from qilin.data.vision.dataset import build_vl_dataset, collate_vl
 from qilin.models.vision import prepare_vl_model
 from qilin.stages.protocol import StageContext
-from qilin.training import build_trainer, save_stage_output, train
+from qilin.training import build_trainer, save_stage_output, stage_arguments, train
 from qilin.training.memory import with_checkpointing_decided
 from qilin.training.precision import load_dtype, resolve_precision
 
@@ -29,9 +29,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
     dataset, skipped = build_vl_dataset(
         ctx.data, cfg.format, cfg.images, cfg.skip_bad_images, model, tokenizer, processor, cfg.max_length
     )
-    trainer = build_trainer(
-        cfg, ctx.stage_dir, ctx.model, model, dataset, data_collator=collate_vl(tokenizer.pad_token_id)
-    )
+    args = stage_arguments(cfg, ctx.stage_dir, ctx.model)
+    trainer = build_trainer(ctx.stage_dir, model, dataset, args, data_collator=collate_vl(tokenizer.pad_token_id))
     metrics = train(trainer, ctx.stage_dir)
     metrics.update(examples=len(dataset), dropped=dataset.dropped, bad_images=skipped)
     save_stage_output(

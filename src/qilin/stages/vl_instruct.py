@@ -14,7 +14,7 @@ from qilin.log import get_logger
 from qilin.models.lora import attach_lora
 from qilin.models.vision import prepare_vl_model
 from qilin.stages.protocol import StageContext
-from qilin.training import build_trainer, save_stage_output, train
+from qilin.training import build_trainer, save_stage_output, stage_arguments, train
 from qilin.training.memory import with_checkpointing_decided
 from qilin.training.precision import load_dtype, resolve_precision
 
@@ -58,7 +58,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
     if cfg.packing:
         dataset, collator = PackedVLDataset(dataset, cfg.max_length), collate_packed_vl(tokenizer.pad_token_id)
         log.info(f"packed {examples} image conversations into {len(dataset)} rows of at most {cfg.max_length} tokens")
-    trainer = build_trainer(cfg, ctx.stage_dir, ctx.model, model, dataset, data_collator=collator)
+    args = stage_arguments(cfg, ctx.stage_dir, ctx.model)
+    trainer = build_trainer(ctx.stage_dir, model, dataset, args, data_collator=collator)
     metrics = train(trainer, ctx.stage_dir)
     dropped = dataset.dataset.dropped if cfg.packing else dataset.dropped
     metrics.update(examples=examples, rows=len(dataset), dropped=dropped, bad_images=skipped)

@@ -1,7 +1,8 @@
-"""Building what a stage trains with: the starting model (LoRA attached) and one Trainer construction.
+"""Building what a stage trains with: the starting model (LoRA attached), its arguments and one Trainer construction.
 
-Every stage, text or vision, builds its Trainer through `build_trainer`, so the arguments (from the stage's
-typed config), the TensorBoard writer in the stage directory and the seeds are the same everywhere.
+Every stage, text or vision, builds its arguments with `stage_arguments` (the recipe's values, then the stage's
+own keys) and its Trainer with `build_trainer`, so the arguments, the TensorBoard writer in the stage directory
+and the seeds are the same everywhere.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ log = get_logger(__name__)
 
 
 def training_arguments(cfg: TrainSettings, stage_dir: Path, model_settings: ModelSettings) -> dict[str, Any]:
-    """Keyword arguments shared by transformers.TrainingArguments and trl's configs, from a stage config."""
+    """The recipe's values as keyword arguments shared by transformers.TrainingArguments and trl's configs."""
     autocast = uses_autocast(resolve_precision(cfg.precision))
     return {
         "output_dir": str(stage_dir / "checkpoints"),
@@ -49,12 +50,30 @@ def training_arguments(cfg: TrainSettings, stage_dir: Path, model_settings: Mode
         "logging_steps": cfg.logging_steps,
         "logging_first_step": True,
         "seed": cfg.seed,
-        "report_to": "none",  # TensorBoard is attached explicitly, writing into the stage directory
+        # TensorBoard is attached explicitly, writing into the stage directory; the recipe's trackers come on top
+        "report_to": [t for t in cfg.report_to if t != "tensorboard"] or "none",
+        "run_name": f"{stage_dir.parent.name}-{stage_dir.name}",  # runs/demo/sft -> demo-sft, as `qilin serve` names it
         "dataloader_num_workers": 0,
         "dataloader_pin_memory": torch.cuda.is_available(),
         "remove_unused_columns": False,
         "ddp_find_unused_parameters": False,  # every trainable weight is used in every step; skips a graph walk
     }
+
+
+def stage_arguments(
+    cfg: TrainSettings,
+    stage_dir: Path,
+    model_settings: ModelSettings,
+    config_class: type[TrainingArguments] = TrainingArguments,
+    **stage_keys: Any,
+) -> TrainingArguments:
+    """The one way a stage's training arguments are built: the recipe's values, then the stage's own keys.
+
+    `config_class` is TrainingArguments or a trl config (DPOConfig, ...); `stage_keys` are what only that stage
+    sets (trl's beta and max_length, the memory fit's micro-batch split, a sampling strategy), and they win over
+    the recipe's values they name.
+    """
+    return config_class(**{**training_arguments(cfg, stage_dir, model_settings), **stage_keys})
 
 
 def build_model(model_path: Path, model_settings: ModelSettings, cfg: FinetuneSettings) -> PreTrainedModel:
@@ -86,24 +105,15 @@ def tensorboard_callback(stage_dir: Path) -> TensorBoardCallback:
 
 
 def build_trainer(
-    cfg: TrainSettings,
     stage_dir: Path,
-    model_settings: ModelSettings,
     model: Any,
     train_dataset: Any,
+    args: TrainingArguments,
     *,
     trainer_class: type[Trainer] = Trainer,
-    args: TrainingArguments | None = None,
-    extra_args: dict[str, Any] | None = None,
     **trainer_kwargs: Any,
 ) -> Trainer:
-    """The stage's Trainer (or a subclass such as trl's DPOTrainer, with its config class passed as `args`).
-
-    `args` defaults to TrainingArguments from the stage config plus `extra_args`; pass it built when it must
-    exist earlier (creating it joins the launched processes).
-    """
-    if args is None:
-        args = TrainingArguments(**{**training_arguments(cfg, stage_dir, model_settings), **(extra_args or {})})
+    """The stage's Trainer (or a subclass such as trl's DPOTrainer) on `args` from `stage_arguments`."""
     return _without_arguments_pickle(trainer_class)(
         model=model,
         args=args,

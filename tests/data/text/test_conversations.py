@@ -17,7 +17,7 @@ from qilin.data.text.conversations import (
     tokenize_conversation_by_prefixes,
     tokenize_conversations,
 )
-from qilin.models.embedded import build_embedded_model
+from qilin.embedded.model import build_embedded_model
 from qilin.models.loading import load_tokenizer
 
 # Qwen2.5's template (a default system turn; a tokenizer's own template, as a Qwen checkpoint brings it)
@@ -141,7 +141,7 @@ def test_a_template_that_trims_contents_falls_back_only_where_it_trims(tokenizer
 
 def test_the_demo_data_tokenizes_as_before(tmp_path: Path) -> None:
     """The embedded ChiMed SFT set with a tokenizer trained as the demo trains its own: ids and labels unchanged."""
-    from qilin.datasets.chimed import build_embedded
+    from qilin.embedded.chimed import build_embedded
 
     parts = build_embedded(tmp_path / "chimed")
     rows = [json.loads(line) for line in parts["sft"].read_text(encoding="utf-8").splitlines()]

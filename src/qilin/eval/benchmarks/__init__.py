@@ -1,5 +1,5 @@
 """Medical multiple-choice benchmarks in their published layouts, read into CMExam's `ExamQuestion` so that one
-scorer (`qilin.eval.cmexam`) serves them all.
+scorer (`qilin.eval.multiple_choice`) serves them all.
 
     fmt, questions = read_benchmark("MedQA/questions/US/test.jsonl")   # layout detected: "medqa"
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from qilin.data.records import DataError
 from qilin.eval.benchmarks.raw import RawFile, checked_answer, load_raw, required
-from qilin.eval.cmexam import ExamQuestion
+from qilin.eval.multiple_choice import ExamQuestion
 
 CMB_GROUPS = ("exam_type", "exam_class", "exam_subject")
 CMB_TEST_ANSWERS = "CMB-test-choice-answer.json"

@@ -21,7 +21,7 @@ from qilin.eval.benchmarks.medmcqa import medmcqa_questions
 from qilin.eval.benchmarks.medqa import medqa_questions
 from qilin.eval.benchmarks.pubmedqa import pubmedqa_questions
 from qilin.eval.benchmarks.raw import RawFile, load_raw
-from qilin.eval.cmexam import ExamQuestion, read_cmexam
+from qilin.eval.multiple_choice import ExamQuestion, read_cmexam
 from qilin.log import get_logger
 
 log = get_logger(__name__)

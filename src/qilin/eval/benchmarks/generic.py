@@ -14,7 +14,7 @@ from string import ascii_uppercase
 from qilin.config import ConfigError
 from qilin.data.records import DataError
 from qilin.eval.benchmarks.raw import RawFile, checked_answer, language_of, required
-from qilin.eval.cmexam import ExamQuestion
+from qilin.eval.multiple_choice import ExamQuestion
 
 FIELD_ROLES = ("question", "options", "answer", "groups", "id")
 DEFAULT_FIELDS = {"question": "question", "options": "options", "answer": "answer"}

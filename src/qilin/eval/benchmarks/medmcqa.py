@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from qilin.data.records import DataError
 from qilin.eval.benchmarks.raw import RawFile, required
-from qilin.eval.cmexam import ExamQuestion
+from qilin.eval.multiple_choice import ExamQuestion
 from qilin.log import get_logger
 
 log = get_logger(__name__)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from qilin.data.records import DataError
 from qilin.eval.benchmarks.raw import RawFile, checked_answer, language_of, required
-from qilin.eval.cmexam import ExamQuestion
+from qilin.eval.multiple_choice import ExamQuestion
 
 
 def medqa_questions(raw: RawFile) -> list[ExamQuestion]:

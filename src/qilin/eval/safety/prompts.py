@@ -78,7 +78,9 @@ def _prompt(record: dict, number: int, path: Path, where: str, fields: dict[str,
         category = category.replace(":", "/").partition("/")[2] or label
     else:
         raise DataError(path, where, f"needs field '{names['label']}' (harmful/benign) or '{names['category']}'")
-    pid = str(record.get(names["id"]) or f"line-{number}")
+    value = record.get(names["id"])
+    # an id of 0 (or False) is an id: only a missing or blank one falls back to the line number
+    pid = f"line-{number}" if value is None or not str(value).strip() else str(value).strip()
     return SafetyPrompt(pid, text.strip(), label, category or label)
 
 

@@ -41,7 +41,7 @@ def judge_replies(
         raise ValueError(f"{len(replies)} replies for {len(prompts)} prompts")
     if judge is not None:
         return judge([p.prompt for p in prompts], replies)
-    return [judge_response(p.prompt, r) for p, r in zip(prompts, replies, strict=True)]
+    return [judge_response(p.prompt, r, p.label == "harmful") for p, r in zip(prompts, replies, strict=True)]
 
 
 def _pct(part: int, whole: int) -> float | None:

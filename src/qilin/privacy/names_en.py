@@ -1,0 +1,96 @@
+"""English person names: after a title, a role label or a relation, before a degree, or opening a case sentence.
+
+english_names("Dr. Emily Carter saw Mr. Smith; his daughter Mary Johnson agreed.")
+# [Span("name", 4, 16, "Emily Carter", role="staff"), Span(... "Smith", role="polite"), ... "Mary Johnson"]
+"""
+
+from __future__ import annotations
+
+import re
+
+from qilin.privacy.spans import Span
+
+_CAPITALISED = re.compile(r"[A-Z][a-z]")
+_WORD = r"(?:[A-Z]')?[A-Z][a-z]+(?:[A-Z][a-z]+)?(?:-[A-Z][a-z]+)?"  # Smith, O'Connor, McDonald, Smith-Jones
+_NAME = re.compile(rf"(?:[A-Z]\.[ \t]?)?{_WORD}(?:\s+[A-Z]\.)?(?:\s+{_WORD}){{0,2}}")
+_STAFF_LABELS = (
+    r"doctor|nurse|attending(?:\s+physician)?|physician|surgeon|assistant|anesthesiologist|anesthetist|"
+    r"resident|fellow|intern|pcp|primary care physician|referring physician|consultant|provider|seen by|"
+    r"referred by|dictated by|transcribed by|signed(?:\s+by)?|electronically signed by|reviewed by|witness|cc"
+)
+_PATIENT_LABELS = r"patient(?:'s)?(?:\s+name)?|pt\.?|name|patient name|this is|my name is|i am|i'm"
+_FAMILY_LABELS = (
+    r"contact|emergency contact|next of kin|guardian|daughter|son|wife|husband|mother|father|sister|brother|spouse|"
+    r"partner|caregiver|friend|niece|nephew|grandson|granddaughter|fianc[eé]e?|mom|dad|aunt|uncle|cousin"
+)
+_LABEL = re.compile(
+    rf"\b(?:(?P<staff>(?i:{_STAFF_LABELS}))|(?P<patient>(?i:{_PATIENT_LABELS}))|(?P<family>(?i:{_FAMILY_LABELS})))"
+    r"\b,?[ \t]*[:(]?[ \t]*(?:(?:(?P<dr>Dr|Prof)|Mr|Mrs|Ms|Miss)\.?[ \t]+)?"
+)
+# A greeting names whom it greets ("Hi Kevin,", "Dear Maria"): a capitalised word, then a comma or the line's end.
+_GREETING = re.compile(rf"\b(?:Hi|Hello|Hey|Dear|Thanks|Thank you),?[ \t]+({_WORD})(?=[ \t]*(?:[,!.]|$))", re.M)
+# A name in Latin letters after a Chinese label (联系人: Wang Fang): two words at least, as pinyin names are.
+_ZH_LABEL = re.compile(r"(?:姓名|患者|病人|联系人|家属|医生|医师|签名)[ \t]*[:：][ \t]*")
+_TITLE = re.compile(r"\b(?:(?P<staff>Dr|Prof|Doctor)|(?P<polite>Mr|Mrs|Ms|Mx|Miss))\.?[ \t]+")
+_SUFFIX = re.compile(
+    rf"\b((?:{_WORD}|[A-Z]\.)(?:\s+[A-Z]\.)?\s+{_WORD}),\s*(?:MD|M\.D\.|RN|DO|NP|PA-C|PA|PhD|MBBS|CRNA|FACS)\b"
+)
+_INVERTED = re.compile(rf",[ \t]*({_WORD})\b")
+_CONSENT = re.compile(rf"\bI,\s+({_WORD}(?:\s+[A-Z]\.)?(?:\s+{_WORD}){{1,2}}),")
+_AGE_AFTER = r",?\s+(?:is|was)?\s*an?\s+\d{1,3}[- ]year[- ]old|,\s*\d{1,3}\s?(?:M|F|yo|y/o)\b"  # is a 67-year-old, 45F
+_CASE = re.compile(rf"(?:^|(?<=[.:\n]\s)|(?<=\n))({_WORD}\s+{_WORD})(?={_AGE_AFTER})")
+# Capitalised words that follow "Patient"/"Name"/"son" but are not names.
+_NOT_WORDS = (
+    "The A An He She They His Her Their This That Is Was Has Had Who With Without Education Information Reports "
+    "Denies Presented States Name Age Sex Male Female Unknown History Admitted Discharged Will Date ID DOB MRN "
+    "Medical Record Number Phone Address Diagnosis Follow Seen Signed Consent Refused Declined At In On Of And Or "
+    "Mr Mrs Ms Miss Dr Prof Not No Yes None Today Tomorrow Emergency Department Room Unit Hospital Clinic Is Are "
+    "Insurance Hi Hello Hey Dear Thanks Thank Sorry Please Should Could Would Can May Good Okay Ok Yes So Doctor "
+    "Patient Nurse Sir Madam Team All Everyone There Again"
+)
+_NOT_NAMES = set(_NOT_WORDS.split())
+
+
+def _name_at(text: str, pos: int) -> re.Match | None:
+    m = _NAME.match(text, pos)
+    if not m or m.group().split()[0] in _NOT_NAMES:
+        return None
+    words = m.group().split()
+    while words and words[-1] in _NOT_NAMES:  # "Mary Johnson Was": trim a trailing non-name
+        words.pop()
+    return _NAME.match(text, pos, pos + len(" ".join(words))) if words else None
+
+
+def english_names(text: str) -> list[Span]:
+    """English person names with a role hint (staff, patient, family, polite)."""
+    spans: list[Span] = []
+    if not _CAPITALISED.search(text):  # no capitalised word, no English name (most Chinese text): skip the scans
+        return spans
+    for m in _LABEL.finditer(text):
+        name = _name_at(text, m.end())
+        if name:
+            role = "staff" if m.group("dr") else next(k for k in ("staff", "patient", "family") if m.group(k))
+            spans.append(Span("name", name.start(), name.end(), name.group(), role=role))
+            first = _INVERTED.match(text, name.end()) if " " not in name.group() else None
+            if first and first.group(1) not in _NOT_NAMES:  # Name: Doe, John
+                spans.append(Span("name", first.start(1), first.end(1), first.group(1), role=role))
+    for m in _TITLE.finditer(text):
+        name = _name_at(text, m.end())
+        if name:
+            role = "staff" if m.group("staff") else "polite"
+            spans.append(Span("name", name.start(), name.end(), name.group(), role=role))
+    for m in _ZH_LABEL.finditer(text):
+        name = _name_at(text, m.end())
+        if name and " " in name.group():
+            spans.append(Span("name", name.start(), name.end(), name.group(), role="patient"))
+    for m in _GREETING.finditer(text):
+        if m.group(1) not in _NOT_NAMES:
+            spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="polite"))
+    for m in _SUFFIX.finditer(text):
+        spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="staff"))
+    for m in _CONSENT.finditer(text):  # "I, James Miller, consent to"
+        spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="patient"))
+    for m in _CASE.finditer(text):
+        if m.group(1).split()[0] not in _NOT_NAMES:
+            spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="patient"))
+    return spans
