@@ -123,3 +123,27 @@ def test_report_lists_each_gate_with_its_figures_and_verdict(tmp_path: Path) -> 
         "| sft | cmexam_acc not worse by 3.0 points | base | 50.0 -> 56.0 | 5 items better, 2 worse; difference "
         "+6.00 points, 90% interval [-3.08, 14.62] | **inconclusive** |" in text
     )
+
+
+def test_retrieval_metrics_become_columns_and_the_sft_passage_share_a_training_figure(tmp_path: Path) -> None:
+    from qilin.eval.suite import Metric, proportion
+
+    names = [f"q{i}" for i in range(4)]
+    metrics = {
+        "x_acc": proportion("x acc (%)", [True, False, False, False], names),
+        "x_rag_acc": proportion("x_rag acc (%)", [True, True, True, False], names),
+        "x_rag_recall_1": proportion("x_rag recall@1 (%)", [True, True, False, False], names, plot=False),
+        "x_rag_p_vs_none": Metric(0.5, "x_rag vs none, p", plot=False),
+    }
+    evaluation = {k: m.record() for k, m in metrics.items()}
+    training = {"rag_share": 50.5, "rag_gold": 300, "rag_distractors_only": 195}
+    run = _write(tmp_path, {"sft": {"status": "complete", "evaluation": evaluation, "metrics": training}}, {})
+    write_report(run)
+    report = (run / "report.md").read_text()
+    header = "| stage | status | x acc (%) | x_rag acc (%) | x_rag recall@1 (%) | x_rag vs none, p |"
+    assert header in report
+    lo, hi = wilson_interval(2, 4)
+    assert f"| 50.0 [{lo:.1f}, {hi:.1f}] | 0.5 |" in report
+    assert (
+        "| stage | rag share | rag gold | rag distractors only |" in report and "| sft | 50.5 | 300 | 195 |" in report
+    )
