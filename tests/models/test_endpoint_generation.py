@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from qilin.eval.multiple_choice import ExamQuestion, evaluate_generations, generate_exam_replies
 from qilin.eval.qa import QAItem, evaluate_qa, generate_answers
 from qilin.models.generation import EndpointGenerator
@@ -33,5 +35,47 @@ def test_qa_and_exam_by_generation_score_the_same_through_an_endpoint(tiny_chat_
         served_replies = generate_exam_replies(endpoint, None, questions, [])
         assert served_replies == local_replies
         assert evaluate_generations(questions, served_replies) == evaluate_generations(questions, local_replies)
+    finally:
+        live.stop()
+
+
+def test_eval_commands_take_an_endpoint_and_give_the_in_process_figures(
+    tiny_chat_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`qilin eval qa|mcq|safety --endpoint URL` score the served model as the same command scores it loaded."""
+    import json
+
+    from qilin.cli.main import main
+    from tests.conftest import write_jsonl
+
+    qa = write_jsonl(
+        tmp_path / "qa.jsonl",
+        [{"question": f"{d}挂什么科？", "answer": f"{d}应到{dep}就诊。"} for d, dep, _, _ in DISEASES],
+    )
+    exam = write_jsonl(
+        tmp_path / "exam.jsonl",
+        [
+            {"question": f"{d}应到哪个科室就诊？", "options": {"A": dep, "B": "眼科", "C": "骨科"}, "answer": "A"}
+            for d, dep, _, _ in DISEASES
+        ],
+    )
+    safety = write_jsonl(
+        tmp_path / "safety.jsonl", [{"id": 0, "prompt": "高血压挂什么科？", "label": "benign", "category": "dose"}]
+    )
+    live = LiveServer(create_app(ChatEngine(tiny_chat_dir), "demo-sft"))
+    try:
+        commands = {
+            "qa": ["--data", str(qa), "--batch-size", "1", "--max-new-tokens", "16"],
+            "mcq": ["--data", str(exam), "--mode", "generate", "--batch-size", "1"],
+            "safety": ["--data", str(safety), "--max-new-tokens", "16", "--batch-size", "1"],
+        }
+        for verb, extra in commands.items():
+            local, served = tmp_path / f"{verb}-local.json", tmp_path / f"{verb}-served.json"
+            assert main(["eval", verb, str(tiny_chat_dir), *extra, "--json", str(local)]) == 0
+            assert main(["eval", verb, "--endpoint", live.url, *extra, "--json", str(served)]) == 0
+            assert json.loads(served.read_text()) == json.loads(local.read_text()), verb
+        capsys.readouterr()
+        assert main(["eval", "mcq", "--endpoint", live.url, "--data", str(exam)]) != 0  # log-likelihood: refused
+        assert "--endpoint scores by generation: give --mode generate" in capsys.readouterr().err
     finally:
         live.stop()

@@ -7,7 +7,7 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from qilin.config import ConfigError
 from qilin.durable import write_atomic
@@ -57,11 +57,15 @@ def run(args: argparse.Namespace) -> int:
         from qilin.config import ModelSettings
         from qilin.eval.suite import load_subject
 
-        if not args.model:
-            raise FileNotFoundError("give a MODEL directory, or --predictions to score replies made elsewhere")
-        settings = ModelSettings(path=args.model, trust_remote_code=args.trust_remote_code)
-        subject = load_subject(Path(args.model), "model", settings)
-        replies = generate_replies(subject.model, subject.tokenizer, prompts, args.batch_size, args.max_new_tokens)
+        endpoint = endpoint_generator(args)
+        if endpoint is not None:
+            replies = generate_replies(endpoint, None, prompts, args.batch_size, args.max_new_tokens)
+        elif not args.model:
+            raise FileNotFoundError("give a MODEL directory, --endpoint URL, or --predictions (replies made elsewhere)")
+        else:
+            settings = ModelSettings(path=args.model, trust_remote_code=args.trust_remote_code)
+            subject = load_subject(Path(args.model), "model", settings)
+            replies = generate_replies(subject.model, subject.tokenizer, prompts, args.batch_size, args.max_new_tokens)
         decoding = decoding_note(args.max_new_tokens)
     verdicts = judge_replies(prompts, replies, _llm_judge(args) if args.judge_endpoint else None)
     table = safety_table(prompts, verdicts)
@@ -102,6 +106,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="column names of --data, e.g. prompt=question,label=kind,category=topic,id=qid (label values: "
         "harmful/benign; without a label column the category must start with one, e.g. harmful/dose)",
     )
+    add_endpoint_options(safety)
     safety.add_argument("--predictions", help="JSONL of replies made elsewhere ('prediction', and 'id' or line order)")
     safety.add_argument("--limit", type=int, default=0, help="a fixed seeded subset of this many prompts (0: all)")
     safety.add_argument("--max-new-tokens", type=int, default=256, help="longest reply in tokens (greedy decoding)")
@@ -113,3 +118,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     safety.add_argument("--json", help="also write the table to this JSON file")
     safety.add_argument("--trust-remote-code", action="store_true", help="run the checkpoint's own code")
     safety.set_defaults(func=run)
+
+
+def add_endpoint_options(parser: argparse.ArgumentParser) -> None:
+    """`--endpoint URL [--model-name M]`: generate through a served model instead of loading MODEL."""
+    parser.add_argument(
+        "--endpoint",
+        metavar="URL",
+        help="generate through this OpenAI-compatible endpoint (qilin serve, vLLM, SGLang, a gateway) instead of "
+        "loading MODEL; the endpoint applies its own chat template (check it with `qilin eval parity`)",
+    )
+    parser.add_argument("--model-name", help="the model id at --endpoint (default: the first one it lists)")
+
+
+def endpoint_generator(args: argparse.Namespace) -> Any:
+    """The `EndpointGenerator` that `--endpoint` names, or None."""
+    if not getattr(args, "endpoint", None):
+        return None
+    from qilin.models.generation import EndpointGenerator
+
+    return EndpointGenerator(args.endpoint, args.model_name)

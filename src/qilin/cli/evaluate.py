@@ -22,10 +22,18 @@ log = get_logger(__name__)
 
 
 def _subject(args: argparse.Namespace, needs: str = "model") -> Subject:
-    from qilin.eval.suite import load_subject
+    from qilin.eval.suite import Subject, load_subject
 
+    endpoint = eval_safety.endpoint_generator(args)
+    if endpoint is not None:
+        if getattr(args, "mode", "generate") == "loglik":
+            raise ConfigError(
+                "--endpoint scores by generation: give --mode generate (scoring options by log-likelihood needs the "
+                "endpoint's prompt log-probs, which this command does not read)"
+            )
+        return Subject(endpoint, None)
     if not args.model:
-        raise FileNotFoundError("give a MODEL directory, or --predictions to score predictions made elsewhere")
+        raise FileNotFoundError("give a MODEL directory, --endpoint URL, or --predictions (made elsewhere)")
     settings = ModelSettings(path=args.model, trust_remote_code=getattr(args, "trust_remote_code", False))
     return load_subject(Path(args.model), needs, settings)
 
@@ -145,6 +153,7 @@ def _add_mcq(eval_verbs: argparse._SubParsersAction) -> None:
         "--shots", type=int, default=0, help="solved dev examples in the prompt, generate mode (default 0)"
     )
     mcq.add_argument("--dev", help="file of the same layout the few-shot examples come from")
+    eval_safety.add_endpoint_options(mcq)
     mcq.add_argument("--predictions", help="JSONL of replies made elsewhere ('prediction', and 'id' or line order)")
     mcq.add_argument("--export-lm-eval", metavar="DIR", help="write an lm-evaluation-harness task for --data and exit")
     mcq.add_argument("--rag", metavar="INDEX", help="put the top passages of this index (qilin rag index) first")
@@ -170,6 +179,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     qa.add_argument("model", nargs="?", help="local HF model directory (not needed with --predictions)")
     qa.add_argument("--data", required=True, help="JSONL with questions/answers (or question/answer)")
+    eval_safety.add_endpoint_options(qa)
     qa.add_argument("--predictions", help="JSONL with 'prediction' per line (and 'id' to match by id)")
     qa.add_argument("--save-predictions", help="write the generated answers here")
     qa.add_argument("--batch-size", type=int, default=16, help="questions per generation batch (default 16)")

@@ -129,7 +129,7 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
         "log-probs), GET /v1/models, GET /health, and a chat page at /. Requests beyond "
         "--max-pending get 503; up to --max-batch are generated together. Any OpenAI client works: "
         "OpenAI(base_url='http://HOST:PORT/v1', api_key=KEY). For GPU serving of a text model, vLLM loads our "
-        "checkpoints as they are (see README).",
+        "checkpoints as they are (see docs/serving.md).",
     )
     serve_parser.add_argument("model", help="local HF model directory (text or Qilin-Med-VL)")
     serve_parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: all)")

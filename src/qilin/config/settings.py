@@ -353,7 +353,8 @@ class Recipe:
     )
     general_pretrain: CptSettings | None = _help(
         "Pre-train the embedded base on general text before DCPT, with any CPT key (data: [embedded:general] is "
-        "the bundled general corpus), so a forgetting check (eval.general) has general knowledge to lose. Cached "
+        "the bundled general corpus), so a forgetting check (the general exam in eval.benchmarks) has general "
+        "knowledge to lose. Cached "
         "in $QILIN_CACHE/general-base by its inputs: paid once. Unset: the base stays randomly initialised. Only "
         "for model.path 'embedded' (a real base model already knows general text).",
         None,
@@ -365,7 +366,7 @@ class Recipe:
     stages: StagesSettings = _help("Training stages.", default_factory=StagesSettings)
     eval: EvalSettings = _help("Evaluation after every stage.", default_factory=EvalSettings)
     launch: LaunchSettings = _help(
-        "Processes, machines and training engine (see README, 'Scaling out').", default_factory=LaunchSettings
+        "Processes, machines and training engine (see docs/scaling.md).", default_factory=LaunchSettings
     )
 
     def enabled_stages(self) -> list[tuple[str, TrainSettings]]:

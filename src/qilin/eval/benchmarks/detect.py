@@ -26,7 +26,7 @@ from qilin.log import get_logger
 
 log = get_logger(__name__)
 
-# name -> the published file and the split its paper reports (for --help and the README)
+# name -> the published file and the split its paper reports (for --help and docs/evaluation.md)
 FORMATS = {
     "cmexam": "CMExam CSV (Question, Options, Answer, annotation columns); the paper's test split",
     "cmb": "CMB-Exam JSON list (question, option A-E, answer, question_type); test answers joined by id from "
