@@ -1,6 +1,6 @@
 """Per-type precision and recall of PHI de-identification, medical strings altered and persons kept apart.
 
-PYTHONPATH=src python benchmarks/deid_eval.py              # the generated held-out half (the figures in docs/safety-and-privacy.md)
+PYTHONPATH=src python benchmarks/deid_eval.py              # the generated held-out half (docs/safety-and-privacy.md)
 PYTHONPATH=src python benchmarks/deid_eval.py dev --misses # the half the detector was tuned on, with its misses
 PYTHONPATH=src python benchmarks/deid_eval.py notes        # the hand-written notes of benchmarks/heldout/deid
 """
