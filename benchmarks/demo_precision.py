@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-STAGES = ("cpt", "sft", "dpo")
+STAGES = ("cpt", "sft", "dpo", "grpo")
 TINY = [
     "embedded.hidden_size=32", "embedded.num_layers=2", "embedded.intermediate_size=64", "embedded.vocab_size=800",
     "eval.benchmarks=[{benchmark: mcq, path: embedded:cmexam, limit: 20}, "
