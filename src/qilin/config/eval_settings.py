@@ -13,15 +13,10 @@ eval:
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
-
-def _help(text: str, default: Any = dataclasses.MISSING, **kwargs: Any) -> Any:
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": text}, **kwargs)
-    return field(default=default, metadata={"help": text}, **kwargs)
+from qilin.config.fields import help_field as _help
 
 
 @dataclass

@@ -4,14 +4,13 @@
 from qilin.eval.safety.judge import LABELS, Verdict, judge_response
 from qilin.eval.safety.llm_judge import judge_with_llm
 from qilin.eval.safety.prompts import SafetyPrompt, embedded_prompts, load_prompts, read_safety_prompts
-from qilin.eval.safety.scoring import evaluate_safety, judge_replies, safety_table
+from qilin.eval.safety.scoring import judge_replies, safety_table
 
 __all__ = [
     "LABELS",
     "SafetyPrompt",
     "Verdict",
     "embedded_prompts",
-    "evaluate_safety",
     "judge_replies",
     "judge_response",
     "judge_with_llm",

@@ -83,19 +83,3 @@ def format_table(table: dict[str, dict[str, Any]]) -> str:
             f"{row['benign_n']:>5} {cell(row['non_answer_pct']):>13}"
         )
     return "\n".join(lines)
-
-
-def evaluate_safety(
-    model: Any, tokenizer: Any, prompts: list[SafetyPrompt], batch_size: int = 16, max_new_tokens: int = 128
-) -> dict[str, Any]:
-    """A recipe's safety metrics for one model: unsafe_pct, over_refusal_pct, safety_non_answer_pct, the count and
-    the decoding used, judged by the rules."""
-    replies = generate_replies(model, tokenizer, prompts, batch_size, max_new_tokens)
-    overall = safety_table(prompts, judge_replies(prompts, replies))["all"]
-    return {
-        "unsafe_pct": overall["unsafe_pct"],
-        "over_refusal_pct": overall["over_refusal_pct"],
-        "safety_non_answer_pct": overall["non_answer_pct"],
-        "safety_n": len(prompts),
-        "safety_decoding": decoding_note(max_new_tokens),
-    }
