@@ -121,3 +121,35 @@ def test_a_rag_index_in_another_run_directory_needs_no_new_evaluation(tmp_path: 
     assert (demo / "passages.jsonl").read_bytes() != (variant / "passages.jsonl").read_bytes()
     assert eval_data_hash(demo, is_index=True) == eval_data_hash(variant, is_index=True)
     assert eval_data_hash(demo, is_index=True) != eval_data_hash(other, is_index=True)
+
+
+def test_an_exam_scored_by_generation_agrees_with_the_eval_command(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """`mode: generate` answers each exam turn in the chat template and reads the reply as `qilin eval mcq
+    --mode generate` does: the same questions right, and the replies no answer came from counted apart."""
+    from qilin.config import ModelSettings
+    from qilin.eval.multiple_choice import extract_answer, generate_exam_replies, read_cmexam
+    from qilin.eval.suite import load_subject
+
+    exam = _exam(tmp_path / "exam.csv")
+    recipe = _recipe([{"benchmark": "mcq", "path": str(exam), "mode": "generate", "name": "gen", "detail": True}])
+    run_dir = tmp_path / "run"
+    manifest = Manifest(run_dir, "t")
+    evaluate_stage("base", tiny_model_dir, recipe, run_dir, manifest)
+    evaluation = manifest.stage("base")["evaluation"]
+    assert sorted(evaluation) == ["gen_acc", "gen_held_out", "gen_no_answer", "gen_seen"]  # no acc_norm: no scores
+    questions = read_cmexam(exam)
+    subject = load_subject(tiny_model_dir, "model", ModelSettings())
+    picked = [
+        extract_answer(r, q.options)
+        for q, r in zip(
+            questions, generate_exam_replies(subject.model, subject.tokenizer, questions, [], 4), strict=True
+        )
+    ]
+    outcomes = json.loads(outcomes_path(run_dir, "base").read_text())
+    assert outcomes["gen_acc"]["correct"] == "".join(
+        "1" if p == q.answer else "0" for p, q in zip(picked, questions, strict=True)
+    )
+    assert outcomes["gen_no_answer"]["correct"] == "".join("1" if p is None else "0" for p in picked)
+    assert evaluation["gen_no_answer"]["lower_is_better"] and not evaluation["gen_no_answer"]["plot"]
+    with pytest.raises(ConfigError, match="mode"):
+        _recipe([{"benchmark": "mcq", "path": str(exam), "mode": "generation"}])

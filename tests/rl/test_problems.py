@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,14 @@ from qilin.chimed.knowledge import load_kb
 from qilin.cli import main
 from qilin.data.records import DataError
 from qilin.embedded.chimed import build_embedded
-from qilin.eval.multiple_choice import ExamQuestion, read_cmexam
-from qilin.rl.problem_builder import build_embedded_problems, build_problems, knowledge_problems
+from qilin.eval.multiple_choice import ExamQuestion, extract_answer, read_cmexam
+from qilin.rl.problem_builder import (
+    FORMAT_SFT_PROBLEMS,
+    build_embedded_problems,
+    build_problems,
+    exam_format_conversation,
+    knowledge_problems,
+)
 from qilin.rl.problems import grpo_rows, read_problems
 
 
@@ -58,14 +65,35 @@ def test_build_drops_near_duplicates_of_evaluation_items_with_counts(tmp_path: P
 
 def test_embedded_problems_leave_out_the_held_out_diseases_and_the_exam(tmp_path: Path) -> None:
     paths = build_embedded(tmp_path / "data")
-    out = build_embedded_problems(tmp_path / "data", paths, tmp_path / "problems")
-    problems = read_problems(out)
+    parts = build_embedded_problems(tmp_path / "data", paths, tmp_path / "problems")
+    problems = read_problems(parts["problems"])
     held_out = json.loads((tmp_path / "data" / "build_report.json").read_text())["held_out_diseases"]
     assert held_out and not [q for q in problems if any(d in q.question for d in held_out)]
     exam = {q.question for q in read_cmexam(paths["cmexam"])}
     assert not exam & {q.question for q in problems}
     report = json.loads((tmp_path / "problems" / "problems_report.json").read_text())
     assert report["problems"] == len(problems) > 1000
+    # the exam-format SFT conversations: problems GRPO never sees, none from the exam or a held-out disease
+    taught = [json.loads(line)["messages"] for line in parts["problems-sft"].read_text().splitlines()]
+    assert len(taught) == report["taught_in_sft"] == FORMAT_SFT_PROBLEMS
+    stems = [m[0]["content"].split("\n\n", 1)[1].split("\n", 1)[0] for m in taught]
+    options = [m[0]["content"].split("\n")[3:-1] for m in taught]
+    grpo = {(q.question, tuple(sorted(q.options.values()))) for q in problems}
+    assert not grpo & {
+        (s, tuple(sorted(o.split(" ", 1)[1] for o in opts))) for s, opts in zip(stems, options, strict=True)
+    }
+    assert not exam & set(stems) and not [s for s in stems if any(d in s for d in held_out)]
+    # the right letter's position balanced as in GRPO, so SFT teaches no letter habit
+    single = Counter(m[1]["content"] for m in taught if len(m[1]["content"]) == 1)
+    assert set(single) == set("ABCDE") and max(single.values()) - min(single.values()) <= 1
+
+
+def test_exam_format_conversation_answers_with_the_right_letters() -> None:
+    q = ExamQuestion("糖尿病的症状有哪些？（多选）", {"A": "多饮", "B": "咳嗽", "C": "多尿"}, frozenset("AC"))
+    user, reply = exam_format_conversation(q)["messages"]
+    assert user["content"].endswith("糖尿病的症状有哪些？（多选）\nA 多饮\nB 咳嗽\nC 多尿\n答案：")
+    assert reply == {"role": "assistant", "content": "AC"}
+    assert extract_answer(reply["content"], q.options) == q.answer  # the reward's extraction reads it as right
 
 
 def test_reader_names_the_line_and_field(tmp_path: Path) -> None:

@@ -65,6 +65,11 @@ class BenchmarkSettings:
         "mcq: also the loss (nats/token) on the questions' Explanation texts, '<name>_loss' (the forgetting check).",
         False,
     )
+    mode: Literal["loglik", "generate"] = _help(
+        "mcq: 'loglik' (score each option's text by log-likelihood) or 'generate' (the model answers the exam turn "
+        "in its chat template, greedy, and the answer is extracted from the reply; adds '<name>_no_answer').",
+        "loglik",
+    )
     images: str | None = _help("vqa: image folder of the file (default: the file's folder).", None)
 
 

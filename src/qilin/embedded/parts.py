@@ -4,6 +4,7 @@
     embedded_part("general-exam", run_dir)   # run_dir/data-general/general_exam.csv
     embedded_part("vl-train", run_dir)       # run_dir/data-vl/train/vqa_train.json (synthetic scans)
     embedded_part("problems", run_dir)       # run_dir/data-problems/problems.jsonl (GRPO's problems)
+    embedded_part("problems-sft", run_dir)   # run_dir/data-problems/exam_format_sft.jsonl (exam-format SFT)
 
 Each part's files are built on first use into the run directory and reused while their inputs are unchanged.
 """
@@ -20,7 +21,9 @@ from qilin.embedded.vl_data import build_embedded_vl
 
 EMBEDDED_PREFIX = "embedded:"
 PROBLEMS = "problems"  # GRPO's verifiable problems, from the bundled knowledge of the diseases the demo trains on
-PART_NAMES = (*EMBEDDED_PARTS, PROBLEMS, *GENERAL_PARTS, *VL_PARTS)
+PROBLEMS_SFT = "problems-sft"  # a disjoint few of them as SFT conversations in the exam's answer format
+PROBLEM_PARTS = (PROBLEMS, PROBLEMS_SFT)
+PART_NAMES = (*EMBEDDED_PARTS, *PROBLEM_PARTS, *GENERAL_PARTS, *VL_PARTS)
 
 
 def is_embedded(entry: str) -> bool:
@@ -36,8 +39,9 @@ def embedded_part(part: str, run_dir: Path, vision: EmbeddedVisionSettings | Non
         return build_embedded_vl(run_dir / "data-vl", vision or EmbeddedVisionSettings())[part]
     if part in EMBEDDED_PARTS:
         return build_embedded(run_dir / "data")[part]
-    if part == PROBLEMS:
+    if part in PROBLEM_PARTS:
         from qilin.rl.problem_builder import build_embedded_problems
 
-        return build_embedded_problems(run_dir / "data", build_embedded(run_dir / "data"), run_dir / "data-problems")
+        data = build_embedded(run_dir / "data")
+        return build_embedded_problems(run_dir / "data", data, run_dir / "data-problems")[part]
     raise ValueError(f"data entry {EMBEDDED_PREFIX + part!r}: the embedded data has parts {', '.join(PART_NAMES)}")

@@ -15,7 +15,7 @@ from pathlib import Path
 from qilin.config import VL_STAGES, Recipe
 from qilin.data.text.formats import iter_file
 from qilin.durable import write_atomic
-from qilin.embedded.parts import EMBEDDED_PREFIX, embedded_part, is_embedded
+from qilin.embedded.parts import EMBEDDED_PREFIX, PROBLEM_PARTS, embedded_part, is_embedded
 from qilin.hashing import digest, file_sha256, model_dir_fingerprint
 from qilin.log import get_logger
 from qilin.pipeline.manifest import Manifest
@@ -50,7 +50,10 @@ def _all_texts(recipe: Recipe, run_dir: Path) -> Iterator[str]:
     for name, stage in recipe.enabled_stages():
         if name == "grpo":  # problems restate knowledge-base terms the other stages' texts hold; the demo's
             continue  # tokenizer, and so every stage before GRPO, stays what it is without the stage
-        for path in resolve_data(stage.data, run_dir, recipe):
+        # the problem parts restate knowledge-base terms the other texts hold (as above): SFT on exam-format
+        # problems leaves the tokenizer, the base model and DCPT as they are
+        kept = [e for e in stage.data if e not in {EMBEDDED_PREFIX + p for p in PROBLEM_PARTS}]
+        for path in resolve_data(kept, run_dir, recipe):
             if name in VL_STAGES:
                 from qilin.data.vision.formats import read_vl_file
 

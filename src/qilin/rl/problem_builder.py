@@ -24,7 +24,7 @@ from qilin.chimed.knowledge import Disease
 from qilin.durable import write_atomic
 from qilin.eval.multiple_choice import ExamQuestion
 from qilin.log import get_logger
-from qilin.rl.problems import LETTERS, problem_record
+from qilin.rl.problems import LETTERS, permuted, problem_record
 
 log = get_logger(__name__)
 
@@ -150,12 +150,56 @@ def build_problems(
 
 
 EMBEDDED_PROBLEMS = "problems.jsonl"
+EMBEDDED_FORMAT_SFT = "exam_format_sft.jsonl"
+# Problems set aside (before GRPO sees any) to teach the exam's answer format in SFT: enough for a 2M-parameter
+# model to answer an exam turn with an option rather than free text, few enough to cost SFT about half a minute.
+FORMAT_SFT_PROBLEMS = 500
 
 
-def build_embedded_problems(chimed_dir: Path, paths: dict[str, Path], out_dir: Path) -> Path:
+def exam_format_conversation(q: ExamQuestion) -> dict[str, Any]:
+    """An SFT conversation that answers a problem in the exam's generation format: the exam turn (instruction,
+    stem, options, "答案："), and a reply of the right letters, as the instruction asks (what the answer extraction
+    reads first)."""
+    from qilin.eval.multiple_choice import generation_prompt
+
+    reply = "".join(sorted(q.answer))
+    return {
+        "messages": [{"role": "user", "content": generation_prompt(q, [])}, {"role": "assistant", "content": reply}]
+    }
+
+
+def split_format_sft(problems_path: Path, out: Path, count: int = FORMAT_SFT_PROBLEMS, seed: int = 0) -> int:
+    """Move a seeded `count` of the problems in `problems_path` into SFT conversations at `out` (exam format), so
+    that the problems GRPO trains on and those SFT answered are disjoint; returns how many moved."""
+    lines = problems_path.read_text(encoding="utf-8").splitlines(keepends=True)
+    chosen = set(random.Random(seed).sample(range(len(lines)), min(count, len(lines) - 1)))
+    # options permuted with the right answer's position balanced, as GRPO does, so SFT teaches no letter habit
+    taught = permuted([read_problems_from_lines(lines[i]) for i in sorted(chosen)], seed)
+    rows = [json.dumps(exam_format_conversation(q), ensure_ascii=False) + "\n" for q in taught]
+    write_atomic(out, "".join(rows))
+    write_atomic(problems_path, "".join(line for i, line in enumerate(lines) if i not in chosen))
+    return len(rows)
+
+
+def read_problems_from_lines(line: str) -> ExamQuestion:
+    """One problem record (a JSONL line of problems.jsonl) as an ExamQuestion."""
+    obj = json.loads(line)
+    return ExamQuestion(
+        obj["question"],
+        obj["options"],
+        frozenset(obj["answer"]),
+        annotations={k: obj[k] for k in ("source", "kind") if k in obj},
+        id=obj.get("id"),
+        language=obj.get("language", "zh"),
+        multiple=bool(obj.get("multiple", False)),
+    )
+
+
+def build_embedded_problems(chimed_dir: Path, paths: dict[str, Path], out_dir: Path) -> dict[str, Path]:
     """The demo's problems: the bundled knowledge of the diseases its training text covers (the held-out diseases of
     the exam are left out, so their slice tells whether a gain reaches knowledge no problem asked about), every
-    stem checked against the exam and QA test items; never built from the held-out exam itself."""
+    stem checked against the exam and QA test items; never built from the held-out exam itself. Returns the paths
+    of its two parts: 'problems' (GRPO's) and 'problems-sft' (a disjoint few as exam-format SFT conversations)."""
     import csv
 
     from qilin.chimed.knowledge import load_kb
@@ -163,10 +207,12 @@ def build_embedded_problems(chimed_dir: Path, paths: dict[str, Path], out_dir: P
     everyone = load_kb()
     held_out = set(json.loads((chimed_dir / "build_report.json").read_text(encoding="utf-8"))["held_out_diseases"])
     stamp = out_dir / "problems.stamp"
-    key = "|".join(sorted(held_out)) + (chimed_dir / "embedded.stamp").read_text()
-    out = out_dir / EMBEDDED_PROBLEMS
-    if out.exists() and stamp.exists() and stamp.read_text() == key:
-        return out
+    key = (
+        "|".join(sorted(held_out)) + (chimed_dir / "embedded.stamp").read_text() + f"|sft {FORMAT_SFT_PROBLEMS} letters"
+    )
+    parts = {"problems": out_dir / EMBEDDED_PROBLEMS, "problems-sft": out_dir / EMBEDDED_FORMAT_SFT}
+    if all(p.exists() for p in parts.values()) and stamp.exists() and stamp.read_text() == key:
+        return parts
     items = []
     for part in ("cmexam", "cmexam-dev"):
         with paths[part].open(encoding="utf-8", newline="") as f:
@@ -174,5 +220,10 @@ def build_embedded_problems(chimed_dir: Path, paths: dict[str, Path], out_dir: P
     items += [json.loads(line)["questions"] for line in paths["huatuo"].read_text(encoding="utf-8").splitlines()]
     seen = [d for d in everyone if d.name not in held_out]
     build_problems([("kb", knowledge_problems(seen, everyone))], items, out_dir)
+    taught = split_format_sft(parts["problems"], parts["problems-sft"])
+    report_path = out_dir / "problems_report.json"
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    report.update(problems=report["problems"] - taught, taught_in_sft=taught)
+    write_atomic(report_path, json.dumps(report, ensure_ascii=False, indent=1))
     write_atomic(stamp, key)
-    return out
+    return parts

@@ -22,7 +22,13 @@ from qilin.config import BenchmarkSettings
 from qilin.eval.benchmarks import read_benchmark
 from qilin.eval.benchmarks.detect import detect_format
 from qilin.eval.benchmarks.raw import load_raw
-from qilin.eval.multiple_choice import ExamQuestion, is_multi, loglikelihood_predictions
+from qilin.eval.multiple_choice import (
+    ExamQuestion,
+    extract_answer,
+    generate_exam_replies,
+    is_multi,
+    loglikelihood_predictions,
+)
 from qilin.eval.retrieval import holds_answer, retrieve, with_passages
 from qilin.eval.significance import mcnemar_p
 from qilin.eval.subsets import seeded_subset
@@ -68,14 +74,23 @@ def score_mcq(task: Task, subject: Subject) -> BenchmarkResult:
     retrieval: dict[str, Metric] = {}
     if entry.rag:
         questions, retrieval = _with_passages(task, questions, names)
-    predictions = loglikelihood_predictions(subject.model, subject.tokenizer, questions, settings.batch_size)
+    result = BenchmarkResult()
+    if entry.mode == "generate":
+        replies = generate_exam_replies(subject.model, subject.tokenizer, questions, [], settings.batch_size)
+        predictions = {"acc": [extract_answer(r, q.options) for q, r in zip(questions, replies, strict=True)]}
+        no_answer = [p is None for p in predictions["acc"]]
+        label = f"{task.name} no answer (%)"
+        result.metrics[task.key("no_answer")] = proportion(label, no_answer, names, lower_is_better=True, plot=False)
+    else:
+        predictions = loglikelihood_predictions(subject.model, subject.tokenizer, questions, settings.batch_size)
     correct = {
         name: [p == q.answer for q, p in zip(questions, preds, strict=True)] for name, preds in predictions.items()
     }
-    result = BenchmarkResult()
     result.metrics[task.key("acc")] = proportion(f"{task.name} acc (%)", correct["acc"], names)
-    shown = {"column": entry.detail, "plot": False}
-    result.metrics[task.key("acc_norm")] = proportion(f"{task.name} acc_norm (%)", correct["acc_norm"], names, **shown)
+    if "acc_norm" in correct:
+        shown = {"column": entry.detail, "plot": False}
+        label = f"{task.name} acc_norm (%)"
+        result.metrics[task.key("acc_norm")] = proportion(label, correct["acc_norm"], names, **shown)
     for group, suffix, label in SLICES:
         members = [i for i, q in enumerate(questions) if group in _groups(q)]
         if members:
@@ -140,6 +155,6 @@ MCQ = register(
         "mcq",
         score=score_mcq,
         default_name=default_name,
-        keys=frozenset({"format", "fields", "answers", "rag", "detail", "loss"}),
+        keys=frozenset({"format", "fields", "answers", "rag", "detail", "loss", "mode"}),
     )
 )
