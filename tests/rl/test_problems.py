@@ -83,16 +83,21 @@ def test_embedded_problems_leave_out_the_held_out_diseases_and_the_exam(tmp_path
         (s, tuple(sorted(o.split(" ", 1)[1] for o in opts))) for s, opts in zip(stems, options, strict=True)
     }
     assert not exam & set(stems) and not [s for s in stems if any(d in s for d in held_out)]
-    # the right letter's position balanced as in GRPO, so SFT teaches no letter habit
-    single = Counter(m[1]["content"] for m in taught if len(m[1]["content"]) == 1)
+    # the right option's position balanced as in GRPO, so SFT teaches no letter habit
+    right = [
+        next(o[0] for o in opts if o[2:] == m[1]["content"])
+        for m, opts in zip(taught, options, strict=True)
+        if "、" not in m[1]["content"]
+    ]
+    single = Counter(right)
     assert set(single) == set("ABCDE") and max(single.values()) - min(single.values()) <= 1
 
 
-def test_exam_format_conversation_answers_with_the_right_letters() -> None:
+def test_exam_format_conversation_answers_with_the_right_options_text() -> None:
     q = ExamQuestion("糖尿病的症状有哪些？（多选）", {"A": "多饮", "B": "咳嗽", "C": "多尿"}, frozenset("AC"))
     user, reply = exam_format_conversation(q)["messages"]
     assert user["content"].endswith("糖尿病的症状有哪些？（多选）\nA 多饮\nB 咳嗽\nC 多尿\n答案：")
-    assert reply == {"role": "assistant", "content": "AC"}
+    assert reply == {"role": "assistant", "content": "多饮、多尿"}
     assert extract_answer(reply["content"], q.options) == q.answer  # the reward's extraction reads it as right
 
 

@@ -52,6 +52,17 @@ def test_rollout_engine_follows_the_key() -> None:
         grpo.rollout_engine("vllm", cuda=False, vllm_installed=True)
 
 
+def test_kinds_keep_only_the_problems_of_those_kinds(tiny_model_dir: Path, tmp_path: Path) -> None:
+    kinds = ["department", "system", "department", "symptoms"]
+    rows = [{"question": f"问题{i}", "options": OPTIONS, "answer": "A", "kind": k} for i, k in enumerate(kinds)]
+    data = write_jsonl(tmp_path / "p.jsonl", rows)
+    ctx = stage_context(_cfg(data, kinds=["department"]), [data], tiny_model_dir, ModelSettings(), tmp_path / "g")
+    assert [r["prompt"] for r in grpo.problem_dataset(ctx)] == ["问题0\n答案：", "问题2\n答案："]
+    ctx = stage_context(_cfg(data, kinds=["red_flags"]), [data], tiny_model_dir, ModelSettings(), tmp_path / "g")
+    with pytest.raises(ValueError, match=r"no problem has a kind in kinds \['red_flags'\]"):
+        grpo.problem_dataset(ctx)
+
+
 def test_dataset_permutes_options_and_keeps_the_answer(tiny_model_dir: Path, tmp_path: Path) -> None:
     data = _problems(tmp_path / "p.jsonl")
     ctx = stage_context(_cfg(data, prompt_style="exam"), [data], tiny_model_dir, ModelSettings(), tmp_path / "grpo")

@@ -249,6 +249,11 @@ class GrpoSettings(FinetuneSettings):
         "transformers architecture: otherwise the stage says so and runs trl's rows.",
         True,
     )
+    kinds: list[str] = _help(
+        "Train only on problems of these kinds (the records' `kind`, e.g. department, system, diagnosis: a fact with "
+        "one right answer a small model can name); empty: every problem.",
+        [],
+    )
     max_problems: int = _help("Train on a fixed random subset of this many problems; 0: all.", 0)
     batch_size: int = _help("Completions per device per micro-batch (a multiple of num_generations).", 8)
 

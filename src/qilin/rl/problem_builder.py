@@ -158,11 +158,12 @@ FORMAT_SFT_PROBLEMS = 500
 
 def exam_format_conversation(q: ExamQuestion) -> dict[str, Any]:
     """An SFT conversation that answers a problem in the exam's generation format: the exam turn (instruction,
-    stem, options, "答案："), and a reply of the right letters, as the instruction asks (what the answer extraction
-    reads first)."""
+    stem, options, "答案："), and a reply naming the right options' text, which the answer extraction reads. Text,
+    not letters: the demo's small model cannot tie a letter to its knowledge (taught letters, it answers the exam at
+    chance and its option log-likelihood falls), while the option's text is what it knows."""
     from qilin.eval.multiple_choice import generation_prompt
 
-    reply = "".join(sorted(q.answer))
+    reply = "、".join(q.options[k] for k in sorted(q.answer))
     return {
         "messages": [{"role": "user", "content": generation_prompt(q, [])}, {"role": "assistant", "content": reply}]
     }
@@ -207,9 +208,7 @@ def build_embedded_problems(chimed_dir: Path, paths: dict[str, Path], out_dir: P
     everyone = load_kb()
     held_out = set(json.loads((chimed_dir / "build_report.json").read_text(encoding="utf-8"))["held_out_diseases"])
     stamp = out_dir / "problems.stamp"
-    key = (
-        "|".join(sorted(held_out)) + (chimed_dir / "embedded.stamp").read_text() + f"|sft {FORMAT_SFT_PROBLEMS} letters"
-    )
+    key = "|".join(sorted(held_out)) + (chimed_dir / "embedded.stamp").read_text() + f"|sft {FORMAT_SFT_PROBLEMS} text"
     parts = {"problems": out_dir / EMBEDDED_PROBLEMS, "problems-sft": out_dir / EMBEDDED_FORMAT_SFT}
     if all(p.exists() for p in parts.values()) and stamp.exists() and stamp.read_text() == key:
         return parts

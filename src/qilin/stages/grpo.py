@@ -51,6 +51,10 @@ def problem_dataset(ctx: StageContext) -> Dataset:
     """The stage's problems as trl rows: a seeded subset, options permuted per sample, prompts in the recipe's style."""
     cfg = ctx.config
     problems = [q for path in ctx.data for q in read_problems(path)]
+    if cfg.kinds:
+        problems = [q for q in problems if q.annotations.get("kind") in cfg.kinds]
+        if not problems:
+            raise ValueError(f"grpo: no problem has a kind in kinds {cfg.kinds}")
     problems = seeded_subset(problems, cfg.max_problems, cfg.seed)
     return Dataset.from_list(grpo_rows(permuted(problems, cfg.seed), cfg.prompt_style))
 
