@@ -137,6 +137,11 @@ def test_rag_dense_naming_a_stage_encodes_with_its_model_once_it_exists(tiny_mod
     evaluate_stage("base", tiny_model_dir, recipe, run_dir, manifest)  # before SFT: no encoder yet, BM25 only
     assert "cmexam_rag_recall_2" in manifest.stage("base")["evaluation"]
     assert "cmexam_rag_recall_dense_2" not in manifest.stage("base")["evaluation"]
+    without = _recipe(entries, rag=[str(corpus)], rag_top_k=2)  # the base model's evaluation does not depend on it
+    without.stages.sft = recipe.stages.sft
+    before = manifest.stage("base")["eval_fingerprint"]
+    evaluate_stage("base", tiny_model_dir, without, run_dir, manifest)
+    assert manifest.stage("base")["eval_fingerprint"] == before
     evaluate_stage("sft", run_dir / "sft" / "model", recipe, run_dir, manifest)
     evaluation = manifest.stage("sft")["evaluation"]
     assert evaluation["cmexam_rag_recall_dense_1"]["n"] == 6 and "cmexam_rag_recall_dense_2" in evaluation

@@ -80,9 +80,10 @@ def _dense_index(recipe: Recipe, run_dir: Path, stage: str) -> Path | None:
 
 
 def _fingerprint(recipe: Recipe, tasks: list, model_fingerprint: str | None) -> str:
-    settings = {k: v for k, v in to_dict(recipe.eval).items() if k not in ("gates", "paper_numbers")}
-    if not settings.get("rag_dense"):  # a run without dense recall keeps the evaluations it recorded before the key
-        settings.pop("rag_dense", None)
+    # rag_dense counts through the dense index a task holds (its encoder's stamp, below): a stage evaluated without
+    # one (the base model, or a run without the key) keeps its evaluation
+    skip = ("gates", "paper_numbers", "rag_dense")
+    settings = {k: v for k, v in to_dict(recipe.eval).items() if k not in skip}
     data = [
         [eval_data_hash(t.path), eval_data_hash(t.rag_index, is_index=True) if t.rag_index else None] for _, t in tasks
     ]
