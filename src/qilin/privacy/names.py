@@ -16,14 +16,12 @@ Each span carries a role hint (patient, family, staff, polite) that record.py us
 
 from __future__ import annotations
 
-import json
-import logging
 import re
-from functools import lru_cache
 from pathlib import Path
 
 from qilin.privacy.names_en import english_names
 from qilin.privacy.roles import (
+    CLINICAL_WORDS,
     COMPOUND_SURNAMES,
     FAMILY,
     NEED_COLON,
@@ -32,6 +30,12 @@ from qilin.privacy.roles import (
     STAFF,
     STAFF_TITLES,
     SURNAMES,
+    is_common_word,
+    medical_word_across,
+    medical_word_ending,
+    opens_medical_word,
+    segmenter,
+    surname_length,
 )
 from qilin.privacy.roles import words as _words
 from qilin.privacy.spans import Span
@@ -80,73 +84,8 @@ _STOP = set(
     "于因在自诉主男女等的和与及为是已今昨前后称来去入出诊也均曾现再将被把对从向到经行年日岁之所以系无有不问说讲答想要需能会请让叫"
     "氏某应可便就都还又仍并了吗吧呢啊呀哦嘛"
 )
-# Clinical verbs jieba does not know; added to a private dictionary so a name before them ends in the right place.
-_CLINICAL_WORDS = _words(
-    "代诉 主诉 自诉 陪同 陪护 签字 签名 开具 来电 查房 记录 审核 就诊 复诊 到院 入院 出院 参加 诉 述 交班 接班 值班"
-)
 _BOUNDARY = set("请由与和及经被给让跟找对把将、，,。；;：:（(）) 　\n\t/\"“”'")
 _STRONG_END = set("，,。；;、：:（()）) 　\n\t/\"“”'！!？?")
-
-
-@lru_cache(maxsize=1)
-def _segmenter():
-    """A private jieba tokenizer (its own dictionary, so Qilin's other jieba users are untouched)."""
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    tokenizer = jieba.Tokenizer()
-    tokenizer.initialize()
-    for word in _CLINICAL_WORDS:
-        tokenizer.add_word(word, freq=100000)
-    return tokenizer
-
-
-@lru_cache(maxsize=1)
-def medical_words() -> frozenset[str]:
-    """Words that open with a surname but are never a name: not_names.txt and the bundled knowledge base's terms."""
-    words = set()
-    for line in (_RESOURCES / "deid" / "not_names.txt").read_text(encoding="utf-8").splitlines():
-        if not line.startswith("#"):
-            words.update(line.split())
-    kb = json.loads((_RESOURCES / "medical_kb.json").read_text(encoding="utf-8"))
-    for disease in kb["diseases"]:
-        for key in ("name", "aliases", "symptoms", "examinations", "treatments", "complications", "risk_factors"):
-            value = disease.get(key, [])
-            words.update([value] if isinstance(value, str) else value)
-    words.update([w[:4] for w in words if len(w) > 4])  # 张口困难伴一侧软腭膨隆: its opening words are enough
-    return frozenset(w for w in words if len(w) >= 2)
-
-
-def _opens_medical_word(text: str, i: int) -> bool:
-    words = medical_words()
-    return any(text[i : i + n] in words for n in range(2, 11))
-
-
-def _medical_word_ending(text: str, end: int) -> bool:
-    """Whether a medical word ends at `end` (华法林 before 医生: 林 is no surname there)."""
-    words = medical_words()
-    return any(text[end - n : end] in words for n in range(2, min(end, 10) + 1))
-
-
-def _medical_word_across(text: str, start: int, end: int) -> bool:
-    """Whether a medical word starts inside text[start:end] and runs past `end` (患儿子宫: 儿子 is no role there)."""
-    words = medical_words()
-    return any(text[k : k + n] in words for k in range(start + 1, end) for n in range(end - k + 1, 11))
-
-
-@lru_cache(maxsize=65536)
-def _is_common_word(word: str) -> bool:
-    """A frequent dictionary word that is not a person's name (高血压, 常规): not a name after 患者."""
-    import jieba.posseg
-
-    return _segmenter().FREQ.get(word, 0) >= 50 and jieba.posseg.dt.word_tag_tab.get(word, "nr")[:2] != "nr"
-
-
-def surname_length(text: str, i: int) -> int:
-    """Length of the surname starting at `text[i]` (2 for 欧阳, 1 for 王), 0 if none."""
-    if text[i : i + 2] in COMPOUND_SURNAMES:
-        return 2
-    return 1 if i < len(text) and text[i] in SURNAMES else 0
 
 
 def _name_char(ch: str) -> bool:
@@ -161,26 +100,26 @@ def name_after(text: str, i: int, strict: bool = False) -> int:
     s = surname_length(text, i)
     if not s or i + s >= len(text) or not _name_char(text[i + s]) or _TITLE_AT.match(text, i + s):
         return i  # 李医生 is a surname and a title: the title rule decides
-    if _opens_medical_word(text, i):
+    if opens_medical_word(text, i):
         return i
     one, two = i + s + 1, i + s + 2
-    if two > len(text) or not _name_char(text[two - 1]) or any(text.startswith(w, one) for w in _CLINICAL_WORDS):
+    if two > len(text) or not _name_char(text[two - 1]) or any(text.startswith(w, one) for w in CLINICAL_WORDS):
         end = one
     elif (
         (two < len(text) and not _name_char(text[two]))  # 莫萍红于: a stop right after two given characters
-        or any(text.startswith(w, two) for w in _CLINICAL_WORDS)
+        or any(text.startswith(w, two) for w in CLINICAL_WORDS)
         or (strict and (two == len(text) or text[two] in _STRONG_END))
     ):
         end = two
     else:
         cuts, pos = set(), i
-        for token in _segmenter().lcut(text[i : i + s + 6], HMM=True):
+        for token in segmenter().lcut(text[i : i + s + 6], HMM=True):
             pos += len(token)
             cuts.add(pos)
         if (two in cuts) != (one in cuts):
             end = two if two in cuts else one
         else:
-            end = one if _is_common_word(text[one : one + 2]) else two
+            end = one if is_common_word(text[one : one + 2]) else two
     if (end < len(text) and text[end] in _DISEASE_NEXT) or text[end - 1] in _NEVER_IN_NAMES:
         return i
     if (
@@ -193,7 +132,7 @@ def name_after(text: str, i: int, strict: bool = False) -> int:
         return i
     # 患者高血压, 患者常规服药: a word, not a name (compound surnames such as 东方 are words too, and names)
     alone = strict and _ALONE_NEXT.match(text, end)  # 患者：甘宁   费别：a header cell holds a name, even a word
-    if s == 1 and not alone and any(_is_common_word(text[i:k]) for k in range(i + 2, end + 1)):
+    if s == 1 and not alone and any(is_common_word(text[i:k]) for k in range(i + 2, end + 1)):
         return i
     return end
 
@@ -215,7 +154,7 @@ def _is_speech(text: str, start: int, end: int) -> bool:
     a name in a header is followed by sex or age (患者：李娜，女, 30岁) and stays."""
     if _SEX_OR_AGE_NEXT.match(text, end):
         return False
-    return text[start] in _FUNCTION_SURNAMES or _segmenter().FREQ.get(text[start:end], 0) >= 200
+    return text[start] in _FUNCTION_SURNAMES or segmenter().FREQ.get(text[start:end], 0) >= 200
 
 
 def _label_names(text: str) -> list[Span]:
@@ -225,7 +164,7 @@ def _label_names(text: str) -> list[Span]:
         pos = m.start() + 1  # no name here: look again one character on (其女儿方琳: 其女 fails, 女儿 finds)
         role = text[m.start() : m.end(1) if m.group(1) else m.end()].rstrip(" \t　:：")
         sep = m.group(1) or ""
-        if (role in NEED_COLON and not sep) or (not sep and _medical_word_across(text, m.start(), m.end())):
+        if (role in NEED_COLON and not sep) or (not sep and medical_word_across(text, m.start(), m.end())):
             continue
         line_start = m.start() == 0 or text[m.start() - 1] in "\n\t 　"
         strict = role in _SPEAKERS and line_start and bool(sep)  # 患者：王小明，男 but not 患者：头痛三天
@@ -255,11 +194,11 @@ def _surname_before(text: str, t: int, polite: bool) -> int:
             continue
         after_label = start and text[start - 1] in ":：、 "  # 上级医生：应主任
         function_word = text[start] in _FUNCTION_SURNAMES and not polite and not after_label
-        in_word = any(_is_common_word(text[k:t]) for k in range(max(0, start - 2), start))
-        if s == 1 and (function_word or in_word or _medical_word_ending(text, t)):
+        in_word = any(is_common_word(text[k:t]) for k in range(max(0, start - 2), start))
+        if s == 1 and (function_word or in_word or medical_word_ending(text, t)):
             return -1  # 社区医生, 向医生咨询, 家族史医生, 华法林医生
         title = _TITLE_AT.match(text, t)
-        if title and _is_common_word(text[start : title.end()]):
+        if title and is_common_word(text[start : title.end()]):
             return -1  # 班主任, 老先生
         return start
     return -1
@@ -273,8 +212,8 @@ def _name_before(text: str, t: int, shortest: int = 2) -> int:
         s = surname_length(text, start)
         given = text[start + s : t]
         name_shaped = at_boundary and s and 0 < len(given) <= 2 and all(_name_char(c) for c in given)
-        in_word = start and "\u4e00" <= before <= "\u9fff" and _is_common_word(text[start - 1 : start + 1])  # 及时
-        if name_shaped and not in_word and not _is_common_word(text[start:t]) and not _opens_medical_word(text, start):
+        in_word = start and "\u4e00" <= before <= "\u9fff" and is_common_word(text[start - 1 : start + 1])  # 及时
+        if name_shaped and not in_word and not is_common_word(text[start:t]) and not opens_medical_word(text, start):
             return start
     return -1
 
@@ -306,7 +245,7 @@ def _context_names(text: str) -> list[Span]:
         if not surname_length(text, start):
             continue
         end = name_after(text, start)
-        if end - start >= 2 and text.startswith(_OPENER_NEXT, end) and not _is_common_word(text[start:end]):
+        if end - start >= 2 and text.startswith(_OPENER_NEXT, end) and not is_common_word(text[start:end]):
             spans.append(Span("name", start, end, text[start:end], role="patient"))
     for m in _AFTER_DEPARTMENT.finditer(text):  # 会诊意见：...。神经内科 阮文杰
         end = name_after(text, m.end(), strict=True)

@@ -15,8 +15,9 @@ from __future__ import annotations
 import re
 
 from qilin.privacy.detect import detect_phi
-from qilin.privacy.names import is_surname_only, surname_length
+from qilin.privacy.names import is_surname_only
 from qilin.privacy.replace import RecordMasker
+from qilin.privacy.roles import surname_length
 from qilin.privacy.spans import Span
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
