@@ -36,13 +36,20 @@ from qilin.privacy.roles import (
     opens_medical_word,
     segmenter,
     surname_length,
+    tagged_as_name,
 )
 from qilin.privacy.roles import words as _words
 from qilin.privacy.spans import Span
 
 _RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 _HINT = {**dict.fromkeys(PATIENT, "patient"), **dict.fromkeys(FAMILY, "family"), **dict.fromkeys(STAFF, "staff")}
-_ROLE_RE = re.compile("(?:" + "|".join(sorted(_HINT, key=len, reverse=True)) + r")(\s*[:：]\s*|[ \t　]+)?")
+# A label, then its separator: a colon (or the 】 of 【住院号】), perhaps after an aside (委托人（签字/手印）：), a space,
+# or 叫 (我儿子叫牛某).
+_ROLE_RE = re.compile(
+    "(?P<role>"
+    + "|".join(sorted(_HINT, key=len, reverse=True))
+    + r")(\s*(?:[（(][^（()）\n]{1,8}[）)])?\s*[:：】]\s*|[ \t　]+|名?叫)?"
+)
 # Header labels written with spaces inside (姓    名：, 联 系 人：) and a bed number (3床严国栋, 12床：沈大爷).
 _SP = "[ \t　]"
 _SPACED_RE = re.compile(
@@ -68,12 +75,23 @@ _OPENER_NEXT = tuple(
     )
 )
 _AFTER_DEPARTMENT = re.compile(r"(?<=[\u4e00-\u9fff]科)[ \t　]+(?=[\u4e00-\u9fff]{2,4}\s*(?:$|\n|\d))")
-_ALONE_NEXT = re.compile(r"[ \t　]{2,}|\t|[ \t　]*(?:\n|$)")
-_SEX_OR_AGE_NEXT = re.compile(r"[，,、 \t（(]*(?:[男女]|\d{1,3}岁)")
+# What ends a header cell: a space (Chinese prose has none; detect_phi reads the ideographic one as a space), a
+# bracket aside, the line's end.
+_ALONE_NEXT = re.compile(r"[ \t　\n（(]|$")
+_SEX_OR_AGE_NEXT = re.compile(r"[，,、 \t　（(]*(?:[男女]|\d{1,3}岁)")
+_NUMERAL_UNIT = re.compile(r"[一二三四五六七八九十两零〇]+[时点分日号月年岁天周次个]")
 _ASIDE = re.compile(r"(?:[（(][^（()）\n]{1,10}[）)])?")  # 黄振华（主治医师）、黄晓玲（护士长）: a role in brackets
 # A role in brackets after a name (王芳（护士）, 单晓明（长子）): the name before it, with that role.
 _ROLE_WORDS = [w for w in STAFF_TITLES + FAMILY if len(w) >= 2]
-_BRACKET_ROLE = re.compile(r"[（(](?=[^（()）\n]{0,10}[）)])(?:患者)?(" + "|".join(_ROLE_WORDS) + ")")
+_BRACKET_ROLE = re.compile(
+    r"[（(](?=[^（()）\n]{0,10}[）)])(?:患者)?(" + "|".join(_ROLE_WORDS) + r"|[父母子女夫妻兄弟姐妹孙](?=[）)]))"
+)  # 吴某（弟）: one character of kinship alone in the brackets
+# A name alone in brackets (吕老太太（吕某某）, 腰硬联合麻醉（滕某）), a nickname (小王你好), a name alone in the first cell
+# of a line (黄某某\n日期：, 【患者信息】慕容某  女), the value of any label's cell (神经电生理：易某): jieba's tags decide.
+_BRACKET_NAME = re.compile(r"[（(]([\u4e00-\u9fff]{2,4})[）)]")
+_NICKNAME = re.compile(r"(?<![\u4e00-\u9fff])[小老](?=[\u4e00-\u9fff](?:[，,。！!？?、 \n]|你|您|$))")
+_LINE_CELL = re.compile(r"(?:^|(?<=[\n】]))[ \t]*([\u4e00-\u9fff]{2,4})(?=[ \t\n]|$)")
+_LABEL_CELL = re.compile(r"(?:^|(?<=[\n\t ]))([\u4e00-\u9fff]{1,8})[:：][ \t]*([\u4e00-\u9fff]{2,4})(?=[ \t\n（(]|$)")
 _SURNAME_SAYS = re.compile(r"(?:我|免贵|本人)姓(?=[\u4e00-\u9fff])")
 _MOU_RE = re.compile("某某?(?![日天时年月些种处次位项个])")
 # What follows a disease named like a person (银屑病, 孔源性视网膜脱离, 吉兰-巴雷综合征): not a name.
@@ -92,16 +110,20 @@ def _name_char(ch: str) -> bool:
     return "\u4e00" <= ch <= "\u9fff" and ch not in _STOP
 
 
-def name_after(text: str, i: int, strict: bool = False) -> int:
+def name_after(text: str, i: int, strict: bool = False, cell: bool = False, trusted: bool = False) -> int:
     """End of a Chinese name starting at `i` (surname + one or two given characters), or `i` if none starts there.
 
     `strict`: the name must stand alone, followed by punctuation, a space, the end, 男/女 or a title.
+    `cell`: the value of a label's cell (主刀：连城　一助：...): strict, rare surnames count, and a name that is also
+    a word (连城, 白雪) stands when the cell holds nothing else and the label is `trusted` to hold a name or jieba
+    tags the word as a name.
     """
-    s = surname_length(text, i)
+    strict = strict or cell
+    s = surname_length(text, i, rare=cell)
     if not s or i + s >= len(text) or not _name_char(text[i + s]) or _TITLE_AT.match(text, i + s):
         return i  # 李医生 is a surname and a title: the title rule decides
-    if opens_medical_word(text, i):
-        return i
+    if opens_medical_word(text, i) or _NUMERAL_UNIT.match(text, i + s):
+        return i  # 唐氏, 高血压; 患者于十时 (a time, not 于 + a given name)
     one, two = i + s + 1, i + s + 2
     if two > len(text) or not _name_char(text[two - 1]) or any(text.startswith(w, one) for w in CLINICAL_WORDS):
         end = one
@@ -132,8 +154,10 @@ def name_after(text: str, i: int, strict: bool = False) -> int:
         return i
     # 患者高血压, 患者常规服药: a word, not a name (compound surnames such as 东方 are words too, and names)
     alone = strict and _ALONE_NEXT.match(text, end)  # 患者：甘宁   费别：a header cell holds a name, even a word
-    if s == 1 and not alone and any(is_common_word(text[i:k]) for k in range(i + 2, end + 1)):
-        return i
+    if s == 1 and any(is_common_word(text[i:k]) for k in range(i + 2, end + 1)):
+        common_surname = text[i] in SURNAMES  # 审核：通过 (通 a rare surname): a word
+        if not alone or (cell and not (trusted and common_surname) and not tagged_as_name(text[i:end])):
+            return i
     return end
 
 
@@ -162,21 +186,32 @@ def _label_names(text: str) -> list[Span]:
     pos = 0
     while m := _ROLE_RE.search(text, pos):
         pos = m.start() + 1  # no name here: look again one character on (其女儿方琳: 其女 fails, 女儿 finds)
-        role = text[m.start() : m.end(1) if m.group(1) else m.end()].rstrip(" \t　:：")
-        sep = m.group(1) or ""
-        if (role in NEED_COLON and not sep) or (not sep and medical_word_across(text, m.start(), m.end())):
-            continue
+        role = m.group("role")
+        sep = m.group(2) or ""
         line_start = m.start() == 0 or text[m.start() - 1] in "\n\t 　"
+        if not sep and medical_word_across(text, m.start(), m.end()):
+            continue
+        if role in NEED_COLON and not sep:  # 本人吕桂芬，身份证号: a line that opens with the role, a name alone after
+            opens_line = m.start() == 0 or text[m.start() - 1] == "\n"
+            end = (
+                name_after(text, m.end(), strict=True)
+                if opens_line and not opens_medical_word(text, m.start())
+                else m.end()
+            )
+            if end > m.end() and not is_common_word(text[m.end() : end]):
+                spans.append(Span("name", m.end(), end, text[m.end() : end], role=_HINT[role]))
+            continue
+        colon = any(c in sep for c in ":：】")
         strict = role in _SPEAKERS and line_start and bool(sep)  # 患者：王小明，男 but not 患者：头痛三天
-        end = name_after(text, m.end(), strict=strict)
+        end = name_after(text, m.end(), strict=strict, cell=colon, trusted=role not in NEED_COLON)
         if end > m.end() and strict and _is_speech(text, m.end(), end):
             end = m.end()
         if end > m.end():
             spans.append(Span("name", m.end(), end, text[m.end() : end], role=_HINT[role]))
             pos = end
             spans += _listed_after(text, end, _HINT[role])
-        elif ":" in sep or "：" in sep:  # 执行护士：童 (a surname alone after a label, then the line ends)
-            s = surname_length(text, m.end())
+        elif colon:  # 执行护士：童 (a surname alone after a label, then the line ends)
+            s = surname_length(text, m.end(), rare=True)
             if s and (m.end() + s == len(text) or text[m.end() + s] in "\n\r \t　"):
                 spans.append(Span("name", m.end(), m.end() + s, text[m.end() : m.end() + s], role=_HINT[role]))
     for m in _SPACED_RE.finditer(text):
@@ -190,9 +225,9 @@ def _surname_before(text: str, t: int, polite: bool) -> int:
     """Start of a bare surname ending at `t` (张 of 张医生), or -1."""
     for s in (2, 1):
         start = t - s
-        if start < 0 or surname_length(text, start) != s:
-            continue
-        after_label = start and text[start - 1] in ":：、 "  # 上级医生：应主任
+        after_label = start > 0 and text[start - 1] in ":：、 "  # 上级医生：应主任
+        if start < 0 or surname_length(text, start, rare=start > 0 and text[start - 1] in ":：") != s:
+            continue  # 主刀：萧主任 (a rare surname right after a label's colon)
         function_word = text[start] in _FUNCTION_SURNAMES and not polite and not after_label
         in_word = any(is_common_word(text[k:t]) for k in range(max(0, start - 2), start))
         if s == 1 and (function_word or in_word or medical_word_ending(text, t)):
@@ -208,7 +243,8 @@ def _name_before(text: str, t: int, shortest: int = 2) -> int:
     """Start of a full name (surname + given name, 2-4 characters) ending at `t`, preceded by a boundary, or -1."""
     for start in range(max(0, t - 4), t - shortest + 1):  # longest first
         before = text[start - 1] if start else " "
-        at_boundary = before in _BOUNDARY or not "\u4e00" <= before <= "\u9fff"
+        at_boundary = before in _BOUNDARY or not "\u4e00" <= before <= "\u9fff" or before == "科"  # 内分泌科陈某医师
+        at_boundary = at_boundary or (start >= 2 and is_common_word(text[start - 2 : start]))  # 立即通知周某医生
         s = surname_length(text, start)
         given = text[start + s : t]
         name_shaped = at_boundary and s and 0 < len(given) <= 2 and all(_name_char(c) for c in given)
@@ -220,11 +256,21 @@ def _name_before(text: str, t: int, shortest: int = 2) -> int:
 
 def _title_names(text: str) -> list[Span]:
     spans = []
+    title_end = 0
     for m in _TITLE_RE.finditer(text):
         t = m.start()
+        if t < title_end:
+            continue  # 先生 inside 老先生: the longer title decides (张老先生 is 张, not 张老)
         title = _TITLE_AT.match(text, t).group()
+        title_end = t + len(title)
         hint = "staff" if title in STAFF_TITLES else "polite"
         start = _name_before(text, t)
+        label = text[title_end : title_end + 1] in (
+            ":",
+            "：",
+        )  # 宣教护士：冯护士 (a role label, unless jieba says a name)
+        if label and start >= 0 and not tagged_as_name(text[start:t]):
+            start = -1
         if start >= 0 and not any(text.startswith(r, start) for r in _HINT):  # 管床医生 is a role
             spans.append(Span("name", start, t, text[start:t], role=hint))
             continue
@@ -276,6 +322,34 @@ def _context_names(text: str) -> list[Span]:
     return spans
 
 
+def _tagged_cell(value: str, staff_label: bool = False) -> bool:
+    """Whether a cell's whole value is a name: surname first, no medical word, and tagged nr by jieba (or, after a
+    staff label such as 灌注师：, no dictionary word)."""
+    s = surname_length(value, 0, rare=True)
+    if not s or len(value) - s not in (1, 2) or not all(_name_char(c) for c in value) or opens_medical_word(value, 0):
+        return False
+    return (staff_label and not is_common_word(value)) or tagged_as_name(value)
+
+
+def _cell_names(text: str) -> list[Span]:
+    spans = []
+    for m in _BRACKET_NAME.finditer(text) if "（" in text or "(" in text else ():
+        if _tagged_cell(m.group(1)):
+            spans.append(Span("name", m.start(1), m.end(1), m.group(1)))
+    for m in _NICKNAME.finditer(text):  # 小王你好: the surname is the name
+        end = m.end() + surname_length(text, m.end())
+        if end > m.end() and not is_common_word(text[m.start() : end]) and not opens_medical_word(text, m.start()):
+            spans.append(Span("name", m.end(), end, text[m.end() : end], role="polite"))
+    for m in _LINE_CELL.finditer(text):
+        if _tagged_cell(m.group(1)):
+            spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="patient"))
+    for m in _LABEL_CELL.finditer(text) if ":" in text or "：" in text else ():
+        staff = m.group(1)[-1] in "师士员者人长"  # 灌注师, 助产士, 协调员, 接生者, 见证人, 护士长
+        if m.group(1) not in _HINT and _tagged_cell(m.group(2), staff_label=staff):
+            spans.append(Span("name", m.start(2), m.end(2), m.group(2), role="staff" if staff else ""))
+    return spans
+
+
 def is_surname_only(value: str) -> bool:
     """Whether a found name is a bare surname (张 of 张医生, 欧阳 of 欧阳女士): never searched for elsewhere."""
     return value in SURNAMES or value in COMPOUND_SURNAMES
@@ -285,7 +359,7 @@ def find_names(text: str, known: tuple[str, ...] = ()) -> list[Span]:
     """Person names in `text`, plus every occurrence of `known` names (found elsewhere in the same record)."""
     spans = english_names(text)
     if re.search("[\u4e00-\u9fff]", text):
-        spans += _label_names(text) + _title_names(text) + _context_names(text)
+        spans += _label_names(text) + _title_names(text) + _context_names(text) + _cell_names(text)
     for value in {s.value for s in spans} | set(known):
         if is_surname_only(value) or len(value) < 2:
             continue

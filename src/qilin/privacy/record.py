@@ -65,8 +65,12 @@ def name_aliases(spans: list[list[Span]]) -> dict[str, str]:
             aliases[s.value] = names.pop()
         elif s.role == "polite":  # 患者宋国强, 家属宋佳, 宋大爷: a polite title is the one patient of that surname
             fitting = {name for name, role in full[s.value] if role == "patient"}
+            others = {name for name, role in full[s.value] if role != "staff"}
             if len(fitting) == 1:
                 aliases[s.value] = fitting.pop()
+            elif not fitting and len(others) == 1 and len(spans) > 1:
+                # a dialogue addresses its speakers: 家属：我是她儿子孙某某 ... 护士：孙先生您好 (one relative so named)
+                aliases[s.value] = others.pop()
     return aliases
 
 
