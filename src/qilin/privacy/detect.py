@@ -122,7 +122,7 @@ _ORG_GENERIC = re.compile(
     r"三级|二级|一级|甲等|上级|下级|基层|当地|外地|附近|就近|其他|各级|多家|某|定点|教学|军队|部队|地方|同一|这家|那家|一家|"
     r"你们|我们|他们|咱们|您们|贵|出险|就诊|首诊|接诊|收治|所在|原|工作|上班|有限|分|子|母|本|该|小|中|大|初|高|"
     r"保险|商业|医药|制药|药|物流|快递|科技|网络|银行|建筑|装修|运输|贸易|餐饮|家政|外企|国企|私企|合资|上市|这个|那个|"
-    r"一个|别的|新|老|什么|哪家|哪个|以上|以下|级|互联网|网上|线上|[\u4e00-\u9fff]{1,5}病|定点|指定)+$"
+    r"一个|别的|新|老|有|什么|哪家|哪个|以上|以下|级|互联网|网上|线上|[\u4e00-\u9fff]{1,5}病|定点|指定)+$"
 )
 # A proper name before a facility word, on one line (a name on the line above is no part of it): Riverside Family
 # Medicine, Maple Grove Nursing Home, Sunrise Senior Living; and University of Michigan.

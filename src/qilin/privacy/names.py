@@ -31,6 +31,7 @@ from qilin.privacy.roles import (
     STAFF_TITLES,
     SURNAMES,
     is_common_word,
+    medical_words,
     medical_word_across,
     medical_word_ending,
     opens_medical_word,
@@ -122,7 +123,8 @@ def name_after(text: str, i: int, strict: bool = False, cell: bool = False, trus
     s = surname_length(text, i, rare=cell)
     if not s or i + s >= len(text) or not _name_char(text[i + s]) or _TITLE_AT.match(text, i + s):
         return i  # 李医生 is a surname and a title: the title rule decides
-    if opens_medical_word(text, i) or _NUMERAL_UNIT.match(text, i + s):
+    medical = opens_medical_word(text, i)
+    if (medical and not (cell and trusted)) or _NUMERAL_UNIT.match(text, i + s):
         return i  # 唐氏, 高血压; 患者于十时 (a time, not 于 + a given name)
     one, two = i + s + 1, i + s + 2
     if two > len(text) or not _name_char(text[two - 1]) or any(text.startswith(w, one) for w in CLINICAL_WORDS):
@@ -154,11 +156,19 @@ def name_after(text: str, i: int, strict: bool = False, cell: bool = False, trus
         return i
     # 患者高血压, 患者常规服药: a word, not a name (compound surnames such as 东方 are words too, and names)
     alone = strict and _ALONE_NEXT.match(text, end)  # 患者：甘宁   费别：a header cell holds a name, even a word
+    if medical and (not alone or _medical_word_from(text, i, end - i)):
+        return i  # 姓名：巴特尔 is a name (巴特 only opens it); 患者：帕金森 is a disease
     if s == 1 and any(is_common_word(text[i:k]) for k in range(i + 2, end + 1)):
         common_surname = text[i] in SURNAMES  # 审核：通过 (通 a rare surname): a word
         if not alone or (cell and not (trusted and common_surname) and not tagged_as_name(text[i:end])):
             return i
     return end
+
+
+def _medical_word_from(text: str, i: int, shortest: int) -> bool:
+    """Whether a medical word of at least `shortest` characters starts at `i` (甘露醇 at 甘露: not the name 甘露)."""
+    words = medical_words()
+    return any(text[i : i + n] in words for n in range(max(shortest, 2), 11))
 
 
 def _listed_after(text: str, end: int, role: str) -> list[Span]:
@@ -176,8 +186,8 @@ def _listed_after(text: str, end: int, role: str) -> list[Span]:
 def _is_speech(text: str, start: int, end: int) -> bool:
     """After a speaker label, a frequent word (明白, 谢谢) or a function word (都好了) opens speech, not a name;
     a name in a header is followed by sex or age (患者：李娜，女, 30岁) and stays."""
-    if _SEX_OR_AGE_NEXT.match(text, end):
-        return False
+    if _SEX_OR_AGE_NEXT.match(text, end) or (_ALONE_NEXT.match(text, end) and tagged_as_name(text[start:end])):
+        return False  # 患者：李娜，女; 患者：白雪　右膝 (a cell jieba tags as a name)
     return text[start] in _FUNCTION_SURNAMES or segmenter().FREQ.get(text[start:end], 0) >= 200
 
 
@@ -364,5 +374,7 @@ def find_names(text: str, known: tuple[str, ...] = ()) -> list[Span]:
         if is_surname_only(value) or len(value) < 2:
             continue
         pattern = rf"\b{re.escape(value)}\b" if value.isascii() else re.escape(value)
-        spans += [Span("name", m.start(), m.end(), value) for m in re.finditer(pattern, text)]
+        for m in re.finditer(pattern, text):
+            if value.isascii() or not _medical_word_from(text, m.start(), len(value) + 1):  # 甘露 in 甘露醇
+                spans.append(Span("name", m.start(), m.end(), value))
     return spans
