@@ -254,7 +254,9 @@ def _name_before(text: str, t: int, shortest: int = 2) -> int:
     for start in range(max(0, t - 4), t - shortest + 1):  # longest first
         before = text[start - 1] if start else " "
         at_boundary = before in _BOUNDARY or not "\u4e00" <= before <= "\u9fff" or before == "科"  # 内分泌科陈某医师
-        at_boundary = at_boundary or (start >= 2 and is_common_word(text[start - 2 : start]))  # 立即通知周某医生
+        after_word = start >= 2 and is_common_word(text[start - 2 : start])  # 立即通知周某医生 (not 调整应由医生)
+        after_word = after_word and text[start] not in _FUNCTION_SURNAMES and not set(text[start:t]) & _BOUNDARY
+        at_boundary = at_boundary or after_word
         s = surname_length(text, start)
         given = text[start + s : t]
         name_shaped = at_boundary and s and 0 < len(given) <= 2 and all(_name_char(c) for c in given)
