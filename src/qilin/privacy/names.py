@@ -22,9 +22,11 @@ from pathlib import Path
 from qilin.privacy.names_en import english_names
 from qilin.privacy.roles import (
     CLINICAL_WORDS,
+    DRUG_CHARACTERS,
     COMPOUND_SURNAMES,
     FAMILY,
     NEED_COLON,
+    NOT_IN_GIVEN_NAMES,
     PATIENT,
     POLITE_TITLES,
     STAFF,
@@ -108,7 +110,7 @@ _STRONG_END = set("，,。；;、：:（()）) 　\n\t/\"“”'！!？?")
 
 
 def _name_char(ch: str) -> bool:
-    return "\u4e00" <= ch <= "\u9fff" and ch not in _STOP
+    return "\u4e00" <= ch <= "\u9fff" and ch not in _STOP and ch not in NOT_IN_GIVEN_NAMES
 
 
 def name_after(text: str, i: int, strict: bool = False, cell: bool = False, trusted: bool = False) -> int:
@@ -144,7 +146,7 @@ def name_after(text: str, i: int, strict: bool = False, cell: bool = False, trus
             end = two if two in cuts else one
         else:
             end = one if is_common_word(text[one : one + 2]) else two
-    if (end < len(text) and text[end] in _DISEASE_NEXT) or text[end - 1] in _NEVER_IN_NAMES:
+    if (end < len(text) and text[end] in _DISEASE_NEXT | DRUG_CHARACTERS) or text[end - 1] in _NEVER_IN_NAMES:
         return i
     if (
         strict

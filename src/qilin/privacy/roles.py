@@ -120,7 +120,17 @@ def segmenter():
 
 
 # Body parts a side (左/右/双) is written before; 左乳外上象限 opens with one, and 左 is a surname.
-_BODY_PARTS = "乳肺肾眼耳手足膝髋肩肘腕踝腿臂胸腹背腰颈侧心房室叶趾指颞额顶枕颊颌股胫腓腘腋腹股沟下上前后"
+_BODY_PARTS = list("乳肺肾眼耳手足膝髋肩肘腕踝腿臂胸腹背腰颈侧心房室叶趾指颞额顶枕颊颌股胫腓腘腋下上前后")
+_BODY_PARTS += "大腿 小腿 锁骨 卵巢 冠状 附件 输卵管 输尿管 乳腺 甲状腺 腹股沟 半身 肢".split()
+# Characters of anatomy, disease and bedside care that no given name uses: a "name" holding one is a medical word
+# (全腹, 平卧位, 冷敷, 毛刺征, 皮牵引, 管状胃).
+NOT_IN_GIVEN_NAMES = set(
+    "病症癌瘤疹痛炎疮疡痂痿瘫痪痹搐嗽栓梗疝痔疣癣疱脓肿胀瘀溃腹膝髋肘腕踝肺肾肝胆脾胃肠卵巢囊腺髓颅腔膜窦脐腋肛尿"
+    "便痰咳喘吐泻酸钠钾钙脂敷卧牵刺骨脏膀胱腿臂椎肋臀趾胶状底穿剂栓疸痒瘘癫痫"
+)
+# Characters of drug and chemical names (艾司唑仑, 金刚烷胺): nor is a name followed by one (艾司|唑).
+DRUG_CHARACTERS = set("唑仑胺烷醇酮酯肽汀苷铵氯氟碘硝磺脲嗪啶嘧咪吡哌噻酚羟苯巯腈")
+NOT_IN_GIVEN_NAMES |= DRUG_CHARACTERS
 
 
 @lru_cache(maxsize=1)
