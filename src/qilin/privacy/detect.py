@@ -94,7 +94,7 @@ _QUOTED_HANDLE = re.compile(
 )
 # A handle written with its @ anywhere (not an email: nothing name-like before the @).
 _AT_HANDLE = re.compile(r"(?<![A-Za-z0-9._%+\-])@[\u4e00-\u9fffA-Za-z0-9_]{2,30}")
-_ACCOUNT_GATE = re.compile(_ACCOUNT_LABEL + r"|昵称|网名|群名片|公众号|视频号|小程序|(?i:nickname)")
+_ACCOUNT_GATE = re.compile(_ACCOUNT_LABEL)
 # Hospitals and clinics: a proper name before a facility word. Generic ones (当地医院, 上级医院, 我院) are not.
 _ORG_SUFFIX = re.compile(
     r"(?:医院|卫生院|卫生服务中心|卫生服务站|保健院|诊所|门诊部|医学中心|疾病预防控制中心|疾控中心|血液中心|急救中心|"
@@ -294,6 +294,7 @@ def _candidates(text: str, original: str) -> list[Span]:
     if _ACCOUNT_GATE.search(text):
         spans += _group_spans("account", _ACCOUNT, text, original, 1)
         spans += _group_spans("account", _HANDLE, text, original, 1)
+    if "“" in text or '"' in text or "「" in text or "『" in text:
         spans += _group_spans("account", _QUOTED_HANDLE, text, original, 1)
     if _LATIN.search(text):
         spans += _group_spans("account", _EN_ACCOUNT, text, original, 1)

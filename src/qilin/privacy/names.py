@@ -22,8 +22,8 @@ from pathlib import Path
 from qilin.privacy.names_en import english_names
 from qilin.privacy.roles import (
     CLINICAL_WORDS,
-    DRUG_CHARACTERS,
     COMPOUND_SURNAMES,
+    DRUG_CHARACTERS,
     FAMILY,
     NEED_COLON,
     NOT_IN_GIVEN_NAMES,
@@ -33,9 +33,9 @@ from qilin.privacy.roles import (
     STAFF_TITLES,
     SURNAMES,
     is_common_word,
-    medical_words,
     medical_word_across,
     medical_word_ending,
+    medical_words,
     opens_medical_word,
     segmenter,
     surname_length,
@@ -46,8 +46,8 @@ from qilin.privacy.spans import Span
 
 _RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 _HINT = {**dict.fromkeys(PATIENT, "patient"), **dict.fromkeys(FAMILY, "family"), **dict.fromkeys(STAFF, "staff")}
-# A label, then its separator: a colon (or the 】 of 【住院号】), perhaps after an aside (委托人（签字/手印）：), a space,
-# or 叫 (我儿子叫牛某).
+# A label, then its separator: a colon (or the 】 of 【住院号】), perhaps after an aside (委托人（签字/手印）：),
+# a space, or 叫 (我儿子叫牛某).
 _ROLE_RE = re.compile(
     "(?P<role>"
     + "|".join(sorted(_HINT, key=len, reverse=True))
@@ -89,12 +89,15 @@ _ROLE_WORDS = [w for w in STAFF_TITLES + FAMILY if len(w) >= 2]
 _BRACKET_ROLE = re.compile(
     r"[（(](?=[^（()）\n]{0,10}[）)])(?:患者)?(" + "|".join(_ROLE_WORDS) + r"|[父母子女夫妻兄弟姐妹孙](?=[）)]))"
 )  # 吴某（弟）: one character of kinship alone in the brackets
-# A name alone in brackets (吕老太太（吕某某）, 腰硬联合麻醉（滕某）), a nickname (小王你好), a name alone in the first cell
-# of a line (黄某某\n日期：, 【患者信息】慕容某  女), the value of any label's cell (神经电生理：易某): jieba's tags decide.
+# A name alone in brackets (吕老太太（吕某某）, 腰硬联合麻醉（滕某）), a nickname (小王你好), a name alone in the
+# first cell of a line (黄某某\n日期：, 【患者信息】慕容某  女), the value of any label's cell (神经电生理：易某):
+# jieba's tags decide.
 _BRACKET_NAME = re.compile(r"[（(]([\u4e00-\u9fff]{2,4})[）)]")
 _NICKNAME = re.compile(r"(?<![\u4e00-\u9fff])[小老](?=[\u4e00-\u9fff](?:[，,。！!？?、 \n]|你|您|$))")
-_LINE_CELL = re.compile(r"(?:^|(?<=[\n】]))[ \t]*([\u4e00-\u9fff]{2,4})(?=[ \t\n]|$)")
-_LABEL_CELL = re.compile(r"(?:^|(?<=[\n\t ]))([\u4e00-\u9fff]{1,8})[:：][ \t]*([\u4e00-\u9fff]{2,4})(?=[ \t\n（(]|$)")
+_LINE_CELL = re.compile(r"(?:^|[\n】])[ \t]*([\u4e00-\u9fff]{2,4})(?=[ \t\n]|$)")
+# A cell's value is found from its colon and its label read backwards (a scan for labels first is slower).
+_CELL_VALUE = re.compile(r"[:：][ \t]*([\u4e00-\u9fff]{2,4})(?=[ \t\n（(]|$)")
+_LABEL_BEFORE = re.compile(r"(?:^|(?<=[\n\t ]))[\u4e00-\u9fff]{1,8}$")
 _SURNAME_SAYS = re.compile(r"(?:我|免贵|本人)姓(?=[\u4e00-\u9fff])")
 _MOU_RE = re.compile("某某?(?![日天时年月些种处次位项个])")
 # What follows a disease named like a person (银屑病, 孔源性视网膜脱离, 吉兰-巴雷综合征): not a name.
@@ -342,6 +345,8 @@ def _tagged_cell(value: str, staff_label: bool = False) -> bool:
     s = surname_length(value, 0, rare=True)
     if not s or len(value) - s not in (1, 2) or not all(_name_char(c) for c in value) or opens_medical_word(value, 0):
         return False
+    if _TITLE_AT.match(value, s):
+        return False  # 冯护士: a surname and a title (the title rule masks the surname)
     return (staff_label and not is_common_word(value)) or tagged_as_name(value)
 
 
@@ -350,17 +355,20 @@ def _cell_names(text: str) -> list[Span]:
     for m in _BRACKET_NAME.finditer(text) if "（" in text or "(" in text else ():
         if _tagged_cell(m.group(1)):
             spans.append(Span("name", m.start(1), m.end(1), m.group(1)))
-    for m in _NICKNAME.finditer(text):  # 小王你好: the surname is the name
+    for m in _NICKNAME.finditer(text) if "小" in text or "老" in text else ():  # 小王你好: the surname is the name
         end = m.end() + surname_length(text, m.end())
         if end > m.end() and not is_common_word(text[m.start() : end]) and not opens_medical_word(text, m.start()):
             spans.append(Span("name", m.end(), end, text[m.end() : end], role="polite"))
     for m in _LINE_CELL.finditer(text):
         if _tagged_cell(m.group(1)):
             spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="patient"))
-    for m in _LABEL_CELL.finditer(text) if ":" in text or "：" in text else ():
-        staff = m.group(1)[-1] in "师士员者人长"  # 灌注师, 助产士, 协调员, 接生者, 见证人, 护士长
-        if m.group(1) not in _HINT and _tagged_cell(m.group(2), staff_label=staff):
-            spans.append(Span("name", m.start(2), m.end(2), m.group(2), role="staff" if staff else ""))
+    for m in _CELL_VALUE.finditer(text) if ":" in text or "：" in text else ():
+        label = _LABEL_BEFORE.search(text, max(0, m.start() - 9), m.start())
+        if not label or (label.start() and text[label.start() - 1] not in "\n\t "):
+            continue  # the window cut a longer label short
+        staff = label.group()[-1] in "师士员者人长"  # 灌注师, 助产士, 协调员, 接生者, 见证人, 护士长
+        if label.group() not in _HINT and _tagged_cell(m.group(1), staff_label=staff):
+            spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="staff" if staff else ""))
     return spans
 
 

@@ -18,7 +18,7 @@ from qilin.privacy.detect import detect_phi
 from qilin.privacy.names import is_surname_only
 from qilin.privacy.replace import RecordMasker
 from qilin.privacy.roles import surname_length
-from qilin.privacy.spans import Span
+from qilin.privacy.spans import Span, halfwidth
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 # Which full names a titled surname may be: 赵女士 is the patient, not the relative; 王主任 is staff.
@@ -29,7 +29,13 @@ def find_record_phi(texts: list[str]) -> list[list[Span]]:
     """PHI spans of each text of one record, names shared across its texts."""
     first = [detect_phi(t) for t in texts]
     names = tuple(sorted({s.value for spans in first for s in spans if s.type == "name"}))
-    return [detect_phi(t, names) for t in texts] if names else first
+    # A text is read again only when a name found elsewhere occurs in it (a CPT document is a record of one text,
+    # whose own names were already looked for everywhere in it): the same spans, half the work.
+    return [
+        detect_phi(t, names) if any(n in t or n in halfwidth(t) for n in names if n not in own) else spans
+        for t, spans in zip(texts, first, strict=True)
+        for own in [{s.value for s in spans if s.type == "name"}]
+    ]
 
 
 def _family_name(value: str) -> str:

@@ -121,7 +121,7 @@ def segmenter():
 
 # Body parts a side (左/右/双) is written before; 左乳外上象限 opens with one, and 左 is a surname.
 _BODY_PARTS = list("乳肺肾眼耳手足膝髋肩肘腕踝腿臂胸腹背腰颈侧心房室叶趾指颞额顶枕颊颌股胫腓腘腋下上前后")
-_BODY_PARTS += "大腿 小腿 锁骨 卵巢 冠状 附件 输卵管 输尿管 乳腺 甲状腺 腹股沟 半身 肢".split()
+_BODY_PARTS += words("大腿 小腿 锁骨 卵巢 冠状 附件 输卵管 输尿管 乳腺 甲状腺 腹股沟 半身 肢")
 # Characters of anatomy, disease and bedside care that no given name uses: a "name" holding one is a medical word
 # (全腹, 平卧位, 冷敷, 毛刺征, 皮牵引, 管状胃).
 NOT_IN_GIVEN_NAMES = set(
@@ -183,11 +183,19 @@ def surname_length(text: str, i: int, rare: bool = False) -> int:
     return 0
 
 
+# jieba's tags for a given name it does not know as one: proper nouns, places, plain nouns and adjectives.
+_GIVEN_NAME_TAGS = {"nz", "ns", "n", "ng", "a", "an", "nt"}
+
+
 @lru_cache(maxsize=1)
 def _tagger():
     import jieba.posseg
 
-    return jieba.posseg.POSTokenizer(segmenter())
+    # jieba's tagger on our private dictionary, sharing the tag table jieba already read (POSTokenizer() reads it
+    # again from disk, about a second a process)
+    tagger = object.__new__(jieba.posseg.POSTokenizer)
+    tagger.tokenizer, tagger.word_tag_tab = segmenter(), jieba.posseg.dt.word_tag_tab
+    return tagger
 
 
 @lru_cache(maxsize=65536)
@@ -199,5 +207,10 @@ def tagged_as_name(word: str) -> bool:
     tokens = list(_tagger().cut(word))
     if all(t.flag.startswith("nr") for t in tokens):
         return True
-    head = tokens[0].word
-    return len(tokens) > 1 and surname_length(head, 0, rare=True) == len(head) and tokens[1].flag.startswith("nr")
+    head, rest = tokens[0], tokens[1:]
+    if not rest or surname_length(head.word, 0, rare=True) != len(head.word):
+        return False
+    # 卫东 tagged nr after 钱; or the surname itself tagged nr and one noun-like given name after it (秦|海波, 鲁|振华)
+    return rest[0].flag.startswith("nr") or (
+        head.flag.startswith("nr") and len(rest) == 1 and rest[0].flag in _GIVEN_NAME_TAGS
+    )
