@@ -103,7 +103,7 @@ def test_mcq_by_log_likelihood_through_an_endpoint_scores_each_option_as_in_proc
             {"A": dep, "B": "眼科", "C": departments[(i + 1) % len(DISEASES)]},
             frozenset("A"),
             language=("zh", "en")[i % 2],
-        )  # fmt: skip
+        )
         for i, (d, dep, _, _) in enumerate(DISEASES)
     ]
     questions.append(ExamQuestion("哪些科室看内科病？", {"A": "心内科", "B": "眼科", "C": "消化内科"}, frozenset("AC")))
@@ -146,8 +146,8 @@ def test_an_endpoint_without_prompt_log_probs_is_named_and_generation_suggested(
     chat_only = FastAPI()  # an endpoint with chat completions only, as some gateways are: /v1/completions is a 404
     chat_only.get("/v1/models")(lambda: {"object": "list", "data": [{"id": "gateway-model", "object": "model"}]})
     live = LiveServer(chat_only)
-    exam = write_jsonl(tmp_path / "exam.jsonl", [{"question": "高血压挂什么科？", "options": {"A": "心内科", "B": "眼科"},
-                                                  "answer": "A"}])  # fmt: skip
+    question = {"question": "高血压挂什么科？", "options": {"A": "心内科", "B": "眼科"}, "answer": "A"}
+    exam = write_jsonl(tmp_path / "exam.jsonl", [question])
     try:
         capsys.readouterr()
         assert main(["eval", "mcq", str(tiny_chat_dir), "--data", str(exam), "--endpoint", live.url]) == 2

@@ -90,4 +90,3 @@ def generate_vl_texts(
     )  # (B, new): the VL model returns the new tokens only
     stops = end_of_turn_ids(tokenizer, model.language_model.generation_config.eos_token_id)
     return [tokenizer.decode(cut_at_end_of_turn(row, stops), skip_special_tokens=True).strip() for row in out.tolist()]
-
