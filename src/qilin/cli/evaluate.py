@@ -202,11 +202,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="PMC-VQA multiple choice for a vision-language model",
         description="4-choice accuracy by option log-likelihood and by generation (the reply mapped to the most "
         "similar choice, as PMC-VQA's own evaluation does), overall and per Type column, and open-ended token "
-        "recall/F1 of the reply against the correct choice's text (LLaVA-Med's VQA-RAD/SLAKE metric).",
+        "recall/F1 of the reply against the correct choice's text (LLaVA-Med's VQA-RAD/SLAKE metric). With "
+        "--endpoint, the questions go to a served VL model as chat requests with the image as a PNG data URL: "
+        "generation and open-ended figures only (the API gives no log-probs of a prompt with an image).",
     )
-    vqa.add_argument("model", help="a Qilin-Med-VL model directory, e.g. runs/demo-vl/vl_instruct/model")
+    vqa.add_argument("model", nargs="?", help="a Qilin-Med-VL model directory, e.g. runs/demo-vl/vl_instruct/model")
     vqa.add_argument("--data", required=True, help="PMC-VQA CSV (Figure_path, Question, Choice A-D, Answer_label)")
     vqa.add_argument("--images", help="folder Figure_path is relative to (default: the CSV's folder)")
+    eval_safety.add_endpoint_options(vqa)
     vqa.add_argument("--max-questions", type=int, default=0, help="a fixed random subset of this size (default 0: all)")
     vqa.add_argument("--batch-size", type=int, default=16, help="questions per forward pass (default 16)")
     vqa.add_argument("--json", help="also write the tables to this JSON file")
