@@ -76,6 +76,11 @@ def new_front(title: str, limits: ServerLimits, api_key: str | None, health: Any
             return error_response(404, f"no route {request.method} {request.url.path}", "not_found_error")
         return error_response(e.status_code, str(e.detail))
 
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, e: Exception) -> JSONResponse:
+        # a bug of ours still answers in OpenAI's shape (the traceback goes to the server's log, as before)
+        return error_response(500, f"internal error: {type(e).__name__}: {e}", "server_error")
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, e: RequestValidationError) -> JSONResponse:
         first = e.errors()[0]
