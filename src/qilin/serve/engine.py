@@ -49,6 +49,8 @@ class ChatEngine:
             self.processor = None
             self.context = getattr(config, "max_position_embeddings", None) or self.tokenizer.model_max_length
             generation_config = self.model.generation_config
+        if torch.cuda.is_available():  # loading leaves weights on the CPU; a server on a GPU machine generates there
+            self.model.to("cuda")
         self.model.eval()
         self.eos_ids = end_of_turn_ids(self.tokenizer, generation_config.eos_token_id)
         self.template_stops = stop_strings(self.tokenizer)
@@ -126,7 +128,7 @@ class ChatEngine:
             if first.image is not None:
                 from qilin.data.vision.dataset import image_pixels
 
-                pixels = image_pixels(self.processor, [r.job.image for r in rows])
+                pixels = image_pixels(self.processor, [r.job.image for r in rows]).to(self.model.device)
                 self.model.generate(input_ids=ids.to(self.model.device), pixel_values=pixels, **kwargs)
             else:
                 self.model.generate(input_ids=ids.to(self.model.device), **kwargs)
