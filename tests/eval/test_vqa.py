@@ -42,16 +42,9 @@ def test_eval_vqa_from_the_command_line(tiny_vl_dir: Path, scans, tmp_path: Path
 @pytest.fixture(scope="module")
 def chatty_vl_dir(tiny_chat_dir: Path, vision_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A VL model on the SFT'd tiny model: it says something (the untrained tiny VL model ends its turn at once)."""
-    from qilin.config import ModelSettings, VisionSettings
-    from qilin.models.loading import save_pretrained_atomic
-    from qilin.models.vision import prepare_vl_model
+    from tests.conftest import save_vl_model
 
-    out = tmp_path_factory.mktemp("chatty_vl") / "model"
-    model, tokenizer, processor = prepare_vl_model(
-        tiny_chat_dir, vision_dir, VisionSettings(feature_layer=-1), ModelSettings()
-    )
-    save_pretrained_atomic(model, tokenizer, out, processor)
-    return out
+    return save_vl_model(tiny_chat_dir, vision_dir, tmp_path_factory.mktemp("chatty_vl") / "model")
 
 
 def test_vqa_through_an_endpoint_gives_the_in_process_replies_and_figures(
