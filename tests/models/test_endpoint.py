@@ -156,3 +156,33 @@ def test_an_endpoint_without_prompt_log_probs_is_named_and_generation_suggested(
         assert "score by generation instead: --mode generate" in error
     finally:
         live.stop()
+
+
+def test_a_busy_endpoint_is_asked_again_and_a_refusal_names_the_url() -> None:
+    """503 with Retry-After twice, then an answer: the reply arrives; a 400 is not retried and is reported whole."""
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+
+    from qilin.models.endpoint import EndpointError
+
+    calls: list[str] = []
+    app = FastAPI()
+
+    @app.post("/v1/chat/completions")
+    def chat(body: dict) -> JSONResponse:
+        calls.append(body["messages"][0]["content"])
+        if body["messages"][0]["content"] == "bad":
+            return JSONResponse({"error": {"message": "messages: too long"}}, status_code=400)
+        if len(calls) <= 2:
+            return JSONResponse({"error": {"message": "busy"}}, status_code=503, headers={"Retry-After": "0"})
+        return JSONResponse({"choices": [{"message": {"content": " 心内科。 "}}]})
+
+    live = LiveServer(app)
+    try:
+        endpoint = Endpoint(live.url, "gateway-model", concurrency=1)
+        assert endpoint.replies([[{"role": "user", "content": "q"}]], 8) == ["心内科。"] and len(calls) == 3
+        with pytest.raises(EndpointError, match=rf"{live.url}/v1/chat/completions answered 400: .*too long"):
+            endpoint.replies([[{"role": "user", "content": "bad"}]], 8)
+        assert calls.count("bad") == 1
+    finally:
+        live.stop()

@@ -13,10 +13,15 @@ scores exactly the tokens the caller chose (vLLM, OpenAI's legacy API and `qilin
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+
+RETRIES = 5  # attempts after the first on a busy answer or a dropped connection
+BUSY = (429, 502, 503, 504)  # answers that mean "later", not "never"
+MAX_WAIT = 60.0  # seconds: the longest Retry-After honoured as asked
 
 
 class EndpointError(RuntimeError):
@@ -53,8 +58,23 @@ class Endpoint:
         return models[0]["id"]
 
     def post(self, route: str, body: dict[str, Any]) -> dict[str, Any]:
-        """The JSON answer to one request to `route` (under /v1); EndpointError naming the URL when it fails."""
-        response = self.http.post(route, json={"model": self.model, **body})
+        """The JSON answer to one request to `route` (under /v1); EndpointError naming the URL when it fails.
+
+        A busy or restarting server (429, 502, 503, 504, a dropped connection) is asked again after its
+        Retry-After or a doubling wait, up to RETRIES times: a long evaluation does not die of one busy moment.
+        """
+        for attempt in range(RETRIES + 1):
+            try:
+                response = self.http.post(route, json={"model": self.model, **body})
+            except httpx.TransportError as e:
+                if attempt == RETRIES:
+                    raise EndpointError(f"{self.base}{route}: {type(e).__name__}: {e}") from None
+                time.sleep(2**attempt)
+                continue
+            if response.status_code not in BUSY or attempt == RETRIES:
+                break
+            asked = response.headers.get("retry-after", "")
+            time.sleep(min(float(asked), MAX_WAIT) if asked.replace(".", "", 1).isdigit() else 2**attempt)
         if response.status_code != 200:
             raise EndpointError(f"{self.base}{route} answered {response.status_code}: {response.text[:500]}")
         return response.json()
