@@ -20,7 +20,7 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from qilin.serve.front import ServerLimits, check_max_tokens, new_front, with_passages
+from qilin.serve.front import ServerLimits, add_model_routes, check_max_tokens, new_front, with_passages
 from qilin.serve.protocol import (
     ApiError,
     ChatRequest,
@@ -75,10 +75,9 @@ def create_proxy_app(backend_url: str, model_id: str, limits: ServerLimits | Non
 
     app = new_front("Qilin", limits, api_key, health)
 
-    @app.get("/v1/models")
-    async def models() -> dict:
-        card = {"id": model_id, "object": "model", "created": created, "owned_by": "qilin"}
-        return {"object": "list", "data": [{**card, "engine": engine, "rag": retriever is not None}]}
+    card = {"id": model_id, "object": "model", "created": created, "owned_by": "qilin", "engine": engine,
+            "rag": retriever is not None}  # fmt: skip
+    add_model_routes(app, card)
 
     def check(body: SamplingFields) -> dict:
         refuse_unsupported(body)
