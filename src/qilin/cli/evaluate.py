@@ -38,7 +38,8 @@ def _subject(args: argparse.Namespace, needs: str = "model") -> Subject:
         settings = ModelSettings(path=args.model, trust_remote_code=args.trust_remote_code)
         return Subject(endpoint, load_tokenizer(args.model, settings))
     if not args.model:
-        raise FileNotFoundError("give a MODEL directory, --endpoint URL, or --predictions (made elsewhere)")
+        elsewhere = ", or --predictions (made elsewhere)" if hasattr(args, "predictions") else ""
+        raise FileNotFoundError(f"give a MODEL directory or --endpoint URL{elsewhere}")
     settings = ModelSettings(path=args.model, trust_remote_code=getattr(args, "trust_remote_code", False))
     return load_subject(Path(args.model), needs, settings)
 
