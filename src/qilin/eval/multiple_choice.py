@@ -15,6 +15,8 @@ a continuation of "{question}\\n答案：", as lm-evaluation-harness scores a mu
 - acc: the option with the highest summed log-likelihood;
 - acc_norm: the highest log-likelihood per character of option text (not biased to short options), as
   lm-evaluation-harness defines it.
+A model behind an endpoint is scored the same way from the endpoint's prompt log-probs of the same token ids
+(`score_options_at_endpoint`).
 A multi-answer question (the exam tells candidates which questions are multiple-choice: more than one
 answer letter, or `multiple` where the exam marks it so) predicts every option scoring above the mean of its
 question's options, and counts as correct only on an exact set match.
