@@ -150,7 +150,10 @@ def test_an_endpoint_without_prompt_log_probs_is_named_and_generation_suggested(
     exam = write_jsonl(tmp_path / "exam.jsonl", [question])
     try:
         capsys.readouterr()
-        assert main(["eval", "mcq", str(tiny_chat_dir), "--data", str(exam), "--endpoint", live.url]) == 2
+        assert (
+            main(["eval", "mcq", str(tiny_chat_dir), "--data", str(exam), "--endpoint", live.url, "--concurrency", "2"])
+            == 2
+        )
         error = capsys.readouterr().err
         assert f"{live.url}/v1 offers no prompt log-probs" in error and "answered 404" in error
         assert "score by generation instead: --mode generate" in error

@@ -131,6 +131,7 @@ def add_endpoint_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--model-name", help="the model id at --endpoint (default: the first one it lists)")
     parser.add_argument("--api-key", help="bearer key of --endpoint (default: QILIN_API_KEY or OPENAI_API_KEY)")
+    parser.add_argument("--concurrency", type=int, default=8, help="requests in flight at --endpoint (default 8)")
 
 
 def open_endpoint(args: argparse.Namespace) -> Any:
@@ -142,4 +143,6 @@ def open_endpoint(args: argparse.Namespace) -> Any:
     if not args.endpoint.startswith(("http://", "https://")):
         raise ConfigError(f"--endpoint {args.endpoint!r}: expected an http(s) URL, e.g. http://host:8000/v1")
     key = args.api_key or os.environ.get("QILIN_API_KEY") or os.environ.get("OPENAI_API_KEY")
-    return Endpoint(args.endpoint, args.model_name, key)
+    if args.concurrency < 1:
+        raise ConfigError(f"--concurrency must be at least 1, got {args.concurrency}")
+    return Endpoint(args.endpoint, args.model_name, key, concurrency=args.concurrency)
