@@ -120,17 +120,14 @@ def _generate(
     model_dir: str, prompts: list[list[dict[str, str]]], n: int, settings: ModelSettings, sampling: dict[str, Any]
 ) -> tuple[list[list[str]], str]:
     """`n` answers per prompt from one model (rendered with its chat template), and the template's source."""
-    import torch
     from transformers import set_seed
 
     from qilin.chat_templates import render_prompt
     from qilin.models.generation import generate_texts
-    from qilin.models.loading import load_model, load_tokenizer
+    from qilin.models.loading import for_inference, load_model, load_tokenizer
 
     tokenizer = load_tokenizer(model_dir, settings)
-    model = load_model(model_dir, settings).eval()
-    if torch.cuda.is_available():
-        model = model.to("cuda")
+    model = for_inference(load_model(model_dir, settings))
     texts = [render_prompt(tokenizer, messages) for messages in prompts]
     # Seeded per model, so either answer can be regenerated alone from the manifest; samples continue the stream.
     set_seed(sampling["seed"])

@@ -106,9 +106,13 @@ def evaluate_vqa(
         for row, (a, b) in enumerate(seqs):
             ids[row, : len(a) + len(b)] = torch.tensor(a + b)
             mask[row, : len(a) + len(b)] = 1
-        logprobs = F.log_softmax(
-            model(input_ids=ids, pixel_values=pixels[[o[0] for o in owners]], attention_mask=mask).logits.float(), -1
-        )
+        device = next(model.parameters()).device
+        logits = model(
+            input_ids=ids.to(device),
+            pixel_values=pixels[[o[0] for o in owners]].to(device),
+            attention_mask=mask.to(device),
+        ).logits
+        logprobs = F.log_softmax(logits.float(), -1).cpu()
         scores: dict[int, dict[str, float]] = defaultdict(dict)
         for row, ((a, b), (qi, letter)) in enumerate(zip(seqs, owners, strict=True)):
             positions = torch.arange(len(a) - 1, len(a) + len(b) - 1)

@@ -80,10 +80,11 @@ def generate_vl_texts(
     for row, prompt in enumerate(prompt_ids):
         ids[row, width - len(prompt) :] = torch.tensor(prompt)
         mask[row, width - len(prompt) :] = 1
+    device = next(model.parameters()).device
     out = model.generate(
-        input_ids=ids,
-        pixel_values=pixel_values,
-        attention_mask=mask,
+        input_ids=ids.to(device),
+        pixel_values=pixel_values.to(device),
+        attention_mask=mask.to(device),
         max_new_tokens=max_new_tokens,
         do_sample=False,
         pad_token_id=pad,

@@ -217,13 +217,13 @@ def run_parity(model_dir: str, url: str, model_name: str | None = None, api_key:
                dtype: str | None = None, max_tokens: int = 16) -> ParityReport:  # fmt: skip
     """Load the local model in float32 (the reference) and check the endpoint against it."""
     from qilin.config import ModelSettings
-    from qilin.models.loading import load_model, load_tokenizer
+    from qilin.models.loading import for_inference, load_model, load_tokenizer
 
     if parity_model_type(model_dir) == "qilin_vl":
         raise ValueError(f"{model_dir} is a VL model; the parity check compares text models")
     settings = ModelSettings(path=model_dir, dtype="float32")
     tokenizer = load_tokenizer(model_dir, settings)
-    model = load_model(model_dir, settings, safetensors_only=True).eval()
+    model = for_inference(load_model(model_dir, settings, safetensors_only=True))
     endpoint = Endpoint(url, model_name, api_key)
     report = check_parity(model, tokenizer, endpoint, dtype or parity_dtype(model_dir), max_tokens)
     log.info(f"parity of {endpoint.model!r} at {endpoint.base} against {model_dir}:\n{report.summary()}")
