@@ -84,3 +84,10 @@ def test_medical_words_are_never_names_in_the_new_cues() -> None:
     # sides of the body, anatomy and drug characters, times in Chinese numerals
     assert {"左乳", "右膝", "双肺"} <= medical_words()
     assert names("患者左乳外上象限肿块，患者全腹压痛，患者艾司唑仑过量，患者于十时许腹痛") == []
+
+
+def test_jieba_tags_read_compound_and_function_word_surnames() -> None:
+    # 司徒 is also a word and 曾 a function word; alone in a cell they open a name
+    assert names("家属（司徒明）到场\n曾欣\n") == ["司徒明", "曾欣"]
+    # a compound surname before a common word is that word (东方医院), not a name
+    assert names("东方医院\n") == []

@@ -343,7 +343,12 @@ def _tagged_cell(value: str, staff_label: bool = False) -> bool:
     """Whether a cell's whole value is a name: surname first, no medical word, and tagged nr by jieba (or, after a
     staff label such as 灌注师：, no dictionary word)."""
     s = surname_length(value, 0, rare=True)
-    if not s or len(value) - s not in (1, 2) or not all(_name_char(c) for c in value) or opens_medical_word(value, 0):
+    if (
+        not s
+        or len(value) - s not in (1, 2)
+        or not all(_name_char(c) for c in value[s:])  # the surname may be a function word (曾, 和), not the rest
+        or opens_medical_word(value, 0)
+    ):
         return False
     if _TITLE_AT.match(value, s):
         return False  # 冯护士: a surname and a title (the title rule masks the surname)

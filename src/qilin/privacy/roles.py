@@ -208,9 +208,14 @@ def tagged_as_name(word: str) -> bool:
     if all(t.flag.startswith("nr") for t in tokens):
         return True
     head, rest = tokens[0], tokens[1:]
+    if rest and head.flag.startswith("nr") and len(head.word) > 1 and len(word) - len(head.word) == 1:
+        return True  # 孟磊|国: a name jieba knows, and one more given character
     if not rest or surname_length(head.word, 0, rare=True) != len(head.word):
         return False
-    # 卫东 tagged nr after 钱; or the surname itself tagged nr and one noun-like given name after it (秦|海波, 鲁|振华)
-    return rest[0].flag.startswith("nr") or (
-        head.flag.startswith("nr") and len(rest) == 1 and rest[0].flag in _GIVEN_NAME_TAGS
+    # 卫东 tagged nr after 钱; the surname tagged nr and one noun-like given name after it (秦|海波, 鲁|振华);
+    # a compound surname, whatever jieba calls it (司徒|明: 司徒 is also a word), before a given name that is no word
+    return (
+        rest[0].flag.startswith("nr")
+        or (head.flag.startswith("nr") and len(rest) == 1 and rest[0].flag in _GIVEN_NAME_TAGS)
+        or (len(head.word) == 2 and not (len(word) == 4 and is_common_word(word[2:])) and not is_common_word(word))
     )
