@@ -91,3 +91,8 @@ def test_jieba_tags_read_compound_and_function_word_surnames() -> None:
     assert names("家属（司徒明）到场\n曾欣\n") == ["司徒明", "曾欣"]
     # a compound surname before a common word is that word (东方医院), not a name
     assert names("东方医院\n") == []
+
+
+def test_a_name_greeted_in_chinese() -> None:
+    assert names("医生：柯文静您好，结果已出。") == ["柯文静"]
+    assert names("阿姨您好，医生您好，大家好，同学你好") == []

@@ -77,6 +77,9 @@ _OPENER_NEXT = tuple(
         "患有 既往 否认 今年 于 经 行 术后 目前 现 已 曾 突发 突然 无明显诱因 在家 在我院"
     )
 )
+# A greeting after a name (王小明您好, 李华，你好): the name it greets.
+_GREETED = re.compile(r"(?:^|(?<=[\n：:，,。！!？?\s]))(?=[\u4e00-\u9fff]{2,4}[，,]?\s*(?:您好|你好))")
+_GREETING_NEXT = re.compile(r"[，,]?\s*(?:您好|你好)")
 _AFTER_DEPARTMENT = re.compile(r"(?<=[\u4e00-\u9fff]科)[ \t　]+(?=[\u4e00-\u9fff]{2,4}\s*(?:$|\n|\d))")
 # What ends a header cell: a space (Chinese prose has none; detect_phi reads the ideographic one as a space), a
 # bracket aside, the line's end.
@@ -310,6 +313,10 @@ def _context_names(text: str) -> list[Span]:
         end = name_after(text, start)
         if end - start >= 2 and text.startswith(_OPENER_NEXT, end) and not is_common_word(text[start:end]):
             spans.append(Span("name", start, end, text[start:end], role="patient"))
+    for m in _GREETED.finditer(text) if "好" in text else ():  # 王小明您好
+        end = name_after(text, m.start())
+        if end - m.start() >= 2 and _GREETING_NEXT.match(text, end) and not is_common_word(text[m.start() : end]):
+            spans.append(Span("name", m.start(), end, text[m.start() : end], role="polite"))
     for m in _AFTER_DEPARTMENT.finditer(text):  # 会诊意见：...。神经内科 阮文杰
         end = name_after(text, m.end(), strict=True)
         if end > m.end():
