@@ -48,3 +48,14 @@ def test_organisations_by_suffix_on_one_line() -> None:
     assert found("Attending: Dr. Amy Lee\nHospital: Mercy Hospital", "org") == ["Mercy Hospital"]
     # generic facilities are not names of one
     assert found("附近有什么医院？请到二级以上医院或结核病定点医院就诊", "org") == []
+
+
+def test_universities_pharmacies_and_care_homes_but_not_roads_or_generic_ones() -> None:
+    assert found("他是复旦大学的学生，在益丰大药房买药，住在夕阳红养老院", "org") == [
+        "复旦大学",
+        "益丰大药房",
+        "夕阳红养老院",
+    ]
+    assert found("我女儿大学毕业，考上大学，很多药店，医院药房", "org") == []
+    # a road named after a university is an address, found whole
+    assert found("现住址：北京市海淀区学院路37号", "address") == ["北京市海淀区学院路37号"]

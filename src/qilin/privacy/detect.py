@@ -98,12 +98,13 @@ _ACCOUNT_GATE = re.compile(_ACCOUNT_LABEL)
 # Hospitals and clinics: a proper name before a facility word. Generic ones (当地医院, 上级医院, 我院) are not.
 _ORG_SUFFIX = re.compile(
     r"(?:医院|卫生院|卫生服务中心|卫生服务站|保健院|诊所|门诊部|医学中心|疾病预防控制中心|疾控中心|血液中心|急救中心|"
-    r"(?<=[\u4e00-\u9fff]{2})[一二三四五六七八九]院|"
+    r"(?<=[\u4e00-\u9fff]{2})[一二三四五六七八九]院|体检中心|康复中心|养老院|敬老院|护理院|大药房|药店|"
     # workplaces and schools: a proper name before them too (not 初中学历, 小学文化)
-    r"有限公司|有限责任公司|公司|集团|幼儿园|[中小]学(?!历|文化|生|时|期|阶段|以|毕业|程度|水平))"
+    r"有限公司|有限责任公司|公司|集团|幼儿园|研究所|研究院|[中小]学(?!历|文化|生|时|期|阶段|以|毕业|程度|水平)|"
+    r"(?:大学|学院)(?!历|文化|生|时|期|阶段|以|毕业|程度|水平|里|学位|路|街|道|巷|[东西南北]|村|站|城))"  # not 学院路
 )
 _ORG_OPENER = re.compile(r"(?:患者|患儿|病人|孩子|家属|本人|其|该|本|我|你|他|她)+")  # 患儿幼儿园小班: no name before
-_ORG_GATE = re.compile(r"院|诊所|中心|门诊|公司|集团|学")
+_ORG_GATE = re.compile(r"院|诊所|中心|门诊|公司|集团|学|药|所")
 # A workplace after its label, to the end of the cell: 工作单位：苏州市第三中学, Employer: Midwest Freight Logistics.
 _WORKPLACE = re.compile(
     r"(?:(?<![剂计量价])(?:工作单位|单位|就职单位|所在单位)\s*[:：]|就职于|任职于|供职于)\s*"  # 多少单位能: units
@@ -116,7 +117,7 @@ _DIGIT = re.compile(r"\d")
 _LATIN = re.compile(r"[A-Za-z]")
 _CAPITALISED = re.compile(r"[A-Z][a-z]")
 _ORG_STOP = set(
-    "在于至到往转赴去自从入及与的是为了我本该此其诊收住送经曾由来需要回看像含交、，,。；;：:（()）) \t\n\"“”'"
+    "在于至到往转赴去自从入及与的是为了我本该此其诊收住送经曾由来需要回看像含、，,。；;：:（()）) \t\n\"“”'"
 )
 _ORG_GENERIC = re.compile(
     r"(?:第[一二三四五六七八九十\d]+|人民|中心|附属|中医|中西医结合|儿童|妇幼|妇产|肿瘤|口腔|眼科|骨科|胸科|传染病|精神病|"
@@ -124,7 +125,7 @@ _ORG_GENERIC = re.compile(
     r"三级|二级|一级|甲等|上级|下级|基层|当地|外地|附近|就近|其他|各级|多家|某|定点|教学|军队|部队|地方|同一|这家|那家|一家|"
     r"你们|我们|他们|咱们|您们|贵|出险|就诊|首诊|接诊|收治|所在|原|工作|上班|有限|分|子|母|本|该|小|中|大|初|高|"
     r"保险|商业|医药|制药|药|物流|快递|科技|网络|银行|建筑|装修|运输|贸易|餐饮|家政|外企|国企|私企|合资|上市|这个|那个|"
-    r"一个|别的|新|老|有|什么|哪家|哪个|以上|以下|级|互联网|网上|线上|[\u4e00-\u9fff]{1,5}病|定点|指定)+$"
+    r"一个|别的|新|老|有|什么|很多|许多|一些|合作|连锁|零售|社会|任意|女儿|儿子|孩子|考上|考|读|念|上|哪家|哪个|以上|以下|级|互联网|网上|线上|[\u4e00-\u9fff]{1,5}病|定点|指定)+$"
 )
 # A proper name before a facility word, on one line (a name on the line above is no part of it): Riverside Family
 # Medicine, Maple Grove Nursing Home, Sunrise Senior Living; and University of Michigan.
@@ -227,6 +228,9 @@ _PRIORITY = {
         )
     )
 }
+# An organisation and an address are both free-form guesses: where they overlap the longer one wins (an address that
+# holds a university, 珞喻路1037号华中科技大学韵苑27栋; a hospital whose name holds its district).
+_PRIORITY["org"] = _PRIORITY["address"]
 
 
 def _luhn(digits: str) -> bool:
