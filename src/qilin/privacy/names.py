@@ -17,7 +17,6 @@ Each span carries a role hint (patient, family, staff, polite) that record.py us
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from qilin.privacy.names_en import english_names
 from qilin.privacy.roles import (
@@ -35,7 +34,7 @@ from qilin.privacy.roles import (
     is_common_word,
     medical_word_across,
     medical_word_ending,
-    medical_words,
+    medical_word_from,
     opens_medical_word,
     segmenter,
     surname_length,
@@ -44,7 +43,6 @@ from qilin.privacy.roles import (
 from qilin.privacy.roles import words as _words
 from qilin.privacy.spans import Span
 
-_RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 _HINT = {**dict.fromkeys(PATIENT, "patient"), **dict.fromkeys(FAMILY, "family"), **dict.fromkeys(STAFF, "staff")}
 # A label, then its separator: a colon (or the 】 of 【住院号】), perhaps after an aside (委托人（签字/手印）：),
 # a space, or 叫 (我儿子叫牛某).
@@ -164,19 +162,13 @@ def name_after(text: str, i: int, strict: bool = False, cell: bool = False, trus
         return i
     # 患者高血压, 患者常规服药: a word, not a name (compound surnames such as 东方 are words too, and names)
     alone = strict and _ALONE_NEXT.match(text, end)  # 患者：甘宁   费别：a header cell holds a name, even a word
-    if medical and (not alone or _medical_word_from(text, i, end - i)):
+    if medical and (not alone or medical_word_from(text, i, end - i)):
         return i  # 姓名：巴特尔 is a name (巴特 only opens it); 患者：帕金森 is a disease
     if s == 1 and any(is_common_word(text[i:k]) for k in range(i + 2, end + 1)):
         common_surname = text[i] in SURNAMES  # 审核：通过 (通 a rare surname): a word
         if not alone or (cell and not (trusted and common_surname) and not tagged_as_name(text[i:end])):
             return i
     return end
-
-
-def _medical_word_from(text: str, i: int, shortest: int) -> bool:
-    """Whether a medical word of at least `shortest` characters starts at `i` (甘露醇 at 甘露: not the name 甘露)."""
-    words = medical_words()
-    return any(text[i : i + n] in words for n in range(max(shortest, 2), 11))
 
 
 def _listed_after(text: str, end: int, role: str) -> list[Span]:
@@ -399,6 +391,6 @@ def find_names(text: str, known: tuple[str, ...] = ()) -> list[Span]:
             continue
         pattern = rf"\b{re.escape(value)}\b" if value.isascii() else re.escape(value)
         for m in re.finditer(pattern, text):
-            if value.isascii() or not _medical_word_from(text, m.start(), len(value) + 1):  # 甘露 in 甘露醇
+            if value.isascii() or not medical_word_from(text, m.start(), len(value) + 1):  # 甘露 in 甘露醇
                 spans.append(Span("name", m.start(), m.end(), value))
     return spans

@@ -154,6 +154,12 @@ def opens_medical_word(text: str, i: int) -> bool:
     return any(text[i : i + n] in words for n in range(2, 11))
 
 
+def medical_word_from(text: str, i: int, shortest: int) -> bool:
+    """Whether a medical word of at least `shortest` characters starts at `i` (甘露醇 at 甘露: not the name 甘露)."""
+    words = medical_words()
+    return any(text[i : i + n] in words for n in range(max(shortest, 2), 11))
+
+
 def medical_word_ending(text: str, end: int) -> bool:
     """Whether a medical word ends at `end` (华法林 before 医生: 林 is no surname there)."""
     words = medical_words()
