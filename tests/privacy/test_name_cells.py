@@ -96,3 +96,8 @@ def test_jieba_tags_read_compound_and_function_word_surnames() -> None:
 def test_a_name_greeted_in_chinese() -> None:
     assert names("医生：柯文静您好，结果已出。") == ["柯文静"]
     assert names("阿姨您好，医生您好，大家好，同学你好") == []
+
+
+def test_a_full_name_in_brackets_after_a_titled_surname_is_that_person() -> None:
+    out = masked("出院记录\n罗老师（罗志勇），男，60岁")
+    assert out == ["出院记录\n[姓名1]老师（[姓名1]），男，60岁"]

@@ -357,8 +357,10 @@ def _tagged_cell(value: str, staff_label: bool = False) -> bool:
 def _cell_names(text: str) -> list[Span]:
     spans = []
     for m in _BRACKET_NAME.finditer(text) if "（" in text or "(" in text else ():
-        if _tagged_cell(m.group(1)):
-            spans.append(Span("name", m.start(1), m.end(1), m.group(1)))
+        if _tagged_cell(m.group(1)):  # after a titled surname (郭老师（郭文斌）) the full name takes the title's role
+            title = next((t for t in STAFF_TITLES + POLITE_TITLES if text.endswith(t, 0, m.start())), "")
+            role = "staff" if title in STAFF_TITLES else "polite" if title else ""
+            spans.append(Span("name", m.start(1), m.end(1), m.group(1), role=role))
     for m in _NICKNAME.finditer(text) if "小" in text or "老" in text else ():  # 小王你好: the surname is the name
         end = m.end() + surname_length(text, m.end())
         if end > m.end() and not is_common_word(text[m.start() : end]) and not opens_medical_word(text, m.start()):
