@@ -37,8 +37,12 @@ if __name__ == "__main__":
         if args.judge not in ("both", name):
             continue
         result = training.cross_validate(rows, fit, args.folds, args.seed, keep)
-        print(f"{name}: {args.folds}-fold cross-validation grouped by prompt, {sum(map(sum, result['matrix']))} "
-              "test replies; matrix summed over folds:")
+        print(
+            f"{name}: {args.folds}-fold cross-validation grouped by prompt, {sum(map(sum, result['matrix']))} "
+            "test replies; matrix summed over folds:"
+        )
         print(format_confusion(result["matrix"]))
-        print("mean over folds  " + "  ".join(f"{c} P {result['mean'][c][0]:.3f} R {result['mean'][c][1]:.3f}"
-                                             for c in LABELS))
+        print(
+            "mean over folds  "
+            + "  ".join(f"{c} P {result['mean'][c][0]:.3f} R {result['mean'][c][1]:.3f}" for c in LABELS)
+        )

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from qilin.data.records import DataError
-
 from qilin.eval.safety.judge import LABELS, Verdict, judge_response
 from qilin.eval.safety.prompts import EMBEDDED, embedded_prompts
 

@@ -134,9 +134,9 @@ class LinearJudge:
 
     def save(self, path: Path) -> None:
         """Write the weights (float32, compressed; the unused slots are zeros) atomically."""
-        from qilin.durable import write_atomic
-
         import io
+
+        from qilin.durable import write_atomic
 
         buffer = io.BytesIO()
         np.savez_compressed(
