@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from qilin.data.records import DataError
 from qilin.eval.safety.agreement import REPLIES, agreement_report, endpoint_judge, labelled_replies, offline_rows_judge
 from qilin.eval.safety.scoring import DEFAULT_JUDGE, JUDGES
 
@@ -32,7 +33,10 @@ if __name__ == "__main__":
     parser.add_argument("--limit", type=int, default=0, help="score only the first N replies (0: all)")
     parser.add_argument("--misses", action="store_true", help="list the misses")
     args = parser.parse_args()
-    rows = labelled_replies(None if args.split == "all" else args.split, args.file)
+    try:
+        rows = labelled_replies(None if args.split == "all" else args.split, args.file)
+    except DataError as e:
+        parser.error(str(e))
     rows = rows[: args.limit] if args.limit else rows
     if args.judge_endpoint:
         if not args.judge_model:

@@ -27,6 +27,8 @@ def labelled_replies(split: str | None = None, path: str = str(REPLIES)) -> list
     with its prompt and `harmful` (the prompt's label). A row names its prompt by `prompt_id` (one of the embedded
     prompts) or carries it as `prompt` with `harmful` (true/false); it needs `response` and `label` (a class)."""
     prompts = {p.id: p for p in embedded_prompts()}
+    if not Path(path).is_file():
+        raise DataError(Path(path), "", "file not found (labelled replies: response, label, prompt_id or prompt)")
     rows = []
     with open(path, encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
