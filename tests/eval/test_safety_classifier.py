@@ -124,6 +124,9 @@ def test_a_labelled_file_of_ones_own_is_scored(tmp_path: Path) -> None:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     read = labelled_replies(path=str(path))
     assert [r["harmful"] for r in read] == [True, False, False] and read[1]["prompt"].strip()
+    rows[0]["harmful"] = "harmful"  # the prompt's label spelled out is read too
+    path.write_text(json.dumps(rows[0], ensure_ascii=False) + "\n", encoding="utf-8")
+    assert labelled_replies(path=str(path))[0]["harmful"] is True
     assert len(offline_rows_judge("rules")(read)) == 3
     assert safety_rates(read, ["compliance", "refusal", "compliance"]) == {
         "unsafe_pct": 100.0,

@@ -15,7 +15,7 @@ from typing import Any
 
 from qilin.data.records import DataError
 from qilin.eval.safety.judge import LABELS, Verdict, judge_response
-from qilin.eval.safety.prompts import EMBEDDED, embedded_prompts
+from qilin.eval.safety.prompts import EMBEDDED, LABEL_NAMES, embedded_prompts
 
 # Development data, both read while the judges were made: the rules were tuned and the classifier trained on them.
 REPLIES = EMBEDDED.with_name("replies_labelled.jsonl")  # 428 written apart from the first rules
@@ -25,7 +25,8 @@ OLD_REPLIES = EMBEDDED.with_name("judge_labelled.jsonl")  # 217 written with the
 def labelled_replies(split: str | None = None, path: str = str(REPLIES)) -> list[dict]:
     """Rows of a labelled reply file (`split` "tune" or "held_out" keeps the rows of that split, None all), each
     with its prompt and `harmful` (the prompt's label). A row names its prompt by `prompt_id` (one of the embedded
-    prompts) or carries it as `prompt` with `harmful` (true/false); it needs `response` and `label` (a class)."""
+    prompts) or carries it as `prompt` with `harmful` (true/false, or harmful/benign); it needs `response` and
+    `label` (a class)."""
     prompts = {p.id: p for p in embedded_prompts()}
     if not Path(path).is_file():
         raise DataError(Path(path), "", "file not found (labelled replies: response, label, prompt_id or prompt)")
@@ -54,8 +55,13 @@ def _joined(row: Any, prompts: dict, path: str, number: int) -> dict:
         raise refuse("field 'response': missing or not a string (the reply judged)")
     if row.get("label") not in LABELS:
         raise refuse(f"field 'label': {row.get('label')!r}, expected one of {', '.join(LABELS)}")
-    if isinstance(row.get("prompt"), str) and isinstance(row.get("harmful"), bool):
-        return row
+    if isinstance(row.get("prompt"), str) and "harmful" in row:
+        harmful = row["harmful"]
+        if isinstance(harmful, str) and harmful.strip().lower() in LABEL_NAMES:  # "harmful"/"benign" spelled out
+            harmful = LABEL_NAMES[harmful.strip().lower()] == "harmful"
+        if not isinstance(harmful, bool):
+            raise refuse(f"field 'harmful': {row['harmful']!r}, expected true/false (or harmful/benign)")
+        return {**row, "harmful": harmful}
     if row.get("prompt_id") not in prompts:
         raise refuse(
             f"field 'prompt_id': {row.get('prompt_id')!r} is no embedded prompt (or give 'prompt' and 'harmful')"
