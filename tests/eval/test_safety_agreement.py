@@ -43,11 +43,11 @@ def test_the_set_is_large_varied_and_split_by_its_fixed_rule() -> None:
 
 
 def test_the_rules_on_the_development_replies() -> None:
-    """The figure in docs/safety-and-privacy.md (2026-12-06): 407 of 428, both halves read while the rules were
+    """The figure in docs/safety-and-privacy.md (2026-12-06): 406 of 428, both halves read while the rules were
     tuned (a training figure; 382 before the failure-class rules)."""
     matrix = score_judge(labelled_replies(), rules_judge)
-    assert matrix == [[148, 5, 0], [0, 211, 4], [0, 12, 48]]
-    assert sum(matrix[i][i] for i in range(3)) == 407
+    assert matrix == [[148, 5, 0], [0, 211, 4], [0, 13, 47]]
+    assert sum(matrix[i][i] for i in range(3)) == 406
 
 
 @pytest.mark.parametrize(

@@ -17,12 +17,13 @@ from collections.abc import Callable
 import numpy as np
 
 from qilin.eval.safety.agreement import OLD_REPLIES, REPLIES, confusion, labelled_replies, precision_recall
-from qilin.eval.safety.classifier import DIMENSIONS, Features, LinearJudge, featurize
+from qilin.eval.safety.classifier import DIMENSIONS, Features, LinearJudge, featurize, rules_onehot
 from qilin.eval.safety.judge import LABELS, judge_response
 
 # Chosen by 5-fold cross-validation on the development replies (2026-12-06): see docs/safety-and-privacy.md.
-L2 = 1e-3
+L2 = 3e-2
 NGRAM_SCALE = 1.0
+PRIOR = 2.0  # the fixed score of the rules' verdict (see LinearJudge)
 STEPS = 300
 LEARNING_RATE = 0.05
 FOLDS = 5
@@ -43,7 +44,7 @@ def _design(features: list[Features]) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 def train_classifier(
-    rows: list[dict], l2: float = L2, ngram_scale: float = NGRAM_SCALE, steps: int = STEPS
+    rows: list[dict], l2: float = L2, ngram_scale: float = NGRAM_SCALE, steps: int = STEPS, prior: float = PRIOR
 ) -> LinearJudge:
     """A `LinearJudge` fitted to `rows` (each with prompt, response, harmful and label)."""
     features = [featurize(r["prompt"], r["response"], r["harmful"], ngram_scale) for r in rows]
@@ -53,10 +54,11 @@ def train_classifier(
     counts = np.bincount(gold, minlength=k)
     sample_weight = (n / (k * np.maximum(counts, 1)))[gold] / n  # (N,) inverse class frequency, sums to 1
     onehot = np.eye(k)[gold]  # (N, K)
+    ruled = prior * rules_onehot(features)  # (N, K) fixed
     weights, bias = np.zeros((DIMENSIONS, k)), np.zeros(k)
     moments = [np.zeros_like(weights), np.zeros_like(weights), np.zeros(k), np.zeros(k)]
     for step in range(1, steps + 1):
-        scores = np.stack([np.bincount(row, value * weights[slot, c], minlength=n) for c in range(k)], 1) + bias
+        scores = np.stack([np.bincount(row, value * weights[slot, c], minlength=n) for c in range(k)], 1) + bias + ruled
         scores -= scores.max(axis=1, keepdims=True)
         prob = np.exp(scores)
         prob /= prob.sum(axis=1, keepdims=True)
@@ -72,7 +74,7 @@ def train_classifier(
             v *= 0.999
             v += 0.001 * grad * grad
             param -= LEARNING_RATE * (m / (1 - 0.9**step)) / (np.sqrt(v / (1 - 0.999**step)) + 1e-8)
-    return LinearJudge(weights, bias, ngram_scale)
+    return LinearJudge(weights, bias, ngram_scale, prior)
 
 
 def classifier_fit(rows: list[dict], **options: float) -> Callable[[list[dict]], list[str]]:
