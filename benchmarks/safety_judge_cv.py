@@ -3,7 +3,7 @@
 confusion matrix summed over folds, for the rules (which learn nothing) and the classifier (trained on 4 folds).
 
 PYTHONPATH=src OMP_NUM_THREADS=1 python benchmarks/safety_judge_cv.py            # both judges, ~1 min
-PYTHONPATH=src OMP_NUM_THREADS=1 python benchmarks/safety_judge_cv.py --l2 1e-3 --ngram-scale 0.3
+PYTHONPATH=src OMP_NUM_THREADS=1 python benchmarks/safety_judge_cv.py --judge classifier --l2 1e-3 --prior 0 --seed 1
 
 The development replies are replies_labelled.jsonl (428) and judge_labelled.jsonl (217); `--only-replies` scores
 the test folds on the 428 only (trained on both). The rules were written reading all of them, so their figure is
@@ -25,13 +25,16 @@ if __name__ == "__main__":
     parser.add_argument("--seed", type=int, default=0, help="shuffles the prompts before they are dealt to folds")
     parser.add_argument("--l2", type=float, default=training.L2)
     parser.add_argument("--ngram-scale", type=float, default=training.NGRAM_SCALE)
+    parser.add_argument("--prior", type=float, default=training.PRIOR, help="fixed score of the rules' verdict")
     parser.add_argument("--only-replies", action="store_true", help="test on replies_labelled.jsonl rows only")
     args = parser.parse_args()
     rows = training.development_replies()
     keep = (lambda r: r["source"] == "replies_labelled.jsonl") if args.only_replies else None
     fits = {
         "rules": training.rules_fit,
-        "classifier": lambda train: training.classifier_fit(train, l2=args.l2, ngram_scale=args.ngram_scale),
+        "classifier": lambda train: training.classifier_fit(
+            train, l2=args.l2, ngram_scale=args.ngram_scale, prior=args.prior
+        ),
     }
     for name, fit in fits.items():
         if args.judge not in ("both", name):

@@ -13,6 +13,7 @@ Features of one (prompt, reply, harmful) triple, each a name hashed (crc32) into
 - the pair: how much of the prompt's topic terms the reply repeats, whether it echoes the prompt, its length, its
   digits, question marks, a cut-off ("……").
 
+The rules' verdict also gets a fixed (unlearned) score, so the weights learn only where to overrule the rules.
 Trained by `qilin.eval.safety.training.train_classifier` on the labelled replies (`benchmarks/
 train_safety_judge.py` rewrites the file); numpy only, deterministic, loaded once per process.
 """
