@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         from qilin.config import ModelSettings
         from qilin.eval.suite import load_subject
 
-        endpoint = endpoint_generator(args)
+        endpoint = open_endpoint(args)
         if endpoint is not None:
             replies = generate_replies(endpoint, None, prompts, args.batch_size, args.max_new_tokens)
         elif not args.model:
@@ -133,16 +133,24 @@ def add_endpoint_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--endpoint",
         metavar="URL",
-        help="generate through this OpenAI-compatible endpoint (qilin serve, vLLM, SGLang, a gateway) instead of "
-        "loading MODEL; the endpoint applies its own chat template (check it with `qilin eval parity`)",
+        help="score the model served at this OpenAI-compatible endpoint (qilin serve, vLLM, SGLang, a gateway) "
+        "instead of loading MODEL; the endpoint applies its own chat template (check it with `qilin eval parity`); "
+        "MCQ by log-likelihood reads its prompt log-probs and needs MODEL for the tokenizer",
     )
     parser.add_argument("--model-name", help="the model id at --endpoint (default: the first one it lists)")
+    parser.add_argument("--api-key", help="bearer key of --endpoint (default: QILIN_API_KEY or OPENAI_API_KEY)")
+    parser.add_argument("--concurrency", type=int, default=8, help="requests in flight at --endpoint (default 8)")
 
 
-def endpoint_generator(args: argparse.Namespace) -> Any:
-    """The `EndpointGenerator` that `--endpoint` names, or None."""
+def open_endpoint(args: argparse.Namespace) -> Any:
+    """The `qilin.models.endpoint.Endpoint` that `--endpoint` names, or None."""
     if not getattr(args, "endpoint", None):
         return None
-    from qilin.models.generation import EndpointGenerator
+    from qilin.models.endpoint import Endpoint
 
-    return EndpointGenerator(args.endpoint, args.model_name)
+    if not args.endpoint.startswith(("http://", "https://")):
+        raise ConfigError(f"--endpoint {args.endpoint!r}: expected an http(s) URL, e.g. http://host:8000/v1")
+    key = args.api_key or os.environ.get("QILIN_API_KEY") or os.environ.get("OPENAI_API_KEY")
+    if args.concurrency < 1:
+        raise ConfigError(f"--concurrency must be at least 1, got {args.concurrency}")
+    return Endpoint(args.endpoint, args.model_name, key, concurrency=args.concurrency)
