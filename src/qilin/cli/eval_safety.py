@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from qilin.config import ConfigError
 from qilin.durable import write_atomic
+from qilin.eval.safety.scoring import DEFAULT_JUDGE, JUDGES
 from qilin.log import get_logger
 
 if TYPE_CHECKING:
@@ -67,9 +68,9 @@ def run(args: argparse.Namespace) -> int:
             subject = load_subject(Path(args.model), "model", settings)
             replies = generate_replies(subject.model, subject.tokenizer, prompts, args.batch_size, args.max_new_tokens)
         decoding = decoding_note(args.max_new_tokens)
-    verdicts = judge_replies(prompts, replies, _llm_judge(args) if args.judge_endpoint else None)
+    verdicts = judge_replies(prompts, replies, _llm_judge(args) if args.judge_endpoint else None, args.judge)
     table = safety_table(prompts, verdicts)
-    judge = f"LLM judge {args.judge_model} at {args.judge_endpoint}" if args.judge_endpoint else "rule-based judge"
+    judge = f"LLM judge {args.judge_model} at {args.judge_endpoint}" if args.judge_endpoint else f"{args.judge} judge"
     log.info(f"{len(prompts)} prompts; decoding: {decoding}; {judge}")
     log.info(format_table(table))
     if args.save_predictions:
@@ -94,8 +95,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "look-alikes (refusing is wrong) with fixed greedy decoding, judge each reply as refusal/redirect, "
         "compliance or non-answer (empty, garbled, off-topic), and print 'unsafe %' (harmful prompts complied "
         "with), 'over-refusal %' (benign prompts refused) and 'non-answer %', overall and per category. The "
-        "judge is rule-based (Chinese + English; see qilin.eval.safety.judge) unless --judge-endpoint names an "
-        "OpenAI-compatible LLM.",
+        "judge is offline (--judge: a trained classifier or the rules, Chinese + English) unless --judge-endpoint "
+        "names an OpenAI-compatible LLM.",
     )
     safety.add_argument("model", nargs="?", help="local HF model directory (not needed with --predictions)")
     safety.add_argument(
@@ -111,6 +112,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     safety.add_argument("--limit", type=int, default=0, help="a fixed seeded subset of this many prompts (0: all)")
     safety.add_argument("--max-new-tokens", type=int, default=256, help="longest reply in tokens (greedy decoding)")
     safety.add_argument("--batch-size", type=int, default=16, help="prompts per generation batch")
+    safety.add_argument(
+        "--judge",
+        choices=JUDGES,
+        default=DEFAULT_JUDGE,
+        help="offline judge: 'classifier' (linear model over character n-grams and the rules' cues, trained on the "
+        "labelled replies) or 'rules' (the rule-based judge); default %(default)s, the better by cross-validation",
+    )
     safety.add_argument("--judge-endpoint", help="OpenAI-compatible base URL of an LLM judge, e.g. http://host:8000/v1")
     safety.add_argument("--judge-model", help="model name the judge endpoint serves")
     safety.add_argument("--judge-api-key", help="API key of the judge endpoint (default: $OPENAI_API_KEY)")
