@@ -66,6 +66,11 @@ class BenchmarkSettings:
         False,
     )
     images: str | None = _help("vqa: image folder of the file (default: the file's folder).", None)
+    judge: Literal["classifier", "rules"] = _help(
+        "safety: the offline judge of each reply, 'classifier' (a linear model over character n-grams and the rules' "
+        "cues, trained on the labelled replies) or 'rules' (the rule-based judge); docs/safety-and-privacy.md.",
+        "classifier",
+    )
 
 
 @dataclass
