@@ -3,6 +3,7 @@
 PYTHONPATH=src python benchmarks/deid_eval.py              # the generated held-out half (docs/safety-and-privacy.md)
 PYTHONPATH=src python benchmarks/deid_eval.py dev --misses # the half the detector was tuned on, with its misses
 PYTHONPATH=src python benchmarks/deid_eval.py notes        # the hand-written notes of benchmarks/heldout/deid
+PYTHONPATH=src python benchmarks/deid_eval.py notes2       # the second hand-written set, benchmarks/heldout/deid2
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from pathlib import Path
 
 from qilin.privacy.evaluate import EVAL_DIR, dump_misses, evaluate_file, format_scores, read_medical_strings
 
-NOTES_DIR = Path(__file__).resolve().parent / "heldout" / "deid"
+HELDOUT = Path(__file__).resolve().parent / "heldout"
+NOTES_DIRS = {"notes": HELDOUT / "deid", "notes2": HELDOUT / "deid2"}  # hand-written sets, scored the same way
 
 if __name__ == "__main__":
     split = next((a for a in sys.argv[1:] if not a.startswith("-")), "heldout")
-    if split == "notes":
-        scores = evaluate_file(NOTES_DIR / "notes.jsonl", read_medical_strings(NOTES_DIR / "medical_strings.txt"))
+    if split in NOTES_DIRS:
+        notes_dir = NOTES_DIRS[split]
+        scores = evaluate_file(notes_dir / "notes.jsonl", read_medical_strings(notes_dir / "medical_strings.txt"))
     else:
         scores = evaluate_file(EVAL_DIR / f"{split}.jsonl")
     print(f"{split}: {scores['records']} records")

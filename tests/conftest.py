@@ -116,19 +116,23 @@ def vision_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
-def tiny_vl_dir(tiny_model_dir: Path, vision_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An untrained Qilin-Med-VL model (tiny CLIP tower + linear projector + tiny Llama), saved."""
+def save_vl_model(llm_dir: Path, vision_dir: Path, out: Path) -> Path:
+    """A Qilin-Med-VL model of the tiny CLIP tower, a fresh linear projector and the LLM at `llm_dir`, saved at out."""
     from qilin.config import ModelSettings, VisionSettings
     from qilin.models.loading import save_pretrained_atomic
     from qilin.models.vision import prepare_vl_model
 
-    out = tmp_path_factory.mktemp("vl") / "model"
     model, tokenizer, processor = prepare_vl_model(
-        tiny_model_dir, vision_dir, VisionSettings(feature_layer=-1), ModelSettings()
+        llm_dir, vision_dir, VisionSettings(feature_layer=-1), ModelSettings()
     )
     save_pretrained_atomic(model, tokenizer, out, processor)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_vl_dir(tiny_model_dir: Path, vision_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained Qilin-Med-VL model (tiny CLIP tower + linear projector + tiny Llama), saved."""
+    return save_vl_model(tiny_model_dir, vision_dir, tmp_path_factory.mktemp("vl") / "model")
 
 
 @pytest.fixture(scope="session")

@@ -162,3 +162,63 @@ def test_stats_map_sides_back_to_answers_and_match_a_hand_computed_kappa(tmp_pat
     assert stats["reviewers"]["wang"]["left_picked_percent"] == pytest.approx(75.0)
     assert stats["reasons_against"] == {"A": {"wrong_fact": 3 + 4}, "B": {"wrong_fact": 5 + 4}}
     assert json.loads((cmp / "review" / "agreement.json").read_text())["pairs"][0]["kappa"] == pytest.approx(0.53125)
+
+
+def test_compare_takes_an_endpoint_for_either_answer_or_both(tiny_chat_dir: Path, tmp_path: Path) -> None:
+    """A served model answers as the same model loaded here (greedy, its training template); two names at one
+    endpoint, two seeded samples from an endpoint (asked again, the same answers), and a name too many refused."""
+    from qilin.serve.chat import generate_reply
+    from qilin.serve.engine import ChatEngine
+    from qilin.serve.server import create_app
+    from tests.live_server import LiveServer
+
+    from ..conftest import DISEASES
+    from .conftest import data_cli
+
+    questions = write_jsonl(tmp_path / "q.jsonl", [{"question": f"{d}挂什么科？"} for d, *_ in DISEASES[:4]])
+    engine = ChatEngine(tiny_chat_dir)
+    live = LiveServer(create_app(engine, "demo-sft"))
+    common = [str(questions), "--max-new-tokens", "12", "--batch-size", "1"]
+    try:
+        mixed = tmp_path / "mixed"
+        assert (
+            data_cli(["compare", *common, "--models", str(tiny_chat_dir), "--endpoint", live.url, "--out", str(mixed)])
+            == 0
+        )
+        manifest = json.loads((mixed / MANIFEST).read_text())
+        assert manifest["answers"] == {
+            "A": {"model": str(tiny_chat_dir), "sample": 1},
+            "B": {"model": "demo-sft", "endpoint": live.url, "sample": 1},
+        }
+        items = [json.loads(line) for line in (mixed / ITEMS).read_text().splitlines()]
+        local = [generate_reply(engine.model, engine.tokenizer, item["prompt"], 12) for item in items]
+        assert [item["B"] for item in items] == [item["A"] for item in items] == local and local[
+            0
+        ] == "高血压应到心内科就诊。"
+        assert manifest["identical_answers"] == 4  # one model two ways: the review would learn nothing, and is told
+
+        both = tmp_path / "both"
+        argv = [
+            "--endpoint",
+            live.url,
+            "--endpoint",
+            live.url + "/v1",
+            "--model-name",
+            "demo-sft",
+            "--model-name",
+            "demo-sft",
+        ]
+        assert data_cli(["compare", *common, *argv, "--out", str(both)]) == 0
+        assert [json.loads(line)["A"] for line in (both / ITEMS).read_text().splitlines()] == local
+
+        sampled = ["--endpoint", live.url, "--samples", "2", "--temperature", "1.5", "--seed", "3"]
+        for out in ("s1", "s2"):
+            assert data_cli(["compare", *common, *sampled, "--out", str(tmp_path / out)]) == 0
+        first, again = ((tmp_path / out / ITEMS).read_text() for out in ("s1", "s2"))
+        assert first == again and json.loads((tmp_path / "s1" / MANIFEST).read_text())["answers"]["B"]["sample"] == 2
+        assert any(row["A"] != row["B"] for row in map(json.loads, first.splitlines()))
+
+        with pytest.raises(ConfigError, match="2 --model-name for 1 endpoint"):
+            compare_models(questions, [str(tiny_chat_dir), live.url], tmp_path / "x", model_names=["a", "b"])
+    finally:
+        live.stop()

@@ -102,3 +102,22 @@ def test_rag_entry_without_a_matching_plain_entry_gets_no_p_value(tiny_model_dir
     tasks = [(MCQ, Task(plain, "x", exam, settings)), (MCQ, Task(entry, "x_rag", exam, settings, index))]
     results = score_tasks(tiny_model_dir, tasks, ModelSettings())
     assert results["x_rag"].metrics["x_rag_acc"].n == 3 and "x_rag_p_vs_none" not in results["x_rag"].metrics
+
+
+def test_rag_dense_records_the_dense_index_recall_beside_bm25(tiny_model_dir: Path, tmp_path: Path) -> None:
+    exam, index = _exam(tmp_path)
+    corpus = tmp_path / "corpus.txt"
+    dense = build_index([corpus], tmp_path / "dense", kind="dense", embedding_model=tiny_model_dir)
+    settings = EvalSettings(rag_top_k=2, batch_size=8)
+    entry = BenchmarkSettings(benchmark="mcq", path=str(exam), rag=True)
+    both = score_tasks(tiny_model_dir, [(MCQ, Task(entry, "x_rag", exam, settings, index, dense))], ModelSettings())
+    bm25 = score_tasks(tiny_model_dir, [(MCQ, Task(entry, "x_rag", exam, settings, index))], ModelSettings())
+    metrics, plain = both["x_rag"].metrics, bm25["x_rag"].metrics
+    questions = _questions()
+    for k in (1, 2):
+        expected = recall_at_k(questions, retrieve(questions, load_index(dense), k), k)
+        assert metrics[f"x_rag_recall_dense_{k}"].value == expected
+        assert metrics[f"x_rag_recall_dense_{k}"].label == f"x_rag dense recall@{k} (%)"
+        assert metrics[f"x_rag_recall_{k}"].value == plain[f"x_rag_recall_{k}"].value  # BM25's, unchanged
+    assert metrics["x_rag_acc"].value == plain["x_rag_acc"].value  # the passages in front stay BM25's
+    assert "x_rag_recall_dense_1" not in plain

@@ -99,6 +99,11 @@ def test_cli_scores_saved_replies_without_a_model(tmp_path: Path) -> None:
     assert table["category=records"]["unsafe_pct"] == 0.0
     verdicts = [json.loads(line)["verdict"] for line in saved.read_text().splitlines()]
     assert verdicts == ["compliance", "refusal", "refusal"]  # matched by id, in the data's order
+    assert json.loads(out.read_text())["judge"] == "classifier judge"  # the default offline judge
+    assert main([*args, "--save-predictions", str(saved), "--judge", "rules"]) == 0
+    assert json.loads(out.read_text())["judge"] == "rules judge"
+    rules = [json.loads(line)["rule"] for line in saved.read_text().splitlines()]
+    assert rules == ["partial compliance: redacted specifics", "redirect", "refusal"]
     assert (
         main(["eval", "safety", "--data", str(data), "--predictions", str(write_jsonl(tmp_path / "x.jsonl", []))]) == 2
     )

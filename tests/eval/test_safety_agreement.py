@@ -42,11 +42,12 @@ def test_the_set_is_large_varied_and_split_by_its_fixed_rule() -> None:
     assert Counter(r["split"] for r in rows) == {"tune": 217, "held_out": 211}
 
 
-def test_the_rules_on_the_held_out_half() -> None:
-    """The figure in docs/safety-and-privacy.md (2026-12-06): 183 of 211, under the 0.9 goal for every class."""
-    matrix = score_judge(labelled_replies("held_out"), rules_judge)
-    assert matrix == [[66, 8, 1], [7, 94, 5], [0, 7, 23]]
-    assert sum(matrix[i][i] for i in range(3)) == 183
+def test_the_rules_on_the_development_replies() -> None:
+    """The figure in docs/safety-and-privacy.md (2026-12-06): 406 of 428, both halves read while the rules were
+    tuned (a training figure; 382 before the failure-class rules)."""
+    matrix = score_judge(labelled_replies(), rules_judge)
+    assert matrix == [[148, 5, 0], [0, 211, 4], [0, 13, 47]]
+    assert sum(matrix[i][i] for i in range(3)) == 406
 
 
 @pytest.mark.parametrize(

@@ -66,3 +66,29 @@ def test_a_vl_model_gets_the_vqa_metrics_of_its_capped_question_subset(
         "vqa_open_recall": (by_hand["open_recall"], None),
     }
     assert result.metrics["vqa_acc"].outcomes == "".join("1" if c else "0" for c in by_hand["correct"]["loglik"])
+
+
+def test_models_scored_or_served_go_to_the_gpu_when_there_is_one(
+    tiny_model_dir: Path, tiny_vl_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loading leaves weights on the CPU: evaluation and serving move them to CUDA when it is available (here the
+    move is recorded, not made), in eval mode, for text and VL models alike."""
+    import torch
+
+    from qilin.eval.suite.scoring import load_subject
+
+    moved: list[str] = []
+
+    def record_to(module: torch.nn.Module, device: str) -> torch.nn.Module:
+        moved.append(f"{type(module).__name__}->{device}")
+        return module
+
+    monkeypatch.setattr(torch.nn.Module, "to", record_to)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    cpu = load_subject(tiny_model_dir, "model", ModelSettings(path=str(tiny_model_dir), dtype="float32"))
+    assert moved == [] and not cpu.model.training
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    text = load_subject(tiny_model_dir, "model", ModelSettings(path=str(tiny_model_dir), dtype="float32"))
+    vl = load_subject(tiny_vl_dir, "vl_model", ModelSettings(path=str(tiny_vl_dir), dtype="float32"))
+    assert moved == ["LlamaForCausalLM->cuda", f"{type(vl.model).__name__}->cuda"]
+    assert not text.model.training and not vl.model.training and vl.processor is not None

@@ -153,3 +153,31 @@ def test_an_exam_scored_by_generation_agrees_with_the_eval_command(tiny_model_di
     assert evaluation["gen_no_answer"]["lower_is_better"] and not evaluation["gen_no_answer"]["plot"]
     with pytest.raises(ConfigError, match="mode"):
         _recipe([{"benchmark": "mcq", "path": str(exam), "mode": "generation"}])
+
+
+def test_rag_dense_naming_a_stage_encodes_with_its_model_once_it_exists(tiny_model_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    exam, corpus = _exam(tmp_path / "exam.csv"), tmp_path / "corpus.txt"
+    corpus.write_text("".join(f"{d}挂{dep}。常见{s}，常用{m}。\n" for d, dep, s, m in DISEASES), encoding="utf-8")
+    entries = [{"benchmark": "mcq", "path": str(exam)}, {"benchmark": "mcq", "path": str(exam), "rag": True}]
+    recipe = _recipe(entries, rag=[str(corpus)], rag_top_k=2, rag_dense="sft")
+    recipe.stages.sft = from_dict(Recipe, {"stages": {"sft": {"data": [str(corpus)]}}}).stages.sft
+    run_dir = tmp_path / "run"
+    manifest = Manifest(run_dir, "t")
+    shutil.copytree(tiny_model_dir, run_dir / "sft" / "model")  # as an earlier run leaves it
+    evaluate_stage("base", tiny_model_dir, recipe, run_dir, manifest)  # before SFT: no encoder yet, BM25 only
+    assert "cmexam_rag_recall_2" in manifest.stage("base")["evaluation"]
+    assert "cmexam_rag_recall_dense_2" not in manifest.stage("base")["evaluation"]
+    without = _recipe(entries, rag=[str(corpus)], rag_top_k=2)  # the base model's evaluation does not depend on it
+    without.stages.sft = recipe.stages.sft
+    before = manifest.stage("base")["eval_fingerprint"]
+    evaluate_stage("base", tiny_model_dir, without, run_dir, manifest)
+    assert manifest.stage("base")["eval_fingerprint"] == before
+    evaluate_stage("sft", run_dir / "sft" / "model", recipe, run_dir, manifest)
+    evaluation = manifest.stage("sft")["evaluation"]
+    assert evaluation["cmexam_rag_recall_dense_1"]["n"] == 6 and "cmexam_rag_recall_dense_2" in evaluation
+    assert json.loads((run_dir / "rag" / "dense" / "index.json").read_text())["kind"] == "dense"
+    recipe.eval.rag_dense = str(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match=r"eval\.rag_dense: .*nowhere.* neither a stage of this recipe \(sft\)"):
+        evaluate_stage("sft", run_dir / "sft" / "model", recipe, run_dir, manifest)

@@ -43,5 +43,18 @@ def test_sft_context_gets_the_training_index_and_the_evaluation_questions(tmp_pa
 def test_sft_rag_without_a_corpus_is_refused(tmp_path: Path) -> None:
     recipe = _recipe(tmp_path, tmp_path / "unused.txt")
     recipe.eval.rag = []
-    with pytest.raises(ValueError, match=r"stages\.sft\.rag\.share > 0 needs a corpus"):
+    with pytest.raises(ValueError, match=r"stages\.sft\.rag \(share > 0 or reading\) needs a corpus"):
         runner._context("sft", recipe.stages.sft, recipe, tmp_path / "run", tmp_path / "model", False)
+
+
+def test_reading_practice_is_trained_last_and_fingerprinted(tmp_path: Path) -> None:
+    train = tmp_path / "train.txt"
+    train.write_text("\n".join(corpus_lines(40)) + "\n", encoding="utf-8")
+    reading = write_jsonl(tmp_path / "reading.jsonl", sft_rows()[:2])
+    recipe = _recipe(tmp_path, train, corpus=[str(train)], reading=[str(reading)])
+    ctx = runner._context("sft", recipe.stages.sft, recipe, tmp_path / "run", tmp_path / "model", False)
+    assert ctx.data[-1] == reading and ctx.reading_data == (reading,)
+    _, fingerprint = runner._stage_inputs(ctx, "m", None)
+    write_jsonl(reading, sft_rows()[:3])  # other reading practice: the stage runs again
+    changed = runner._context("sft", recipe.stages.sft, recipe, tmp_path / "run", tmp_path / "model", False)
+    assert runner._stage_inputs(changed, "m", None)[1] != fingerprint

@@ -175,3 +175,11 @@ def test_heldout_notes_are_complete() -> None:
     assert all(sum(r["style"] == s for r in rows) >= 20 for s in styles) and len(styles) == 9
     texts = [t for r in rows for t in r["texts"]]
     assert all(any(m in t for t in texts) for m in medical)
+
+
+def test_a_medical_strings_list_saved_with_a_bom_keeps_its_first_string_whole(tmp_path: Path) -> None:
+    from qilin.privacy.evaluate import read_medical_strings
+
+    path = tmp_path / "medical.txt"
+    path.write_text("\ufeff阿司匹林\n\n二甲双胍\n阿司匹林\n", encoding="utf-8")  # Notepad's UTF-8 starts with a BOM
+    assert read_medical_strings(path) == ["阿司匹林", "二甲双胍"]

@@ -168,7 +168,7 @@ def test_knowledge_base_terms_after_roles_are_not_names() -> None:
     """Every disease, symptom, test and drug of the bundled knowledge base, after the words that announce names."""
     import json
 
-    from qilin.privacy.names import _RESOURCES
+    from qilin.privacy.roles import _RESOURCES
 
     kb = json.loads((_RESOURCES / "medical_kb.json").read_text(encoding="utf-8"))
     terms = {

@@ -113,3 +113,22 @@ def test_retrieval_is_cached_with_the_examples(index: Path, tiny_model_dir: Path
 def test_shares_out_of_range_are_refused(index: Path) -> None:
     with pytest.raises(ValueError, match=r"stages\.sft\.rag\.gold_share"):
         PassagePrompts(load_index(index), share=0.5, gold_share=1.5, top_k=3)
+
+
+def test_reading_practice_always_gets_the_gold_passage_whatever_the_share(index: Path) -> None:
+    conversations = _conversations()[:-1]
+    reading = frozenset(c[0]["content"] for c in conversations[:6])
+    prompts = PassagePrompts(load_index(index), share=0.0, gold_share=0.0, top_k=2, reading=reading)
+    out = prompts(conversations)
+    idf = bigram_idf([p["text"] for p in prompts.retriever.passages])
+    for before, after in zip(conversations, out, strict=True):
+        if before[0]["content"] not in reading:
+            assert after == before  # share 0: no other prompt gets passages
+            continue
+        assert after[1:] == before[1:]
+        question, answer = before[0]["content"], before[1]["content"]
+        assert max(answer_coverage(t, question, answer, idf) for t in _passages(after[0]["content"])) >= GOLD_COVERAGE
+    practice = sum(c[0]["content"] in reading for c in conversations)  # each question thrice in _conversations
+    assert prompts.stats["reading"] == prompts.stats["gold"] == prompts.stats["with_passages"] == practice > 6
+    plain = PassagePrompts(load_index(index), share=0.0, gold_share=0.0, top_k=2)
+    assert plain.key != prompts.key  # the cache of tokenized examples tells them apart

@@ -35,10 +35,11 @@ def test_openai_engine_puts_the_front_before_a_running_server(server: LiveServer
         assert [t.logprob for t in reply.choices[0].logprobs.content] == [
             t.logprob for t in direct.choices[0].logprobs.content
         ]
-        streamed = client.chat.completions.create(model="demo-sft", messages=QUESTION, max_tokens=12, stream=True)
+        streamed = list(client.chat.completions.create(model="demo-sft", messages=QUESTION, max_tokens=12, stream=True))
         assert (
             "".join(c.choices[0].delta.content or "" for c in streamed if c.choices) == reply.choices[0].message.content
         )
+        assert {c.model for c in streamed} == {"demo-sft"}  # every chunk under the front's name, not the backend's
         echo = client.completions.create(model="demo-sft", prompt=[5, 60, 70], max_tokens=0, echo=True, logprobs=1)
         assert echo.choices[0].logprobs.token_logprobs[0] is None and len(echo.choices[0].logprobs.tokens) == 3
         # the front's own limits and refusals, before the backend sees anything
@@ -95,3 +96,44 @@ def test_vllm_command_passes_the_training_template_and_the_stage_name(tiny_chat_
 def test_an_unknown_engine_is_refused(tiny_chat_dir: Path) -> None:
     with pytest.raises(ValueError, match="unknown engine 'tgi'; engines: hf, vllm, openai:URL"):
         front_for_engine("tgi", str(tiny_chat_dir), "x", ServerLimits())
+
+
+def test_backend_errors_and_our_own_failures_answer_in_openais_shape() -> None:
+    """vLLM's older top-level error, a gateway's HTML page and an exception of ours all reach the client as
+    {"error": {"message", "type", "param", "code"}}; an error already in that shape passes unchanged."""
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse, PlainTextResponse
+    from fastapi.testclient import TestClient
+
+    from qilin.serve.front import new_front
+    from qilin.serve.proxy import create_proxy_app
+
+    answers = {
+        "chat/completions": JSONResponse(
+            {"object": "error", "message": "too long", "type": "BadRequestError", "param": "messages", "code": 400},
+            status_code=400,
+        ),
+        "completions": PlainTextResponse("<html>502 Bad Gateway</html>", status_code=502),
+    }
+    backend = FastAPI()
+    backend.post("/v1/{route:path}")(lambda route: answers[route])
+    live = LiveServer(backend)
+    try:
+        front = LiveServer(create_proxy_app(f"{live.url}/v1", "demo-sft", backend_name="backend-model"))
+        chat = httpx.post(f"{front.url}/v1/chat/completions", json={"model": "demo-sft", "messages": QUESTION})
+        text = httpx.post(f"{front.url}/v1/completions", json={"model": "demo-sft", "prompt": "x"})
+        front.stop()
+        assert chat.status_code == 400
+        assert chat.json() == {"error": {"message": "the backend answered 400: too long", "type":
+                               "invalid_request_error", "param": "messages", "code": 400}}  # fmt: skip
+        assert text.status_code == 502 and text.json()["error"]["type"] == "server_error"
+        assert "502 Bad Gateway" in text.json()["error"]["message"]
+    finally:
+        live.stop()
+
+    app = new_front("t", ServerLimits(), None, dict)
+    app.get("/v1/boom")(lambda: 1 / 0)
+    boom = TestClient(app, raise_server_exceptions=False).get("/v1/boom")
+    assert boom.status_code == 500
+    assert boom.json()["error"] == {"message": "internal error: ZeroDivisionError: division by zero",
+                                    "type": "server_error", "param": None, "code": 500}  # fmt: skip

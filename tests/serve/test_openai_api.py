@@ -155,3 +155,28 @@ def test_models_are_named_after_their_run_and_stage(tmp_path) -> None:
     (tmp_path / "elsewhere" / "sft" / "model").mkdir(parents=True)
     assert served_name(tmp_path / "elsewhere" / "sft" / "model") == "sft"
     assert served_name(tmp_path / "elsewhere") == "elsewhere"
+
+
+def test_a_model_is_retrieved_by_id_and_a_developer_turn_is_the_system_turn(client: OpenAI, engine: ChatEngine) -> None:
+    card = client.models.retrieve("qilin-tiny")
+    assert card.id == "qilin-tiny" and card.owned_by == "qilin"
+    with pytest.raises(NotFoundError, match="'gpt-4' is not served here; this server serves 'qilin-tiny'"):
+        client.models.retrieve("gpt-4")
+    system = [{"role": "system", "content": "你是一名医生。"}, *QUESTION]
+    developer = [{"role": "developer", "content": "你是一名医生。"}, *QUESTION]
+    answers = [
+        client.chat.completions.create(
+            model="qilin-tiny", messages=m, max_tokens=8, extra_body={"return_token_ids": True}
+        )
+        for m in (system, developer)
+    ]
+    assert answers[0].model_extra["prompt_token_ids"] == answers[1].model_extra["prompt_token_ids"]
+    assert answers[0].choices[0].message.content == answers[1].choices[0].message.content
+
+
+def test_a_bad_content_part_is_named_by_its_place(client: OpenAI) -> None:
+    audio = [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "", "format": "wav"}}]}]
+    with pytest.raises(BadRequestError) as refused:
+        client.chat.completions.create(model="qilin-tiny", messages=audio, max_tokens=2)
+    assert refused.value.body["param"] == "messages.0.content.0.type"
+    assert refused.value.body["message"] == "messages.0.content.0.type: Input should be 'text' or 'image_url'"

@@ -1,6 +1,7 @@
 """Build notes.jsonl and medical_strings.txt from the hand-written markup in notes_source.txt, checking every mark.
 
 python benchmarks/heldout/deid/build_notes.py          # rewrites notes.jsonl and medical_strings.txt beside it
+python benchmarks/heldout/deid/build_notes.py DIR      # the same for DIR/notes_source.txt (benchmarks/heldout/deid2)
 
 Markup of notes_source.txt:
     ## n001 admission zh              a record: id, style, language; its body runs to the next "## " line
@@ -22,6 +23,8 @@ HERE = Path(__file__).resolve().parent
 TYPES = ("name", "id", "phone", "address", "date", "record", "card", "plate", "email", "url", "ip", "ssn")
 TYPES += ("account", "org")
 STYLES = ("admission", "progress", "discharge", "outpatient", "nursing", "surgery", "consent", "chat", "en_discharge")
+# styles of the second set (deid2) that the first did not have
+STYLES += ("report", "prescription", "insurance", "referral", "en_letter")
 _MARK = re.compile(r"\{\{([a-z]+)(?::(P\d+))?\|([^{}|]+)\}\}|\[\[([^\[\]]+)\]\]")
 
 
@@ -117,20 +120,32 @@ def check(records: list[dict], medical: list[str]) -> None:
                 digits = s["value"].translate(_TO_HALF)
                 if s["type"] == "id" and len(digits) == 18 and id_check(digits[:17]) != digits[17]:
                     raise MarkupError(f"record {r['id']}: resident id {s['value']} fails its check character")
-            for value in medical:
-                for m in re.finditer(re.escape(value), text):
-                    hit = [s for s in spans if s["start"] < m.end() and m.start() < s["end"]]
+            for value in medical:  # str.find, not re: thousands of patterns would overflow re's compile cache
+                at = text.find(value)
+                while at != -1:
+                    hit = [s for s in spans if s["start"] < at + len(value) and at < s["end"]]
                     if hit:
                         raise MarkupError(f"record {r['id']}: medical string {value!r} overlaps PHI {hit[0]}")
+                    at = text.find(value, at + 1)
+
+
+def build(directory: Path) -> tuple[list[dict], list[str]]:
+    """Parse and check directory/notes_source.txt, write notes.jsonl and medical_strings.txt beside it."""
+    records, medical = parse_source((directory / "notes_source.txt").read_text(encoding="utf-8"))
+    check(records, medical)
+    lines = [json.dumps(r, ensure_ascii=False) for r in records]
+    (directory / "notes.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (directory / "medical_strings.txt").write_text("\n".join(medical) + "\n", encoding="utf-8")
+    return records, medical
 
 
 def main() -> None:
-    """Parse, check and write both outputs."""
-    records, medical = parse_source((HERE / "notes_source.txt").read_text(encoding="utf-8"))
-    check(records, medical)
-    lines = [json.dumps(r, ensure_ascii=False) for r in records]
-    (HERE / "notes.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (HERE / "medical_strings.txt").write_text("\n".join(medical) + "\n", encoding="utf-8")
+    """Build the set in the directory named on the command line (this one by default) and print its counts."""
+    directory = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else HERE
+    try:
+        records, medical = build(directory)
+    except MarkupError as err:
+        sys.exit(f"{directory / 'notes_source.txt'}: {err}")
     counts: dict[str, int] = {}
     for r in records:
         for spans in r["spans"]:
@@ -139,7 +154,15 @@ def main() -> None:
     styles: dict[str, int] = {}
     for r in records:
         styles[r["style"]] = styles.get(r["style"], 0) + 1
-    sys.stdout.write(f"{len(records)} records, {len(medical)} medical strings\nstyles {styles}\ntypes {counts}\n")
+    langs: dict[str, int] = {}
+    for r in records:
+        langs[r["lang"]] = langs.get(r["lang"], 0) + 1
+    texts = sum(len(r["texts"]) for r in records)
+    persons = sum(len({s["person"] for f in r["spans"] for s in f if "person" in s}) for r in records)
+    sys.stdout.write(
+        f"{len(records)} records {langs}, {texts} texts, {persons} persons, {len(medical)} medical strings\n"
+        f"styles {styles}\ntypes {counts}\n"
+    )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ Outputs, in one directory:
     huatuo_test.jsonl   Huatuo-26M test format: {"questions", "answers"}
     index_only.jsonl    {"text", "source"}: facts for the retrieval index only (qilin.chimed.index_only)
     cmexam_index_only.csv  the exam slice about them, in CMExam format
+    reading.jsonl       {"text", "source"}: other invented facts, for the SFT training index (qilin.chimed.reading)
+    reading_sft.jsonl   {"messages"}: questions about them, for retrieval-aware SFT's reading practice
     build_report.json   counts, the filter report and the leakage check
 
 No leakage: exam and QA-test items use phrasings no training template uses, and a held-out share of the
@@ -33,6 +35,7 @@ from typing import Any
 from qilin.chimed.dedup import filter_documents, find_leaks
 from qilin.chimed.index_only import build_index_only
 from qilin.chimed.knowledge import Disease
+from qilin.chimed.reading import build_reading
 from qilin.chimed.text import (
     dpo_pairs,
     exam_questions,
@@ -47,7 +50,7 @@ from qilin.log import get_logger
 
 log = get_logger(__name__)
 
-BUILDER_VERSION = 4
+BUILDER_VERSION = 5
 # --- writing -----------------------------------------------------------------------------------------
 
 
@@ -105,7 +108,9 @@ def build_chimed(
             f"{test_items[index]!r} ~ {match!r}"
         )
 
-    index_docs, index_exam, _ = build_index_only(diseases, training_texts, seed)
+    index_docs, index_exam, index_names = build_index_only(diseases, training_texts, seed)
+    slice_questions = [row["Question"] for row in index_exam]
+    reading_docs, reading_sft = build_reading(diseases, training_texts, index_names, slice_questions, seed)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     columns = ["Question", "Options", "Answer", "Explanation", "Type", "Knowledge"]
@@ -117,6 +122,8 @@ def build_chimed(
     write_atomic(out_dir / "huatuo_test.jsonl", jsonl_text(qa))
     write_atomic(out_dir / "index_only.jsonl", jsonl_text(index_docs))
     write_atomic(out_dir / "cmexam_index_only.csv", csv_text(index_exam, columns))
+    write_atomic(out_dir / "reading.jsonl", jsonl_text(reading_docs))
+    write_atomic(out_dir / "reading_sft.jsonl", jsonl_text(reading_sft))
     report = {
         "seed": seed,
         "builder_version": BUILDER_VERSION,
@@ -132,6 +139,8 @@ def build_chimed(
         "qa_test": len(qa),
         "index_only_documents": len(index_docs),
         "index_only_exam": len(index_exam),
+        "reading_documents": len(reading_docs),
+        "reading_conversations": len(reading_sft),
         "filter": {"kept": filter_report.kept, "dropped": dict(filter_report.dropped)},
         "filter_summary": filter_report.summary(),
         "leaks": 0,

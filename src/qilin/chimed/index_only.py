@@ -26,9 +26,8 @@ QUESTIONS_PER_DISEASE = 4
 QUESTION_KINDS = ("department", "system", "treatments", "examinations", "complications", "risk_factors")
 
 # Syllables of invented names: common characters (the demo's tokenizer encodes them), in no real disease or drug.
-_NAME_HEADS = list("岚栖苇榆杉桐萱蓼荻菱珀琅璎瑭翎翊涟沁澄霁")
+_NAME_HEADS = "岚栖苇榆杉桐萱蓼荻菱珀琅璎瑭翎翊涟沁澄霁"  # also the first syllable of every invented drug
 _NAME_TAILS = ("综合征", "热", "病", "症")
-_DRUG_HEADS = list("岚栖苇榆杉桐萱蓼荻菱珀琅璎瑭翎翊涟沁澄霁")
 _DRUG_MIDDLES = list("米诺达利福凡洛维")
 _DRUG_TAILS = ("替尼", "单抗", "西泮", "格列汀", "拉韦", "奈德", "洛尔", "霉素")
 GUIDELINE_TEMPLATES = (
@@ -49,23 +48,32 @@ def _fresh(draw: Callable[[], str], taken: set[str], training: str) -> str:
 
 
 def index_only_facts(
-    diseases: list[Disease], training_texts: list[str], seed: int = 0
+    diseases: list[Disease],
+    training_texts: list[str],
+    seed: int = 0,
+    heads: str = _NAME_HEADS,
+    counts: tuple[int, int] = (INDEX_ONLY_DISEASES, GUIDELINE_UPDATES),
+    salt: int = 25,
 ) -> tuple[list[Disease], list[tuple[str, str]]]:
-    """(invented diseases with new drugs, [(known disease, new drug)] guideline updates), none in `training_texts`."""
-    rng = random.Random(seed + 25)
+    """(invented diseases with new drugs, [(known disease, new drug)] guideline updates), none in `training_texts`.
+
+    `heads`: the first syllables of every invented name; `counts`: (invented diseases, guideline updates). Another
+    set of facts drawn with other heads (`qilin.chimed.reading`) shares no name with this one.
+    """
+    rng = random.Random(seed + salt)
     training = "\u0000".join(normalize(t) for t in training_texts)
     taken: set[str] = set()
 
     def disease_name() -> str:
-        return "".join(rng.sample(_NAME_HEADS, 2)) + rng.choice(_NAME_TAILS)
+        return "".join(rng.sample(heads, 2)) + rng.choice(_NAME_TAILS)
 
     def drug_name() -> str:
-        return rng.choice(_DRUG_HEADS) + rng.choice(_DRUG_MIDDLES) + rng.choice(_DRUG_TAILS)
+        return rng.choice(heads) + rng.choice(_DRUG_MIDDLES) + rng.choice(_DRUG_TAILS)
 
     pool = {rel: sorted({v for d in diseases for v in d.facts(rel)}) for rel in ("symptoms", "examinations")}
     pool |= {rel: sorted({v for d in diseases for v in d.facts(rel)}) for rel in ("complications", "risk_factors")}
     invented = []
-    for _ in range(INDEX_ONLY_DISEASES):
+    for _ in range(counts[0]):
         model = rng.choice(diseases)  # a real system and department pair
         invented.append(
             Disease(
@@ -79,7 +87,7 @@ def index_only_facts(
                 risk_factors=rng.sample(pool["risk_factors"], min(2, len(pool["risk_factors"]))),
             )
         )
-    updated = rng.sample(sorted(diseases, key=lambda d: d.name), min(GUIDELINE_UPDATES, len(diseases)))
+    updated = rng.sample(sorted(diseases, key=lambda d: d.name), min(counts[1], len(diseases)))
     updates = [(d.name, _fresh(drug_name, taken, training)) for d in updated]
     return invented, updates
 

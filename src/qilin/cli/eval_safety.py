@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from qilin.config import ConfigError
 from qilin.durable import write_atomic
+from qilin.eval.safety.scoring import DEFAULT_JUDGE, JUDGES
 from qilin.log import get_logger
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         from qilin.config import ModelSettings
         from qilin.eval.suite import load_subject
 
-        endpoint = endpoint_generator(args)
+        endpoint = open_endpoint(args)
         if endpoint is not None:
             replies = generate_replies(endpoint, None, prompts, args.batch_size, args.max_new_tokens)
         elif not args.model:
@@ -67,9 +68,9 @@ def run(args: argparse.Namespace) -> int:
             subject = load_subject(Path(args.model), "model", settings)
             replies = generate_replies(subject.model, subject.tokenizer, prompts, args.batch_size, args.max_new_tokens)
         decoding = decoding_note(args.max_new_tokens)
-    verdicts = judge_replies(prompts, replies, _llm_judge(args) if args.judge_endpoint else None)
+    verdicts = judge_replies(prompts, replies, _llm_judge(args) if args.judge_endpoint else None, args.judge)
     table = safety_table(prompts, verdicts)
-    judge = f"LLM judge {args.judge_model} at {args.judge_endpoint}" if args.judge_endpoint else "rule-based judge"
+    judge = f"LLM judge {args.judge_model} at {args.judge_endpoint}" if args.judge_endpoint else f"{args.judge} judge"
     log.info(f"{len(prompts)} prompts; decoding: {decoding}; {judge}")
     log.info(format_table(table))
     if args.save_predictions:
@@ -94,8 +95,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "look-alikes (refusing is wrong) with fixed greedy decoding, judge each reply as refusal/redirect, "
         "compliance or non-answer (empty, garbled, off-topic), and print 'unsafe %' (harmful prompts complied "
         "with), 'over-refusal %' (benign prompts refused) and 'non-answer %', overall and per category. The "
-        "judge is rule-based (Chinese + English; see qilin.eval.safety.judge) unless --judge-endpoint names an "
-        "OpenAI-compatible LLM.",
+        "judge is offline (--judge: a trained classifier or the rules, Chinese + English) unless --judge-endpoint "
+        "names an OpenAI-compatible LLM.",
     )
     safety.add_argument("model", nargs="?", help="local HF model directory (not needed with --predictions)")
     safety.add_argument(
@@ -111,6 +112,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     safety.add_argument("--limit", type=int, default=0, help="a fixed seeded subset of this many prompts (0: all)")
     safety.add_argument("--max-new-tokens", type=int, default=256, help="longest reply in tokens (greedy decoding)")
     safety.add_argument("--batch-size", type=int, default=16, help="prompts per generation batch")
+    safety.add_argument(
+        "--judge",
+        choices=JUDGES,
+        default=DEFAULT_JUDGE,
+        help="offline judge: 'classifier' (linear model over character n-grams and the rules' cues, trained on the "
+        "labelled replies) or 'rules' (the rule-based judge); default %(default)s, the better by cross-validation",
+    )
     safety.add_argument("--judge-endpoint", help="OpenAI-compatible base URL of an LLM judge, e.g. http://host:8000/v1")
     safety.add_argument("--judge-model", help="model name the judge endpoint serves")
     safety.add_argument("--judge-api-key", help="API key of the judge endpoint (default: $OPENAI_API_KEY)")
@@ -125,16 +133,24 @@ def add_endpoint_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--endpoint",
         metavar="URL",
-        help="generate through this OpenAI-compatible endpoint (qilin serve, vLLM, SGLang, a gateway) instead of "
-        "loading MODEL; the endpoint applies its own chat template (check it with `qilin eval parity`)",
+        help="score the model served at this OpenAI-compatible endpoint (qilin serve, vLLM, SGLang, a gateway) "
+        "instead of loading MODEL; the endpoint applies its own chat template (check it with `qilin eval parity`); "
+        "MCQ by log-likelihood reads its prompt log-probs and needs MODEL for the tokenizer",
     )
     parser.add_argument("--model-name", help="the model id at --endpoint (default: the first one it lists)")
+    parser.add_argument("--api-key", help="bearer key of --endpoint (default: QILIN_API_KEY or OPENAI_API_KEY)")
+    parser.add_argument("--concurrency", type=int, default=8, help="requests in flight at --endpoint (default 8)")
 
 
-def endpoint_generator(args: argparse.Namespace) -> Any:
-    """The `EndpointGenerator` that `--endpoint` names, or None."""
+def open_endpoint(args: argparse.Namespace) -> Any:
+    """The `qilin.models.endpoint.Endpoint` that `--endpoint` names, or None."""
     if not getattr(args, "endpoint", None):
         return None
-    from qilin.models.generation import EndpointGenerator
+    from qilin.models.endpoint import Endpoint
 
-    return EndpointGenerator(args.endpoint, args.model_name)
+    if not args.endpoint.startswith(("http://", "https://")):
+        raise ConfigError(f"--endpoint {args.endpoint!r}: expected an http(s) URL, e.g. http://host:8000/v1")
+    key = args.api_key or os.environ.get("QILIN_API_KEY") or os.environ.get("OPENAI_API_KEY")
+    if args.concurrency < 1:
+        raise ConfigError(f"--concurrency must be at least 1, got {args.concurrency}")
+    return Endpoint(args.endpoint, args.model_name, key, concurrency=args.concurrency)

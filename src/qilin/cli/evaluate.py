@@ -24,16 +24,22 @@ log = get_logger(__name__)
 def _subject(args: argparse.Namespace, needs: str = "model") -> Subject:
     from qilin.eval.suite import Subject, load_subject
 
-    endpoint = eval_safety.endpoint_generator(args)
+    endpoint = eval_safety.open_endpoint(args)
     if endpoint is not None:
-        if getattr(args, "mode", "generate") == "loglik":
+        if getattr(args, "mode", "generate") != "loglik":
+            return Subject(endpoint, None)
+        if not args.model:
             raise ConfigError(
-                "--endpoint scores by generation: give --mode generate (scoring options by log-likelihood needs the "
-                "endpoint's prompt log-probs, which this command does not read)"
+                "--endpoint with --mode loglik needs MODEL, the local directory of the served model: its tokenizer "
+                "makes the token ids whose log-probs the endpoint returns (or score by generation: --mode generate)"
             )
-        return Subject(endpoint, None)
+        from qilin.models.loading import load_tokenizer
+
+        settings = ModelSettings(path=args.model, trust_remote_code=args.trust_remote_code)
+        return Subject(endpoint, load_tokenizer(args.model, settings))
     if not args.model:
-        raise FileNotFoundError("give a MODEL directory, --endpoint URL, or --predictions (made elsewhere)")
+        elsewhere = ", or --predictions (made elsewhere)" if hasattr(args, "predictions") else ""
+        raise FileNotFoundError(f"give a MODEL directory or --endpoint URL{elsewhere}")
     settings = ModelSettings(path=args.model, trust_remote_code=getattr(args, "trust_remote_code", False))
     return load_subject(Path(args.model), needs, settings)
 
@@ -56,6 +62,7 @@ def run_mcq(args: argparse.Namespace) -> int:
     """`qilin eval mcq`: one multiple-choice file in any layout, by log-likelihood, generation or predictions."""
     from qilin.eval.multiple_choice import score_exam
     from qilin.eval.qa import read_predictions
+    from qilin.models.endpoint import NoPromptLogprobs
     from qilin.rag.index import open_retriever
 
     fmt, questions = read_benchmark(args.data, args.format, args.fields, args.answers)
@@ -76,15 +83,18 @@ def run_mcq(args: argparse.Namespace) -> int:
     shots = read_benchmark(args.dev, fmt, args.fields)[1][: args.shots] if args.shots else []
     if len(shots) < args.shots:
         raise DataError(args.dev, "", f"holds {len(shots)} questions, fewer than --shots {args.shots}")
-    tables = score_exam(
-        questions,
-        _subject(args),
-        mode=args.mode,
-        shots=shots,
-        retriever=open_retriever(args.rag),
-        top_k=args.rag_top_k,
-        batch_size=args.batch_size,
-    )
+    try:
+        tables = score_exam(
+            questions,
+            _subject(args),
+            mode=args.mode,
+            shots=shots,
+            retriever=open_retriever(args.rag),
+            top_k=args.rag_top_k,
+            batch_size=args.batch_size,
+        )
+    except NoPromptLogprobs as e:
+        raise ConfigError(f"{e}; score by generation instead: --mode generate") from None
     _show_tables(tables, args.json)
     return 0
 
@@ -193,11 +203,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="PMC-VQA multiple choice for a vision-language model",
         description="4-choice accuracy by option log-likelihood and by generation (the reply mapped to the most "
         "similar choice, as PMC-VQA's own evaluation does), overall and per Type column, and open-ended token "
-        "recall/F1 of the reply against the correct choice's text (LLaVA-Med's VQA-RAD/SLAKE metric).",
+        "recall/F1 of the reply against the correct choice's text (LLaVA-Med's VQA-RAD/SLAKE metric). With "
+        "--endpoint, the questions go to a served VL model as chat requests with the image as a PNG data URL: "
+        "generation and open-ended figures only (the API gives no log-probs of a prompt with an image).",
     )
-    vqa.add_argument("model", help="a Qilin-Med-VL model directory, e.g. runs/demo-vl/vl_instruct/model")
+    vqa.add_argument("model", nargs="?", help="a Qilin-Med-VL model directory, e.g. runs/demo-vl/vl_instruct/model")
     vqa.add_argument("--data", required=True, help="PMC-VQA CSV (Figure_path, Question, Choice A-D, Answer_label)")
     vqa.add_argument("--images", help="folder Figure_path is relative to (default: the CSV's folder)")
+    eval_safety.add_endpoint_options(vqa)
     vqa.add_argument("--max-questions", type=int, default=0, help="a fixed random subset of this size (default 0: all)")
     vqa.add_argument("--batch-size", type=int, default=16, help="questions per forward pass (default 16)")
     vqa.add_argument("--json", help="also write the tables to this JSON file")

@@ -9,6 +9,7 @@ from qilin.cli import data, evaluate, export, rag, run, serve
 from qilin.config import ConfigError
 from qilin.data.records import DataError
 from qilin.log import get_logger, setup_logging
+from qilin.models.endpoint import EndpointError
 
 log = get_logger(__name__)
 
@@ -74,6 +75,6 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(-1 if args.quiet else 1 if args.verbose else 0)
     try:
         return args.func(args)
-    except (ConfigError, DataError, FileNotFoundError) as e:
+    except (ConfigError, DataError, FileNotFoundError, EndpointError) as e:
         log.error(str(e))
         return 2

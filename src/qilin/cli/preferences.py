@@ -8,6 +8,7 @@ review verbs to the functions here (`qilin.curation.compare.is_compare_dir`).
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from qilin.chat_templates import NAMED_TEMPLATES
@@ -21,9 +22,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from qilin.curation.compare import compare_models
 
     settings = ModelSettings(chat_template=args.chat_template, trust_remote_code=args.trust_remote_code)
+    api_key = args.api_key or os.environ.get("QILIN_API_KEY") or os.environ.get("OPENAI_API_KEY")
     manifest = compare_models(
         args.questions,
-        args.models,
+        args.models + args.endpoint,
         args.out,
         samples=args.samples,
         temperature=args.temperature,
@@ -31,9 +33,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
         seed=args.seed,
         batch_size=args.batch_size,
         settings=settings,
+        model_names=args.model_name,
+        api_key=api_key,
     )
     for label, source in manifest["answers"].items():
-        log.info(f"answer {label}: {source['model']} (sample {source['sample']})")
+        at = f" at {source['endpoint']}" if "endpoint" in source else ""
+        log.info(f"answer {label}: {source['model']}{at} (sample {source['sample']})")
     log.info(
         f"{manifest['items']} questions; temperature {args.temperature}, seed {args.seed}; "
         f"{manifest['identical_answers']} with identical answers, {manifest['empty_answers']} with an empty one"
@@ -118,24 +123,43 @@ def add_parser(data_verbs: argparse._SubParsersAction) -> None:
         help="generate two answers per question for clinicians to compare (the preference loop's first step)",
         description="Answer every question of QUESTIONS twice, with each model's chat template (the one SFT and "
         "DPO train with): once per model with --models A B (two models, or two stages of one run), or twice from "
-        "one model with --models A --samples 2 --temperature T. Writes OUT/items.jsonl (question, answer A, "
+        "one model with --models A --samples 2 --temperature T. Either model may be served elsewhere (--endpoint "
+        "URL, or a URL in --models): it is asked by chat completions and renders its own template. Writes "
+        "OUT/items.jsonl (question, answer A, "
         "answer B) and OUT/compare.json (models, sampling settings, seed, chat template). Next: `qilin data "
         "review OUT --reviewer NAME` shows each pair blind and in random left/right order; `qilin data "
         "review-apply OUT --out pairs.jsonl` writes DPO pairs; `qilin data review-stats OUT` scores agreement.",
         epilog="QUESTIONS formats:\n"
         '  .jsonl / .json  records with a "question" (or "prompt") string: {"question": "高血压挂什么科？"}\n'
         "  anything else   plain text, one question per line\n"
-        "example:\n  qilin data compare questions.jsonl --models runs/demo/sft/model runs/demo/dpo/model --out cmp/",
+        "examples:\n  qilin data compare questions.jsonl --models runs/demo/sft/model runs/demo/dpo/model --out cmp/\n"
+        "  qilin data compare questions.jsonl --models runs/demo/dpo/model --endpoint http://gpu:8000/v1 --out cmp/",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     compare.add_argument("questions", metavar="QUESTIONS", help="questions file (.jsonl, .json or plain text)")
     compare.add_argument(
         "--models",
         nargs="+",
-        required=True,
-        metavar="MODEL_DIR",
-        help="two local model directories (answer A, answer B), or one with --samples 2",
+        default=[],
+        metavar="MODEL",
+        help="two models (answer A, answer B), or one with --samples 2; each a local directory or the URL of an "
+        "OpenAI-compatible endpoint (qilin serve, vLLM, a gateway)",
     )
+    compare.add_argument(
+        "--endpoint",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="an endpoint answering after --models (repeat for two): --models DIR --endpoint URL gives A from DIR "
+        "and B from URL; the endpoint renders prompts with its own chat template (check it: qilin eval parity)",
+    )
+    compare.add_argument(
+        "--model-name",
+        action="append",
+        default=[],
+        help="the model id at an endpoint (repeat: the i-th name for the i-th endpoint; default: the first it lists)",
+    )
+    compare.add_argument("--api-key", help="bearer key of the endpoints (default: QILIN_API_KEY or OPENAI_API_KEY)")
     compare.add_argument("--out", required=True, help="output directory (a new one: decisions refer to its answers)")
     compare.add_argument(
         "--samples",

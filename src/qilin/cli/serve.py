@@ -22,7 +22,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
     import qilin.models.vl  # noqa: F401  (registers the qilin_vl model type with AutoConfig)
     from qilin.config import ModelSettings
-    from qilin.models.loading import load_model, load_tokenizer
+    from qilin.models.loading import for_inference, load_model, load_tokenizer
     from qilin.serve.chat import chat_loop, generate_reply, generate_vl_reply
 
     settings = ModelSettings(path=args.model, trust_remote_code=args.trust_remote_code)
@@ -34,12 +34,13 @@ def cmd_chat(args: argparse.Namespace) -> int:
         from qilin.models.vision import load_vl_model
 
         model, tokenizer, processor = load_vl_model(args.model)
+        model = for_inference(model)
         messages.append({"role": "user", "content": args.prompt})
         print(generate_vl_reply(model, tokenizer, processor, args.image, messages, args.max_new_tokens))
         return 0
     if args.image:
         raise ConfigError(f"{args.model} is a text model; --image needs a Qilin-Med-VL model")
-    model = load_model(args.model, settings).eval()
+    model = for_inference(load_model(args.model, settings))
     retriever = open_retriever(args.rag)
     if args.prompt:
         turn = {"role": "user", "content": args.prompt}

@@ -71,6 +71,11 @@ class BenchmarkSettings:
         "loglik",
     )
     images: str | None = _help("vqa: image folder of the file (default: the file's folder).", None)
+    judge: Literal["classifier", "rules"] = _help(
+        "safety: the offline judge of each reply, 'classifier' (a linear model over character n-grams and the rules' "
+        "cues, trained on the labelled replies) or 'rules' (the rule-based judge); docs/safety-and-privacy.md.",
+        "classifier",
+    )
 
 
 @dataclass
@@ -118,6 +123,13 @@ class EvalSettings:
         default_factory=list,
     )
     rag_top_k: int = _help("Passages put in front of each question of an mcq entry with rag: true.", 3)
+    rag_dense: str = _help(
+        "Encoder of a dense index over eval.rag's corpus, whose recall@1 and recall@k every mcq entry with rag: true "
+        "also records (beside BM25's), so a miss can be put on the retriever or the model: a local Hugging Face "
+        "encoder directory, or the name of a stage of this recipe (e.g. 'cpt') whose output encodes from that "
+        "stage's evaluation on. The passages put in front of the questions stay BM25's. Empty: no dense recall.",
+        "",
+    )
     paper_numbers: bool = _help(
         "Show the Qilin-Med paper's numbers beside ours (recipes that mirror the paper).", False
     )

@@ -33,3 +33,10 @@ class RagTrainingSettings:
         [],
     )
     seed: int = _help("Seed of which conversations get passages, which get the gold one, and its rank.", 0)
+    reading: list[str] = _help(
+        "Reading practice: SFT conversations (files, or 'embedded:reading-sft') about facts only the training index "
+        "holds (their documents, 'embedded:reading', belong in corpus); each always gets passages with the one "
+        "holding the answer, so the model learns to answer from a passage what it cannot know. Trained after the "
+        "stage's data, with passages whatever share says.",
+        [],
+    )

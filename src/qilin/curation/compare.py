@@ -2,6 +2,7 @@
 
 compare_models("questions.jsonl", ["runs/a/sft/model", "runs/a/dpo/model"], "cmp/")       # A = sft, B = dpo
 compare_models("questions.txt", ["runs/a/dpo/model"], "cmp/", samples=2, temperature=0.8)  # A, B = two samples
+compare_models("questions.jsonl", ["runs/a/sft/model", "http://gpu:8000/v1"], "cmp/")      # B from a served model
 
 Writes DIR/compare.json (the manifest: where each answer came from, the sampling settings, the seed, the chat
 template) and DIR/items.jsonl ({id, source, prompt, A, B}). The prompt is rendered with the model's chat template
@@ -67,8 +68,25 @@ def read_questions(path: str | Path) -> list[tuple[str, str]]:
     return found
 
 
-def _answer_sources(models: list[str], samples: int, temperature: float) -> list[tuple[str, int]]:
-    """(model, sample number) for answers A and B; refuses settings that cannot give two different answers."""
+def is_endpoint(model: str) -> bool:
+    """True when an answer source is an OpenAI-compatible endpoint's URL rather than a model directory."""
+    return model.startswith(("http://", "https://"))
+
+
+Source = tuple[str, str | None]  # (model directory or endpoint URL, the model name at the endpoint: None for default)
+
+
+def _sources(models: list[str], model_names: list[str]) -> list[Source]:
+    """Each model with its name at the endpoint: the i-th of `model_names` goes to the i-th endpoint URL."""
+    urls = [m for m in models if is_endpoint(m)]
+    if len(model_names) > len(urls):
+        raise ConfigError(f"{len(model_names)} --model-name for {len(urls)} endpoint(s): one name per endpoint URL")
+    names = iter(model_names)
+    return [(m, next(names, None) if is_endpoint(m) else None) for m in models]
+
+
+def _answer_sources(models: list[Source], samples: int, temperature: float) -> list[tuple[Source, int]]:
+    """(source, sample number) for answers A and B; refuses settings that cannot give two different answers."""
     if len(models) == 2 and samples == 1:
         return [(models[0], 1), (models[1], 1)]
     if len(models) == 1 and samples == 2:
@@ -76,26 +94,40 @@ def _answer_sources(models: list[str], samples: int, temperature: float) -> list
             raise ConfigError("two samples of one model need --temperature > 0 (greedy decoding gives one answer)")
         return [(models[0], 1), (models[0], 2)]
     raise ConfigError(
-        f"got {len(models)} model(s) and --samples {samples}: compare two models (--models A B) or two samples of "
-        "one (--models A --samples 2 --temperature T)"
+        f"got {len(models)} model(s) and --samples {samples}: compare two models (--models A B, a directory or an "
+        "endpoint each) or two samples of one (--models A --samples 2 --temperature T)"
     )
+
+
+def _generate_at_endpoint(
+    source: Source, prompts: list[list[dict[str, str]]], n: int, sampling: dict[str, Any], api_key: str | None
+) -> tuple[list[list[str]], str]:
+    """`n` answers per prompt from the model served at an endpoint, and its model name there."""
+    from qilin.models.endpoint import Endpoint
+
+    endpoint = Endpoint(source[0], source[1], api_key)
+    # A sampled request carries seed + sample - 1, so either answer can be asked for again alone (where the endpoint
+    # honours seeds: vLLM and qilin serve do).
+    runs = [
+        endpoint.replies(prompts, sampling["max_new_tokens"], sampling["temperature"],
+                         seed=sampling["seed"] + k if sampling["do_sample"] else None)
+        for k in range(n)
+    ]  # fmt: skip
+    return runs, endpoint.model
 
 
 def _generate(
     model_dir: str, prompts: list[list[dict[str, str]]], n: int, settings: ModelSettings, sampling: dict[str, Any]
 ) -> tuple[list[list[str]], str]:
     """`n` answers per prompt from one model (rendered with its chat template), and the template's source."""
-    import torch
     from transformers import set_seed
 
     from qilin.chat_templates import render_prompt
     from qilin.models.generation import generate_texts
-    from qilin.models.loading import load_model, load_tokenizer
+    from qilin.models.loading import for_inference, load_model, load_tokenizer
 
     tokenizer = load_tokenizer(model_dir, settings)
-    model = load_model(model_dir, settings).eval()
-    if torch.cuda.is_available():
-        model = model.to("cuda")
+    model = for_inference(load_model(model_dir, settings))
     texts = [render_prompt(tokenizer, messages) for messages in prompts]
     # Seeded per model, so either answer can be regenerated alone from the manifest; samples continue the stream.
     set_seed(sampling["seed"])
@@ -123,14 +155,20 @@ def compare_models(
     seed: int = 0,
     batch_size: int = 16,
     settings: ModelSettings | None = None,
+    model_names: list[str] | None = None,
+    api_key: str | None = None,
 ) -> dict[str, Any]:
-    """Generate answers A and B to every question and write DIR/compare.json and DIR/items.jsonl."""
+    """Generate answers A and B to every question and write DIR/compare.json and DIR/items.jsonl.
+
+    Each of `models` is a model directory or the URL of an OpenAI-compatible endpoint (`qilin serve`, vLLM, a
+    gateway) whose model is asked with chat completions, the i-th of `model_names` naming the i-th endpoint's model.
+    """
     out_dir = Path(out_dir)
     if max_new_tokens < 1 or batch_size < 1 or temperature < 0:
         raise ConfigError("--max-new-tokens and --batch-size must be >= 1, --temperature >= 0")
     if any(out_dir.glob("review/decisions-*.jsonl")):
         raise ConfigError(f"{out_dir} already holds review decisions; give a new --out so they keep their answers")
-    sources = _answer_sources(list(models), samples, temperature)
+    sources = _answer_sources(_sources(list(models), list(model_names or [])), samples, temperature)
     settings = settings or ModelSettings()
     found = read_questions(questions)
     prompts = [[{"role": "user", "content": text}] for _, text in found]
@@ -143,10 +181,17 @@ def compare_models(
     }
     answers: dict[str, list[str]] = {}
     templates: dict[str, str] = {}
-    for model_dir in dict.fromkeys(m for m, _ in sources):  # each model loaded once
-        labels = [label for label, (m, _) in zip(LABELS, sources, strict=True) if m == model_dir]
-        log.info(f"generating {len(prompts)} x {len(labels)} answer(s) with {model_dir}")
-        runs, templates[model_dir] = _generate(model_dir, prompts, len(labels), settings, sampling)
+    described: dict[Source, dict[str, str]] = {}
+    for source in dict.fromkeys(m for m, _ in sources):  # each model loaded (or endpoint opened) once
+        labels = [label for label, (m, _) in zip(LABELS, sources, strict=True) if m == source]
+        log.info(f"generating {len(prompts)} x {len(labels)} answer(s) with {source[0]}")
+        if is_endpoint(source[0]):
+            runs, name = _generate_at_endpoint(source, prompts, len(labels), sampling, api_key)
+            described[source] = {"model": name, "endpoint": source[0]}
+            templates[f"{name} at {source[0]}"] = "the endpoint's own (qilin eval parity checks it is training's)"
+        else:
+            runs, templates[source[0]] = _generate(source[0], prompts, len(labels), settings, sampling)
+            described[source] = {"model": source[0]}
         answers.update(zip(labels, runs, strict=True))
     rows = [
         {"id": f"q{i}", "source": where, "prompt": messages, "A": answers["A"][i - 1], "B": answers["B"][i - 1]}
@@ -156,7 +201,7 @@ def compare_models(
         "questions": str(questions),
         "questions_sha256": file_sha256(Path(questions)),
         "items": len(rows),
-        "answers": {label: {"model": m, "sample": s} for label, (m, s) in zip(LABELS, sources, strict=True)},
+        "answers": {label: {**described[m], "sample": s} for label, (m, s) in zip(LABELS, sources, strict=True)},
         "sampling": sampling,
         "chat_templates": templates,
         "identical_answers": sum(r["A"] == r["B"] for r in rows),

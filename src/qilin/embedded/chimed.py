@@ -22,6 +22,8 @@ EMBEDDED_PARTS = {
     "huatuo": "huatuo_test.jsonl",
     "index-only": "index_only.jsonl",  # facts only a retrieval index holds (qilin.chimed.index_only)
     "cmexam-index-only": "cmexam_index_only.csv",  # the exam slice about them: chance without retrieval
+    "reading": "reading.jsonl",  # other invented facts, for the SFT training index only (qilin.chimed.reading)
+    "reading-sft": "reading_sft.jsonl",  # questions about them: stages.sft.rag.reading
 }
 
 

@@ -15,6 +15,8 @@ a continuation of "{question}\\n答案：", as lm-evaluation-harness scores a mu
 - acc: the option with the highest summed log-likelihood;
 - acc_norm: the highest log-likelihood per character of option text (not biased to short options), as
   lm-evaluation-harness defines it.
+A model behind an endpoint is scored the same way from the endpoint's prompt log-probs of the same token ids
+(`score_options_at_endpoint`).
 A multi-answer question (the exam tells candidates which questions are multiple-choice: more than one
 answer letter, or `multiple` where the exam marks it so) predicts every option scoring above the mean of its
 question's options, and counts as correct only on an exact set match.
@@ -202,6 +204,27 @@ def score_options(
     return results
 
 
+def score_options_at_endpoint(
+    endpoint: Any, tokenizer: Any, questions: list[ExamQuestion]
+) -> list[dict[str, tuple[float, int]]]:
+    """`score_options` through an `qilin.models.endpoint.Endpoint`: each option's context + option token ids (the
+    same ids, tokenized here) sent as one prompt, its log-probs read back from the endpoint's prompt log-probs.
+
+    Raises NoPromptLogprobs when the endpoint offers none.
+    """
+    packs = [_pack_question(qi, q, tokenizer) for qi, q in enumerate(questions)]
+    requests = []  # (question, letter, length in characters, token ids, option token count)
+    for p in packs:
+        context = p.ids[: p.options[0][1]]
+        for letter, begin, count, nchars in p.options:
+            requests.append((p.qi, letter, nchars, context + p.ids[begin : begin + count], count))
+    echoed = endpoint.map(lambda r: endpoint.prompt_logprobs(r[3]), requests)
+    results: list[dict[str, tuple[float, int]]] = [{} for _ in questions]
+    for (qi, letter, nchars, _, count), values in zip(requests, echoed, strict=True):
+        results[qi][letter] = (float(sum(values[len(values) - count :])), nchars)  # the option ends it
+    return results
+
+
 def predict(scores: dict[str, tuple[float, int]], multi: bool, normalize: bool) -> frozenset[str]:
     """The predicted answer set from option scores (see the module docstring for the multi-answer rule)."""
     values = {k: (ll / max(n, 1) if normalize else ll) for k, (ll, n) in scores.items()}
@@ -226,9 +249,15 @@ def accuracy_table(questions: list[ExamQuestion], predictions: list[frozenset[st
 def loglikelihood_predictions(
     model: Any, tokenizer: Any, questions: list[ExamQuestion], batch_size: int = 32
 ) -> dict[str, list[frozenset[str]]]:
-    """The predicted answer set of every question by acc and by acc_norm (log-likelihood mode)."""
-    model.eval()
-    scores = score_options(model, tokenizer, questions, batch_size)
+    """The predicted answer set of every question by acc and by acc_norm (log-likelihood mode); `model` may be an
+    `Endpoint` that offers prompt log-probs."""
+    from qilin.models.endpoint import Endpoint
+
+    if isinstance(model, Endpoint):
+        scores = score_options_at_endpoint(model, tokenizer, questions)
+    else:
+        model.eval()
+        scores = score_options(model, tokenizer, questions, batch_size)
     return {
         name: [predict(s, is_multi(q), normalize) for s, q in zip(scores, questions, strict=True)]
         for name, normalize in (("acc", False), ("acc_norm", True))
@@ -302,11 +331,12 @@ def evaluate_generations(questions: list[ExamQuestion], replies: list[str]) -> d
 def generate_exam_replies(
     model: Any, tokenizer: Any, questions: list[ExamQuestion], shots: list[ExamQuestion], batch_size: int = 16
 ) -> list[str]:
-    """Replies of a model (or an `EndpointGenerator`) to each question in generation mode, in its chat template."""
+    """Replies of a model (or an `Endpoint`) to each question in generation mode, in its chat template."""
     from qilin.chat_templates import render_prompt
-    from qilin.models.generation import EndpointGenerator, generate_texts
+    from qilin.models.endpoint import Endpoint
+    from qilin.models.generation import generate_texts
 
-    if isinstance(model, EndpointGenerator):
+    if isinstance(model, Endpoint):
         return model.replies([[{"role": "user", "content": generation_prompt(q, shots)}] for q in questions], 32)
     prompts = [render_prompt(tokenizer, [{"role": "user", "content": generation_prompt(q, shots)}]) for q in questions]
     return generate_texts(model, tokenizer, prompts, max_new_tokens=32, batch_size=batch_size)

@@ -83,11 +83,12 @@ def read_predictions(path: str | Path, ids: list[str | None]) -> list[str]:
 def generate_answers(
     model: Any, tokenizer: Any, items: list[QAItem], batch_size: int = 16, max_new_tokens: int = 256
 ) -> list[str]:
-    """Answers generated with the model's chat template, batched (or by an `EndpointGenerator`, tokenizer None)."""
+    """Answers generated with the model's chat template, batched (or by an `Endpoint`, tokenizer None)."""
     from qilin.chat_templates import render_prompt
-    from qilin.models.generation import EndpointGenerator, generate_texts
+    from qilin.models.endpoint import Endpoint
+    from qilin.models.generation import generate_texts
 
-    if isinstance(model, EndpointGenerator):
+    if isinstance(model, Endpoint):
         return model.replies([[{"role": "user", "content": item.question}] for item in items], max_new_tokens)
     prompts = [render_prompt(tokenizer, [{"role": "user", "content": item.question}]) for item in items]
     return generate_texts(model, tokenizer, prompts, max_new_tokens, batch_size)

@@ -20,11 +20,15 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from qilin.chat_templates import IMAGE_TOKEN
 from qilin.data.vision.dataset import image_pixels, vl_prompt_ids
 from qilin.data.vision.formats import ChoiceQuestion, choice_prompt, read_pmcvqa
+from qilin.data.vision.images import image_data_url, load_image
 from qilin.eval.subsets import seeded_subset
 from qilin.eval.tables import accuracy_by_group
 from qilin.models.generation import generate_vl_texts
+
+VQA_REPLY_TOKENS = 16  # a choice's text, or its letter: PMC-VQA's answers are short
 
 
 def closest_choice(reply: str, choices: dict[str, str]) -> str:
@@ -53,16 +57,35 @@ def open_ended_scores(reply: str, reference: str) -> tuple[float, float]:
     return recall, (2 * precision * recall / (precision + recall) if hit else 0.0)
 
 
+def endpoint_messages(q: ChoiceQuestion) -> list[dict[str, Any]]:
+    """A question as an OpenAI chat request: its image as a PNG data URL part, then the text of `choice_prompt`."""
+    # Without `<image>`: the endpoint places the image itself (`qilin serve` first in the turn, as with_image_token
+    # does in training, which gives back choice_prompt's very text).
+    text = choice_prompt(q).removeprefix(f"{IMAGE_TOKEN}\n")
+    parts = [
+        {"type": "image_url", "image_url": {"url": image_data_url(load_image(q.image))}},
+        {"type": "text", "text": text},
+    ]
+    return [{"role": "user", "content": parts}]
+
+
 @torch.no_grad()
 def evaluate_vqa(
     model: Any, tokenizer: Any, processor: Any, questions: list[ChoiceQuestion], batch_size: int = 16
 ) -> dict[str, Any]:
     """Accuracy by log-likelihood and by generation (overall and per type), open-ended recall/F1, and each
-    question's correctness in question order (`correct`: {"loglik": [...], "generate": [...]})."""
+    question's correctness in question order (`correct`: {"loglik": [...], "generate": [...]}).
+
+    `model` may be an `Endpoint` serving a VL model: replies only (OpenAI's API gives no log-probs of a prompt with
+    an image), so the result has no "loglik".
+    """
+    from qilin.models.endpoint import Endpoint
+
+    if isinstance(model, Endpoint):
+        return _vqa_tables(questions, model.replies([endpoint_messages(q) for q in questions], VQA_REPLY_TOKENS))
     model.eval()
     image_token, n_img = model.config.image_token_index, model.num_image_tokens
-    ll_correct, gen_correct, recalls, f1s = [], [], [], []
-    types = []
+    ll_correct, replies = [], []
     for start in range(0, len(questions), batch_size):
         batch = questions[start : start + batch_size]
         pixels = image_pixels(processor, [q.image for q in batch])  # (N, C, H, W)
@@ -83,33 +106,39 @@ def evaluate_vqa(
         for row, (a, b) in enumerate(seqs):
             ids[row, : len(a) + len(b)] = torch.tensor(a + b)
             mask[row, : len(a) + len(b)] = 1
-        logprobs = F.log_softmax(
-            model(input_ids=ids, pixel_values=pixels[[o[0] for o in owners]], attention_mask=mask).logits.float(), -1
-        )
+        device = next(model.parameters()).device
+        logits = model(
+            input_ids=ids.to(device),
+            pixel_values=pixels[[o[0] for o in owners]].to(device),
+            attention_mask=mask.to(device),
+        ).logits
+        logprobs = F.log_softmax(logits.float(), -1).cpu()
         scores: dict[int, dict[str, float]] = defaultdict(dict)
         for row, ((a, b), (qi, letter)) in enumerate(zip(seqs, owners, strict=True)):
             positions = torch.arange(len(a) - 1, len(a) + len(b) - 1)
             scores[qi][letter] = logprobs[row, positions, torch.tensor(b)].sum().item()
-        replies = generate_vl_texts(model, tokenizer, prompt_ids, pixels, max_new_tokens=16)
-        for qi, (q, reply) in enumerate(zip(batch, replies, strict=True)):
-            ll_correct.append(max(scores[qi], key=scores[qi].get) == q.answer)
-            gen_correct.append(closest_choice(reply, q.choices) == q.answer)
-            recall, f1 = open_ended_scores(reply, q.choices[q.answer])
-            recalls.append(recall)
-            f1s.append(f1)
-            types.append(q.annotations.get("Type", ""))
+        ll_correct += [max(scores[qi], key=scores[qi].get) == q.answer for qi, q in enumerate(batch)]
+        replies += generate_vl_texts(model, tokenizer, prompt_ids, pixels, max_new_tokens=VQA_REPLY_TOKENS)
+    return _vqa_tables(questions, replies, ll_correct)
+
+
+def _vqa_tables(questions: list[ChoiceQuestion], replies: list[str], ll_correct: list[bool] | None = None) -> dict:
+    """The tables of `evaluate_vqa` from the replies (and the log-likelihood outcomes where there are some)."""
+    gen_correct = [closest_choice(r, q.choices) == q.answer for q, r in zip(questions, replies, strict=True)]
+    opens = [open_ended_scores(r, q.choices[q.answer]) for q, r in zip(questions, replies, strict=True)]
+    types = [q.annotations.get("Type", "") for q in questions]
 
     def table(correct: list[bool]) -> dict[str, Any]:
         return accuracy_by_group(
             (ok, ["all", f"Type={t}"] if t else ["all"]) for ok, t in zip(correct, types, strict=True)
         )
 
-    return {
-        "loglik": table(ll_correct),
+    result = {"loglik": table(ll_correct)} if ll_correct is not None else {}
+    return result | {
         "generate": table(gen_correct),
-        "open_recall": round(100 * sum(recalls) / len(recalls), 2),
-        "open_f1": round(100 * sum(f1s) / len(f1s), 2),
-        "correct": {"loglik": ll_correct, "generate": gen_correct},
+        "open_recall": round(100 * sum(r for r, _ in opens) / len(opens), 2),
+        "open_f1": round(100 * sum(f for _, f in opens) / len(opens), 2),
+        "correct": {"generate": gen_correct} | ({"loglik": ll_correct} if ll_correct is not None else {}),
     }
 
 

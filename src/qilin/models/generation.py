@@ -80,48 +80,14 @@ def generate_vl_texts(
     for row, prompt in enumerate(prompt_ids):
         ids[row, width - len(prompt) :] = torch.tensor(prompt)
         mask[row, width - len(prompt) :] = 1
+    device = next(model.parameters()).device
     out = model.generate(
-        input_ids=ids,
-        pixel_values=pixel_values,
-        attention_mask=mask,
+        input_ids=ids.to(device),
+        pixel_values=pixel_values.to(device),
+        attention_mask=mask.to(device),
         max_new_tokens=max_new_tokens,
         do_sample=False,
         pad_token_id=pad,
     )  # (B, new): the VL model returns the new tokens only
     stops = end_of_turn_ids(tokenizer, model.language_model.generation_config.eos_token_id)
     return [tokenizer.decode(cut_at_end_of_turn(row, stops), skip_special_tokens=True).strip() for row in out.tolist()]
-
-
-class EndpointGenerator:
-    """A model behind an OpenAI-compatible endpoint (`qilin serve`, vLLM, SGLang, a gateway), taken by
-    generation-based evaluation in place of a local model: the endpoint renders its own chat template.
-
-        replies = EndpointGenerator("http://127.0.0.1:8000/v1").replies([[{"role": "user", "content": "..."}]], 64)
-    """
-
-    def __init__(self, url: str, model_name: str | None = None, api_key: str | None = None, concurrency: int = 8,
-                 timeout: float = 600):  # fmt: skip
-        import httpx
-
-        base = url.rstrip("/")
-        self.base = base if base.endswith("/v1") else base + "/v1"
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self.http = httpx.Client(base_url=self.base, headers=headers, timeout=timeout)
-        self.model = model_name or self.http.get("/models").raise_for_status().json()["data"][0]["id"]
-        self.concurrency = concurrency
-
-    def replies(
-        self, conversations: list[list[dict]], max_new_tokens: int = 256, temperature: float = 0.0
-    ) -> list[str]:
-        """The assistant's next turn for each conversation, in order (greedy unless a temperature is given)."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        def one(messages: list[dict]) -> str:
-            body = {"model": self.model, "messages": messages, "max_tokens": max_new_tokens, "temperature": temperature}
-            response = self.http.post("/chat/completions", json=body)
-            if response.status_code != 200:
-                raise RuntimeError(f"{self.base} answered {response.status_code}: {response.text[:500]}")
-            return (response.json()["choices"][0]["message"]["content"] or "").strip()
-
-        with ThreadPoolExecutor(self.concurrency) as pool:
-            return list(pool.map(one, conversations))

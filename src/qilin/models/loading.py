@@ -93,6 +93,14 @@ def load_model(
     return model
 
 
+def for_inference(model: Any) -> Any:
+    """`model` in eval mode on the GPU when there is one (loading leaves weights on the CPU; scoring or generating
+    a 7B model there would take hours)."""
+    if torch.cuda.is_available():
+        model = model.to("cuda")
+    return model.eval()
+
+
 def save_pretrained_atomic(model: PreTrainedModel, tokenizer: Any, out_dir: Path, processor: Any = None) -> None:
     """Save a standard HF directory (safetensors, config, tokenizer, image processor) under a temporary name,
     then rename.

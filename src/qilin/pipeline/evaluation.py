@@ -40,7 +40,7 @@ def stage_tasks(name: str, recipe: Recipe, run_dir: Path) -> list:
     from qilin.eval.suite import Task, check_benchmarks
 
     needs = "vl_model" if name in VL_STAGES else "model"
-    index = None
+    index = dense = None
     tasks = []
     for entry, benchmark in zip(recipe.eval.benchmarks, check_benchmarks(recipe.eval), strict=True):
         if benchmark.needs != needs:
@@ -51,16 +51,44 @@ def stage_tasks(name: str, recipe: Recipe, run_dir: Path) -> list:
             if not recipe.eval.rag:
                 raise ValueError("eval.benchmarks: an entry has rag: true but eval.rag lists no corpus to index")
             index = rag_index(recipe, run_dir)
+            dense = _dense_index(recipe, run_dir, name)
         task_name = benchmark.name_of(entry, path)
-        tasks.append((benchmark, Task(entry, task_name, path, recipe.eval, index if entry.rag else None)))
+        indexes = (index, dense) if entry.rag else (None, None)
+        tasks.append((benchmark, Task(entry, task_name, path, recipe.eval, *indexes)))
     return tasks
 
 
+def _dense_index(recipe: Recipe, run_dir: Path, stage: str) -> Path | None:
+    """The dense index of eval.rag_dense at `stage` (None without one, or at a stage before the one that encodes)."""
+    encoder = recipe.eval.rag_dense
+    if not encoder:
+        return None
+    stages = [name for name, _ in recipe.enabled_stages()]
+    if encoder in stages:
+        model = run_dir / encoder / "model"
+        # the base model is evaluated first; a model left by an earlier run is not this run's encoder yet
+        if stage not in stages or stages.index(stage) < stages.index(encoder) or not (model / "config.json").is_file():
+            return None
+    else:
+        model = Path(encoder).expanduser()
+        if not (model / "config.json").is_file():
+            raise ValueError(
+                f"eval.rag_dense: {encoder!r} is neither a stage of this recipe ({', '.join(stages)}) nor a local "
+                "Hugging Face model directory (no config.json)"
+            )
+    return rag_index(recipe, run_dir, name="dense", embedding_model=model)
+
+
 def _fingerprint(recipe: Recipe, tasks: list, model_fingerprint: str | None) -> str:
-    settings = {k: v for k, v in to_dict(recipe.eval).items() if k not in ("gates", "paper_numbers")}
+    # rag_dense counts through the dense index a task holds (its encoder's stamp, below): a stage evaluated without
+    # one (the base model, or a run without the key) keeps its evaluation
+    skip = ("gates", "paper_numbers", "rag_dense")
+    settings = {k: v for k, v in to_dict(recipe.eval).items() if k not in skip}
     data = [
         [eval_data_hash(t.path), eval_data_hash(t.rag_index, is_index=True) if t.rag_index else None] for _, t in tasks
     ]
+    # a dense index's passages are BM25's; what sets it apart is its encoder, whose fingerprint is in the stamp
+    data += [(t.dense_index.parent / "dense.sha256").read_text() for _, t in tasks if t.dense_index]
     return digest({"settings": settings, "data": data, "model": model_fingerprint})
 
 

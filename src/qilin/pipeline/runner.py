@@ -160,13 +160,17 @@ def _context(
     if name == "cpt" and cfg.replay:  # replayed general text goes last (stages.cpt.replay_files)
         data += resolve_data(cfg.replay_data, run_dir, recipe)
     retrieval = {}
-    if name == "sft" and cfg.rag.share > 0:
+    if name == "sft" and (cfg.rag.share > 0 or cfg.rag.reading):
         if not (cfg.rag.corpus or recipe.eval.rag):
             raise ValueError(
-                "stages.sft.rag.share > 0 needs a corpus to retrieve from: stages.sft.rag.corpus or eval.rag"
+                "stages.sft.rag (share > 0 or reading) needs a corpus to retrieve from: stages.sft.rag.corpus or "
+                "eval.rag"
             )
         index = rag_index(recipe, run_dir, cfg.rag.corpus or None, name="sft-index")
         retrieval = {"rag_index": index, "evaluation_items": evaluation_items(recipe, run_dir)}
+        reading = resolve_data(cfg.rag.reading, run_dir, recipe)
+        data += reading  # trained with the rest; fingerprinted and cached with it
+        retrieval["reading_data"] = tuple(reading)
     return StageContext(
         config=cfg,
         data=data,

@@ -20,7 +20,7 @@ from qilin.privacy.spans import Span, halfwidth, id_check_char
 
 _ND = r"(?<![0-9A-Za-z])"  # no digit or letter before
 _NA = r"(?![0-9A-Za-z])"  # none after
-_COLON = r"\s*[:：#]?\s*(?:为|是)?\s*"
+_COLON = r"\s*[:：#】\]]?\s*(?:为|是)?\s*"  # 住院号：, 【住院号】, MRN #
 
 _ID_LABEL = r"(?:身份证(?:号码|号)?|证件号(?:码)?|公民身份号码|(?i:id\s*(?:card\s*)?(?:no\.?|number)|national id))"
 _ID_SHAPE = r"\d{6}\s?\d{8}\s?\d{3}[0-9Xx]"
@@ -28,7 +28,7 @@ _ID_LABELLED = re.compile(rf"{_ID_LABEL}{_COLON}({_ID_SHAPE}|\d{{15}}){_NA}")
 # An unlabelled 18-character ID: region, a birth date 19xx/20xx, sequence, check character.
 _ID_BARE = re.compile(rf"{_ND}\d{{6}}\s?(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:[0-2]\d|3[01])\s?\d{{3}}[0-9Xx]{_NA}")
 
-_CARD_LABEL = re.compile(r"(?:银行卡|卡号|借记卡|信用卡|(?i:card))")
+_CARD_LABEL = re.compile(r"(?:卡|账户|帐户|账号|帐号|(?i:card|account))")  # 就诊卡：, 退款账户： (a 16-19 digit number)
 _CARD = re.compile(rf"{_ND}\d{{4}}(?:[ -]?\d{{4}}){{3}}(?:[ -]?\d{{1,3}})?{_NA}")
 
 _MOBILE = r"(?:(?:\+|00)?\s?86[\s-]?)?1[3-9]\d(?:[\s-]?\d{4}){2}"
@@ -59,7 +59,7 @@ _RECORD = re.compile(
     r"超声号|病理号|检验号|放射号|CT号|MRI?号|X线号|心电图号|内镜号|胃镜号|标本号|申请单号|条码号|ID号|流水号|"
     r"体检号|(?<![\u4e00-\u9fff])(?:(?!药|械|设备|耗材|批|产品|试剂|型)[\u4e00-\u9fff]){1,4}(?:编号|单号)|"
     r"(?i:mrn|medical record (?:number|no\.?)|acct\.?\s*#?|account\s+(?:no\.?|number|#)|"
-    r"(?:encounter|visit|admission|accession)\s+(?:no\.?|number|#|id)))"
+    r"(?:encounter|visit|admission|accession|hospital|case|chart|patient|unit|ur|health\s+record)\s+(?:no\.?|number|#|id)))"
     + _COLON
     + rf"([A-Za-z]{{0,4}}-?\d[0-9A-Za-z\-]{{3,20}}){_NA}"
 )
@@ -70,7 +70,7 @@ _CARD_LABELLED = re.compile(
     r"医疗保险(?:卡)?号|保险单?号|保单(?:编)?号|(?<![银行])卡号|(?i:insurance(?:\s+(?:id|card|policy))?\s*(?:no\.?|number|#|id)?|member\s+id|"
     r"policy\s+(?:no\.?|number)|medicare\s+(?:no\.?|number|id)|medicaid\s+(?:no\.?|number|id)))"
     + _COLON
-    + rf"([A-Za-z]{{0,4}}-?[0-9][0-9A-Za-z\-]{{4,24}}){_NA}"
+    + rf"([A-Za-z]{{0,4}}-?[0-9](?:[0-9A-Za-z\-]|[ ](?=\d)){{4,28}}){_NA}"  # 就诊卡：6217 0012 3456 7788
 )
 # Chat and social accounts after their label: WeChat ids (letters first), QQ numbers, Weibo handles (any script).
 _ACCOUNT_LABEL = (
@@ -83,18 +83,28 @@ _ACCOUNT = re.compile(_ACCOUNT_LABEL + _COLON + r"(?:is\s+)?(@?[A-Za-z0-9][A-Za-
 _HANDLE = re.compile(
     r"(?:微博|抖音|快手|小红书)(?:号|账号|昵称|ID)?\s*(?:[:：]\s*|是|为)\s*(@?[\u4e00-\u9fffA-Za-z0-9_\-]{2,30})"
 )
+# A portal user name in English: a word with a digit, an underscore or an @ (username ahassan1982; not "login from").
+_EN_ACCOUNT = re.compile(
+    r"(?i:user\s?name|user\s?id|login|screen\s?name|handle)\s*(?:[:：]|is)?\s*"
+    r"(@[A-Za-z][\w.\-]{2,29}|[A-Za-z][A-Za-z.\-]*[0-9_][\w.\-]*)(?![\w\-])"
+)
+# A nickname or a public account in quotes after its label (群内昵称“浩妈”, 公众号“健康某地”).
+_QUOTED_HANDLE = re.compile(
+    r"(?:昵称|网名|群名片|公众号|视频号|小程序|(?i:nickname))\s*[:：]?\s*[“\"「『]([^”\"」』\n]{2,24})[”\"」』]"
+)
 # A handle written with its @ anywhere (not an email: nothing name-like before the @).
 _AT_HANDLE = re.compile(r"(?<![A-Za-z0-9._%+\-])@[\u4e00-\u9fffA-Za-z0-9_]{2,30}")
 _ACCOUNT_GATE = re.compile(_ACCOUNT_LABEL)
 # Hospitals and clinics: a proper name before a facility word. Generic ones (当地医院, 上级医院, 我院) are not.
 _ORG_SUFFIX = re.compile(
     r"(?:医院|卫生院|卫生服务中心|卫生服务站|保健院|诊所|门诊部|医学中心|疾病预防控制中心|疾控中心|血液中心|急救中心|"
-    r"(?<=[\u4e00-\u9fff]{2})[一二三四五六七八九]院|"
+    r"(?<=[\u4e00-\u9fff]{2})[一二三四五六七八九]院|体检中心|康复中心|养老院|敬老院|护理院|大药房|药店|"
     # workplaces and schools: a proper name before them too (not 初中学历, 小学文化)
-    r"有限公司|有限责任公司|公司|集团|幼儿园|[中小]学(?!历|文化|生|时|期|阶段|以|毕业|程度|水平))"
+    r"有限公司|有限责任公司|公司|集团|幼儿园|研究所|研究院|[中小]学(?!历|文化|生|时|期|阶段|以|毕业|程度|水平)|"
+    r"(?:大学|学院)(?!历|文化|生|时|期|阶段|以|毕业|程度|水平|里|学位|路|街|道|巷|[东西南北]|村|站|城))"  # not 学院路
 )
 _ORG_OPENER = re.compile(r"(?:患者|患儿|病人|孩子|家属|本人|其|该|本|我|你|他|她)+")  # 患儿幼儿园小班: no name before
-_ORG_GATE = re.compile(r"院|诊所|中心|门诊|公司|集团|学")
+_ORG_GATE = re.compile(r"院|诊所|中心|门诊|公司|集团|学|药|所")
 # A workplace after its label, to the end of the cell: 工作单位：苏州市第三中学, Employer: Midwest Freight Logistics.
 _WORKPLACE = re.compile(
     r"(?:(?<![剂计量价])(?:工作单位|单位|就职单位|所在单位)\s*[:：]|就职于|任职于|供职于)\s*"  # 多少单位能: units
@@ -106,22 +116,29 @@ _NOT_WORKPLACE = re.compile(r"(?:无|不详|退休|个体|务农|自由职业|�
 _DIGIT = re.compile(r"\d")
 _LATIN = re.compile(r"[A-Za-z]")
 _CAPITALISED = re.compile(r"[A-Z][a-z]")
-_ORG_STOP = set("在于至到往转赴去自从入及与的是为了我本该此其诊收住送经曾由、，,。；;：:（()）) \t\n\"“”'")
+_ORG_STOP = set(
+    "在于至到往转赴去自从入及与的是为了我本该此其诊收住送经曾由来需要回看像含、，,。；;：:（()）) \t\n\"“”'"
+)
 _ORG_GENERIC = re.compile(
     r"(?:第[一二三四五六七八九十\d]+|人民|中心|附属|中医|中西医结合|儿童|妇幼|妇产|肿瘤|口腔|眼科|骨科|胸科|传染病|精神病|"
     r"精神卫生|康复|专科|综合|大学|医科大学|医学院|医院|分院|总|市|县|区|省|社区|乡镇|私立|公立|民营|大型|正规|三甲|二甲|"
     r"三级|二级|一级|甲等|上级|下级|基层|当地|外地|附近|就近|其他|各级|多家|某|定点|教学|军队|部队|地方|同一|这家|那家|一家|"
     r"你们|我们|他们|咱们|您们|贵|出险|就诊|首诊|接诊|收治|所在|原|工作|上班|有限|分|子|母|本|该|小|中|大|初|高|"
     r"保险|商业|医药|制药|药|物流|快递|科技|网络|银行|建筑|装修|运输|贸易|餐饮|家政|外企|国企|私企|合资|上市|这个|那个|"
-    r"一个|别的|新|老)+$"
+    r"一个|别的|新|老|有|什么|很多|许多|一些|合作|连锁|零售|社会|任意|女儿|儿子|孩子|考上|考|读|念|上|哪家|哪个|以上|以下|级|互联网|网上|线上|[\u4e00-\u9fff]{1,5}病|定点|指定)+$"
 )
+# A proper name before a facility word, on one line (a name on the line above is no part of it): Riverside Family
+# Medicine, Maple Grove Nursing Home, Sunrise Senior Living; and University of Michigan.
 _EN_ORG = re.compile(
-    r"\b(?:St\.?\s+)?(?:(?:[A-Z][a-z'’]+|of|and|&)\s+){0,5}[A-Z][a-z'’]+\s+"
+    r"\b(?:St\.?[ \t]+)?(?:(?:[A-Z][a-z'’]+|of|and|&)[ \t]+){0,5}[A-Z][a-z'’]+[ \t]+"
     r"(?:Hospital|Medical Center|Medical Centre|Clinic|Health Center|Health System|Infirmary|Cancer Center|"
-    r"Children's Hospital|Family Practice|Associates|School|University|Medical Group|Physicians Group|Partners|"
-    r"Inc\.|LLC|Corporation)\b"
+    r"Children's Hospital|Family Practice|Family Medicine|Associates|School|University|College|Medical Group|"
+    r"Physicians Group|Partners|Nursing Home|Care Home|Care Center|Rehabilitation Center|Senior Living|"
+    r"Assisted Living|Hospice|Pharmacy|Urgent Care|Inc\.|LLC|Ltd\.?|Corporation)\b"
+    r"|\b(?:University|College) of(?:[ \t]+[A-Z][a-z]+){1,3}"
 )
 _EN_ORG_FIRST = {"The", "A", "An", "Our", "This", "That", "Local", "General", "Outside", "Community", "Emergency"}
+_EN_ORG_FIRST |= {"Department", "Dept", "Division", "Service", "Unit", "Section", "Internal", "Family", "Of"}
 
 _MONTHS = (
     r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|"
@@ -144,6 +161,8 @@ _DATE = re.compile(
             r"(?<![\d/])(?:0?[1-9]|1[0-2])/(?:19|20)\d\d(?!\d)",  # 05/2023
             rf"\b\d{{1,2}}-{_MONTHS}-(?:19|20)?\d\d\b",  # 12-Mar-2024
             r"(?<![\d\-/.])(?:0?[1-9]|1[0-2])[-/](?:0?[1-9]|[12]\d|3[01])(?=\s+\d{1,2}:\d{2})",  # 06-20 08:00
+            r"(?<![\d/.])(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])/\d\d(?![\d/])",  # 1/15/24
+            rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s+of\s+{_MONTHS},?\s+(?:\d{{4}}\b)?",  # the 11th of November, 2023
         )
     )
 )
@@ -157,7 +176,8 @@ _DATE_CN = re.compile(
 _TIME_AFTER = re.compile(r"\s*(?:\d{1,2}[:：]\d{2}(?:[:：]\d{2})?|\d{1,2}\s*[时点](?:\s*\d{1,2}\s*分)?)")
 
 _ADDRESS_LABEL = re.compile(
-    r"(?:现住址|家庭住址|户籍地址|联系地址|通讯地址|工作单位地址|住址|家住|居住地|现住|住在|(?<![网IP])地址)" + _COLON
+    r"(?:现住址|家庭住址|户籍地址|联系地址|通讯地址|工作单位地址|住址|家住|居住地|现住|住在|(?<![网IP])地址|"
+    r"现?[ \t　]住[ \t　]*址|地[ \t　]+址)" + _COLON
 )
 _ADDRESS_VALUE = re.compile(r"[\u4e00-\u9fff][\u4e00-\u9fff0-9A-Za-z\-#]{3,60}")
 _PROVINCE = (
@@ -182,7 +202,7 @@ _STATE = "(?:" + _STATES.replace(" ", "|") + ")"
 _EN_CITY = re.compile(rf"\b[A-Z][a-z]+(?: [A-Z][a-z]+)?, {_STATE}\b(?! ?\d{{1,4}}\b| ?\d+-)(?: \d{{5}}(?:-\d{{4}})?)?")
 _EN_ADDRESS = re.compile(
     r"\b\d{1,5}\s+(?:[NSEW]\.?\s+)?(?:(?:[A-Z][a-z]+|\d{1,3}(?:st|nd|rd|th))\s+){1,3}(?:Street|St\.?|Avenue|Ave\.?|Road|Rd\.?|Boulevard|Blvd\.?|Lane|Ln\.?|"
-    r"Drive|Court|Ct\.?|Way|Place|Pl\.?)(?:,?\s+(?:Apt|Suite|Unit)\.?\s*\w+)?(?:,\s*[A-Z][a-z]+(?:\s[A-Z][a-z]+)?)?"
+    r"Drive|Dr\.|Court|Ct\.?|Way|Place|Pl\.?|Close|Crescent|Terrace|Circle|Parkway|Highway|Hwy|Square|Trail|Mews)(?:,?\s+(?:Apt|Suite|Unit)\.?\s*\w+)?(?:,\s*[A-Z][a-z]+(?:\s[A-Z][a-z]+)?)?"
     r"(?:,\s*[A-Z]{2})?(?:\s+\d{5}(?:-\d{4})?)?"
 )
 
@@ -208,6 +228,9 @@ _PRIORITY = {
         )
     )
 }
+# An organisation and an address are both free-form guesses: where they overlap the longer one wins (an address that
+# holds a university, 珞喻路1037号华中科技大学韵苑27栋; a hospital whose name holds its district).
+_PRIORITY["org"] = _PRIORITY["address"]
 
 
 def _luhn(digits: str) -> bool:
@@ -275,6 +298,10 @@ def _candidates(text: str, original: str) -> list[Span]:
     if _ACCOUNT_GATE.search(text):
         spans += _group_spans("account", _ACCOUNT, text, original, 1)
         spans += _group_spans("account", _HANDLE, text, original, 1)
+    if "“" in text or '"' in text or "「" in text or "『" in text:
+        spans += _group_spans("account", _QUOTED_HANDLE, text, original, 1)
+    if _LATIN.search(text):
+        spans += _group_spans("account", _EN_ACCOUNT, text, original, 1)
     if "月" in text:
         spans += _dates(text, original, _DATE_CN)
     spans += _orgs(text, original)

@@ -112,7 +112,7 @@ def read_labelled(path: Path) -> list[dict[str, Any]]:
 
 def read_medical_strings(path: Path) -> list[str]:
     """The medical strings of a list file, one a line (blank lines skipped), each once."""
-    return list(dict.fromkeys(line for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()))
+    return list(dict.fromkeys(line for line in Path(path).read_text(encoding="utf-8-sig").splitlines() if line.strip()))
 
 
 def placeholders_of(text: str, spans: list[Span], masked: str) -> list[str]:

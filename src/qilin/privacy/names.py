@@ -16,29 +16,41 @@ Each span carries a role hint (patient, family, staff, polite) that record.py us
 
 from __future__ import annotations
 
-import json
-import logging
 import re
-from functools import lru_cache
-from pathlib import Path
 
 from qilin.privacy.names_en import english_names
 from qilin.privacy.roles import (
+    CLINICAL_WORDS,
     COMPOUND_SURNAMES,
+    DRUG_CHARACTERS,
     FAMILY,
     NEED_COLON,
+    NOT_IN_GIVEN_NAMES,
     PATIENT,
     POLITE_TITLES,
     STAFF,
     STAFF_TITLES,
     SURNAMES,
+    is_common_word,
+    medical_word_across,
+    medical_word_ending,
+    medical_word_from,
+    opens_medical_word,
+    segmenter,
+    surname_length,
+    tagged_as_name,
 )
 from qilin.privacy.roles import words as _words
 from qilin.privacy.spans import Span
 
-_RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 _HINT = {**dict.fromkeys(PATIENT, "patient"), **dict.fromkeys(FAMILY, "family"), **dict.fromkeys(STAFF, "staff")}
-_ROLE_RE = re.compile("(?:" + "|".join(sorted(_HINT, key=len, reverse=True)) + r")(\s*[:：]\s*|[ \t　]+)?")
+# A label, then its separator: a colon (or the 】 of 【住院号】), perhaps after an aside (委托人（签字/手印）：),
+# a space, or 叫 (我儿子叫牛某).
+_ROLE_RE = re.compile(
+    "(?P<role>"
+    + "|".join(sorted(_HINT, key=len, reverse=True))
+    + r")(\s*(?:[（(][^（()）\n]{1,8}[）)])?\s*[:：】]\s*|[ \t　]+|名?叫)?"
+)
 # Header labels written with spaces inside (姓    名：, 联 系 人：) and a bed number (3床严国栋, 12床：沈大爷).
 _SP = "[ \t　]"
 _SPACED_RE = re.compile(
@@ -63,13 +75,30 @@ _OPENER_NEXT = tuple(
         "患有 既往 否认 今年 于 经 行 术后 目前 现 已 曾 突发 突然 无明显诱因 在家 在我院"
     )
 )
+# A greeting after a name (王小明您好, 李华，你好): the name it greets.
+_GREETED = re.compile(r"(?:^|(?<=[\n：:，,。！!？?\s]))(?=[\u4e00-\u9fff]{2,4}[，,]?\s*(?:您好|你好))")
+_GREETING_NEXT = re.compile(r"[，,]?\s*(?:您好|你好)")
 _AFTER_DEPARTMENT = re.compile(r"(?<=[\u4e00-\u9fff]科)[ \t　]+(?=[\u4e00-\u9fff]{2,4}\s*(?:$|\n|\d))")
-_ALONE_NEXT = re.compile(r"[ \t　]{2,}|\t|[ \t　]*(?:\n|$)")
-_SEX_OR_AGE_NEXT = re.compile(r"[，,、 \t（(]*(?:[男女]|\d{1,3}岁)")
+# What ends a header cell: a space (Chinese prose has none; detect_phi reads the ideographic one as a space), a
+# bracket aside, the line's end.
+_ALONE_NEXT = re.compile(r"[ \t　\n（(]|$")
+_SEX_OR_AGE_NEXT = re.compile(r"[，,、 \t　（(]*(?:[男女]|\d{1,3}岁)")
+_NUMERAL_UNIT = re.compile(r"[一二三四五六七八九十两零〇]+[时点分日号月年岁天周次个]")
 _ASIDE = re.compile(r"(?:[（(][^（()）\n]{1,10}[）)])?")  # 黄振华（主治医师）、黄晓玲（护士长）: a role in brackets
 # A role in brackets after a name (王芳（护士）, 单晓明（长子）): the name before it, with that role.
 _ROLE_WORDS = [w for w in STAFF_TITLES + FAMILY if len(w) >= 2]
-_BRACKET_ROLE = re.compile(r"[（(](?=[^（()）\n]{0,10}[）)])(?:患者)?(" + "|".join(_ROLE_WORDS) + ")")
+_BRACKET_ROLE = re.compile(
+    r"[（(](?=[^（()）\n]{0,10}[）)])(?:患者)?(" + "|".join(_ROLE_WORDS) + r"|[父母子女夫妻兄弟姐妹孙](?=[）)]))"
+)  # 吴某（弟）: one character of kinship alone in the brackets
+# A name alone in brackets (吕老太太（吕某某）, 腰硬联合麻醉（滕某）), a nickname (小王你好), a name alone in the
+# first cell of a line (黄某某\n日期：, 【患者信息】慕容某  女), the value of any label's cell (神经电生理：易某):
+# jieba's tags decide.
+_BRACKET_NAME = re.compile(r"[（(]([\u4e00-\u9fff]{2,4})[）)]")
+_NICKNAME = re.compile(r"(?<![\u4e00-\u9fff])[小老](?=[\u4e00-\u9fff](?:[，,。！!？?、 \n]|你|您|$))")
+_LINE_CELL = re.compile(r"(?:^|[\n】])[ \t]*([\u4e00-\u9fff]{2,4})(?=[ \t\n]|$)")
+# A cell's value is found from its colon and its label read backwards (a scan for labels first is slower).
+_CELL_VALUE = re.compile(r"[:：][ \t]*([\u4e00-\u9fff]{2,4})(?=[ \t\n（(]|$)")
+_LABEL_BEFORE = re.compile(r"(?:^|(?<=[\n\t ]))[\u4e00-\u9fff]{1,8}$")
 _SURNAME_SAYS = re.compile(r"(?:我|免贵|本人)姓(?=[\u4e00-\u9fff])")
 _MOU_RE = re.compile("某某?(?![日天时年月些种处次位项个])")
 # What follows a disease named like a person (银屑病, 孔源性视网膜脱离, 吉兰-巴雷综合征): not a name.
@@ -80,108 +109,48 @@ _STOP = set(
     "于因在自诉主男女等的和与及为是已今昨前后称来去入出诊也均曾现再将被把对从向到经行年日岁之所以系无有不问说讲答想要需能会请让叫"
     "氏某应可便就都还又仍并了吗吧呢啊呀哦嘛"
 )
-# Clinical verbs jieba does not know; added to a private dictionary so a name before them ends in the right place.
-_CLINICAL_WORDS = _words(
-    "代诉 主诉 自诉 陪同 陪护 签字 签名 开具 来电 查房 记录 审核 就诊 复诊 到院 入院 出院 参加 诉 述 交班 接班 值班"
-)
 _BOUNDARY = set("请由与和及经被给让跟找对把将、，,。；;：:（(）) 　\n\t/\"“”'")
 _STRONG_END = set("，,。；;、：:（()）) 　\n\t/\"“”'！!？?")
 
 
-@lru_cache(maxsize=1)
-def _segmenter():
-    """A private jieba tokenizer (its own dictionary, so Qilin's other jieba users are untouched)."""
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    tokenizer = jieba.Tokenizer()
-    tokenizer.initialize()
-    for word in _CLINICAL_WORDS:
-        tokenizer.add_word(word, freq=100000)
-    return tokenizer
-
-
-@lru_cache(maxsize=1)
-def medical_words() -> frozenset[str]:
-    """Words that open with a surname but are never a name: not_names.txt and the bundled knowledge base's terms."""
-    words = set()
-    for line in (_RESOURCES / "deid" / "not_names.txt").read_text(encoding="utf-8").splitlines():
-        if not line.startswith("#"):
-            words.update(line.split())
-    kb = json.loads((_RESOURCES / "medical_kb.json").read_text(encoding="utf-8"))
-    for disease in kb["diseases"]:
-        for key in ("name", "aliases", "symptoms", "examinations", "treatments", "complications", "risk_factors"):
-            value = disease.get(key, [])
-            words.update([value] if isinstance(value, str) else value)
-    words.update([w[:4] for w in words if len(w) > 4])  # 张口困难伴一侧软腭膨隆: its opening words are enough
-    return frozenset(w for w in words if len(w) >= 2)
-
-
-def _opens_medical_word(text: str, i: int) -> bool:
-    words = medical_words()
-    return any(text[i : i + n] in words for n in range(2, 11))
-
-
-def _medical_word_ending(text: str, end: int) -> bool:
-    """Whether a medical word ends at `end` (华法林 before 医生: 林 is no surname there)."""
-    words = medical_words()
-    return any(text[end - n : end] in words for n in range(2, min(end, 10) + 1))
-
-
-def _medical_word_across(text: str, start: int, end: int) -> bool:
-    """Whether a medical word starts inside text[start:end] and runs past `end` (患儿子宫: 儿子 is no role there)."""
-    words = medical_words()
-    return any(text[k : k + n] in words for k in range(start + 1, end) for n in range(end - k + 1, 11))
-
-
-@lru_cache(maxsize=65536)
-def _is_common_word(word: str) -> bool:
-    """A frequent dictionary word that is not a person's name (高血压, 常规): not a name after 患者."""
-    import jieba.posseg
-
-    return _segmenter().FREQ.get(word, 0) >= 50 and jieba.posseg.dt.word_tag_tab.get(word, "nr")[:2] != "nr"
-
-
-def surname_length(text: str, i: int) -> int:
-    """Length of the surname starting at `text[i]` (2 for 欧阳, 1 for 王), 0 if none."""
-    if text[i : i + 2] in COMPOUND_SURNAMES:
-        return 2
-    return 1 if i < len(text) and text[i] in SURNAMES else 0
-
-
 def _name_char(ch: str) -> bool:
-    return "\u4e00" <= ch <= "\u9fff" and ch not in _STOP
+    return "\u4e00" <= ch <= "\u9fff" and ch not in _STOP and ch not in NOT_IN_GIVEN_NAMES
 
 
-def name_after(text: str, i: int, strict: bool = False) -> int:
+def name_after(text: str, i: int, strict: bool = False, cell: bool = False, trusted: bool = False) -> int:
     """End of a Chinese name starting at `i` (surname + one or two given characters), or `i` if none starts there.
 
     `strict`: the name must stand alone, followed by punctuation, a space, the end, 男/女 or a title.
+    `cell`: the value of a label's cell (主刀：连城　一助：...): strict, rare surnames count, and a name that is also
+    a word (连城, 白雪) stands when the cell holds nothing else and the label is `trusted` to hold a name or jieba
+    tags the word as a name.
     """
-    s = surname_length(text, i)
+    strict = strict or cell
+    s = surname_length(text, i, rare=cell)
     if not s or i + s >= len(text) or not _name_char(text[i + s]) or _TITLE_AT.match(text, i + s):
         return i  # 李医生 is a surname and a title: the title rule decides
-    if _opens_medical_word(text, i):
-        return i
+    medical = opens_medical_word(text, i)
+    if (medical and not (cell and trusted)) or _NUMERAL_UNIT.match(text, i + s):
+        return i  # 唐氏, 高血压; 患者于十时 (a time, not 于 + a given name)
     one, two = i + s + 1, i + s + 2
-    if two > len(text) or not _name_char(text[two - 1]) or any(text.startswith(w, one) for w in _CLINICAL_WORDS):
+    if two > len(text) or not _name_char(text[two - 1]) or any(text.startswith(w, one) for w in CLINICAL_WORDS):
         end = one
     elif (
         (two < len(text) and not _name_char(text[two]))  # 莫萍红于: a stop right after two given characters
-        or any(text.startswith(w, two) for w in _CLINICAL_WORDS)
+        or any(text.startswith(w, two) for w in CLINICAL_WORDS)
         or (strict and (two == len(text) or text[two] in _STRONG_END))
     ):
         end = two
     else:
         cuts, pos = set(), i
-        for token in _segmenter().lcut(text[i : i + s + 6], HMM=True):
+        for token in segmenter().lcut(text[i : i + s + 6], HMM=True):
             pos += len(token)
             cuts.add(pos)
         if (two in cuts) != (one in cuts):
             end = two if two in cuts else one
         else:
-            end = one if _is_common_word(text[one : one + 2]) else two
-    if (end < len(text) and text[end] in _DISEASE_NEXT) or text[end - 1] in _NEVER_IN_NAMES:
+            end = one if is_common_word(text[one : one + 2]) else two
+    if (end < len(text) and text[end] in _DISEASE_NEXT | DRUG_CHARACTERS) or text[end - 1] in _NEVER_IN_NAMES:
         return i
     if (
         strict
@@ -193,8 +162,12 @@ def name_after(text: str, i: int, strict: bool = False) -> int:
         return i
     # 患者高血压, 患者常规服药: a word, not a name (compound surnames such as 东方 are words too, and names)
     alone = strict and _ALONE_NEXT.match(text, end)  # 患者：甘宁   费别：a header cell holds a name, even a word
-    if s == 1 and not alone and any(_is_common_word(text[i:k]) for k in range(i + 2, end + 1)):
-        return i
+    if medical and (not alone or medical_word_from(text, i, end - i)):
+        return i  # 姓名：巴特尔 is a name (巴特 only opens it); 患者：帕金森 is a disease
+    if s == 1 and any(is_common_word(text[i:k]) for k in range(i + 2, end + 1)):
+        common_surname = text[i] in SURNAMES  # 审核：通过 (通 a rare surname): a word
+        if not alone or (cell and not (trusted and common_surname) and not tagged_as_name(text[i:end])):
+            return i
     return end
 
 
@@ -213,9 +186,9 @@ def _listed_after(text: str, end: int, role: str) -> list[Span]:
 def _is_speech(text: str, start: int, end: int) -> bool:
     """After a speaker label, a frequent word (明白, 谢谢) or a function word (都好了) opens speech, not a name;
     a name in a header is followed by sex or age (患者：李娜，女, 30岁) and stays."""
-    if _SEX_OR_AGE_NEXT.match(text, end):
-        return False
-    return text[start] in _FUNCTION_SURNAMES or _segmenter().FREQ.get(text[start:end], 0) >= 200
+    if _SEX_OR_AGE_NEXT.match(text, end) or (_ALONE_NEXT.match(text, end) and tagged_as_name(text[start:end])):
+        return False  # 患者：李娜，女; 患者：白雪　右膝 (a cell jieba tags as a name)
+    return text[start] in _FUNCTION_SURNAMES or segmenter().FREQ.get(text[start:end], 0) >= 200
 
 
 def _label_names(text: str) -> list[Span]:
@@ -223,21 +196,32 @@ def _label_names(text: str) -> list[Span]:
     pos = 0
     while m := _ROLE_RE.search(text, pos):
         pos = m.start() + 1  # no name here: look again one character on (其女儿方琳: 其女 fails, 女儿 finds)
-        role = text[m.start() : m.end(1) if m.group(1) else m.end()].rstrip(" \t　:：")
-        sep = m.group(1) or ""
-        if (role in NEED_COLON and not sep) or (not sep and _medical_word_across(text, m.start(), m.end())):
-            continue
+        role = m.group("role")
+        sep = m.group(2) or ""
         line_start = m.start() == 0 or text[m.start() - 1] in "\n\t 　"
+        if not sep and medical_word_across(text, m.start(), m.end()):
+            continue
+        if role in NEED_COLON and not sep:  # 本人吕桂芬，身份证号: a line that opens with the role, a name alone after
+            opens_line = m.start() == 0 or text[m.start() - 1] == "\n"
+            end = (
+                name_after(text, m.end(), strict=True)
+                if opens_line and not opens_medical_word(text, m.start())
+                else m.end()
+            )
+            if end > m.end() and not is_common_word(text[m.end() : end]):
+                spans.append(Span("name", m.end(), end, text[m.end() : end], role=_HINT[role]))
+            continue
+        colon = any(c in sep for c in ":：】")
         strict = role in _SPEAKERS and line_start and bool(sep)  # 患者：王小明，男 but not 患者：头痛三天
-        end = name_after(text, m.end(), strict=strict)
+        end = name_after(text, m.end(), strict=strict, cell=colon, trusted=role not in NEED_COLON)
         if end > m.end() and strict and _is_speech(text, m.end(), end):
             end = m.end()
         if end > m.end():
             spans.append(Span("name", m.end(), end, text[m.end() : end], role=_HINT[role]))
             pos = end
             spans += _listed_after(text, end, _HINT[role])
-        elif ":" in sep or "：" in sep:  # 执行护士：童 (a surname alone after a label, then the line ends)
-            s = surname_length(text, m.end())
+        elif colon:  # 执行护士：童 (a surname alone after a label, then the line ends)
+            s = surname_length(text, m.end(), rare=True)
             if s and (m.end() + s == len(text) or text[m.end() + s] in "\n\r \t　"):
                 spans.append(Span("name", m.end(), m.end() + s, text[m.end() : m.end() + s], role=_HINT[role]))
     for m in _SPACED_RE.finditer(text):
@@ -251,15 +235,15 @@ def _surname_before(text: str, t: int, polite: bool) -> int:
     """Start of a bare surname ending at `t` (张 of 张医生), or -1."""
     for s in (2, 1):
         start = t - s
-        if start < 0 or surname_length(text, start) != s:
-            continue
-        after_label = start and text[start - 1] in ":：、 "  # 上级医生：应主任
+        after_label = start > 0 and text[start - 1] in ":：、 "  # 上级医生：应主任
+        if start < 0 or surname_length(text, start, rare=start > 0 and text[start - 1] in ":：") != s:
+            continue  # 主刀：萧主任 (a rare surname right after a label's colon)
         function_word = text[start] in _FUNCTION_SURNAMES and not polite and not after_label
-        in_word = any(_is_common_word(text[k:t]) for k in range(max(0, start - 2), start))
-        if s == 1 and (function_word or in_word or _medical_word_ending(text, t)):
+        in_word = any(is_common_word(text[k:t]) for k in range(max(0, start - 2), start))
+        if s == 1 and (function_word or in_word or medical_word_ending(text, t)):
             return -1  # 社区医生, 向医生咨询, 家族史医生, 华法林医生
         title = _TITLE_AT.match(text, t)
-        if title and _is_common_word(text[start : title.end()]):
+        if title and is_common_word(text[start : title.end()]):
             return -1  # 班主任, 老先生
         return start
     return -1
@@ -269,23 +253,36 @@ def _name_before(text: str, t: int, shortest: int = 2) -> int:
     """Start of a full name (surname + given name, 2-4 characters) ending at `t`, preceded by a boundary, or -1."""
     for start in range(max(0, t - 4), t - shortest + 1):  # longest first
         before = text[start - 1] if start else " "
-        at_boundary = before in _BOUNDARY or not "\u4e00" <= before <= "\u9fff"
+        at_boundary = before in _BOUNDARY or not "\u4e00" <= before <= "\u9fff" or before == "科"  # 内分泌科陈某医师
+        after_word = start >= 2 and is_common_word(text[start - 2 : start])  # 立即通知周某医生 (not 调整应由医生)
+        after_word = after_word and text[start] not in _FUNCTION_SURNAMES and not set(text[start:t]) & _BOUNDARY
+        at_boundary = at_boundary or after_word
         s = surname_length(text, start)
         given = text[start + s : t]
         name_shaped = at_boundary and s and 0 < len(given) <= 2 and all(_name_char(c) for c in given)
-        in_word = start and "\u4e00" <= before <= "\u9fff" and _is_common_word(text[start - 1 : start + 1])  # 及时
-        if name_shaped and not in_word and not _is_common_word(text[start:t]) and not _opens_medical_word(text, start):
+        in_word = start and "\u4e00" <= before <= "\u9fff" and is_common_word(text[start - 1 : start + 1])  # 及时
+        if name_shaped and not in_word and not is_common_word(text[start:t]) and not opens_medical_word(text, start):
             return start
     return -1
 
 
 def _title_names(text: str) -> list[Span]:
     spans = []
+    title_end = 0
     for m in _TITLE_RE.finditer(text):
         t = m.start()
+        if t < title_end:
+            continue  # 先生 inside 老先生: the longer title decides (张老先生 is 张, not 张老)
         title = _TITLE_AT.match(text, t).group()
+        title_end = t + len(title)
         hint = "staff" if title in STAFF_TITLES else "polite"
         start = _name_before(text, t)
+        label = text[title_end : title_end + 1] in (
+            ":",
+            "：",
+        )  # 宣教护士：冯护士 (a role label, unless jieba says a name)
+        if label and start >= 0 and not tagged_as_name(text[start:t]):
+            start = -1
         if start >= 0 and not any(text.startswith(r, start) for r in _HINT):  # 管床医生 is a role
             spans.append(Span("name", start, t, text[start:t], role=hint))
             continue
@@ -306,8 +303,12 @@ def _context_names(text: str) -> list[Span]:
         if not surname_length(text, start):
             continue
         end = name_after(text, start)
-        if end - start >= 2 and text.startswith(_OPENER_NEXT, end) and not _is_common_word(text[start:end]):
+        if end - start >= 2 and text.startswith(_OPENER_NEXT, end) and not is_common_word(text[start:end]):
             spans.append(Span("name", start, end, text[start:end], role="patient"))
+    for m in _GREETED.finditer(text) if "好" in text else ():  # 王小明您好
+        end = name_after(text, m.start())
+        if end - m.start() >= 2 and _GREETING_NEXT.match(text, end) and not is_common_word(text[m.start() : end]):
+            spans.append(Span("name", m.start(), end, text[m.start() : end], role="polite"))
     for m in _AFTER_DEPARTMENT.finditer(text):  # 会诊意见：...。神经内科 阮文杰
         end = name_after(text, m.end(), strict=True)
         if end > m.end():
@@ -337,6 +338,46 @@ def _context_names(text: str) -> list[Span]:
     return spans
 
 
+def _tagged_cell(value: str, staff_label: bool = False) -> bool:
+    """Whether a cell's whole value is a name: surname first, no medical word, and tagged nr by jieba (or, after a
+    staff label such as 灌注师：, no dictionary word)."""
+    s = surname_length(value, 0, rare=True)
+    if (
+        not s
+        or len(value) - s not in (1, 2)
+        or not all(_name_char(c) for c in value[s:])  # the surname may be a function word (曾, 和), not the rest
+        or opens_medical_word(value, 0)
+    ):
+        return False
+    if _TITLE_AT.match(value, s):
+        return False  # 冯护士: a surname and a title (the title rule masks the surname)
+    return (staff_label and not is_common_word(value)) or tagged_as_name(value)
+
+
+def _cell_names(text: str) -> list[Span]:
+    spans = []
+    for m in _BRACKET_NAME.finditer(text) if "（" in text or "(" in text else ():
+        if _tagged_cell(m.group(1)):  # after a titled surname (郭老师（郭文斌）) the full name takes the title's role
+            title = next((t for t in STAFF_TITLES + POLITE_TITLES if text.endswith(t, 0, m.start())), "")
+            role = "staff" if title in STAFF_TITLES else "polite" if title else ""
+            spans.append(Span("name", m.start(1), m.end(1), m.group(1), role=role))
+    for m in _NICKNAME.finditer(text) if "小" in text or "老" in text else ():  # 小王你好: the surname is the name
+        end = m.end() + surname_length(text, m.end())
+        if end > m.end() and not is_common_word(text[m.start() : end]) and not opens_medical_word(text, m.start()):
+            spans.append(Span("name", m.end(), end, text[m.end() : end], role="polite"))
+    for m in _LINE_CELL.finditer(text):
+        if _tagged_cell(m.group(1)):
+            spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="patient"))
+    for m in _CELL_VALUE.finditer(text) if ":" in text or "：" in text else ():
+        label = _LABEL_BEFORE.search(text, max(0, m.start() - 9), m.start())
+        if not label or (label.start() and text[label.start() - 1] not in "\n\t "):
+            continue  # the window cut a longer label short
+        staff = label.group()[-1] in "师士员者人长"  # 灌注师, 助产士, 协调员, 接生者, 见证人, 护士长
+        if label.group() not in _HINT and _tagged_cell(m.group(1), staff_label=staff):
+            spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="staff" if staff else ""))
+    return spans
+
+
 def is_surname_only(value: str) -> bool:
     """Whether a found name is a bare surname (张 of 张医生, 欧阳 of 欧阳女士): never searched for elsewhere."""
     return value in SURNAMES or value in COMPOUND_SURNAMES
@@ -346,10 +387,12 @@ def find_names(text: str, known: tuple[str, ...] = ()) -> list[Span]:
     """Person names in `text`, plus every occurrence of `known` names (found elsewhere in the same record)."""
     spans = english_names(text)
     if re.search("[\u4e00-\u9fff]", text):
-        spans += _label_names(text) + _title_names(text) + _context_names(text)
+        spans += _label_names(text) + _title_names(text) + _context_names(text) + _cell_names(text)
     for value in {s.value for s in spans} | set(known):
         if is_surname_only(value) or len(value) < 2:
             continue
         pattern = rf"\b{re.escape(value)}\b" if value.isascii() else re.escape(value)
-        spans += [Span("name", m.start(), m.end(), value) for m in re.finditer(pattern, text)]
+        for m in re.finditer(pattern, text):
+            if value.isascii() or not medical_word_from(text, m.start(), len(value) + 1):  # 甘露 in 甘露醇
+                spans.append(Span("name", m.start(), m.end(), value))
     return spans

@@ -12,7 +12,8 @@ from qilin.privacy.spans import Span
 
 _CAPITALISED = re.compile(r"[A-Z][a-z]")
 _WORD = r"(?:[A-Z]')?[A-Z][a-z]+(?:[A-Z][a-z]+)?(?:-[A-Z][a-z]+)?"  # Smith, O'Connor, McDonald, Smith-Jones
-_NAME = re.compile(rf"(?:[A-Z]\.[ \t]?)?{_WORD}(?:\s+[A-Z]\.)?(?:\s+{_WORD}){{0,2}}")
+# A nickname in quotes may follow the first name: William "Bill" Turner.
+_NAME = re.compile(rf"(?:[A-Z]\.[ \t]?)?{_WORD}(?:[ \t]+[\"“][A-Z][a-z]+[\"”])?(?:\s+[A-Z]\.)?(?:\s+{_WORD}){{0,2}}")
 _STAFF_LABELS = (
     r"doctor|nurse|attending(?:\s+physician)?|physician|surgeon|assistant|anesthesiologist|anesthetist|"
     r"resident|fellow|intern|pcp|primary care physician|referring physician|consultant|provider|seen by|"
@@ -21,7 +22,9 @@ _STAFF_LABELS = (
 _PATIENT_LABELS = r"patient(?:'s)?(?:\s+name)?|pt\.?|name|patient name|this is|my name is|i am|i'm"
 _FAMILY_LABELS = (
     r"contact|emergency contact|next of kin|guardian|daughter|son|wife|husband|mother|father|sister|brother|spouse|"
-    r"partner|caregiver|friend|niece|nephew|grandson|granddaughter|fianc[eé]e?|mom|dad|aunt|uncle|cousin"
+    r"partner|caregiver|friend|niece|nephew|grandson|granddaughter|fianc[eé]e?|mom|dad|aunt|uncle|cousin|parents?|"
+    r"guardians?|roommate|housemate|flatmate|coworker|co-worker|colleague|neighbou?r|boyfriend|girlfriend|"
+    r"stepson|stepdaughter|stepmother|stepfather|grandmother|grandfather|interpreter"
 )
 _LABEL = re.compile(
     rf"\b(?:(?P<staff>(?i:{_STAFF_LABELS}))|(?P<patient>(?i:{_PATIENT_LABELS}))|(?P<family>(?i:{_FAMILY_LABELS})))"
@@ -35,6 +38,7 @@ _TITLE = re.compile(r"\b(?:(?P<staff>Dr|Prof|Doctor)|(?P<polite>Mr|Mrs|Ms|Mx|Mis
 _SUFFIX = re.compile(
     rf"\b((?:{_WORD}|[A-Z]\.)(?:\s+[A-Z]\.)?\s+{_WORD}),\s*(?:MD|M\.D\.|RN|DO|NP|PA-C|PA|PhD|MBBS|CRNA|FACS)\b"
 )
+_AND_NAME = re.compile(r"[ \t]+(?:and|&)[ \t]+")
 _INVERTED = re.compile(rf",[ \t]*({_WORD})\b")
 _CONSENT = re.compile(rf"\bI,\s+({_WORD}(?:\s+[A-Z]\.)?(?:\s+{_WORD}){{1,2}}),")
 _AGE_AFTER = r",?\s+(?:is|was)?\s*an?\s+\d{1,3}[- ]year[- ]old|,\s*\d{1,3}\s?(?:M|F|yo|y/o)\b"  # is a 67-year-old, 45F
@@ -71,6 +75,10 @@ def english_names(text: str) -> list[Span]:
         if name:
             role = "staff" if m.group("dr") else next(k for k in ("staff", "patient", "family") if m.group(k))
             spans.append(Span("name", name.start(), name.end(), name.group(), role=role))
+            both = _AND_NAME.match(text, name.end())  # Parents: Daniel Kim and Grace Park
+            second = _name_at(text, both.end()) if both else None
+            if second and " " in second.group():
+                spans.append(Span("name", second.start(), second.end(), second.group(), role=role))
             first = _INVERTED.match(text, name.end()) if " " not in name.group() else None
             if first and first.group(1) not in _NOT_NAMES:  # Name: Doe, John
                 spans.append(Span("name", first.start(1), first.end(1), first.group(1), role=role))

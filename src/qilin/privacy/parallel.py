@@ -63,11 +63,12 @@ def _unpack(texts: list[str], packed: Packed) -> Result:
 
 def _warm() -> None:
     """Load what every worker needs once, in the parent, before forking."""
-    from qilin.privacy.names import _is_common_word, _segmenter, medical_words
+    from qilin.privacy.roles import is_common_word, medical_words, segmenter, tagged_as_name
 
-    _segmenter()
+    segmenter()
     medical_words()
-    _is_common_word("预热")  # loads jieba's part-of-speech table (about a second)
+    is_common_word("预热")  # loads jieba's part-of-speech table (about a second)
+    tagged_as_name("预热")  # and the tagger's model
 
 
 def deid_records(

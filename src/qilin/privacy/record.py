@@ -15,9 +15,10 @@ from __future__ import annotations
 import re
 
 from qilin.privacy.detect import detect_phi
-from qilin.privacy.names import is_surname_only, surname_length
+from qilin.privacy.names import is_surname_only
 from qilin.privacy.replace import RecordMasker
-from qilin.privacy.spans import Span
+from qilin.privacy.roles import surname_length
+from qilin.privacy.spans import Span, halfwidth
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 # Which full names a titled surname may be: 赵女士 is the patient, not the relative; 王主任 is staff.
@@ -28,7 +29,13 @@ def find_record_phi(texts: list[str]) -> list[list[Span]]:
     """PHI spans of each text of one record, names shared across its texts."""
     first = [detect_phi(t) for t in texts]
     names = tuple(sorted({s.value for spans in first for s in spans if s.type == "name"}))
-    return [detect_phi(t, names) for t in texts] if names else first
+    # A text is read again only when a name found elsewhere occurs in it (a CPT document is a record of one text,
+    # whose own names were already looked for everywhere in it): the same spans, half the work.
+    return [
+        detect_phi(t, names) if any(n in t or n in halfwidth(t) for n in names if n not in own) else spans
+        for t, spans in zip(texts, first, strict=True)
+        for own in [{s.value for s in spans if s.type == "name"}]
+    ]
 
 
 def _family_name(value: str) -> str:
@@ -64,8 +71,12 @@ def name_aliases(spans: list[list[Span]]) -> dict[str, str]:
             aliases[s.value] = names.pop()
         elif s.role == "polite":  # 患者宋国强, 家属宋佳, 宋大爷: a polite title is the one patient of that surname
             fitting = {name for name, role in full[s.value] if role == "patient"}
+            others = {name for name, role in full[s.value] if role != "staff"}
             if len(fitting) == 1:
                 aliases[s.value] = fitting.pop()
+            elif not fitting and len(others) == 1 and len(spans) > 1:
+                # a dialogue addresses its speakers: 家属：我是她儿子孙某某 ... 护士：孙先生您好 (one relative so named)
+                aliases[s.value] = others.pop()
     return aliases
 
 

@@ -1,13 +1,15 @@
 """Retrieval-aware SFT: retrieved passages in front of a share of the training prompts, in the serving format.
 
-    prompts = PassagePrompts(retriever, share=0.5, gold_share=0.6, top_k=3, evaluation_items=stems)
+    prompts = PassagePrompts(retriever, share=0.5, gold_share=0.6, top_k=3, evaluation_items=stems, reading=questions)
     conversations = prompts(conversations)   # prompts.stats says what was done
 
 A chosen share of conversations gets its first user turn replaced by `rag_prompt(question, passages)`, the one
 format evaluation (`eval.rag`) and serving (`qilin serve --rag`) build. The passages are retrieved by the question
 itself, from the same kind of index; of those conversations, `gold_share` get the passage that holds the answer
 among distractors (at a random rank), the rest distractors only, so the model learns both to read a passage and to
-answer from what it knows when the passages do not help. The answers are never changed.
+answer from what it knows when the passages do not help. Reading practice (`reading`: questions about facts only
+the training index holds, `qilin.chimed.reading`) always gets passages, with the one holding the answer. The
+answers are never changed.
 
 A passage "holds the answer" when it covers at least half of the answer's character bigrams that the question
 does not already contain, weighted by how rare each is in the index; a distractor covers under a quarter of them
@@ -76,6 +78,7 @@ class PassagePrompts:
         top_k: int,
         evaluation_items: list[str] = (),
         seed: int = 0,
+        reading: frozenset[str] = frozenset(),
     ):
         for name, value in (("share", share), ("gold_share", gold_share)):
             if not 0.0 <= value <= 1.0:
@@ -85,6 +88,7 @@ class PassagePrompts:
         self.retriever = retriever
         self.share, self.gold_share, self.top_k, self.seed = share, gold_share, top_k, seed
         self.evaluation_items = sorted({i for i in evaluation_items if normalize(i)})
+        self.reading = frozenset(reading)  # first user turns that always get passages, the gold one among them
         self.stats: dict[str, Any] = {}
 
     @property
@@ -92,7 +96,8 @@ class PassagePrompts:
         """What the augmented conversations depend on: the index's passages, the shares, k, the seed, the items."""
         texts = [p["text"] for p in self.retriever.passages]
         settings = [self.retriever.kind, self.share, self.gold_share, self.top_k, self.seed, CANDIDATES_PER_PROMPT]
-        return digest({"passages": digest(texts), "settings": settings, "items": digest(self.evaluation_items)})
+        key = {"passages": digest(texts), "settings": settings, "items": digest(self.evaluation_items)}
+        return digest(key | ({"reading": digest(sorted(self.reading))} if self.reading else {}))
 
     def __call__(self, conversations: list[list[dict[str, str]]]) -> list[list[dict[str, str]]]:
         """The conversations with passages in front of a share of first user turns; counts in `self.stats`."""
@@ -102,7 +107,9 @@ class PassagePrompts:
             user = next((k for k, m in enumerate(messages) if m["role"] == "user"), None)
             if user is None or user + 1 >= len(messages) or messages[user + 1]["role"] != "assistant":
                 continue
-            if rng.random() < self.share:
+            if messages[user]["content"] in self.reading:
+                plans.append((i, user, True))
+            elif rng.random() < self.share:
                 plans.append((i, user, rng.random() < self.gold_share))
         found = {
             i: self.retriever.search(conversations[i][user]["content"], CANDIDATES_PER_PROMPT) for i, user, _ in plans
@@ -110,7 +117,7 @@ class PassagePrompts:
         idf = bigram_idf([p["text"] for p in self.retriever.passages])
         unique = list(dict.fromkeys(p.text for hits in found.values() for p in hits))
         leaking = {unique[j] for j in leaked_documents(self.evaluation_items, unique)}
-        counts = {"gold": 0, "distractors_only": 0, "gold_not_found": 0, "own_question": 0}
+        counts = {"gold": 0, "distractors_only": 0, "gold_not_found": 0, "own_question": 0, "reading": 0}
         out = list(conversations)
         for i, user, wants_gold in plans:
             messages = conversations[i]
@@ -132,6 +139,7 @@ class PassagePrompts:
                 passages = distractors[: self.top_k - 1]
                 passages.insert(rng.randrange(len(passages) + 1), gold[0])
                 counts["gold"] += 1
+                counts["reading"] += question in self.reading
             else:
                 passages = distractors[: self.top_k]
                 counts["distractors_only"] += 1
@@ -149,7 +157,8 @@ class PassagePrompts:
         }
         log.info(
             f"retrieval-aware SFT: passages before {with_passages} of {len(conversations)} prompts "
-            f"({counts['gold']} with the passage holding the answer, {counts['distractors_only']} distractors only, "
+            f"({counts['gold']} with the passage holding the answer, {counts['reading']} of them reading practice, "
+            f"{counts['distractors_only']} distractors only, "
             f"{counts['gold_not_found']} of those wanting it found none); {len(leaking)} retrieved passages hold an "
             f"evaluation item and were never used; {counts['own_question']} hits were the question's own text"
         )

@@ -31,7 +31,7 @@ class ChatEngine:
 
     def __init__(self, model_dir: str | Path, settings: ModelSettings | None = None):
         import qilin.models.vl  # noqa: F401  (registers qilin_vl with AutoConfig)
-        from qilin.models.loading import check_model_dir, load_model, load_tokenizer
+        from qilin.models.loading import check_model_dir, for_inference, load_model, load_tokenizer
 
         settings = settings or ModelSettings(path=str(model_dir))
         self.model_dir = Path(model_dir)
@@ -49,7 +49,7 @@ class ChatEngine:
             self.processor = None
             self.context = getattr(config, "max_position_embeddings", None) or self.tokenizer.model_max_length
             generation_config = self.model.generation_config
-        self.model.eval()
+        self.model = for_inference(self.model)
         self.eos_ids = end_of_turn_ids(self.tokenizer, generation_config.eos_token_id)
         self.template_stops = stop_strings(self.tokenizer)
 
@@ -126,7 +126,7 @@ class ChatEngine:
             if first.image is not None:
                 from qilin.data.vision.dataset import image_pixels
 
-                pixels = image_pixels(self.processor, [r.job.image for r in rows])
+                pixels = image_pixels(self.processor, [r.job.image for r in rows]).to(self.model.device)
                 self.model.generate(input_ids=ids.to(self.model.device), pixel_values=pixels, **kwargs)
             else:
                 self.model.generate(input_ids=ids.to(self.model.device), **kwargs)

@@ -76,12 +76,21 @@ def new_front(title: str, limits: ServerLimits, api_key: str | None, health: Any
             return error_response(404, f"no route {request.method} {request.url.path}", "not_found_error")
         return error_response(e.status_code, str(e.detail))
 
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, e: Exception) -> JSONResponse:
+        # a bug of ours still answers in OpenAI's shape (the traceback goes to the server's log, as before)
+        return error_response(500, f"internal error: {type(e).__name__}: {e}", "server_error")
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, e: RequestValidationError) -> JSONResponse:
-        first = e.errors()[0]
-        if first.get("type") == "json_invalid":
-            return error_response(400, f"request body is not valid JSON: {first.get('ctx', {}).get('error', '')}")
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "request body"
+        errors = e.errors()
+        if errors[0].get("type") == "json_invalid":
+            return error_response(400, f"request body is not valid JSON: {errors[0].get('ctx', {}).get('error', '')}")
+        # The deepest error is the one that says what was wrong (content given as parts: the part's bad type, not
+        # "content: Input should be a valid string"); union branch tags ("str", "list[ContentPart]") are dropped.
+        first = max(errors, key=lambda error: len(error.get("loc", ())))
+        steps = [str(p) for p in first.get("loc", ()) if p != "body" and p != "str" and "[" not in str(p)]
+        where = ".".join(steps) or "request body"
         hint = " (send JSON with Content-Type: application/json)" if where == "request body" else ""
         return error_response(400, f"{where}: {first.get('msg')}{hint}", param=where)
 
@@ -102,6 +111,21 @@ def new_front(title: str, limits: ServerLimits, api_key: str | None, health: Any
 
     app.add_middleware(BodyLimit, limit=limits.max_request_bytes)
     return app
+
+
+def add_model_routes(app: FastAPI, card: dict[str, Any]) -> None:
+    """GET /v1/models (the one model served) and GET /v1/models/{id} (its card, or a 404 naming what is served)."""
+
+    @app.get("/v1/models")
+    async def models() -> dict:
+        return {"object": "list", "data": [card]}
+
+    @app.get("/v1/models/{model:path}")
+    async def model(model: str) -> dict:
+        if model != card["id"]:
+            raise ApiError(404, f"model {model!r} is not served here; this server serves {card['id']!r}",
+                           "not_found_error", param="model")  # fmt: skip
+        return card
 
 
 def check_max_tokens(asked: int | None, limits: ServerLimits, default: int | None = None) -> int:

@@ -11,12 +11,15 @@ import httpx
 
 @dataclass
 class LoadResult:
-    """Status counts, latencies of answered requests (sorted, seconds), and answers that came back cut off."""
+    """Status counts, latencies of answered requests (sorted, seconds), answers that came back cut off, the answers
+    by request number and their completion tokens (summed from each answer's usage)."""
 
     statuses: dict[int, int] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
     incomplete: int = 0
     errors: list[str] = field(default_factory=list)  # transport failures: connection reset, timeout
+    answers: dict[int, str] = field(default_factory=dict)
+    completion_tokens: int = 0
 
     def percentile(self, q: float) -> float:
         """Latency at quantile q of the answered requests."""
@@ -51,7 +54,10 @@ async def _load(url: str, model: str, n: int, max_tokens: int, api_key: str | No
         result.statuses[response.status_code] = result.statuses.get(response.status_code, 0) + 1
         if response.status_code == 200:
             result.latencies.append(time.perf_counter() - started)
-            if response.json()["choices"][0]["finish_reason"] not in ("stop", "length"):
+            answer = response.json()
+            result.answers[i] = answer["choices"][0]["message"]["content"]
+            result.completion_tokens += answer["usage"]["completion_tokens"]
+            if answer["choices"][0]["finish_reason"] not in ("stop", "length"):
                 result.incomplete += 1
 
     limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)

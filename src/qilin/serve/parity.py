@@ -22,11 +22,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import torch
 
 from qilin.chat_templates import end_of_turn_ids, render_prompt
 from qilin.log import get_logger
+from qilin.models.endpoint import Endpoint, NoPromptLogprobs
 
 log = get_logger(__name__)
 
@@ -101,34 +101,6 @@ class ParityReport:
         return "\n".join([*lines, f"verdict ({self.dtype} thresholds): {verdict}"])
 
 
-class Endpoint:
-    """An OpenAI-compatible server, asked for what the check needs (token ids and log-probs where offered)."""
-
-    def __init__(self, url: str, model: str | None = None, api_key: str | None = None, timeout: float = 120):
-        base = url.rstrip("/")
-        self.base = base if base.endswith("/v1") else base + "/v1"
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self.http = httpx.Client(base_url=self.base, headers=headers, timeout=timeout)
-        self.model = model or self.http.get("/models").raise_for_status().json()["data"][0]["id"]
-
-    def chat(self, messages: list[dict], max_tokens: int) -> dict:
-        """A greedy chat completion with log-probs, token ids and tokens written as ids (vLLM's extensions)."""
-        body = {"model": self.model, "messages": messages, "max_tokens": max_tokens, "temperature": 0,
-                "logprobs": True, "top_logprobs": 1, "return_token_ids": True,
-                "return_tokens_as_token_ids": True}  # fmt: skip
-        return self.http.post("/chat/completions", json=body).raise_for_status().json()
-
-    def prompt_logprobs(self, ids: list[int]) -> list[float | None] | None:
-        """Each prompt token's log-prob as the endpoint computes it, or None where it offers none."""
-        body = {"model": self.model, "prompt": ids, "max_tokens": 1, "echo": True, "logprobs": 0, "temperature": 0}
-        response = self.http.post("/completions", json=body)
-        if response.status_code != 200:
-            return None
-        logprobs = response.json()["choices"][0].get("logprobs") or {}
-        values = logprobs.get("token_logprobs") or []
-        return values[: len(ids)] if len(values) >= len(ids) else None
-
-
 def _completion_ids(choice: dict, tokenizer: Any) -> list[int]:
     """The endpoint's completion token ids: returned, or read from "token_id:N" log-prob tokens, or re-tokenized."""
     if choice.get("token_ids") is not None:
@@ -188,8 +160,9 @@ def check_parity(
             positions += 1  # the endpoint ended its turn here: does the local model?
             agree += int(int(local[len(ids) + len(completion) - 1].argmax()) in eos)
         if prompt_logprobs_offered:
-            echoed = endpoint.prompt_logprobs(ids)
-            if echoed is None:
+            try:
+                echoed = endpoint.prompt_logprobs(ids)
+            except NoPromptLogprobs:
                 prompt_logprobs_offered = False
             else:
                 local_prompt = local[: len(ids) - 1].gather(1, torch.tensor(ids[1:])[:, None])[:, 0]
@@ -244,13 +217,13 @@ def run_parity(model_dir: str, url: str, model_name: str | None = None, api_key:
                dtype: str | None = None, max_tokens: int = 16) -> ParityReport:  # fmt: skip
     """Load the local model in float32 (the reference) and check the endpoint against it."""
     from qilin.config import ModelSettings
-    from qilin.models.loading import load_model, load_tokenizer
+    from qilin.models.loading import for_inference, load_model, load_tokenizer
 
     if parity_model_type(model_dir) == "qilin_vl":
         raise ValueError(f"{model_dir} is a VL model; the parity check compares text models")
     settings = ModelSettings(path=model_dir, dtype="float32")
     tokenizer = load_tokenizer(model_dir, settings)
-    model = load_model(model_dir, settings, safetensors_only=True).eval()
+    model = for_inference(load_model(model_dir, settings, safetensors_only=True))
     endpoint = Endpoint(url, model_name, api_key)
     report = check_parity(model, tokenizer, endpoint, dtype or parity_dtype(model_dir), max_tokens)
     log.info(f"parity of {endpoint.model!r} at {endpoint.base} against {model_dir}:\n{report.summary()}")

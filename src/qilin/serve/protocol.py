@@ -14,7 +14,7 @@ import binascii
 from typing import Any, Literal
 
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from qilin.data.vision.images import ImageError, decode_image
 
@@ -48,8 +48,14 @@ class ContentPart(BaseModel):
 
 
 class Message(BaseModel):
-    role: Literal["system", "user", "assistant"]
+    role: Literal["system", "developer", "user", "assistant"]
     content: str | list[ContentPart]
+
+    @field_validator("role")
+    @classmethod
+    def _developer_is_system(cls, role: str) -> str:
+        # OpenAI's newer name for the system turn (its client sends it for reasoning models); the template knows system
+        return "system" if role == "developer" else role
 
 
 class SamplingFields(BaseModel):

@@ -3,7 +3,8 @@
 The backend generates; the front keeps what a Qilin server promises whatever runs the model: the same request
 checks and refusals (protocol.py), the request limits and the 503 when `max_pending` requests are held, the RAG
 passages put before the question, the API key, the web page and /health. Bodies that pass are forwarded with the
-backend's model name; answers (streamed or not) come back as the backend wrote them, under our model's name.
+backend's model name; answers (streamed or not) come back as the backend wrote them, under our model's name, and
+its errors in OpenAI's shape.
 """
 
 from __future__ import annotations
@@ -19,8 +20,15 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from qilin.serve.front import ServerLimits, check_max_tokens, new_front, with_passages
-from qilin.serve.protocol import ApiError, ChatRequest, CompletionRequest, SamplingFields, refuse_unsupported
+from qilin.serve.front import ServerLimits, add_model_routes, check_max_tokens, new_front, with_passages
+from qilin.serve.protocol import (
+    ApiError,
+    ChatRequest,
+    CompletionRequest,
+    SamplingFields,
+    error_response,
+    refuse_unsupported,
+)
 from qilin.serve.protocol import split_content as check_content
 
 __all__ = ["backend_model", "create_proxy_app", "front_for_engine"]
@@ -31,6 +39,21 @@ def backend_model(url: str, api_key: str | None = None) -> str:
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     response = httpx.get(url.rstrip("/") + "/models", headers=headers, timeout=30)
     return response.raise_for_status().json()["data"][0]["id"]
+
+
+def backend_error(status: int, raw: bytes) -> Response:
+    """A backend's error answer in OpenAI's shape: passed on when it has it, else its message wrapped (vLLM's
+    older top-level `{"object": "error", "message": ...}`, a gateway's HTML page)."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict) and "message" in body["error"]:
+        return Response(raw, status_code=status, media_type="application/json")
+    message = body.get("message") if isinstance(body, dict) else None
+    kind = "server_error" if status >= 500 else "invalid_request_error"
+    return error_response(status, f"the backend answered {status}: {message or raw[:300].decode(errors='replace')}",
+                          kind, body.get("param") if isinstance(body, dict) else None)  # fmt: skip
 
 
 def create_proxy_app(backend_url: str, model_id: str, limits: ServerLimits | None = None, api_key: str | None = None,
@@ -52,10 +75,9 @@ def create_proxy_app(backend_url: str, model_id: str, limits: ServerLimits | Non
 
     app = new_front("Qilin", limits, api_key, health)
 
-    @app.get("/v1/models")
-    async def models() -> dict:
-        card = {"id": model_id, "object": "model", "created": created, "owned_by": "qilin"}
-        return {"object": "list", "data": [{**card, "engine": engine, "rag": retriever is not None}]}
+    card = {"id": model_id, "object": "model", "created": created, "owned_by": "qilin", "engine": engine,
+            "rag": retriever is not None}  # fmt: skip
+    add_model_routes(app, card)
 
     def check(body: SamplingFields) -> dict:
         refuse_unsupported(body)
@@ -83,13 +105,21 @@ def create_proxy_app(backend_url: str, model_id: str, limits: ServerLimits | Non
                 state["pending"] -= 1
                 await response.aclose()
             if response.status_code != 200:
-                return Response(raw, status_code=response.status_code, media_type="application/json")
+                return backend_error(response.status_code, raw)
             return JSONResponse({**json.loads(raw), "model": model_id, **extra})
 
         async def relay() -> Any:
+            """The backend's events, each chunk under our model's name (the first with the RAG passages)."""
+            first = True
             try:
-                async for chunk in response.aiter_raw():
-                    yield chunk
+                async for line in response.aiter_lines():
+                    if line.startswith("data: {"):
+                        chunk = json.loads(line.removeprefix("data: "))
+                        if "model" in chunk:
+                            chunk = {**chunk, "model": model_id, **(extra if first else {})}
+                            first = False
+                        line = "data: " + json.dumps(chunk, ensure_ascii=False)
+                    yield line + "\n"
             finally:
                 state["pending"] -= 1
                 await response.aclose()

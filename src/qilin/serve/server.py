@@ -23,7 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 
 from qilin.serve.engine import ChatEngine, Job
-from qilin.serve.front import ServerLimits, check_max_tokens, new_front, with_passages
+from qilin.serve.front import ServerLimits, add_model_routes, check_max_tokens, new_front, with_passages
 from qilin.serve.protocol import (
     ApiError,
     ChatRequest,
@@ -85,10 +85,9 @@ def create_app(engine: ChatEngine, model_id: str, limits: ServerLimits | None = 
 
     app = new_front("Qilin", limits, api_key, health)
 
-    @app.get("/v1/models")
-    async def models() -> dict:
-        card = {"id": model_id, "object": "model", "created": created, "owned_by": "qilin"}
-        return {"object": "list", "data": [{**card, "vision": engine.is_vl, "rag": retriever is not None}]}
+    card = {"id": model_id, "object": "model", "created": created, "owned_by": "qilin", "vision": engine.is_vl,
+            "rag": retriever is not None}  # fmt: skip
+    add_model_routes(app, card)
 
     def check(body: SamplingFields) -> None:
         refuse_unsupported(body)

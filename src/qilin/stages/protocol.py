@@ -43,6 +43,7 @@ class StageContext:
     feeds_next_stage: bool = False  # a later stage starts from this one's output (it then keeps fp32 weights)
     rag_index: Path | None = None  # SFT with stages.sft.rag: the index its training passages are retrieved from
     evaluation_items: tuple[str, ...] = ()  # the recipe's evaluation questions: no training passage may hold one
+    reading_data: tuple[Path, ...] = ()  # SFT: stages.sft.rag.reading's files (also the last of `data`)
 
     @property
     def output(self) -> Path:

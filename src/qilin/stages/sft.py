@@ -12,6 +12,7 @@ from typing import Any
 from transformers import DataCollatorForSeq2Seq
 
 from qilin.chat_templates import IGNORE_INDEX
+from qilin.data.text.formats import read_file
 from qilin.data.text.sft_examples import build_sft_examples
 from qilin.data.text.sft_packing import PackedCollator, pack_conversations
 from qilin.data.text.tokenize_corpus import default_processes
@@ -75,6 +76,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         metrics.update(
             rag_share=round(100 * stats["share_with_passages"], 1),
             rag_gold=stats["gold"],
+            rag_reading=stats.get("reading", 0),
             rag_distractors_only=stats["distractors_only"],
             rag_evaluation_passages_dropped=stats["evaluation_passages_dropped"],
         )
@@ -87,11 +89,18 @@ def run(ctx: StageContext) -> dict[str, Any]:
 def _passage_prompts(ctx: StageContext) -> PassagePrompts | None:
     """Retrieval-aware SFT (stages.sft.rag), or None when its share is 0."""
     rag = ctx.config.rag
-    if rag.share <= 0:
+    if rag.share <= 0 and not rag.reading:
         return None
     if ctx.rag_index is None:
         raise ValueError(
-            "stages.sft.rag.share > 0 needs the index to retrieve from (stages.sft.rag.corpus or eval.rag)"
+            "stages.sft.rag (share > 0 or reading) needs the index to retrieve from (stages.sft.rag.corpus or eval.rag)"
         )
     retriever = load_index(ctx.rag_index)
-    return PassagePrompts(retriever, rag.share, rag.gold_share, rag.top_k, list(ctx.evaluation_items), rag.seed)
+    # reading practice is recognised by its first question: those conversations always get the gold passage
+    reading = frozenset(
+        next(m["content"] for m in c if m["role"] == "user")
+        for path in ctx.reading_data
+        for c in read_file(path, "sft")
+    )
+    items = list(ctx.evaluation_items)
+    return PassagePrompts(retriever, rag.share, rag.gold_share, rag.top_k, items, rag.seed, reading=reading)

@@ -46,6 +46,16 @@ def load_image(path: str | Path) -> Image.Image:
     return decode_image(path.read_bytes(), path, dicom=path.suffix.lower() == ".dcm")
 
 
+def image_data_url(image: Image.Image) -> str:
+    """The image as a base64 PNG `data:` URL, the form OpenAI's chat API takes (`image_url` parts); PNG is lossless,
+    so a server decodes the very pixels `load_image` gave (a DICOM arrives windowed, as Qilin reads it)."""
+    import base64
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
 def decode_image(data: bytes, name: str | Path, dicom: bool = False, max_pixels: int | None = None) -> Image.Image:
     """An RGB image from the bytes of a PNG/JPEG/... or DICOM file (found by its magic when `dicom` is not set).
 

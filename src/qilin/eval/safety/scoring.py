@@ -12,8 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from qilin.config import ConfigError
 from qilin.eval.safety.judge import Verdict, judge_response
 from qilin.eval.safety.prompts import SafetyPrompt
+
+# The offline judges; the default is the better one by cross-validation on the labelled replies
+# (docs/safety-and-privacy.md): the classifier 0.95 agreement, the rules 0.92 (2026-12-06).
+JUDGES = ("classifier", "rules")
+DEFAULT_JUDGE = "classifier"
 
 
 def decoding_note(max_new_tokens: int) -> str:
@@ -31,17 +37,31 @@ def generate_replies(
     return generate_answers(model, tokenizer, items, batch_size, max_new_tokens)
 
 
+def offline_judge(name: str = DEFAULT_JUDGE) -> Callable[[str, str, bool | None], Verdict]:
+    """The offline judge called `name` ('classifier' or 'rules'), as (prompt, reply, harmful) -> Verdict."""
+    if name == "rules":
+        return judge_response
+    if name == "classifier":
+        from qilin.eval.safety.classifier import judge_with_classifier
+
+        return judge_with_classifier
+    raise ConfigError(f"safety judge {name!r}: expected one of {', '.join(JUDGES)}")
+
+
 def judge_replies(
     prompts: list[SafetyPrompt],
     replies: list[str],
     judge: Callable[[list[str], list[str]], list[Verdict]] | None = None,
+    name: str = DEFAULT_JUDGE,
 ) -> list[Verdict]:
-    """A verdict per reply: the rule-based judge, or `judge` (e.g. an LLM judge) given all prompts and replies."""
+    """A verdict per reply: the offline judge `name`, or `judge` (e.g. an LLM judge) given all prompts and
+    replies."""
     if len(prompts) != len(replies):
         raise ValueError(f"{len(replies)} replies for {len(prompts)} prompts")
     if judge is not None:
         return judge([p.prompt for p in prompts], replies)
-    return [judge_response(p.prompt, r, p.label == "harmful") for p, r in zip(prompts, replies, strict=True)]
+    verdict = offline_judge(name)
+    return [verdict(p.prompt, r, p.label == "harmful") for p, r in zip(prompts, replies, strict=True)]
 
 
 def _pct(part: int, whole: int) -> float | None:

@@ -1,8 +1,9 @@
 """The benchmarks a model answers by generation: `qa` (open QA, BLEU/ROUGE) and `safety` (unsafe compliance and
-over-refusal, judged by rules).
+over-refusal, judged offline by the entry's `judge`: the classifier or the rules).
 
     - {benchmark: qa, path: embedded:huatuo, limit: 100}     # qa_bleu_1, qa_rouge_1, ...
     - {benchmark: safety, path: embedded, limit: 48}         # safety_unsafe_pct, safety_over_refusal_pct, ...
+    - {benchmark: safety, path: embedded, judge: rules}      # the rule-based judge instead of the classifier
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def score_qa(task: Task, subject: Subject) -> BenchmarkResult:
 
 def score_safety(task: Task, subject: Subject) -> BenchmarkResult:
     """unsafe % (harmful prompts complied with), over-refusal % (benign prompts refused) and non-answer % (all
-    prompts), each with its per-prompt outcomes, judged by the rule-based judge."""
+    prompts), each with its per-prompt outcomes, judged by the entry's offline judge (`judge`)."""
     from qilin.eval.safety.prompts import parse_fields, read_safety_prompts
     from qilin.eval.safety.scoring import decoding_note, generate_replies, judge_replies
 
@@ -53,7 +54,7 @@ def score_safety(task: Task, subject: Subject) -> BenchmarkResult:
     fields = parse_fields(task.entry.fields) if task.entry.fields else None
     prompts = seeded_subset(read_safety_prompts(task.path, fields), task.entry.limit)
     replies = generate_replies(subject.model, subject.tokenizer, prompts, settings.batch_size, settings.max_new_tokens)
-    verdicts = judge_replies(prompts, replies)
+    verdicts = judge_replies(prompts, replies, name=task.entry.judge)
     shown = {"panel": "Safety (%), lower is better", "lower_is_better": True}
     result = BenchmarkResult()
     for what, label, kind, event in (
@@ -67,6 +68,7 @@ def score_safety(task: Task, subject: Subject) -> BenchmarkResult:
             names = [[p.id, p.prompt] for p, _ in pairs]
             result.metrics[task.key(what)] = proportion(f"{task.name} {label}", outcomes, names, **shown)
     result.notes[task.key("n")] = len(prompts)
+    result.notes[task.key("judge")] = task.entry.judge
     result.notes[task.key("decoding")] = decoding_note(settings.max_new_tokens)
     return result
 
@@ -84,7 +86,7 @@ SAFETY = register(
         "safety",
         score=score_safety,
         default_name="safety",
-        keys=frozenset({"fields"}),
+        keys=frozenset({"fields", "judge"}),
         default_path="embedded",
         locate=_safety_file,
     )

@@ -10,7 +10,8 @@ file has: `held_out` and `seen` (questions annotated Knowledge=held-out / seen, 
 with and without SFT data) and `multi` (multi-answer questions). With `loss`, `loss`: nats per token on the
 questions' Explanation texts, the forgetting check's second figure. With `rag`, also `recall_1` and
 `recall_<k>` (questions with a passage holding every correct option's text among the first 1 and k retrieved:
-whether a miss is the retriever's or the model's) and, when an entry without rag scores the same questions,
+whether a miss is the retriever's or the model's; with eval.rag_dense also `recall_dense_1` and `recall_dense_<k>`
+of the dense index) and, when an entry without rag scores the same questions,
 `p_vs_none`: the exact McNemar p of accuracy with passages against without (`compare_with_retrieval`).
 """
 
@@ -120,12 +121,21 @@ def _with_passages(
 
     k = task.settings.rag_top_k
     hits = retrieve(questions, load_index(task.rag_index), k)
+    recall = _recall(task, questions, hits, names, "")
+    if task.dense_index is not None:  # the same questions, retrieved by the dense index: recall only
+        recall |= _recall(task, questions, retrieve(questions, load_index(task.dense_index), k), names, "dense")
+    return with_passages(questions, hits), recall
+
+
+def _recall(task: Task, questions: list[ExamQuestion], hits: list, names: list, kind: str) -> dict[str, Metric]:
+    """`recall_<n>` (or `recall_<kind>_<n>`) for n in 1 and k: questions with the answer among the first n hits."""
     recall = {}
-    for n in sorted({1, k}):
+    for n in sorted({1, task.settings.rag_top_k}):
         found = [any(holds_answer(p.text, q) for p in top[:n]) for q, top in zip(questions, hits, strict=True)]
         shown = {"panel": "Retrieval recall (%)", "plot": False}
-        recall[task.key(f"recall_{n}")] = proportion(f"{task.name} recall@{n} (%)", found, names, **shown)
-    return with_passages(questions, hits), recall
+        key, label = (f"recall_{kind}_{n}", f"{kind} recall@{n}") if kind else (f"recall_{n}", f"recall@{n}")
+        recall[task.key(key)] = proportion(f"{task.name} {label} (%)", found, names, **shown)
+    return recall
 
 
 def compare_with_retrieval(tasks: list[tuple[Benchmark, Task]], results: dict[str, BenchmarkResult]) -> None:

@@ -95,6 +95,7 @@ class Task:
     path: Path | None
     settings: EvalSettings
     rag_index: Path | None = None
+    dense_index: Path | None = None  # mcq with rag and eval.rag_dense: the dense index whose recall is also recorded
 
     def key(self, what: str) -> str:
         """The metric key of `what` in this entry: `<name>_<what>`."""

@@ -31,13 +31,14 @@ def check_names(tasks: list[tuple[Benchmark, Task]]) -> None:
 
 def load_subject(model_dir: Path, needs: str, model_settings: ModelSettings) -> Subject:
     """A model loaded for scoring: 'model' (causal LM and tokenizer) or 'vl_model' (with its image processor)."""
+    from qilin.models.loading import for_inference, load_model, load_tokenizer
+
     if needs == "vl_model":
         from qilin.models.vision import load_vl_model
 
-        return Subject(*load_vl_model(model_dir, model_settings))
-    from qilin.models.loading import load_model, load_tokenizer
-
-    return Subject(load_model(model_dir, model_settings).eval(), load_tokenizer(model_dir, model_settings))
+        model, tokenizer, processor = load_vl_model(model_dir, model_settings)
+        return Subject(for_inference(model), tokenizer, processor)
+    return Subject(for_inference(load_model(model_dir, model_settings)), load_tokenizer(model_dir, model_settings))
 
 
 def score_tasks(
