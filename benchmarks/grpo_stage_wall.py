@@ -23,15 +23,14 @@ import argparse
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import date
 from importlib.metadata import version
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from dpo_stage_wall import run  # one process timed: wall seconds and its BENCH record
 from sft_tokenization import bundled_turns
 
 G, BATCH, BETA, LR = 4, 8, 0.04, 5e-4
@@ -141,17 +140,6 @@ def prompt_share(model: Path, problems_file: Path, completion_tokens: float) -> 
     }
 
 
-def run(command: list[str], env: dict) -> dict:
-    """Wall seconds and the timers of one process."""
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command[:5])} failed:\n{done.stderr[-3000:]}")
-    report = json.loads(next(line for line in done.stderr.splitlines() if line.startswith("BENCH "))[6:])
-    return {"wall_s": round(seconds, 2), **{k: round(v, 2) if isinstance(v, float) else v for k, v in report.items()}}
-
-
 def summary(runs: dict[str, dict], steps: int) -> dict:
     """Per run: seconds a step in train(), share of the whole stage inside generate; ratios against the packed run."""
     table = {}
@@ -238,7 +226,7 @@ def main() -> None:
                     command = [*command, "--model", str(model), "--data", str(data), "--output", str(out)]
                 else:
                     command = [*command, str(out), str(args.steps), str(args.completion_tokens)]
-                runs[name].append(run(command, env))
+                runs[name].append({k: round(v, 2) if isinstance(v, float) else v for k, v in run(command, env).items()})
                 print(f"{name}: {runs[name][-1]}", file=sys.stderr)
         best = {name: min(r, key=lambda x: x["wall_s"]) for name, r in runs.items()}
         lengths = [r["mean_completion_tokens"] for r in best.values() if r.get("mean_completion_tokens")]
