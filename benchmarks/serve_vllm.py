@@ -25,13 +25,12 @@ import argparse
 import importlib.util
 import json
 import sys
-import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
-import uvicorn
+from serve_load import serve_in_thread  # benchmarks/ is on the path when a script here runs
 
 from qilin.durable import write_atomic
 from qilin.serve.engine import ChatEngine
@@ -42,15 +41,6 @@ from qilin.serve.proxy import front_for_engine
 from qilin.serve.server import create_app
 
 WARM_UP = 8  # requests before the timed run: CUDA graphs, kernels, the allocator
-
-
-def serve_in_thread(app: object) -> tuple[uvicorn.Server, str]:
-    """A uvicorn server on a free loopback port, running in a daemon thread."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.02)
-    return server, f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
 
 
 def timed_load(url: str, name: str, requests: int, max_tokens: int) -> tuple[LoadResult, float]:

@@ -59,6 +59,18 @@ def sft_rows() -> list[dict]:
     ]
 
 
+def kg_rows() -> list[str]:
+    """A user's knowledge-graph CSV (header and triples): 8 diseases, each with department, system, 3 symptoms and
+    2 treatments."""
+    rows = ["head,relation,tail"]
+    for i, (dep, sys_) in enumerate([("心内科", "循环系统"), ("呼吸内科", "呼吸系统")] * 4):
+        d = f"病{i}"
+        rows += [f"{d},department,{dep}", f"{d},system,{sys_}"]
+        rows += [f"{d},symptoms,症状{i}{k}" for k in range(3)]
+        rows += [f"{d},treatments,药{i}{k}" for k in range(2)]
+    return rows
+
+
 def dpo_rows() -> list[dict]:
     return [
         {"prompt": f"{d}挂什么科？", "chosen": f"{d}应到{dep}就诊。", "rejected": "不用看医生，自己好。"}

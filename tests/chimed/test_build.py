@@ -12,6 +12,7 @@ from qilin.chimed.knowledge import MULTI, RELATIONS, SINGLE, bundled_kb_path, kb
 from qilin.data.records import DataError
 from qilin.data.text.formats import read_file
 from qilin.eval.multiple_choice import read_cmexam
+from tests.conftest import kg_rows
 
 
 @pytest.fixture(scope="module")
@@ -132,12 +133,7 @@ def test_cli_build_takes_the_users_triples_and_texts(tmp_path: Path, capsys) -> 
     from qilin.cli import main
 
     triples = tmp_path / "kg.csv"
-    rows = ["head,relation,tail"]
-    for i, (dep, sys_) in enumerate([("心内科", "循环系统"), ("呼吸内科", "呼吸系统")] * 4):
-        d = f"病{i}"
-        rows += [f"{d},department,{dep}", f"{d},system,{sys_}"]
-        rows += [f"{d},symptoms,症状{i}{k}" for k in range(3)]
-        rows += [f"{d},treatments,药{i}{k}" for k in range(2)]
+    rows = kg_rows()
     triples.write_text("\n".join(rows) + "\n", encoding="utf-8")
     text = tmp_path / "extra.txt"
     text.write_text("用户自己的医学教材段落，内容足够长。\n用户自己的医学教材段落，内容足够长！\n", encoding="utf-8")

@@ -9,7 +9,7 @@ from pathlib import Path
 from qilin.cli import main
 from qilin.data.records import iter_json_records, iter_text_documents
 from qilin.data.text.formats import read_file
-from tests.conftest import sft_rows
+from tests.conftest import kg_rows, sft_rows
 
 BOM = "\ufeff"
 
@@ -67,12 +67,7 @@ def test_data_deid_drops_the_bom(tmp_path: Path) -> None:
 
 def test_data_build_keeps_no_bom_from_user_texts(tmp_path: Path) -> None:
     triples = tmp_path / "kg.csv"
-    rows = ["head,relation,tail"]
-    for i, (dep, sys_) in enumerate([("心内科", "循环系统"), ("呼吸内科", "呼吸系统")] * 4):
-        d = f"病{i}"
-        rows += [f"{d},department,{dep}", f"{d},system,{sys_}"]
-        rows += [f"{d},symptoms,症状{i}{k}" for k in range(3)]
-        rows += [f"{d},treatments,药{i}{k}" for k in range(2)]
+    rows = kg_rows()
     with_bom(triples, "\n".join(rows) + "\n")
     texts = tmp_path / "texts"
     texts.mkdir()

@@ -34,13 +34,19 @@ def test_the_same_model_passes(server: LiveServer, tiny_chat_dir: Path, tmp_path
     assert '"passed": true' in report_file.read_text(encoding="utf-8")
 
 
-def test_another_stage_fails_on_tokens_and_log_probs(tiny_model_dir: Path, tiny_chat_dir: Path, capsys) -> None:
-    live = served(tiny_model_dir)  # the base the SFT model was tuned from: same tokenizer, other weights
+def parity_against(served_dir: Path, model_dir: Path, capsys) -> tuple[int, str]:
+    """`qilin eval parity model_dir` against a server of served_dir: its exit code and printout."""
+    live = served(served_dir)
     try:
-        code = main(["eval", "parity", str(tiny_chat_dir), "--endpoint", live.url])
+        code = main(["eval", "parity", str(model_dir), "--endpoint", live.url])
     finally:
         live.stop()
-    out = capsys.readouterr().out
+    return code, capsys.readouterr().out
+
+
+def test_another_stage_fails_on_tokens_and_log_probs(tiny_model_dir: Path, tiny_chat_dir: Path, capsys) -> None:
+    # the base the SFT model was tuned from: same tokenizer, other weights
+    code, out = parity_against(tiny_model_dir, tiny_chat_dir, capsys)
     assert code == 1
     assert "PASS  template" in out
     assert "FAIL  greedy agreement" in out and "FAIL  log-probs" in out
@@ -51,12 +57,7 @@ def test_another_chat_template_fails_the_template_check(tiny_chat_dir: Path, tmp
     other = tmp_path / "vicuna"
     shutil.copytree(tiny_chat_dir, other)
     (other / "chat_template.jinja").write_text(NAMED_TEMPLATES["vicuna"], encoding="utf-8")
-    live = served(other)  # the same weights behind another template
-    try:
-        code = main(["eval", "parity", str(tiny_chat_dir), "--endpoint", live.url])
-    finally:
-        live.stop()
-    out = capsys.readouterr().out
+    code, out = parity_against(other, tiny_chat_dir, capsys)  # the same weights behind another template
     assert code == 1
     assert "FAIL  template: the endpoint's prompt tokens equal training's on 0 of 5 prompts; prompt 0: first " in out
     assert "parity FAILS (template" in out

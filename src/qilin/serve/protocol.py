@@ -112,8 +112,10 @@ REFUSED = {
 IGNORED = {"user", "metadata", "store", "service_tier", "stream_options", "modalities", "reasoning_effort"}
 
 
-def refuse_unsupported(body: SamplingFields) -> None:
-    """Raise a 400 naming the first field this server cannot honour."""
+def refuse_unsupported(body: SamplingFields, model_id: str) -> None:
+    """Raise a 404 for a model not served here, or a 400 naming the first field this server cannot honour."""
+    if body.model != model_id:
+        raise ApiError(404, f"model {body.model!r} is not served here; this server serves {model_id!r}", param="model")
     for name, value in (body.model_extra or {}).items():
         if name in IGNORED or value is None or (name == "logit_bias" and not value):
             continue

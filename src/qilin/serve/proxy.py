@@ -80,11 +80,7 @@ def create_proxy_app(backend_url: str, model_id: str, limits: ServerLimits | Non
     add_model_routes(app, card)
 
     def check(body: SamplingFields) -> dict:
-        refuse_unsupported(body)
-        if body.model != model_id:
-            raise ApiError(
-                404, f"model {body.model!r} is not served here; this server serves {model_id!r}", param="model"
-            )
+        refuse_unsupported(body, model_id)
         if state["pending"] >= limits.max_pending:
             raise ApiError(503, f"server busy: {limits.max_pending} requests pending; retry later", "server_busy")
         return {**body.model_dump(exclude_unset=True), "model": backend_name}

@@ -90,11 +90,7 @@ def create_app(engine: ChatEngine, model_id: str, limits: ServerLimits | None = 
     add_model_routes(app, card)
 
     def check(body: SamplingFields) -> None:
-        refuse_unsupported(body)
-        if body.model != model_id:
-            raise ApiError(
-                404, f"model {body.model!r} is not served here; this server serves {model_id!r}", param="model"
-            )
+        refuse_unsupported(body, model_id)
 
     def submit(make: Any) -> tuple[Job, asyncio.Queue]:
         """Queue a job built by make(emit); 503 when the server holds max_pending requests."""
