@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 
+from qilin.privacy.layout import fill_gaps, international_phones, labelled_numbers, short_dates
 from qilin.privacy.names import find_names
 from qilin.privacy.spans import Span, halfwidth, id_check_char
 
@@ -39,9 +40,9 @@ _SERVICE = r"[48]00[\s-]?\d{3}[\s-]?\d{4}"  # 400-820-1199, 800 numbers
 _EXTENSION = r"(?:\s*(?:转|分机|(?i:ext\.?|x))\s*\d{1,5}|-\d{1,5})?"
 _PHONE = re.compile(rf"(?<![0-9A-Za-z+])(?:{_MOBILE}|{_LANDLINE}|{_US_PHONE}|{_SERVICE}){_EXTENSION}{_NA}")
 _PHONE_LABELLED = re.compile(
-    r"(?:电话|手机|联系方式|座机|来电|(?i:tel|phone|mobile|cell))(?:号码)?"
+    r"(?:电话|手机|联系方式|座机|来电|传真|(?i:tel|phone|mobile|cell|fax(?: to)?|contact|ph)|\bHP)(?:号码)?"
     + _COLON
-    + r"(\+?[\d(][\d\s()\-]{5,18}\d)"
+    + r"(\+?[\d(](?:[\d()\-]|[ ](?=[\d(])){5,18}\d)"  # one space between groups: a date may follow
     + _NA
 )
 
@@ -68,7 +69,7 @@ _RECORD = re.compile(
 _CARD_LABELLED = re.compile(
     r"(?:医保卡号?|医保号|医保编号|社保卡号?|社会保障卡号?|就诊卡号?|医疗卡号|健康卡号?|诊疗卡号?|农合(?:证)?号|"
     r"医疗保险(?:卡)?号|保险单?号|保单(?:编)?号|(?<![银行])卡号|(?i:insurance(?:\s+(?:id|card|policy))?\s*(?:no\.?|number|#|id)?|member\s+id|"
-    r"policy\s+(?:no\.?|number)|medicare\s+(?:no\.?|number|id)|medicaid\s+(?:no\.?|number|id)))"
+    r"policy\s+(?:no\.?|number)|medicare(?:\s+(?:no\.?|number|id|card))?|medicaid\s+(?:no\.?|number|id)|phn|health\s+card))"
     + _COLON
     + rf"([A-Za-z]{{0,4}}-?[0-9](?:[0-9A-Za-z\-]|[ ](?=\d)){{4,28}}){_NA}"  # 就诊卡：6217 0012 3456 7788
 )
@@ -79,7 +80,7 @@ _ACCOUNT_LABEL = (
     r"(?i:skype|telegram|line\s*id|twitter|instagram))"
 )
 # An id is ASCII (微信随访, QQ群 are no ids); a Weibo or Douyin handle may be Chinese, after a colon only.
-_ACCOUNT = re.compile(_ACCOUNT_LABEL + _COLON + r"(?:is\s+)?(@?[A-Za-z0-9][A-Za-z0-9_\-]{3,29})(?![A-Za-z0-9_\-])")
+_ACCOUNT = re.compile(_ACCOUNT_LABEL + _COLON + r"(?:is\s+)?(@?[A-Za-z0-9][A-Za-z0-9_\-]{3,29})(?![A-Za-z0-9_\-/年月])")
 _HANDLE = re.compile(
     r"(?:微博|抖音|快手|小红书)(?:号|账号|昵称|ID)?\s*(?:[:：]\s*|是|为)\s*(@?[\u4e00-\u9fffA-Za-z0-9_\-]{2,30})"
 )
@@ -362,4 +363,5 @@ def detect_phi(text: str, known_names: tuple[str, ...] = ()) -> list[Span]:
     half = halfwidth(text)
     spans = _candidates(half, text)
     spans += [Span("name", s.start, s.end, text[s.start : s.end], s.role) for s in find_names(half, known_names)]
-    return resolve_overlaps(spans)
+    spans += short_dates(half, text) + international_phones(half, text)
+    return resolve_overlaps(fill_gaps(spans, labelled_numbers(half, text)))
