@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from qilin.privacy.layout import fill_gaps, international_phones, labelled_numbers, short_dates
+from qilin.privacy.layout import fill_gaps, international_phones, labelled_numbers, layout_names, short_dates
 from qilin.privacy.names import find_names
 from qilin.privacy.spans import Span, halfwidth, id_check_char
 
@@ -362,6 +362,8 @@ def detect_phi(text: str, known_names: tuple[str, ...] = ()) -> list[Span]:
     """Typed PHI spans of `text`, non-overlapping, in order; `known_names` are names found elsewhere in the record."""
     half = halfwidth(text)
     spans = _candidates(half, text)
-    spans += [Span("name", s.start, s.end, text[s.start : s.end], s.role) for s in find_names(half, known_names)]
+    laid_out = layout_names(half)  # their values are searched for in the rest of the text too
+    names = laid_out + find_names(half, known_names + tuple({s.value for s in laid_out if len(s.value) > 1}))
+    spans += [Span("name", s.start, s.end, text[s.start : s.end], s.role) for s in names]
     spans += short_dates(half, text) + international_phones(half, text)
     return resolve_overlaps(fill_gaps(spans, labelled_numbers(half, text)))

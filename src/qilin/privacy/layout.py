@@ -16,6 +16,20 @@ from __future__ import annotations
 
 import re
 
+from qilin.privacy.names import _TITLE_AT
+from qilin.privacy.roles import (
+    DRUG_CHARACTERS,
+    NOT_IN_GIVEN_NAMES,
+    STAFF,
+    SURNAMES,
+    is_common_word,
+    medical_word_from,
+    medical_words,
+    opens_medical_word,
+    surname_length,
+    tagged_as_name,
+    words,
+)
 from qilin.privacy.spans import Span
 
 # A short label ending in a number word. Labels of things that are not a person's (批号, 型号, 文号: a drug batch or
@@ -145,3 +159,122 @@ def fill_gaps(found: list[Span], extra: list[Span]) -> list[Span]:
     """`found` plus each span of `extra` that overlaps none of them."""
     kept = [s for s in extra if all(s.end <= f.start or s.start >= f.end for f in found)]
     return found + kept
+
+
+# Names in the cells of a table or a form laid out with pipes, tabs or runs of spaces (姓名|司马乐天|性别,
+# 检验者 向阳  审核 尚, 麻醉 鄢、柳红；器械 唐糖): a label a name follows, a separator, a cell holding only the name.
+_HEADER_LABELS = words(
+    "姓名 患者姓名 病人姓名 就诊人 受检者 先证者 户主 患儿 患者 病人 父亲 母亲 父 母 家长 监护人 签名 患者签名 "
+    "签字 患方签字 患者签字 家属签字 联系人 配偶 丈夫 妻子 新生儿 婴儿 被保险人 参保人 申请人 报销人 委托人"
+)
+_STAFF_LABELS = words(
+    " ".join(w for w in STAFF if len(w) >= 2),
+    "医生 医师 护士 药师 检验 检验者 检验师 报告 报告者 分析 分析者 调剂 调配 复核 核对 发药 核对/发药 评估员 评估 经办 "
+    "经办人 交接人 操作者 操作 申请医师 送检医师 转出医师 转入医师 术者 器械 巡回 洗手护士 器械护士 巡回护士 新生儿复苏 "
+    "体外循环师 记录人 随访护士 值班医生 值班医师 主刀 助手 麻醉 一助 二助 审核 审核者 医师签名 责任护士 白班 小夜 大夜 "
+    "夜班 夜班护士 白班护士 接诊 首诊 主管 评估护士 宣教护士",
+)
+_CELL_LABEL = re.compile(
+    r"(?:^|(?<=[\n\t|｜；;，,、])|(?<=[ 　]{2}))(" + "|".join(map(re.escape, _HEADER_LABELS + _STAFF_LABELS)) + ")"
+    r"(?:[（(][^（()）\n]{1,8}[）)])?(?:[ \t　]*[|｜:：\t][ \t　]*|[ 　]+)"
+)
+_CELL = re.compile(r"([\u4e00-\u9fff]{1,4}(?:·[\u4e00-\u9fff]{2,8})?)(?=[ \t　]*(?:[|｜\t\n、；;，,（(/]|$)|[ 　]{2})")
+# What a staff or header cell holds when it holds no name.
+_CELL_WORDS = set(
+    words(
+        "通过 正常 同意 拒绝 不同意 无 不详 未见 阴性 阳性 合格 完成 良好 已签 本人 家属 全麻 局麻 腰麻 全身麻醉 局部麻醉 "
+        "神经阻滞 静脉麻醉 镇静 男 女 未婚 已婚 汉族 汉 主任 医生 医师 护士 见下 如下 同上 待定 待查 签字 签名 盖章 手印 "
+        "确认 已阅 知情 代签 电话 日期 时间 性别 年龄 科室 床号 诊断 住址 职业 民族 其他 暂无 不适用 自费 医保 公费 在职 退休 "
+        "值班 白班 夜班 交班 接班 主刀 助手 器械 巡回 麻醉 审核 复核 报告 检验 记录 核对 患者 病人 患儿 "
+        # the section labels of a note, which open a line the way a speaker's tag does (jieba tags some as names)
+        "查体 体检 续方 方药 处方 医嘱 处置 辅检 辅查 复查 随访 转归 结论 印象 建议 备注 费别 主诉 现病史 既往史 个人史 "
+        "家族史 婚育史 月经史 过敏史 专科 体征 病史 治疗 计划 评估 诊疗 用法 剂量 疗程 症状 舌脉 舌象 脉象 证型 治法"
+    )
+)
+
+
+def _cell_is_name(value: str, staff: bool) -> bool:
+    if value in _CELL_WORDS or value in medical_words():
+        return False
+    if "·" in value:  # 阿依古丽·买买提: a transliterated name
+        return True
+    s = surname_length(value, 0, rare=True)
+    given = value[s:]
+    if not s or len(given) > 2 or any(c in NOT_IN_GIVEN_NAMES or c in DRUG_CHARACTERS for c in given):
+        return len(value) in (2, 3) and not s and tagged_as_name(value)
+    if not given:
+        return staff  # 审核：尚, 医生 吉: a bare surname signs a staff cell
+    return not medical_word_from(value, 0, len(value)) and not _TITLE_AT.match(value, s)
+
+
+def table_names(text: str) -> list[Span]:
+    """Names as the values of label cells in tables and forms, and the names listed after them (鄢、柳红)."""
+    spans = []
+    for m in _CELL_LABEL.finditer(text):
+        staff = m.group(1) in _STAFF_SET
+        pos = m.end()
+        while cell := _CELL.match(text, pos):
+            if not _cell_is_name(cell.group(1), staff):
+                break
+            spans.append(Span("name", cell.start(1), cell.end(1), cell.group(1), role="staff" if staff else "patient"))
+            nxt = re.compile(r"[ \t　]*[、/][ \t　]*").match(text, cell.end())
+            if not nxt:
+                break
+            pos = nxt.end()
+    for m in _ROW_NAME.finditer(text):  # 3 | 方圆 | 急性阑尾炎术后: a name after a bed or row number
+        if _cell_is_name(m.group(1), staff=False):
+            spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="patient"))
+    return spans
+
+
+_STAFF_SET = set(_STAFF_LABELS) - set(_HEADER_LABELS)
+_ROW_NAME = re.compile(r"(?:^|\n)[ \t|｜]*[+＋]?\d{1,3}(?:床)?[ \t]*[|｜\t][ \t]*([\u4e00-\u9fff]{2,4})[ \t]*[|｜\t]")
+# A speaker's tag opening a line of a chat (老王：, 小李:, 柏姐：, 王：, 晓雯：, 护士霍：, [护士小邱], 萱萱爸爸：).
+_TAG_LINE = r"(?:^|(?<=\n))[ \t]*(?:\[[^\]\n]{0,24}\][ \t]*|\d{1,2}:\d{2}(?::\d{2})?[ \t]+)?"
+_SPEAKER_TAG = re.compile(
+    _TAG_LINE + r"(?:(?P<role>护士|医生|医师|大夫|药师|护士长|心内|心外|消化|急诊)?(?P<pre>[小老阿])?"
+    r"(?P<tag>[\u4e00-\u9fff]{1,3}?)(?P<kin>姐|哥|叔|姨|嫂|伯|婶|爸爸|妈妈|奶奶|爷爷|外婆|姥姥)?)[ \t]*[:：]"
+)
+_BRACKET_TAG = re.compile(r"\[(?:护士|医生|医师|大夫|药师|护士长)(?P<pre>[小老])?(?P<tag>[\u4e00-\u9fff]{1,2})\]")
+_NOT_SPEAKERS = set("注附时左右男女答问医患护父母妻夫子甲乙丙丁和于向我你他她您")
+
+_CHILD_OF = ("爸爸", "妈妈", "奶奶", "爷爷", "外婆", "姥姥")
+_NOT_CHILDREN = set(words("孩子 宝宝 患者 患儿 病人 我 你 他 她 您 大家 各位 家属"))
+
+
+def _tag_name(m: re.Match) -> tuple[int, int] | None:
+    """The span of the name in a speaker tag, or None: what the tag's shape says is a name."""
+    tag, kin, start, end = m.group("tag"), m.group("kin"), m.start("tag"), m.end("tag")
+    if kin in _CHILD_OF:  # 萱萱爸爸：, 小石头妈妈：: the child the parent is named after
+        return None if tag in _NOT_CHILDREN or tag in medical_words() else (start, end)
+    surname = surname_length(tag, 0, rare=True) == len(tag)
+    if kin or m.group("pre") or m.group("role"):  # 柏姐：, 老王：, 护士霍：, 心内曹操：
+        if surname or (m.group("role") and _cell_is_name(tag, staff=True)):
+            return start, end
+        return None
+    if len(tag) == 1:  # 王：, 骆：
+        return (start, end) if tag in SURNAMES and tag not in _NOT_SPEAKERS else None
+    if _TITLE_AT.search(tag) or tag in medical_words() or is_common_word(tag) or tag in _CELL_WORDS:
+        return None  # 蓝主任： (the title rule), 查体：, 诊断：
+    # a field label opens a line the same way (查体：, 门诊号：, 申请人：): only jieba's name tag tells them apart
+    return (start, end) if not opens_medical_word(tag, 0) and tagged_as_name(tag) else None  # 杜晓雯：, 晓雯：
+
+
+def speaker_names(text: str) -> list[Span]:
+    """Names in the speaker tags that open the lines of a chat or a group log."""
+    spans = []
+    for m in _SPEAKER_TAG.finditer(text) if ":" in text or "：" in text else ():
+        found = _tag_name(m)
+        if found:
+            spans.append(Span("name", found[0], found[1], text[found[0] : found[1]], role="polite"))
+    for m in _BRACKET_TAG.finditer(text) if "[" in text else ():
+        if surname_length(m.group("tag"), 0, rare=True) == len(m.group("tag")):
+            spans.append(Span("name", m.start("tag"), m.end("tag"), m.group("tag"), role="staff"))
+    return spans
+
+
+def layout_names(text: str) -> list[Span]:
+    """Chinese names found by layout: table and form cells, chat speaker tags."""
+    if not re.search("[\u4e00-\u9fff]", text):
+        return []
+    return table_names(text) + speaker_names(text)
