@@ -59,8 +59,12 @@ def name_aliases(spans: list[list[Span]]) -> dict[str, str]:
         given.setdefault(s.value.split()[0], set()).add(s.value)
     aliases = {}
     for s in (s for text in spans for s in text if s.type == "name"):
+        if s.value not in full and not s.value.isascii() and len(s.value) == 2 and not surname_length(s.value, 0):
+            owners = {n for ns in full.values() for n, _ in ns if len(n) > 2 and n.endswith(s.value)}
+            if len(owners) == 1:  # 晓雯 and 杜晓雯: a given name alone stands for the one full name it ends
+                aliases[s.value] = owners.pop()
         bare = is_surname_only(s.value) or (s.value.isascii() and " " not in s.value)
-        if bare and s.role == "polite" and s.value not in full and len(given.get(s.value, ())) == 1:
+        if bare and s.value.isascii() and s.value not in full and len(given.get(s.value, ())) == 1:
             aliases[s.value] = next(iter(given[s.value]))  # a greeting by first name: the one person so named
         if not bare or s.value not in full:
             continue
