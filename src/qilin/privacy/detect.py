@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import re
 
-from qilin.privacy.layout import fill_gaps, international_phones, labelled_numbers, layout_names, short_dates
+from qilin.privacy.layout import fill_gaps, international_phones, labelled_numbers, layout_names, places, short_dates
 from qilin.privacy.names import find_names
 from qilin.privacy.spans import Span, halfwidth, id_check_char
 
 _ND = r"(?<![0-9A-Za-z])"  # no digit or letter before
 _NA = r"(?![0-9A-Za-z])"  # none after
-_COLON = r"\s*[:：#】\]]?\s*(?:为|是)?\s*"  # 住院号：, 【住院号】, MRN #
+_COLON = r"\s*[:：#】\]|｜]?\s*(?:为|是)?\s*"  # 住院号：, 【住院号】, MRN #, 住院号|123 (a table's cell)
 
 _ID_LABEL = r"(?:身份证(?:号码|号)?|证件号(?:码)?|公民身份号码|(?i:id\s*(?:card\s*)?(?:no\.?|number)|national id))"
 _ID_SHAPE = r"\d{6}\s?\d{8}\s?\d{3}[0-9Xx]"
@@ -185,8 +185,8 @@ _PROVINCE = (
     r"(?:北京|上海|天津|重庆)市|(?:河北|山西|辽宁|吉林|黑龙江|江苏|浙江|安徽|福建|江西|山东|河南|湖北|湖南|广东|海南|四川|贵州|云南|"
     r"陕西|甘肃|青海|台湾)省|(?:内蒙古|广西壮族|西藏|宁夏回族|新疆维吾尔)自治区|(?![在住于到至从是为的和及与])[\u4e00-\u9fff]{2,3}市(?=[\u4e00-\u9fff]{1,5}[区县])"
 )
-_ADDRESS_UNIT = r"[\u4e00-\u9fff]{1,8}?(?:市|区|县|镇|乡|村|路|街|大道|巷|弄|小区|花园|苑|大厦|广场)"
-_ADDRESS_NUMBER = r"[0-9\-]+(?:号院|号楼|号|栋|幢|楼|单元|层|室)"
+_ADDRESS_UNIT = r"[\u4e00-\u9fff]{1,8}?(?:市|区|县|镇|乡|村|路|街|大道|巷|弄|小区|花园|苑|大厦|广场|里|街道)"
+_ADDRESS_NUMBER = r"[0-9\-]+(?:号院|号楼|号|栋|幢|楼|单元|层|室|弄|门)"
 _ADDRESS = re.compile(rf"(?:{_PROVINCE})(?:{_ADDRESS_UNIT}|{_ADDRESS_NUMBER})+(?:(?<=单元|号楼)\d+室?)?")
 # A housing estate with its building (幸福小区5栋1单元301): the number after it is what makes it an address; the name
 # before it starts after the last function word (患者家住幸福小区 -> 幸福小区).
@@ -202,9 +202,13 @@ _STATES += " VT VA WA WV WI WY DC"
 _STATE = "(?:" + _STATES.replace(" ", "|") + ")"
 _EN_CITY = re.compile(rf"\b[A-Z][a-z]+(?: [A-Z][a-z]+)?, {_STATE}\b(?! ?\d{{1,4}}\b| ?\d+-)(?: \d{{5}}(?:-\d{{4}})?)?")
 _EN_ADDRESS = re.compile(
-    r"\b\d{1,5}\s+(?:[NSEW]\.?\s+)?(?:(?:[A-Z][a-z]+|\d{1,3}(?:st|nd|rd|th))\s+){1,3}(?:Street|St\.?|Avenue|Ave\.?|Road|Rd\.?|Boulevard|Blvd\.?|Lane|Ln\.?|"
-    r"Drive|Dr\.|Court|Ct\.?|Way|Place|Pl\.?|Close|Crescent|Terrace|Circle|Parkway|Highway|Hwy|Square|Trail|Mews)(?:,?\s+(?:Apt|Suite|Unit)\.?\s*\w+)?(?:,\s*[A-Z][a-z]+(?:\s[A-Z][a-z]+)?)?"
-    r"(?:,\s*[A-Z]{2})?(?:\s+\d{5}(?:-\d{4})?)?"
+    r"(?:\b(?:Flat|Apt|Unit|Blk|Block)\.?[ \t]*\w+,?[ \t]+)?\b\d{1,5}\s+(?:[NSEW]\.?\s+)?(?:(?:[A-Z][a-z]+|\d{1,3}(?:st|nd|rd|th))\s+){1,3}"
+    r"(?:Street|St\.?|Avenue|Ave\.?|Road|Rd\.?|Boulevard|Blvd\.?|Lane|Ln\.?|Drive|Dr\.|Dr(?=,)|Court|Ct\.?|Way|Place|Pl\.?|"
+    r"Close|Crescent|Terrace|Circle|Parkway|Highway|Hwy|Square|Trail|Mews)(?:[ \t]+[NSEW]\b|[ \t]+\d{1,3}\b)?"
+    r"(?:,?\s+(?:Apt|Suite|Unit|#)\.?\s*[\w-]+)?(?:,\s*[A-Z][a-z]+(?:\s[A-Z][a-z]+)?(?:[ \t]+\d{1,2}\b(?![ \t]*\d))?)?"
+    r"(?:,?[ \t]*[A-Z]{2,3}\b)?(?:[ \t]+(?:\d{4,5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2})\b)?"
+    # a street with no number, a town and a UK postcode (Praed Street, London W2 1NY)
+    r"|\b[A-Z][a-z]+[ \t]+(?:Street|Road|Lane|Avenue|Close|Crescent|Terrace),[ \t]*[A-Z][a-z]+[ \t]+[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2}\b"
 )
 
 # Which span wins where two overlap: shapes with a check or a label before free-form guesses.
@@ -365,5 +369,5 @@ def detect_phi(text: str, known_names: tuple[str, ...] = ()) -> list[Span]:
     laid_out = layout_names(half)  # their values are searched for in the rest of the text too
     names = laid_out + find_names(half, known_names + tuple({s.value for s in laid_out if len(s.value) > 1}))
     spans += [Span("name", s.start, s.end, text[s.start : s.end], s.role) for s in names]
-    spans += short_dates(half, text) + international_phones(half, text)
+    spans += short_dates(half, text) + international_phones(half, text) + places(half, text)
     return resolve_overlaps(fill_gaps(spans, labelled_numbers(half, text)))

@@ -278,3 +278,29 @@ def layout_names(text: str) -> list[Span]:
     if not re.search("[\u4e00-\u9fff]", text):
         return []
     return table_names(text) + speaker_names(text)
+
+
+# An address without its province: a city, prefecture or county, then a smaller unit (鲁甸县龙头山镇翠屏村三社,
+# 朝阳区望京街道, 楚雄市鹿城镇, 黔东南州雷山县西江镇); the name before the first unit starts after a function word.
+_PLACE_CHAR = r"(?:(?![住在于的是和与及到至从赴往去回来送经由为其原现曾我你他她们患者院科部病房床])[\u4e00-\u9fff])"
+_AREA = r"(?:市|州|地区|盟|区|县|旗)"
+_SMALLER = r"(?:区|县|旗|镇|乡|街道|村|社区|路|街|大道|巷|弄|里|小区|[一二三四五六七八九十\d]+(?:组|社|队))"
+_ADMIN_CHAIN = re.compile(
+    rf"{_PLACE_CHAR}{{2,5}}?{_AREA}(?:{_PLACE_CHAR}{{1,6}}?{_SMALLER}|[一二三四五六七八九十\d]+(?:组|社|队)){{1,5}}"
+    r"(?:[\d\-]+(?:号院|号楼|号|栋|幢|弄|单元|门|室|楼|层)|[一二三四五六七八九十]+号)*"
+)
+_AREA_GATE = re.compile(r"[市州区县旗盟]")
+# Words that end in an area character but name no place (病区, 术区, 心尖区, 社区医院 is an org).
+_NOT_PLACES = re.compile(r"(?:病|术|心尖|肝|脾|胃|腹|背|腰|臀|会阴|颈|胸|额|颞|枕|顶|盲|禁|疫|灾|城|市|景|园|郊|辖|地|山|牧|林|矿|校|厂)区")
+_POSTCODE = re.compile(r"(?:邮编|邮政编码|(?i:post\s?code|zip(?:\s?code)?))[ \t]*[:：]?[ \t]*(\d{5,6}(?:-\d{4})?)(?!\d)")
+
+
+def places(text: str, original: str) -> list[Span]:
+    """Addresses by their administrative chain without a province, and postcodes after their label."""
+    spans = []
+    for m in _ADMIN_CHAIN.finditer(text) if _AREA_GATE.search(text) else ():
+        if not _NOT_PLACES.search(m.group()) and not medical_word_from(text, m.start(), 2):
+            spans.append(Span("address", m.start(), m.end(), original[m.start() : m.end()]))
+    for m in _POSTCODE.finditer(text) if "邮" in text or "ode" in text or "ZIP" in text else ():
+        spans.append(Span("address", m.start(1), m.end(1), m.group(1)))
+    return spans
