@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import re
 
-from qilin.privacy.layout import fill_gaps, international_phones, labelled_numbers, layout_names, places, short_dates
+from qilin.privacy.layout import layout_names
 from qilin.privacy.names import find_names
+from qilin.privacy.shapes import fill_gaps, international_phones, labelled_numbers, places, short_dates
 from qilin.privacy.spans import Span, halfwidth, id_check_char
 
 _ND = r"(?<![0-9A-Za-z])"  # no digit or letter before
@@ -60,16 +61,17 @@ _RECORD = re.compile(
     r"超声号|病理号|检验号|放射号|CT号|MRI?号|X线号|心电图号|内镜号|胃镜号|标本号|申请单号|条码号|ID号|流水号|"
     r"体检号|(?<![\u4e00-\u9fff])(?:(?!药|械|设备|耗材|批|产品|试剂|型)[\u4e00-\u9fff]){1,4}(?:编号|单号)|"
     r"(?i:mrn|medical record (?:number|no\.?)|acct\.?\s*#?|account\s+(?:no\.?|number|#)|"
-    r"(?:encounter|visit|admission|accession|hospital|case|chart|patient|unit|ur|health\s+record)\s+(?:no\.?|number|#|id)))"
-    + _COLON
-    + rf"([A-Za-z]{{0,4}}-?\d[0-9A-Za-z\-]{{3,20}}){_NA}"
+    r"(?:encounter|visit|admission|accession|hospital|case|chart|patient|unit|ur|health\s+record)\s+(?:no\.?|number|"
+    r"#|id)))" + _COLON + rf"([A-Za-z]{{0,4}}-?\d[0-9A-Za-z\-]{{3,20}}){_NA}"
 )
 
 # Insurance and medical cards (typed card, as bank cards): labelled, letters and digits.
 _CARD_LABELLED = re.compile(
     r"(?:医保卡号?|医保号|医保编号|社保卡号?|社会保障卡号?|就诊卡号?|医疗卡号|健康卡号?|诊疗卡号?|农合(?:证)?号|"
-    r"医疗保险(?:卡)?号|保险单?号|保单(?:编)?号|(?<![银行])卡号|(?i:insurance(?:\s+(?:id|card|policy))?\s*(?:no\.?|number|#|id)?|member\s+id|"
-    r"policy\s+(?:no\.?|number)|medicare(?:\s+(?:no\.?|number|id|card))?|medicaid\s+(?:no\.?|number|id)|phn|health\s+card))"
+    r"医疗保险(?:卡)?号|保险单?号|保单(?:编)?号|(?<![银行])卡号|(?i:insurance(?:\s+(?:id|card|policy))?\s*(?:no\.?|number|#|id)?|"
+    r"member\s+id|"
+    r"policy\s+(?:no\.?|number)|medicare(?:\s+(?:no\.?|number|id|card))?|medicaid\s+(?:no\.?|number|id)|phn|"
+    r"health\s+card))"
     + _COLON
     + rf"([A-Za-z]{{0,4}}-?[0-9](?:[0-9A-Za-z\-]|[ ](?=\d)){{4,28}}){_NA}"  # 就诊卡：6217 0012 3456 7788
 )
@@ -202,13 +204,16 @@ _STATES += " VT VA WA WV WI WY DC"
 _STATE = "(?:" + _STATES.replace(" ", "|") + ")"
 _EN_CITY = re.compile(rf"\b[A-Z][a-z]+(?: [A-Z][a-z]+)?, {_STATE}\b(?! ?\d{{1,4}}\b| ?\d+-)(?: \d{{5}}(?:-\d{{4}})?)?")
 _EN_ADDRESS = re.compile(
-    r"(?:\b(?:Flat|Apt|Unit|Blk|Block)\.?[ \t]*\w+,?[ \t]+)?\b\d{1,5}\s+(?:[NSEW]\.?\s+)?(?:(?:[A-Z][a-z]+|\d{1,3}(?:st|nd|rd|th))\s+){1,3}"
-    r"(?:Street|St\.?|Avenue|Ave\.?|Road|Rd\.?|Boulevard|Blvd\.?|Lane|Ln\.?|Drive|Dr\.|Dr(?=,)|Court|Ct\.?|Way|Place|Pl\.?|"
+    r"(?:\b(?:Flat|Apt|Unit|Blk|Block)\.?[ \t]*\w+,?[ \t]+)?\b\d{1,5}\s+(?:[NSEW]\.?\s+)?(?:(?:[A-Z][a-z]+|"
+    r"\d{1,3}(?:st|nd|rd|th))\s+){1,3}"
+    r"(?:Street|St\.?|Avenue|Ave\.?|Road|Rd\.?|Boulevard|Blvd\.?|Lane|Ln\.?|Drive|Dr\.|Dr(?=,)|Court|Ct\.?|Way|Place|"
+    r"Pl\.?|"
     r"Close|Crescent|Terrace|Circle|Parkway|Highway|Hwy|Square|Trail|Mews)(?:[ \t]+[NSEW]\b|[ \t]+\d{1,3}\b)?"
     r"(?:,?\s+(?:Apt|Suite|Unit|#)\.?\s*[\w-]+)?(?:,\s*[A-Z][a-z]+(?:\s[A-Z][a-z]+)?(?:[ \t]+\d{1,2}\b(?![ \t]*\d))?)?"
     r"(?:,?[ \t]*[A-Z]{2,3}\b)?(?:[ \t]+(?:\d{4,5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2})\b)?"
     # a street with no number, a town and a UK postcode (Praed Street, London W2 1NY)
-    r"|\b[A-Z][a-z]+[ \t]+(?:Street|Road|Lane|Avenue|Close|Crescent|Terrace),[ \t]*[A-Z][a-z]+[ \t]+[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2}\b"
+    r"|\b[A-Z][a-z]+[ \t]+(?:Street|Road|Lane|Avenue|Close|Crescent|Terrace),[ \t]*[A-Z][a-z]+[ "
+    r"\t]+[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2}\b"
 )
 
 # Which span wins where two overlap: shapes with a check or a label before free-form guesses.

@@ -47,18 +47,20 @@ _LABEL = re.compile(
 )
 # A greeting names whom it greets ("Hi Kevin,", "Dear Maria"): a capitalised word, then a comma or the line's end.
 _GREETING = re.compile(
-    rf"\b(?:Hi|Hello|Hey|Dear|Thanks|Thank you|Best|Regards|Cheers|Love),?[ \t]+({_WORD})(?=[ \t]*(?:[,!.]|$|[\u4e00-\u9fff]))",
+    rf"\b(?:Hi|Hello|Hey|Dear|Thanks|Thank you|Best|Regards|Cheers|Love),?[ \t]+({_WORD})(?=[ \t]*(?:[,!.]|$|"
+    rf"[\u4e00-\u9fff]))",
     re.M,
 )
 # A sign-off, then the writer's name alone on the next line (Thanks,\nKwame; Kind regards,\nHannah Schultz).
 _SIGN_OFF = re.compile(
     r"\b(?:Thanks|Thank you|Many thanks|Best|Best wishes|Regards|Kind regards|Best regards|Warm regards|Cheers|"
-    rf"Sincerely|Yours sincerely|Yours faithfully|Yours truly|Love|Warmly),?[ \t]*\n[ \t]*({_WORD}(?:[ \t]+{_WORD}){{0,2}})"
+    rf"Sincerely|Yours sincerely|Yours faithfully|Yours truly|Love|Warmly),?[ \t]*\n[ \t]*({_WORD}(?:[ "
+    rf"\t]+{_WORD}){{0,2}})"
     r"[ \t]*(?=\n|$|,)"
 )
 # A name in Latin letters after a Chinese label (联系人: Wang Fang): two words at least, as pinyin names are.
 _ZH_LABEL = re.compile(r"(?:姓名|患者|病人|联系人|家属|医生|医师|签名)[ \t]*[:：][ \t]*")
-_TITLE = re.compile(r"\b(?:(?P<staff>Dr|Prof|Doctor)|(?P<polite>Mr|Mrs|Ms|Mx|Miss))\.?[ \t]+")
+_TITLE = re.compile(r"(?<![A-Za-z])(?:(?P<staff>Dr|Prof|Doctor)|(?P<polite>Mr|Mrs|Ms|Mx|Miss))\.?[ \t]+")  # 的Dr. X
 _SUFFIX = re.compile(
     rf"\b((?:{_WORD}|[A-Z]\.)(?:\s+[A-Z]\.)?\s+{_WORD}),\s*(?:MD|M\.D\.|RN|DO|NP|PA-C|PA|PhD|MBBS|CRNA|FACS)\b"
 )
@@ -74,14 +76,41 @@ _NOT_WORDS = (
     "Medical Record Number Phone Address Diagnosis Follow Seen Signed Consent Refused Declined At In On Of And Or "
     "Mr Mrs Ms Miss Dr Prof Not No Yes None Today Tomorrow Emergency Department Room Unit Hospital Clinic Is Are "
     "Insurance Hi Hello Hey Dear Thanks Thank Sorry Please Should Could Would Can May Good Okay Ok Yes So Doctor "
-    "Patient Nurse Sir Madam Team All Everyone There Again Colleague Colleagues Friends Family Parents Parent Follow-up "
-    "Re RE WeChat WhatsApp Boy Girl Male Female Discharge Summary Referral Request Results Update Appointment Prior Urgent"
+    "Patient Nurse Sir Madam Team All Everyone There Again Colleague Colleagues Friends Family Parents Parent "
+    "Follow-up "
+    "Re RE WeChat WhatsApp Boy Girl Male Female Discharge Summary Referral Request Results Update Appointment Prior "
+    "Urgent"
 )
 # A specialist's title is no name (Consultant Gastroenterologist, Attending Physician).
 _SPECIALTY = re.compile(r"(?:ologist|ician|iatrist|urgeon|therapist|pharmacist|Nurse|Physician|Doctor)$")
 _NOT_NAMES = set(_NOT_WORDS.split())
 # Capitals that head a form's fields, not a surname.
-_CAPS_WORDS = set("MRN DOB ID NHS NHI HKID NRIC ICU ED ER OR MD RN DNR GP PCP NA N/A TBD USA UK NPI".split())
+_CAPS_WORDS = set(
+    [
+        "MRN",
+        "DOB",
+        "ID",
+        "NHS",
+        "NHI",
+        "HKID",
+        "NRIC",
+        "ICU",
+        "ED",
+        "ER",
+        "OR",
+        "MD",
+        "RN",
+        "DNR",
+        "GP",
+        "PCP",
+        "NA",
+        "N/A",
+        "TBD",
+        "USA",
+        "UK",
+        "NPI",
+    ]
+)
 
 
 def _name_at(text: str, pos: int) -> re.Match | None:

@@ -1,0 +1,230 @@
+"""PHI by its shape where no known label names it: the fallbacks for number labels, date forms and places never seen.
+
+    labelled_numbers("透析号 HD-0137", ...)   # [Span("record", 4, 11, "HD-0137")]
+    short_dates("3.10出院", ...)              # [Span("date", 0, 4, "3.10")]
+
+- A long run of digits (letters may lead or trail) right after ANY short label ending in 号/码/编号/No./#/ID or a
+  short capitalised acronym (透析号 HD-0137, 警号016533, NHI: ZAC4821, CCF #: 77329104) is an identifier: a
+  hospital invents new number labels faster than a list can follow. A decimal, a unit or a ratio after it is a
+  measurement and stays (FEV1 1.62L, CA 19-9, CK 12800U/L); labels of things (批号, 型号, 设备编号) are left out.
+  These only fill gaps: a span here never replaces one a known label found (fill_gaps).
+- Short dates (3.10出院, 4/8出院, Admitted 3/9, 25/3/5, 25-04-02, 11-JAN-1964, Mon, 10 Mar 2025): a month and a day
+  with no year are a date only where a date stands (a verb of admission or discharge after it, a time after it, a
+  cell or line of its own, "on"/"admitted" or 于 before it), never before a unit (3.10 mmol/L) or inside a number.
+- Phones written with a country code (+92 300 1234567).
+- Addresses by their administrative chain without a province (鲁甸县龙头山镇翠屏村三社, 朝阳区望京街道) and
+  postcodes after their label (邮编：100083).
+"""
+
+from __future__ import annotations
+
+import re
+
+from qilin.privacy.roles import medical_word_from
+from qilin.privacy.spans import Span
+
+# A short label ending in a number word. Labels of things that are not a person's (批号, 型号, 文号: a drug batch or
+# approval number; 床号: a bed) are left out, as are phone labels (the phone rules read them).
+_CN_NUMBER_LABEL = r"(?<![\u4e00-\u9fff])[\u4e00-\u9fff]{0,6}(?:号|号码|码|编号|ID|id|No\.?)"
+_NOT_PERSONAL = re.compile(
+    r"(?:批|型|文|准|床|信|序|字|电话|手机|座机|传真|邮政|邮|货|版|款|暗|密|页|次|代|尺|设备|药品|药|械|耗材|"
+    r"产品|试剂|仪器|资产)"
+    r"(?:号|号码|码|编号)$"
+)
+_EN_NUMBER_LABEL = (
+    r"(?<![\w\-/])(?:[A-Z]{2,5}|[A-Z][a-z]+(?:[ \t][A-Z][a-z]+)?[ \t](?:ID|No\.?|Number|#|Card)|(?i:passport|id|"
+    r"no\.?|ref))"
+    r"(?![\w\-])"
+)
+_VALUE = r"(?:[A-Z]{1,5}[-/ ]?){0,2}\d[\dA-Z]*(?:[-/ (]\d[\dA-Z]*\)?|[-/][A-Z]{1,4}\b)*(?:[A-Z]{1,2}\b)?"
+_LABELLED_NUMBER = re.compile(
+    rf"({_CN_NUMBER_LABEL}|{_EN_NUMBER_LABEL})[ \t]*#?[ \t]*[:：|]?[ \t]*({_VALUE})(?![A-Za-z0-9_.%/])"
+)
+# What a measurement has after its number (a unit) or an acronym label has when it names a test, not a person.
+_UNIT_AFTER = re.compile(
+    r"[a-zA-Zμµ%‰℃°×^*]|[ \t]?(?:[μµ%‰℃°×^*]|[个次分秒岁天周月年倍级度期型份片粒支瓶袋克升]|"
+    r"(?:mmol|umol|mg|g|kg|ml|mL|L|dL|U|IU|mm|cm|mmHg|bpm|min|h|hr|hrs|days?|weeks?|mo|y|yo|x|times|cells)\b)"
+)
+_TEST_ACRONYMS = set(
+    [
+        "ICD",
+        "CA",
+        "CEA",
+        "AFP",
+        "PSA",
+        "BP",
+        "HR",
+        "RR",
+        "EF",
+        "INR",
+        "LDL",
+        "HDL",
+        "NIHSS",
+        "GCS",
+        "APACHE",
+        "SOFA",
+        "PHQ",
+        "GAD",
+        "HAMD",
+        "MMSE",
+        "BMI",
+        "FEV",
+    ]
+)
+_ID_WORDS = re.compile(r"护照|身份|证件|(?i:passport|nric|hkid|national)")
+_CARD_WORDS = re.compile(r"卡|医保|社保|(?i:card|medicare|phn|health|member|insurance)")
+_SSN_WORDS = re.compile(r"(?i:ssn|pps|sin\b|social)")
+
+_MONTH_WORDS = r"(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)"
+_WEEKDAY = r"(?:Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|Sat|Sun)(?:day|nesday|sday|urday)?"
+_MONTH = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|"
+    r"Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
+)
+_LONG_DATE = re.compile(
+    rf"\b\d{{1,2}}-{_MONTH_WORDS}-(?:19|20)?\d\d\b"  # 11-JAN-1964
+    rf"|\b{_WEEKDAY},?[ \t]+(?:\d{{1,2}}[ \t]+{_MONTH}\.?,?[ \t]+\d{{4}}|{_MONTH}\.?[ \t]+\d{{1,2}},?[ \t]+\d{{4}})\b"
+    rf"|\b(?:the[ \t]+)?\d{{1,2}}(?:st|nd|rd|th)[ \t]+of[ \t]+{_MONTH}\b(?:,?[ \t]+\d{{4}}\b)?"
+)
+# A month alone after since/until (since November); May and March are words elsewhere, so only here.
+_MONTH_ALONE = re.compile(
+    r"\b(?:[Ss]ince|[Uu]ntil|[Ff]rom|[Ee]arly|[Ll]ate|[Mm]id-)[ \t]*"
+    r"(January|February|March|April|June|July|August|September|October|November|December)\b"
+)
+_TIME_AFTER = re.compile(r"[ \t]+\d{1,2}:\d{2}(?::\d{2})?")
+# A year of two digits first (25/3/5, 25-04-02, 25.4.3): a first number over 12 cannot be a month.
+_YY_DATE = re.compile(
+    r"(?<![\d./\-])(?:1[3-9]|[23]\d)([/.\-])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12]\d|3[01])(?![\d/\-]|\.\d)"
+)
+_MONTH_DAY = re.compile(r"(?<![\d./\-:])(?:0?[1-9]|1[0-2])([./])(?:0?[1-9]|[12]\d|3[01])(?![\d/]|\.\d)")
+# Where a month and day with no year stand as a date: before a time, a verb of a stay, the end of a cell or line.
+_DATE_AFTER = re.compile(
+    r"[ \t]*(?:\d{1,2}[:：]\d{2}|\n|$|[ \t]{2}|\t)"
+    r"|(?:入院|出院|转入|转出|手术|术后|复查|复诊|就诊|起|开始|至|到|在|行|于|再次|凌晨|上午|下午|晚上?|夜间?|早上?|"
+    r"中午|门诊|急诊|住院|来院|收入|拔管|拆线|随访|查|予|给予|夜班|白班|发病|发热|出现)"
+)
+_DATE_BEFORE = re.compile(r"(?:^|[\n\t]|[ \t]{2}|[，,；;。（(、]|\][ \t]*|[\u4e00-\u9fff）)][ \t]+)$")
+# Words after which a month/day is a date whatever follows (于3.10 but not 低于6.2; Admitted 3/9, on 3/10).
+_STRONG_BEFORE = re.compile(
+    r"(?:(?<![低高大小等多少介])于|(?i:\b(?:on|admitted|discharged|since|until|placed|seen|dated|check|dos|"
+    r"returned|started|"
+    r"stopped|"
+    r"due|scheduled|booked))[ \t]+)$"
+)
+
+
+_DIGIT = re.compile(r"\d")
+_LATIN = re.compile(r"[A-Za-z]")
+_SHORT_DATE_GATE = re.compile(r"\d[./\-]\d")
+# Where a labelled number can be: a run of four digits, or digit groups (2953 71406 1).
+_NUMBER_GATE = re.compile(r"\d{4}|\d\d[ \-/]\d\d")
+
+
+# A number written with its country code (+92 300 1234567, +49 176 5550 2231): a phone wherever it stands.
+_INTERNATIONAL_PHONE = re.compile(r"(?<![\w+])\+\d{1,3}(?:[ \-]\(?\d{1,5}\)?){1,4}(?:[ \-]\d{2,8})(?![\w.])")
+
+
+def international_phones(text: str, original: str) -> list[Span]:
+    """Phones written with a + and a country code, in groups."""
+    spans = []
+    for m in _INTERNATIONAL_PHONE.finditer(text) if "+" in text else ():
+        if sum(c.isdigit() for c in m.group()) >= 8:
+            spans.append(Span("phone", m.start(), m.end(), original[m.start() : m.end()]))
+    return spans
+
+
+def _number_type(label: str) -> str:
+    if _SSN_WORDS.search(label):
+        return "ssn"
+    if _ID_WORDS.search(label):
+        return "id"
+    return "card" if _CARD_WORDS.search(label) else "record"
+
+
+def labelled_numbers(text: str, original: str) -> list[Span]:
+    """Identifiers by shape after any short number label (透析号 HD-0137, NHI: ZAC4821), measurements excluded."""
+    spans: list[Span] = []
+    windows: list[list[int]] = []
+    for g in _NUMBER_GATE.finditer(text):  # the label sits at most ~20 characters before its number
+        lo, hi = max(0, g.start() - 24), min(len(text), g.end() + 24)
+        if windows and lo <= windows[-1][1]:
+            windows[-1][1] = hi
+        else:
+            windows.append([lo, hi])
+    matches = (m for lo, hi in windows for m in _LABELLED_NUMBER.finditer(text, lo, hi))
+    for m in matches:
+        label, value = m.group(1), m.group(2).rstrip(" -/")
+        digits = sum(c.isdigit() for c in value)
+        if _NOT_PERSONAL.search(label) or label.upper() in _TEST_ACRONYMS or (label in ("ID", "id") and not digits):
+            continue
+        letters = any(c.isalpha() for c in value)
+        acronym = label[:1].isupper() and label.isalpha() and label.isupper()
+        if acronym and not value[0].isalpha() and (letters or digits < 6):
+            continue  # CK 12800U/L, HR 88, CA 19-9: a test with its value (an acronym's id is long or lettered)
+        if digits < 4 or _UNIT_AFTER.match(text, m.start(2) + len(value)):
+            continue  # FEV1 1.62L: a measurement
+        start = m.start(2)
+        spans.append(Span(_number_type(label), start, start + len(value), original[start : start + len(value)]))
+    return spans
+
+
+def short_dates(text: str, original: str) -> list[Span]:
+    """Dates in short forms: 25/3/5, 11-JAN-1964, Mon, 10 Mar 2025, and a month.day where a date stands (3.10出院)."""
+    latin = _LATIN.search(text)
+    spans = [Span("date", m.start(1), m.end(1), m.group(1)) for m in (_MONTH_ALONE.finditer(text) if latin else ())]
+    if not _DIGIT.search(text):
+        return spans
+    for m in _LONG_DATE.finditer(text) if latin else ():
+        time = _TIME_AFTER.match(text, m.end())  # Mon, 10 Mar 2025 07:52: the time goes with it
+        end = time.end() if time and text[m.end() - 1].isdigit() else m.end()
+        spans.append(Span("date", m.start(), end, original[m.start() : end]))
+    if not _SHORT_DATE_GATE.search(text):
+        return spans
+    for m in _YY_DATE.finditer(text):
+        if not _UNIT_AFTER.match(text, m.end()):
+            spans.append(Span("date", m.start(), m.end(), original[m.start() : m.end()]))
+    for m in _MONTH_DAY.finditer(text):
+        before = text[max(0, m.start() - 12) : m.start()]
+        strong = _STRONG_BEFORE.search(before)
+        if (strong or (_DATE_BEFORE.search(before) and _DATE_AFTER.match(text, m.end()))) and not _UNIT_AFTER.match(
+            text, m.end()
+        ):
+            spans.append(Span("date", m.start(), m.end(), original[m.start() : m.end()]))
+    return spans
+
+
+def fill_gaps(found: list[Span], extra: list[Span]) -> list[Span]:
+    """`found` plus each span of `extra` that overlaps none of them."""
+    kept = [s for s in extra if all(s.end <= f.start or s.start >= f.end for f in found)]
+    return found + kept
+
+
+# An address without its province: a city, prefecture or county, then a smaller unit (鲁甸县龙头山镇翠屏村三社,
+# 朝阳区望京街道, 楚雄市鹿城镇, 黔东南州雷山县西江镇); the name before the first unit starts after a function word.
+_PLACE_CHAR = r"(?:(?![住在于的是和与及到至从赴往去回来送经由为其原现曾我你他她们患者院科部病房床])[\u4e00-\u9fff])"
+_INNER_CHAR = r"(?:(?![的和与及在于是为，])[\u4e00-\u9fff])"  # 学院路 inside the chain
+_AREA = r"(?:市|州|地区|盟|区|县|旗)"
+_SMALLER = r"(?:区|县|旗|镇|乡|街道|村|社区|路|街|大道|巷|弄|里|小区|[一二三四五六七八九十\d]+(?:组|社|队))"
+_ADMIN_CHAIN = re.compile(
+    rf"{_PLACE_CHAR}{{2,5}}?{_AREA}(?:{_INNER_CHAR}{{0,6}}?{_SMALLER}|[一二三四五六七八九十\d]+(?:组|社|队)){{1,5}}"
+    r"(?:[\d\-]+(?:号院|号楼|号|栋|幢|弄|单元|门|室|楼|层)|[一二三四五六七八九十]+号)*"
+)
+_AREA_GATE = re.compile(r"[市州区县旗盟]")
+# Words that end in an area character but name no place (病区, 术区, 心尖区, 社区医院 is an org).
+_NOT_PLACES = re.compile(
+    r"(?:病|术|心尖|肝|脾|胃|腹|背|腰|臀|会阴|颈|胸|额|颞|枕|顶|盲|禁|疫|灾|城|市|景|园|郊|辖|地|山|牧|林|矿|校|厂)区"
+)
+_POSTCODE = re.compile(
+    r"(?:邮编|邮政编码|(?i:post\s?code|zip(?:\s?code)?))[ \t]*[:：]?[ \t]*(\d{5,6}(?:-\d{4})?)(?!\d)"
+)
+
+
+def places(text: str, original: str) -> list[Span]:
+    """Addresses by their administrative chain without a province, and postcodes after their label."""
+    spans = []
+    for m in _ADMIN_CHAIN.finditer(text) if _AREA_GATE.search(text) else ():
+        if not _NOT_PLACES.search(m.group()) and not medical_word_from(text, m.start(), 2):
+            spans.append(Span("address", m.start(), m.end(), original[m.start() : m.end()]))
+    for m in _POSTCODE.finditer(text) if "邮" in text or "ode" in text or "ZIP" in text else ():
+        spans.append(Span("address", m.start(1), m.end(1), m.group(1)))
+    return spans
