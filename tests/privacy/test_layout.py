@@ -125,3 +125,12 @@ def test_addresses_without_a_province_and_postcodes() -> None:
 def test_anatomy_and_ward_areas_are_not_addresses() -> None:
     for text in ("病区护士站交班", "术区敷料干燥，心尖区收缩期杂音", "肝区叩痛，盲区", "三病区32床"):
         assert found(text, "address") == [], text
+
+
+def test_diagnoses_devices_and_drug_words_named_like_people_stay() -> None:
+    for text in (
+        "中医诊断：石淋（下焦湿热证）\n证型：肝郁脾虚",
+        "行超声引导下微创旋切术（麦默通），术后加压包扎",
+        "12床高警示药品（10%氯化钾）未单独存放",
+    ):
+        assert found(text, "name") == [], text

@@ -8,10 +8,8 @@ A Chinese name has no capital letters or spaces to find it by, so a rule needs a
 - a title after it (张建华主任, 王女士, and a bare surname: 张医生, 李护士长, 陈教授 mask the surname);
 - a sentence it opens as a subject with sex or age (刘洋，男，32岁), a signature verb after it (刘刚签字), 张某某.
 Where a given name ends (one character or two) is decided by jieba's segmentation of the few characters after the
-surname, with clinical verbs added to a private dictionary. A candidate that opens a medical word (唐氏, 马方综合征,
-高钾血症, 左下肢, 安静: not_names.txt plus the bundled knowledge base's terms) or a common dictionary word is not
-a name.
-Each span carries a role hint (patient, family, staff, polite) that record.py uses to resolve 赵女士 to 赵丽颖.
+surname. A candidate that opens a medical word (唐氏, 马方综合征, 高钾血症, 左下肢: not_names.txt and the knowledge
+base) or a common word is no name. A role hint (patient, family, staff, polite) lets record.py read 赵女士 as 赵丽颖.
 """
 
 from __future__ import annotations
@@ -31,6 +29,8 @@ from qilin.privacy.roles import (
     STAFF,
     STAFF_TITLES,
     SURNAMES,
+    THING_BEFORE_BRACKET,
+    THING_LABEL,
     is_common_word,
     medical_word_across,
     medical_word_ending,
@@ -357,7 +357,8 @@ def _tagged_cell(value: str, staff_label: bool = False) -> bool:
 def _cell_names(text: str) -> list[Span]:
     spans = []
     for m in _BRACKET_NAME.finditer(text) if "（" in text or "(" in text else ():
-        if _tagged_cell(m.group(1)):  # after a titled surname (郭老师（郭文斌）) the full name takes the title's role
+        # after a titled surname (郭老师（郭文斌）) the full name takes the title's role; 旋切术（麦默通） is a thing
+        if text[m.start() - 1 : m.start()] not in THING_BEFORE_BRACKET and _tagged_cell(m.group(1)):
             title = next((t for t in STAFF_TITLES + POLITE_TITLES if text.endswith(t, 0, m.start())), "")
             role = "staff" if title in STAFF_TITLES else "polite" if title else ""
             spans.append(Span("name", m.start(1), m.end(1), m.group(1), role=role))
@@ -373,7 +374,7 @@ def _cell_names(text: str) -> list[Span]:
         if not label or (label.start() and text[label.start() - 1] not in "\n\t "):
             continue  # the window cut a longer label short
         staff = label.group()[-1] in "师士员者人长"  # 灌注师, 助产士, 协调员, 接生者, 见证人, 护士长
-        if label.group() not in _HINT and _tagged_cell(m.group(1), staff_label=staff):
+        if label.group() not in _HINT and not THING_LABEL.search(label.group()) and _tagged_cell(m.group(1), staff):
             spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="staff" if staff else ""))
     return spans
 
