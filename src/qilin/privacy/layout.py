@@ -49,15 +49,15 @@ _STAFF_LABELS = words(
     "夜班 夜班护士 白班护士 接诊 首诊 主管 评估护士 宣教护士",
 )
 # A cell's separator; the label before it is read backwards and looked up (faster than scanning for 200 labels).
-_CELL_SEP = re.compile(r"[ \t　]*[|｜:：\t][ \t　]*|[ 　]+")
 # A run of characters after a cell boundary and before a separator: a label if it is one of the labels above (a
 # set lookup: faster than a regular expression of 200 labels).
 _CELL_LABELS = frozenset(_HEADER_LABELS + _STAFF_LABELS)
-_CELL_LABEL = re.compile(
-    r"(?:^|(?<=[\n\t|｜；;，,、 　]))([\u4e00-\u9fff/]{0,7}["
+_AFTER_LABEL = re.compile(
+    "(?<=["
     + "".join(sorted({label[-1] for label in _CELL_LABELS}))
-    + r"])(?=[ \t　]*[|｜:：\t]|[ 　]+[\u4e00-\u9fff])"
+    + r"])(?:[ \t　]*[|｜:：\t][ \t　]*|[ 　]+)(?=[\u4e00-\u9fff])"
 )
+_CELL_BOUNDARY = set("\n\t|｜；;，,、 　")
 _LIST_NEXT = re.compile(r"[ \t　]*[、/][ \t　]*")
 _CELL = re.compile(r"([\u4e00-\u9fff]{1,4}(?:·[\u4e00-\u9fff]{2,8})?)(?=[ \t　]*(?:[|｜\t\n、；;，,（(/]|$)|[ 　]{2})")
 # What a staff or header cell holds when it holds no name.
@@ -108,16 +108,17 @@ def _cell_is_name(value: str, staff: bool, name_label: bool = False, table: bool
 def table_names(text: str) -> list[Span]:
     """Names as the values of label cells in tables and forms, and the names listed after them (鄢、柳红)."""
     spans = []
-    for m in _CELL_LABEL.finditer(text):
-        label = m.group(1)
-        if label not in _CELL_LABELS:
+    for m in _AFTER_LABEL.finditer(text):  # a separator after a label's last character; the label read backwards
+        start = m.start()
+        while start > m.start() - 8 and start and ("\u4e00" <= text[start - 1] <= "\u9fff" or text[start - 1] == "/"):
+            start -= 1
+        label = text[start : m.start()]
+        if label not in _CELL_LABELS or (start and text[start - 1] not in _CELL_BOUNDARY):
             continue
-        start = m.start(1)
         if start and text[start - 1] in " 　" and (start < 2 or text[start - 2] not in " 　\t\n|｜"):
             continue  # a label after one space is prose; a cell starts after a run of spaces
         staff = label in _STAFF_SET
-        sep = _CELL_SEP.match(text, m.end())
-        pos, table = sep.end(), ":" not in sep.group() and "：" not in sep.group()
+        pos, table = m.end(), ":" not in m.group() and "：" not in m.group()
         while cell := _CELL.match(text, pos):
             if not _cell_is_name(cell.group(1), staff, name_label=label.endswith("姓名"), table=table):
                 break
@@ -135,7 +136,7 @@ def table_names(text: str) -> list[Span]:
 _STAFF_SET = set(_STAFF_LABELS) - set(_HEADER_LABELS)
 _ROW_NAME = re.compile(r"(?:^|\n)[ \t|｜]*[+＋]?\d{1,3}(?:床)?[ \t]*[|｜\t][ \t]*([\u4e00-\u9fff]{2,4})[ \t]*[|｜\t]")
 # A speaker's tag opening a line of a chat (老王：, 小李:, 柏姐：, 王：, 晓雯：, 护士霍：, [护士小邱], 萱萱爸爸：).
-_TAG_LINE = r"[ \t]*(?:\[[^\]\n]{0,24}\][ \t]*|\d{1,2}:\d{2}(?::\d{2})?[ \t]+)?"
+_TAG_LINE = r"(?m:^)[ \t]*(?:\[[^\]\n]{0,24}\][ \t]*|\d{1,2}:\d{2}(?::\d{2})?[ \t]+)?"
 _SPEAKER_TAG = re.compile(
     _TAG_LINE + r"(?:(?P<role>护士|医生|医师|大夫|药师|护士长|心内|心外|消化|急诊)?(?P<pre>[小老阿])?"
     r"(?P<tag>[\u4e00-\u9fff]{1,3}?|[A-Z][a-z]{1,12})"
@@ -182,7 +183,7 @@ _NOT_EN_TAGS = set(
     ]
 )
 # A log line: a time in brackets, then who did it (a name alone, then a space: [2024-05-01 08:03] 周某 执行医嘱).
-_LOG_USER = re.compile(r"[ \t]*\[[^\]\n]{4,24}\][ \t]*([\u4e00-\u9fff]{2,3})(?=[ \t（(])")
+_LOG_USER = re.compile(r"(?m:^)[ \t]*\[[^\]\n]{4,24}\][ \t]*([\u4e00-\u9fff]{2,3})(?=[ \t（(])")
 # A title in English before a Chinese surname (Dr. 黄, Dr 林).
 _EN_TITLE_SURNAME = re.compile(r"(?<![A-Za-z])(?:Dr|Prof|Mr|Mrs|Ms)\.?[ \t]*([\u4e00-\u9fff])(?![\u4e00-\u9fff]{2})")
 _CHILD_OF = ("爸爸", "妈妈", "奶奶", "爷爷", "外婆", "姥姥")
@@ -209,13 +210,12 @@ def _tag_is_name(tag: str, kin: str, prefix: bool) -> bool:
 def speaker_names(text: str) -> list[Span]:
     """Names in the speaker tags that open the lines of a chat or a group log."""
     spans = []
-    starts = [0] + [m.end() for m in _NEWLINE.finditer(text)] if ":" in text or "：" in text else []
-    for m in filter(None, (_SPEAKER_TAG.match(text, i) for i in starts)):
+    for m in _SPEAKER_TAG.finditer(text) if ":" in text or "：" in text else ():
         kin = m.group("kin") or ("：" if m.group().endswith("：") and m.group("tag").isascii() else "")
         if _tag_is_name(m.group("tag"), kin, bool(m.group("pre") or m.group("role"))):
             role = "staff" if m.group("role") or kin in _STAFF_KIN else "polite"  # 郑医生： is the staff 郑某
             spans.append(Span("name", m.start("tag"), m.end("tag"), m.group("tag"), role=role))
-    for m in filter(None, (_LOG_USER.match(text, i) for i in starts)) if "[" in text else ():
+    for m in _LOG_USER.finditer(text) if "[" in text else ():
         if _tag_is_name(m.group(1), "", False):
             spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="staff"))
     for m in _EN_TITLE_SURNAME.finditer(text) if "Dr" in text or "M" in text or "Prof" in text else ():

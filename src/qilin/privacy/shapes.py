@@ -37,9 +37,9 @@ _EN_NUMBER_LABEL = (
     r"(?![\w\-])"
 )
 _VALUE = r"(?:[A-Z]{1,5}[-/ ]?){0,2}\d[\dA-Z]*(?:[-/ (]\d[\dA-Z]*\)?|[-/][A-Z]{1,4}\b)*(?:[A-Z]{1,2}\b)?"
-_LABELLED_NUMBER = re.compile(
-    rf"({_CN_NUMBER_LABEL}|{_EN_NUMBER_LABEL})[ \t]*#?[ \t]*[:：|]?[ \t]*({_VALUE})(?![A-Za-z0-9_.%/])"
-)
+_VALUE_AT = re.compile(rf"(?<![A-Za-z0-9_\-/.]){_VALUE}(?![A-Za-z0-9_.%/])")
+_LETTER_GROUP = re.compile(r"[A-Z]{1,5}[-/ ]?")
+_LABEL_END = re.compile(rf"({_CN_NUMBER_LABEL}|{_EN_NUMBER_LABEL})[ \t]*#?[ \t]*[:：|]?[ \t]*\Z")
 # What a measurement has after its number (a unit) or an acronym label has when it names a test, not a person.
 _UNIT_AFTER = re.compile(
     r"[a-zA-Zμµ%‰℃°×^*]|[ \t]?(?:[μµ%‰℃°×^*]|[个次分秒岁天周月年倍级度期型份片粒支瓶袋克升]|"
@@ -144,16 +144,20 @@ def _number_type(label: str) -> str:
 def labelled_numbers(text: str, original: str) -> list[Span]:
     """Identifiers by shape after any short number label (透析号 HD-0137, NHI: ZAC4821), measurements excluded."""
     spans: list[Span] = []
-    windows: list[list[int]] = []
-    for g in _NUMBER_GATE.finditer(text):  # the label sits at most ~20 characters before its number
-        lo, hi = max(0, g.start() - 24), min(len(text), g.end() + 24)
-        if windows and lo <= windows[-1][1]:
-            windows[-1][1] = hi
-        else:
-            windows.append([lo, hi])
-    matches = (m for lo, hi in windows for m in _LABELLED_NUMBER.finditer(text, lo, hi))
-    for m in matches:
-        label, value = m.group(1), m.group(2).rstrip(" -/")
+    # The value first (rare: four digits or digit groups), then its label read backwards: a scan for labels is slower.
+    for v in _VALUE_AT.finditer(text) if _NUMBER_GATE.search(text) else ():
+        if sum(c.isdigit() for c in v.group()) < 4:
+            continue
+        # the letters that open a match may be the label (MRN BWH 22-871-554, IMC 412339): try after each group
+        starts, lead = [v.start()], _LETTER_GROUP.match(v.group())
+        while lead and lead.end() < len(v.group()):
+            starts.append(v.start() + lead.end())
+            lead = _LETTER_GROUP.match(v.group(), lead.end())
+        found = next(((i, m) for i in starts if (m := _LABEL_END.search(text, max(0, i - 24), i))), None)
+        if not found:
+            continue
+        v_start, m = found
+        label, value = m.group(1), text[v_start : v.end()].rstrip(" -/")
         digits = sum(c.isdigit() for c in value)
         if _NOT_PERSONAL.search(label) or label.upper() in _TEST_ACRONYMS or (label in ("ID", "id") and not digits):
             continue
@@ -161,9 +165,9 @@ def labelled_numbers(text: str, original: str) -> list[Span]:
         acronym = label[:1].isupper() and label.isalpha() and label.isupper()
         if acronym and not value[0].isalpha() and (letters or digits < 6):
             continue  # CK 12800U/L, HR 88, CA 19-9: a test with its value (an acronym's id is long or lettered)
-        if digits < 4 or _UNIT_AFTER.match(text, m.start(2) + len(value)):
+        if digits < 4 or _UNIT_AFTER.match(text, v_start + len(value)):
             continue  # FEV1 1.62L: a measurement
-        start = m.start(2)
+        start = v_start
         spans.append(Span(_number_type(label), start, start + len(value), original[start : start + len(value)]))
     return spans
 
@@ -185,10 +189,9 @@ def short_dates(text: str, original: str) -> list[Span]:
             spans.append(Span("date", m.start(), m.end(), original[m.start() : m.end()]))
     for m in _MONTH_DAY.finditer(text):
         before = text[max(0, m.start() - 12) : m.start()]
-        strong = _STRONG_BEFORE.search(before)
-        if (strong or (_DATE_BEFORE.search(before) and _DATE_AFTER.match(text, m.end()))) and not _UNIT_AFTER.match(
-            text, m.end()
-        ):
+        if _UNIT_AFTER.match(text, m.end()):
+            continue  # 3.10 mmol/L: most decimals have a unit, so this test goes first
+        if _STRONG_BEFORE.search(before) or (_DATE_BEFORE.search(before) and _DATE_AFTER.match(text, m.end())):
             spans.append(Span("date", m.start(), m.end(), original[m.start() : m.end()]))
     return spans
 
