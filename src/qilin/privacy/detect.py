@@ -372,7 +372,8 @@ def detect_phi(text: str, known_names: tuple[str, ...] = ()) -> list[Span]:
     half = halfwidth(text)
     spans = _candidates(half, text)
     laid_out = layout_names(half)  # their values are searched for in the rest of the text too
-    names = laid_out + find_names(half, known_names + tuple({s.value for s in laid_out if len(s.value) > 1}))
+    known = known_names + tuple({s.value for s in laid_out if len(s.value) > 1}) if laid_out else known_names
+    names = laid_out + find_names(half, known)
     spans += [Span("name", s.start, s.end, text[s.start : s.end], s.role) for s in names]
     spans += short_dates(half, text) + international_phones(half, text) + places(half, text)
     return resolve_overlaps(fill_gaps(spans, labelled_numbers(half, text)))

@@ -137,6 +137,8 @@ _STAFF_SET = set(_STAFF_LABELS) - set(_HEADER_LABELS)
 _ROW_NAME = re.compile(r"(?:^|\n)[ \t|｜]*[+＋]?\d{1,3}(?:床)?[ \t]*[|｜\t][ \t]*([\u4e00-\u9fff]{2,4})[ \t]*[|｜\t]")
 # A speaker's tag opening a line of a chat (老王：, 小李:, 柏姐：, 王：, 晓雯：, 护士霍：, [护士小邱], 萱萱爸爸：).
 _TAG_LINE = r"(?m:^)[ \t]*(?:\[[^\]\n]{0,24}\][ \t]*|\d{1,2}:\d{2}(?::\d{2})?[ \t]+)?"
+# The labels of a question-and-answer text open its lines the same way (问：, 答案：): ruled out before any lookup.
+_TAG_LINE += r"(?!(?:问|答|答案|问题|回答|解答|解析|提问|追问|题目|选项|分析|病例|摘要|关键词)[ \t]*[:：])"
 _SPEAKER_TAG = re.compile(
     _TAG_LINE + r"(?:(?P<role>护士|医生|医师|大夫|药师|护士长|心内|心外|消化|急诊)?(?P<pre>[小老阿])?"
     r"(?P<tag>[\u4e00-\u9fff]{1,3}?|[A-Z][a-z]{1,12})"
@@ -146,7 +148,7 @@ _SPEAKER_TAG = re.compile(
 _BRACKET_TAG = re.compile(r"\[(?:护士|医生|医师|大夫|药师|护士长)(?P<pre>[小老])?(?P<tag>[\u4e00-\u9fff]{1,2})\]")
 _NOT_SPEAKERS = set("注附时左右男女答问医患护父母妻夫子甲乙丙丁和于向我你他她您")
 
-_NEWLINE = re.compile("\n")
+_CJK = re.compile("[\u4e00-\u9fff]")
 _STAFF_KIN = {"医生", "大夫", "护士长", "护士", "老师", "主任"}
 _NOT_EN_TAGS = set(
     [
@@ -229,6 +231,6 @@ def speaker_names(text: str) -> list[Span]:
 
 def layout_names(text: str) -> list[Span]:
     """Chinese names found by layout: table and form cells, chat speaker tags."""
-    if not re.search("[\u4e00-\u9fff]", text):
+    if not _CJK.search(text):
         return []
     return table_names(text) + speaker_names(text)

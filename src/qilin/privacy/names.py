@@ -389,8 +389,8 @@ def find_names(text: str, known: tuple[str, ...] = ()) -> list[Span]:
     spans = english_names(text)
     if re.search("[\u4e00-\u9fff]", text):
         spans += _label_names(text) + _title_names(text) + _context_names(text) + _cell_names(text)
-    firsts = {v.split()[0] for v in {s.value for s in spans} | set(known) if v.isascii() and v.count(" ") == 1}
-    for value in {s.value for s in spans} | set(known) | {f for f in firsts if len(f) > 2 and f[1:].islower()}:
+    values = {s.value for s in spans} | set(known)
+    for value in values | {v.split()[0] for v in values if v.isascii() and v.count(" ") == 1 and v[2:3].islower()}:
         if is_surname_only(value) or len(value) < 2:
             continue
         pattern = rf"\b{re.escape(value)}\b" if value.isascii() else re.escape(value)

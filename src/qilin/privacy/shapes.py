@@ -37,7 +37,9 @@ _EN_NUMBER_LABEL = (
     r"(?![\w\-])"
 )
 _VALUE = r"(?:[A-Z]{1,5}[-/ ]?){0,2}\d[\dA-Z]*(?:[-/ (]\d[\dA-Z]*\)?|[-/][A-Z]{1,4}\b)*(?:[A-Z]{1,2}\b)?"
-_VALUE_AT = re.compile(rf"(?<![A-Za-z0-9_\-/.]){_VALUE}(?![A-Za-z0-9_.%/])")
+# A value stands right after a label's last character or its separator (号, 码, #, a colon, a pipe, a space): most
+# digits in a note follow a Chinese character (每日3次) and are not tried at all.
+_VALUE_AT = re.compile(rf"(?<=[号码#:：|｜ \t\n])(?<![A-Za-z0-9_\-/.]){_VALUE}(?![A-Za-z0-9_.%/])")
 _LETTER_GROUP = re.compile(r"[A-Z]{1,5}[-/ ]?")
 _LABEL_END = re.compile(rf"({_CN_NUMBER_LABEL}|{_EN_NUMBER_LABEL})[ \t]*#?[ \t]*[:：|]?[ \t]*\Z")
 # What a measurement has after its number (a unit) or an acronym label has when it names a test, not a person.
@@ -96,7 +98,9 @@ _TIME_AFTER = re.compile(r"[ \t]+\d{1,2}:\d{2}(?::\d{2})?")
 _YY_DATE = re.compile(
     r"(?<![\d./\-])(?:1[3-9]|[23]\d)([/.\-])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12]\d|3[01])(?![\d/\-]|\.\d)"
 )
-_MONTH_DAY = re.compile(r"(?<![\d./\-:])(?:0?[1-9]|1[0-2])([./])(?:0?[1-9]|[12]\d|3[01])(?![\d/]|\.\d)")
+_MONTH_DAY = re.compile(
+    r"(?<![\d./\-:])(?:0?[1-9]|1[0-2])([./])(?:0?[1-9]|[12]\d|3[01])(?![\d/]|\.\d)(?!" + _UNIT_AFTER.pattern + ")"
+)  # the unit test inside the pattern: most decimals (0.5mg) never reach Python
 # Where a month and day with no year stand as a date: before a time, a verb of a stay, the end of a cell or line.
 _DATE_AFTER = re.compile(
     r"[ \t]*(?:\d{1,2}[:：]\d{2}|\n|$|[ \t]{2}|\t)"
