@@ -134,3 +134,15 @@ def test_diagnoses_devices_and_drug_words_named_like_people_stay() -> None:
         "12床高警示药品（10%氯化钾）未单独存放",
     ):
         assert found(text, "name") == [], text
+
+
+def test_user_names_by_shape_and_after_a_user_label() -> None:
+    assert found("用户（haodf_20931877）：医生，我想问", "account") == ["haodf_20931877"]
+    assert found("From: lwang_88 (Li Wang)", "account") == ["lwang_88"]
+    assert found("微信名：小鱼_sunny\n", "account") == ["小鱼_sunny"]
+    assert found("[用户:nurse_chenli] 登录系统", "account") == ["nurse_chenli"]
+
+
+def test_words_joined_by_underscores_without_a_digit_or_label_stay() -> None:
+    assert found("序列 T2_FLAIR 与 DWI_b1000 显示", "account") == []
+    assert found("Warning：偷偷给老人吃药有风险", "name") == []

@@ -17,7 +17,7 @@ import re
 
 from qilin.privacy.layout import layout_names
 from qilin.privacy.names import find_names
-from qilin.privacy.shapes import fill_gaps, international_phones, labelled_numbers, places, short_dates
+from qilin.privacy.shapes import fill_gaps, international_phones, labelled_numbers, places, short_dates, user_names
 from qilin.privacy.spans import Span, halfwidth, id_check_char
 
 _ND = r"(?<![0-9A-Za-z])"  # no digit or letter before
@@ -375,5 +375,5 @@ def detect_phi(text: str, known_names: tuple[str, ...] = ()) -> list[Span]:
     known = known_names + tuple({s.value for s in laid_out if len(s.value) > 1}) if laid_out else known_names
     names = laid_out + find_names(half, known)
     spans += [Span("name", s.start, s.end, text[s.start : s.end], s.role) for s in names]
-    spans += short_dates(half, text) + international_phones(half, text) + places(half, text)
+    spans += short_dates(half, text) + international_phones(half, text) + places(half, text) + user_names(half, text)
     return resolve_overlaps(fill_gaps(spans, labelled_numbers(half, text)))

@@ -7,7 +7,7 @@
   (向阳, 尚书) counts after a name label, after a staff label in a table, or when jieba calls it a noun; a word a
   form's cell holds (通过, 全麻, 满意) never does. A name after a row or bed number in a table (3 | 方圆 | ...).
 - A speaker's tag opening a line of a chat: 老王：, 柏姐：, 郑医生：, 王：, 杜晓雯：, 萱萱爸爸：, 护士霍：,
-  [护士小邱], Amy：, a log line's user ([08:03:40] 周丽 执行医嘱), and Dr. 黄. A section label that opens a line the
+  [护士小邱], a log line's user ([08:03:40] 周丽 执行医嘱), and Dr. 黄. A section label that opens a line the
   same way (查体：, 主诉：) is not a speaker.
 """
 
@@ -141,7 +141,7 @@ _TAG_LINE = r"(?m:^)[ \t]*(?:\[[^\]\n]{0,24}\][ \t]*|\d{1,2}:\d{2}(?::\d{2})?[ \
 _TAG_LINE += r"(?!(?:问|答|答案|问题|回答|解答|解析|提问|追问|题目|选项|分析|病例|摘要|关键词)[ \t]*[:：])"
 _SPEAKER_TAG = re.compile(
     _TAG_LINE + r"(?:(?P<role>护士|医生|医师|大夫|药师|护士长|心内|心外|消化|急诊)?(?P<pre>[小老阿])?"
-    r"(?P<tag>[\u4e00-\u9fff]{1,3}?|[A-Z][a-z]{1,12})"
+    r"(?P<tag>[\u4e00-\u9fff]{1,3}?)"
     r"(?P<kin>姐|哥|叔|姨|嫂|伯|婶|爸爸|妈妈|奶奶|爷爷|外婆|姥姥|医生|大夫|护士长|护士|老师|主任|警官|"
     r"师傅)?)[ \t]*[:：]"
 )
@@ -150,40 +150,6 @@ _NOT_SPEAKERS = set("注附时左右男女答问医患护父母妻夫子甲乙�
 
 _CJK = re.compile("[\u4e00-\u9fff]")
 _STAFF_KIN = {"医生", "大夫", "护士长", "护士", "老师", "主任"}
-_NOT_EN_TAGS = set(
-    [
-        "Patient",
-        "Advice",
-        "Doctor",
-        "Nurse",
-        "Note",
-        "Notes",
-        "Sig",
-        "Diagnosis",
-        "Plan",
-        "Impression",
-        "Re",
-        "Subject",
-        "From",
-        "To",
-        "Cc",
-        "Date",
-        "Sent",
-        "Note",
-        "Dx",
-        "Rx",
-        "Plan",
-        "Tel",
-        "Fax",
-        "Email",
-        "Address",
-        "Age",
-        "Sex",
-        "Name",
-        "Hi",
-        "Dear",
-    ]
-)
 # A log line: a time in brackets, then who did it (a name alone, then a space: [2024-05-01 08:03] 周某 执行医嘱).
 _LOG_USER = re.compile(r"(?m:^)[ \t]*\[[^\]\n]{4,24}\][ \t]*([\u4e00-\u9fff]{2,3})(?=[ \t（(])")
 # A title in English before a Chinese surname (Dr. 黄, Dr 林).
@@ -195,8 +161,6 @@ _NOT_CHILDREN = set(words("孩子 宝宝 患者 患儿 病人 我 你 他 她 �
 @lru_cache(maxsize=65536)
 def _tag_is_name(tag: str, kin: str, prefix: bool) -> bool:
     """Whether a speaker tag's core is a name, given the kinship word and the prefix (小/老/a role) around it."""
-    if tag.isascii():  # Amy：: an English name as a Chinese chat's tag (a full-width colon; Patient: is a field)
-        return kin == "：" and len(tag) >= 3 and tag not in _NOT_EN_TAGS
     if kin in _CHILD_OF:  # 萱萱爸爸：, 小石头妈妈：: the child the parent is named after
         return tag not in _NOT_CHILDREN and tag not in medical_words()
     if kin or prefix:  # 柏姐：, 老王：, 护士霍：, 心内曹操：
@@ -213,7 +177,7 @@ def speaker_names(text: str) -> list[Span]:
     """Names in the speaker tags that open the lines of a chat or a group log."""
     spans = []
     for m in _SPEAKER_TAG.finditer(text) if ":" in text or "：" in text else ():
-        kin = m.group("kin") or ("：" if m.group().endswith("：") and m.group("tag").isascii() else "")
+        kin = m.group("kin") or ""
         if _tag_is_name(m.group("tag"), kin, bool(m.group("pre") or m.group("role"))):
             role = "staff" if m.group("role") or kin in _STAFF_KIN else "polite"  # 郑医生： is the staff 郑某
             spans.append(Span("name", m.start("tag"), m.end("tag"), m.group("tag"), role=role))

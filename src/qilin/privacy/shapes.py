@@ -235,3 +235,22 @@ def places(text: str, original: str) -> list[Span]:
     for m in _POSTCODE.finditer(text) if "邮" in text or "ode" in text or "ZIP" in text else ():
         spans.append(Span("address", m.start(1), m.end(1), m.group(1)))
     return spans
+
+
+# A user name: letters and digits joined by an underscore, with a digit (chunyu_83726601, jmorales_75), anywhere
+# (not after an acronym: DWI_b1000 is an MRI sequence);
+# or any handle with an underscore or a Latin letter after a user-name label (微信名：向日葵_lily, [用户:nurse_li]).
+_HANDLE_SHAPE = re.compile(r"(?<![\w@./\\-])(?![A-Z]{2})[A-Za-z\u4e00-\u9fff][\w]*_[\w]*\d[\w]*(?![\w@.\-])")
+_USER_LABEL = re.compile(r"(?:用户名?|微信名|昵称|网名|(?i:user))[ \t]*[（(:：]?[ \t]*([\w\u4e00-\u9fff]{2,30})")
+
+
+def user_names(text: str, original: str) -> list[Span]:
+    """Accounts by the shape of a user name, and after a user-name label (the value holds _ or a Latin letter)."""
+    if "_" not in text:
+        return []
+    spans = [Span("account", m.start(), m.end(), original[m.start() : m.end()]) for m in _HANDLE_SHAPE.finditer(text)]
+    for m in _USER_LABEL.finditer(text):
+        value = m.group(1)
+        if "_" in value and any(c.isascii() and c.isalpha() for c in value):
+            spans.append(Span("account", m.start(1), m.end(1), original[m.start(1) : m.end(1)]))
+    return spans
