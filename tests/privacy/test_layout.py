@@ -146,3 +146,18 @@ def test_user_names_by_shape_and_after_a_user_label() -> None:
 def test_words_joined_by_underscores_without_a_digit_or_label_stay() -> None:
     assert found("序列 T2_FLAIR 与 DWI_b1000 显示", "account") == []
     assert found("Warning：偷偷给老人吃药有风险", "name") == []
+
+
+def test_organisations_by_more_suffixes_and_after_chinese_text() -> None:
+    assert found("转诊至Oakridge Health Centre随访", "org") == ["Oakridge Health Centre"]
+    assert found("Seen at Maple Bay Surgery. Follow up at Riverside Pediatrics.", "org") == [
+        "Maple Bay Surgery",
+        "Riverside Pediatrics",
+    ]
+    assert found("transferred to Children's Hospital of Denver today", "org") == ["Children's Hospital of Denver"]
+    assert found("在湖南省肿瘤防治中心复查", "org") == ["湖南省肿瘤防治中心"]
+
+
+def test_departments_and_field_labels_are_not_organisations() -> None:
+    for text in ("Rheumatology Clinic note", "Cardiac Surgery review", "Day Surgery unit", "申请医院：", "出生医院："):
+        assert found(text, "org") == [], text

@@ -101,6 +101,7 @@ _ACCOUNT_GATE = re.compile(_ACCOUNT_LABEL)
 # Hospitals and clinics: a proper name before a facility word. Generic ones (当地医院, 上级医院, 我院) are not.
 _ORG_SUFFIX = re.compile(
     r"(?:医院|卫生院|卫生服务中心|卫生服务站|保健院|诊所|门诊部|医学中心|疾病预防控制中心|疾控中心|血液中心|急救中心|"
+    r"(?:防治|卫生|研究|眼科|肿瘤|评估|诊疗|医疗|检测|检验)中心|防治所|"
     r"(?<=[\u4e00-\u9fff]{2})[一二三四五六七八九]院|体检中心|康复中心|养老院|敬老院|护理院|大药房|药店|"
     # workplaces and schools: a proper name before them too (not 初中学历, 小学文化)
     r"有限公司|有限责任公司|公司|集团|幼儿园|研究所|研究院|[中小]学(?!历|文化|生|时|期|阶段|以|毕业|程度|水平)|"
@@ -133,15 +134,20 @@ _ORG_GENERIC = re.compile(
 # A proper name before a facility word, on one line (a name on the line above is no part of it): Riverside Family
 # Medicine, Maple Grove Nursing Home, Sunrise Senior Living; and University of Michigan.
 _EN_ORG = re.compile(
-    r"\b(?:St\.?[ \t]+)?(?:(?:[A-Z][a-z'’]+|of|and|&)[ \t]+){0,5}[A-Z][a-z'’]+[ \t]+"
-    r"(?:Hospital|Medical Center|Medical Centre|Clinic|Health Center|Health System|Infirmary|Cancer Center|"
+    r"(?<![A-Za-z])(?:St\.?[ \t]+)?(?:(?:[A-Z][a-z'’]+|of|and|&)[ \t]+){0,5}[A-Z][a-z'’]+[ \t]+"  # 我是Mayo Clinic
+    r"(?:Hospitals?(?:[ \t]+(?:Center|Centre))?(?:[ \t]+of(?:[ \t]+[A-Z][a-z]+){1,2})?|Medical Center|Medical Centre|"
+    r"Clinic|Health Centre|Health Center|Health System|Infirmary|Cancer Center|Surgical Center|Burn Center|Centre|"
+    r"Surgery|Pediatrics|Paediatrics|Dermatology|Home Infusion|Rehabilitation Centre|"
     r"Children's Hospital|Family Practice|Family Medicine|Associates|School|University|College|Medical Group|"
     r"Physicians Group|Partners|Nursing Home|Care Home|Care Center|Rehabilitation Center|Senior Living|"
-    r"Assisted Living|Hospice|Pharmacy|Urgent Care|Inc\.|LLC|Ltd\.?|Corporation)\b"
+    r"Assisted Living|Hospice|Pharmacy|Urgent Care|Inc\.|LLC|Ltd\.?|Corporation)(?![A-Za-z])"
     r"|\b(?:University|College) of(?:[ \t]+[A-Z][a-z]+){1,3}"
 )
 _EN_ORG_FIRST = {"The", "A", "An", "Our", "This", "That", "Local", "General", "Outside", "Community", "Emergency"}
 _EN_ORG_FIRST |= {"Department", "Dept", "Division", "Service", "Unit", "Section", "Internal", "Family", "Of"}
+_EN_DEPARTMENT = re.compile(
+    r"(?:ology|ic|ac|al|ary|ive|ics|International|Day|Hand|Minor|Major|Private|Mohs|Laser|Eye)$"
+)
 
 _MONTHS = (
     r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|"
@@ -342,7 +348,7 @@ def _orgs(text: str, original: str) -> list[Span]:
         opener = _ORG_OPENER.match(text, start, m.start())
         start = opener.end() if opener else start
         prefix = text[start : m.start()]
-        if len(prefix) >= 2 and not _ORG_GENERIC.match(prefix):
+        if len(prefix) >= 2 and not _ORG_GENERIC.match(prefix) and not text.startswith((":", "："), m.end()):
             spans.append(Span("org", start, m.end(), original[start : m.end()]))
     for m in _WORKPLACE.finditer(text) if "单位" in text or "职于" in text or "Employ" in text or "ork" in text else ():
         g = 1 if m.group(1) else 2
@@ -352,7 +358,8 @@ def _orgs(text: str, original: str) -> list[Span]:
         words = m.group().split()
         while words and words[0] in _EN_ORG_FIRST:
             words = words[1:]
-        if len(words) >= 2:
+        # a department, not a place: Rheumatology Clinic, Cardiac Surgery, Pediatric Dermatology, Day Surgery
+        if len(words) >= 2 and not _EN_DEPARTMENT.search(words[0]) and not text.startswith((":", "："), m.end()):
             start = m.end() - len(" ".join(words)) if m.group().endswith(" ".join(words)) else m.start()
             spans.append(Span("org", start, m.end(), original[start : m.end()]))
     return spans
