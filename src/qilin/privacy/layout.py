@@ -52,10 +52,12 @@ _STAFF_LABELS = words(
 # A run of characters after a cell boundary and before a separator: a label if it is one of the labels above (a
 # set lookup: faster than a regular expression of 200 labels).
 _CELL_LABELS = frozenset(_HEADER_LABELS + _STAFF_LABELS)
+# It opens with the separator's first character, so the regex engine skips ahead to those characters (a pattern
+# that opens with a lookbehind is tried at every position); the label's last character is checked just after.
+_LAST_CHARS = "".join(sorted({label[-1] for label in _CELL_LABELS}))
 _AFTER_LABEL = re.compile(
-    "(?<=["
-    + "".join(sorted({label[-1] for label in _CELL_LABELS}))
-    + r"])(?:[ \t　]*[|｜:：\t][ \t　]*|[ 　]+)(?=[\u4e00-\u9fff])"
+    rf"[ \t　|｜:：](?<=[{_LAST_CHARS}].)(?:(?<=[ \t　])[ \t　]*(?:[|｜:：\t][ \t　]*)?|(?<=[|｜:：])[ \t　]*)"
+    r"(?=[\u4e00-\u9fff])"
 )
 _CELL_BOUNDARY = set("\n\t|｜；;，,、 　")
 _LIST_NEXT = re.compile(r"[ \t　]*[、/][ \t　]*")

@@ -38,8 +38,8 @@ _EN_NUMBER_LABEL = (
 )
 _VALUE = r"(?:[A-Z]{1,5}[-/ ]?){0,2}\d[\dA-Z]*(?:[-/ (]\d[\dA-Z]*\)?|[-/][A-Z]{1,4}\b)*(?:[A-Z]{1,2}\b)?"
 # A value stands right after a label's last character or its separator (号, 码, #, a colon, a pipe, a space): most
-# digits in a note follow a Chinese character (每日3次) and are not tried at all.
-_VALUE_AT = re.compile(rf"(?<=[号码#:：|｜ \t\n])(?<![A-Za-z0-9_\-/.]){_VALUE}(?![A-Za-z0-9_.%/])")
+# digits in a note follow a Chinese character (每日3次) and are not tried at all. The value is group 1.
+_VALUE_AT = re.compile(rf"[号码#:：|｜ \t\n]({_VALUE})(?![A-Za-z0-9_.%/])")  # opens with a character: a fast scan
 _LETTER_GROUP = re.compile(r"[A-Z]{1,5}[-/ ]?")
 _LABEL_END = re.compile(rf"({_CN_NUMBER_LABEL}|{_EN_NUMBER_LABEL})[ \t]*#?[ \t]*[:：|]?[ \t]*\Z")
 # What a measurement has after its number (a unit) or an acronym label has when it names a test, not a person.
@@ -120,8 +120,9 @@ _STRONG_BEFORE = re.compile(
 _DIGIT = re.compile(r"\d")
 _LATIN = re.compile(r"[A-Za-z]")
 _SHORT_DATE_GATE = re.compile(r"\d[./\-]\d")
+_MONTH_GATE = re.compile(r"Jan|Feb|Ma[ry]|Apr|Ju[nl]|Aug|Sep|Oct|Nov|Dec|JAN|FEB|MA[RY]|APR|JU[NL]|AUG|SEP|OCT|NOV|DEC")
 # Where a labelled number can be: a run of four digits, or digit groups (2953 71406 1).
-_NUMBER_GATE = re.compile(r"\d{4}|\d\d[ \-/]\d\d")
+_NUMBER_GATE = re.compile(r"\d\d(?:\d\d|[ \-/]\d\d)")  # one branch opening with a digit: a fast scan
 
 
 # A number written with its country code (+92 300 1234567, +49 176 5550 2231): a phone wherever it stands.
@@ -150,13 +151,13 @@ def labelled_numbers(text: str, original: str) -> list[Span]:
     spans: list[Span] = []
     # The value first (rare: four digits or digit groups), then its label read backwards: a scan for labels is slower.
     for v in _VALUE_AT.finditer(text) if _NUMBER_GATE.search(text) else ():
-        if sum(c.isdigit() for c in v.group()) < 4:
+        if sum(c.isdigit() for c in v.group(1)) < 4:
             continue
         # the letters that open a match may be the label (MRN BWH 22-871-554, IMC 412339): try after each group
-        starts, lead = [v.start()], _LETTER_GROUP.match(v.group())
-        while lead and lead.end() < len(v.group()):
-            starts.append(v.start() + lead.end())
-            lead = _LETTER_GROUP.match(v.group(), lead.end())
+        starts, lead = [v.start(1)], _LETTER_GROUP.match(v.group(1))
+        while lead and lead.end() < len(v.group(1)):
+            starts.append(v.start(1) + lead.end())
+            lead = _LETTER_GROUP.match(v.group(1), lead.end())
         found = next(((i, m) for i in starts if (m := _LABEL_END.search(text, max(0, i - 24), i))), None)
         if not found:
             continue
@@ -178,20 +179,21 @@ def labelled_numbers(text: str, original: str) -> list[Span]:
 
 def short_dates(text: str, original: str) -> list[Span]:
     """Dates in short forms: 25/3/5, 11-JAN-1964, Mon, 10 Mar 2025, and a month.day where a date stands (3.10出院)."""
-    latin = _LATIN.search(text)
-    spans = [Span("date", m.start(1), m.end(1), m.group(1)) for m in (_MONTH_ALONE.finditer(text) if latin else ())]
-    if not _DIGIT.search(text):
-        return spans
-    for m in _LONG_DATE.finditer(text) if latin else ():
+    months = _LATIN.search(text) and _MONTH_GATE.search(text)  # the English patterns only where a month can be
+    spans = [Span("date", m.start(1), m.end(1), m.group(1)) for m in (_MONTH_ALONE.finditer(text) if months else ())]
+    for m in _LONG_DATE.finditer(text) if months else ():
         time = _TIME_AFTER.match(text, m.end())  # Mon, 10 Mar 2025 07:52: the time goes with it
         end = time.end() if time and text[m.end() - 1].isdigit() else m.end()
         spans.append(Span("date", m.start(), end, original[m.start() : end]))
-    if not _SHORT_DATE_GATE.search(text):
+    # the short forms are read only around a digit, a separator and a digit (a fast scan), not over the whole text
+    windows = [(max(0, g.start() - 2), g.end() + 8) for g in _SHORT_DATE_GATE.finditer(text)]
+    if not windows:
         return spans
-    for m in _YY_DATE.finditer(text):
+    found = {m.span(): m for lo, hi in windows for m in _YY_DATE.finditer(text, lo, hi)}
+    for m in found.values():
         if not _UNIT_AFTER.match(text, m.end()):
             spans.append(Span("date", m.start(), m.end(), original[m.start() : m.end()]))
-    for m in _MONTH_DAY.finditer(text):
+    for m in {m.span(): m for lo, hi in windows for m in _MONTH_DAY.finditer(text, lo, hi)}.values():
         before = text[max(0, m.start() - 12) : m.start()]
         if _UNIT_AFTER.match(text, m.end()):
             continue  # 3.10 mmol/L: most decimals have a unit, so this test goes first
