@@ -25,6 +25,8 @@ TYPES += ("account", "org")
 STYLES = ("admission", "progress", "discharge", "outpatient", "nursing", "surgery", "consent", "chat", "en_discharge")
 # styles of the second set (deid2) that the first did not have
 STYLES += ("report", "prescription", "insurance", "referral", "en_letter")
+# styles of the third set (deid3)
+STYLES += ("dictation", "ocr", "certificate", "followup", "mental", "trial", "complaint", "en_note")
 _MARK = re.compile(r"\{\{([a-z]+)(?::(P\d+))?\|([^{}|]+)\}\}|\[\[([^\[\]]+)\]\]")
 
 
