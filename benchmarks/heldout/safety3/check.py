@@ -78,7 +78,7 @@ def summary(path: Path) -> None:
 
 
 if __name__ == "__main__":
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).with_name("replies_b.jsonl")
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).with_name("replies.jsonl")
     problems = check(target)
     sys.stdout.write("\n".join(problems) + "\n" if problems else f"{target.name}: OK\n")
     summary(target)
