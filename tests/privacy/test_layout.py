@@ -161,3 +161,10 @@ def test_organisations_by_more_suffixes_and_after_chinese_text() -> None:
 def test_departments_and_field_labels_are_not_organisations() -> None:
     for text in ("Rheumatology Clinic note", "Cardiac Surgery review", "Day Surgery unit", "申请医院：", "出生医院："):
         assert found(text, "org") == [], text
+
+
+def test_inverted_capitalised_names_and_pinyin_surnames_keep_persons_apart() -> None:
+    out, _ = deid_texts(["PATIENT NAME: WONG, Mei-Ling\nMs. Wong tolerated the procedure."])
+    assert out == ["PATIENT NAME: [NAME1]\nMs. [NAME1] tolerated the procedure."]
+    out, _ = deid_texts(["my father Zhang Guoqiang is here", "Contact: Zhang Meiling (daughter). Zhang Guoqiang ok"])
+    assert "[NAME1]" in out[0] and out[1].count("[NAME1]") == 1 and "[NAME2]" in out[1]

@@ -2,14 +2,11 @@
 
     find_names("患者王小明因发热入院，家属李华陪同")   # [Span("name", 2, 5, "王小明"), Span("name", 13, 15, "李华")]
 
-A Chinese name has no capital letters or spaces to find it by, so a rule needs a context:
-- a label or role before it (患者/家属/之子/医生/主刀：/一助：/姓名：/签字：/我叫 ...; a speaker label that opens a
-  line, 患者：, announces a name only when a name-shaped word stands alone after it: 患者：王小明，男);
-- a title after it (张建华主任, 王女士, and a bare surname: 张医生, 李护士长, 陈教授 mask the surname);
-- a sentence it opens as a subject with sex or age (刘洋，男，32岁), a signature verb after it (刘刚签字), 张某某.
-Where a given name ends (one character or two) is decided by jieba's segmentation of the few characters after the
-surname. A candidate that opens a medical word (唐氏, 马方综合征, 高钾血症, 左下肢: not_names.txt and the knowledge
-base) or a common word is no name. A role hint (patient, family, staff, polite) lets record.py read 赵女士 as 赵丽颖.
+A Chinese name needs a context: a label or role before it (患者/家属/之子/医生/主刀：/姓名：/我叫; 患者： opening a line
+only if a name stands alone after it), a title after it (张医生 masks 张), a sentence it opens with sex or age (刘洋，
+男，32岁), a signature verb after it (刘刚签字), 张某某. jieba's segmentation decides where a given name ends. A word
+opening a medical term (唐氏, 高钾血症: not_names.txt, the knowledge base) or a common word is no name. Role hints
+(patient, family, staff, polite) let record.py read 赵女士 as 赵丽颖.
 """
 
 from __future__ import annotations
@@ -390,10 +387,13 @@ def find_names(text: str, known: tuple[str, ...] = ()) -> list[Span]:
     if re.search("[\u4e00-\u9fff]", text):
         spans += _label_names(text) + _title_names(text) + _context_names(text) + _cell_names(text)
     values = {s.value for s in spans} | set(known)
-    for value in values | {v.split()[0] for v in values if v.isascii() and v.count(" ") == 1 and v[2:3].islower()}:
+    firsts = {v.split()[0] for v in values if v.isascii() and v.count(" ") == 1 and v[2:3].islower()} - values
+    for value in values | firsts:
         if is_surname_only(value) or len(value) < 2:
             continue
-        pattern = rf"\b{re.escape(value)}\b" if value.isascii() else re.escape(value)
+        # a first name alone, not one opening another full name (Lin of Lin Guoqiang in Lin Yuefang: pinyin)
+        tail = r"(?![ \t]+[A-Z][a-z])" if value in firsts else ""
+        pattern = rf"\b{re.escape(value)}\b{tail}" if value.isascii() else re.escape(value)
         for m in re.finditer(pattern, text):
             if value.isascii() or not medical_word_from(text, m.start(), len(value) + 1):  # 甘露 in 甘露醇
                 spans.append(Span("name", m.start(), m.end(), value))

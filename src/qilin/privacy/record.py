@@ -141,6 +141,8 @@ def find_record_phi(texts: list[str]) -> list[list[Span]]:
 def _family_name(value: str) -> str:
     """The surname of a full name (王 of 王小明, Smith of John Smith), or '' for a bare surname."""
     if value.isascii():
+        if "," in value:  # CHEN, Wei-Ling and Doe, John: the surname comes first (Ms. Chen is CHEN, Wei-Ling)
+            return value.split(",")[0].strip().title()
         words = value.split()
         return words[-1] if len(words) > 1 else ""
     s = surname_length(value, 0)
