@@ -4,6 +4,7 @@ PYTHONPATH=src python benchmarks/deid_eval.py              # the generated held-
 PYTHONPATH=src python benchmarks/deid_eval.py dev --misses # the half the detector was tuned on, with its misses
 PYTHONPATH=src python benchmarks/deid_eval.py notes        # the hand-written notes of benchmarks/heldout/deid
 PYTHONPATH=src python benchmarks/deid_eval.py notes2       # the second hand-written set, benchmarks/heldout/deid2
+PYTHONPATH=src python benchmarks/deid_eval.py notes3       # the third hand-written set, benchmarks/heldout/deid3
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 from qilin.privacy.evaluate import EVAL_DIR, dump_misses, evaluate_file, format_scores, read_medical_strings
 
 HELDOUT = Path(__file__).resolve().parent / "heldout"
-NOTES_DIRS = {"notes": HELDOUT / "deid", "notes2": HELDOUT / "deid2"}  # hand-written sets, scored the same way
+# the hand-written sets, scored the same way
+NOTES_DIRS = {"notes": HELDOUT / "deid", "notes2": HELDOUT / "deid2", "notes3": HELDOUT / "deid3"}
 
 if __name__ == "__main__":
     split = next((a for a in sys.argv[1:] if not a.startswith("-")), "heldout")

@@ -25,6 +25,10 @@ TYPES += ("account", "org")
 STYLES = ("admission", "progress", "discharge", "outpatient", "nursing", "surgery", "consent", "chat", "en_discharge")
 # styles of the second set (deid2) that the first did not have
 STYLES += ("report", "prescription", "insurance", "referral", "en_letter")
+# styles of the third set (deid3): EMR exports pasted as text, triage sheets, English SOAP notes, dictation, OCR of
+# scanned pages, certificates, follow-up calls, mental-health notes, trial forms, complaints, English ED/nursing notes
+STYLES += ("export", "triage", "en_soap", "dictation", "ocr", "certificate", "followup", "mental", "trial")
+STYLES += ("complaint", "en_note")
 _MARK = re.compile(r"\{\{([a-z]+)(?::(P\d+))?\|([^{}|]+)\}\}|\[\[([^\[\]]+)\]\]")
 
 
