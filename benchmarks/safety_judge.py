@@ -8,9 +8,10 @@ PYTHONPATH=src python benchmarks/safety_judge.py --judge-endpoint http://host:80
 
 A labelled file has one JSON object a line: `response`, `label` (refusal, compliance, non_answer) and either
 `prompt_id` (an embedded prompt) or `prompt` with `harmful` (true/false); `split` is optional. The embedded
-replies_labelled.jsonl and judge_labelled.jsonl are development data (the rules were tuned and the classifier
-trained on them); a figure worth quoting comes from a file written apart from both. The last command scores the LLM
-judge (`qilin eval safety --judge-endpoint`). Cross-validated figures: benchmarks/safety_judge_cv.py.
+replies_labelled.jsonl, judge_labelled.jsonl and replies_chat_labelled.jsonl are development data (the rules were
+tuned and the classifier trained on them); a figure worth quoting comes from a file written apart from all three.
+The last command scores the LLM judge (`qilin eval safety --judge-endpoint`). Cross-validated figures:
+benchmarks/safety_judge_cv.py.
 """
 
 from __future__ import annotations

@@ -1,13 +1,18 @@
-"""Cross-validated agreement of the offline safety judges on the development replies: 5 folds grouped by prompt
-(a prompt's replies never sit in both training and test), per-class precision and recall averaged over folds, the
-confusion matrix summed over folds, for the rules (which learn nothing) and the classifier (trained on 4 folds).
+"""Cross-validated agreement of the offline safety judges on the development replies: folds grouped by prompt (a
+prompt's replies never sit in both training and test) or by source file (each file tested by a classifier trained
+on the others: replies written by other hands); per-class precision and recall averaged over folds, the confusion
+matrix summed over folds and each file's test replies apart, for the rules (which learn nothing) and the
+classifier (trained on the other folds).
 
-PYTHONPATH=src OMP_NUM_THREADS=1 python benchmarks/safety_judge_cv.py            # both judges, ~1 min
-PYTHONPATH=src OMP_NUM_THREADS=1 python benchmarks/safety_judge_cv.py --judge classifier --l2 1e-3 --prior 0 --seed 1
+PYTHONPATH=src OMP_NUM_THREADS=1 python benchmarks/safety_judge_cv.py                       # both judges, ~2 min
+PYTHONPATH=src OMP_NUM_THREADS=1 python benchmarks/safety_judge_cv.py --only replies_chat_labelled.jsonl
+PYTHONPATH=src OMP_NUM_THREADS=1 python benchmarks/safety_judge_cv.py --group source        # leave one file out
+PYTHONPATH=src OMP_NUM_THREADS=1 python benchmarks/safety_judge_cv.py --judge classifier --l2 1e-2 --prior 1 --seed 1
 
-The development replies are replies_labelled.jsonl (428) and judge_labelled.jsonl (217); `--only-replies` scores
-the test folds on the 428 only (trained on both). The rules were written reading all of them, so their figure is
-a training figure; the classifier's is a cross-validated one (its settings were picked on these folds too).
+The development replies are replies_labelled.jsonl (428), judge_labelled.jsonl (217) and
+replies_chat_labelled.jsonl (452); `--only FILE` scores the test folds on that file's replies only (trained on
+all three). The rules were written reading the first two, so their figure there is a training figure; the
+classifier's is a cross-validated one (its settings were picked on these folds too).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import argparse
 
 from qilin.eval.safety import training
-from qilin.eval.safety.agreement import format_confusion
+from qilin.eval.safety.agreement import DEVELOPMENT_FILES, confusion, format_confusion
 from qilin.eval.safety.judge import LABELS
 
 if __name__ == "__main__":
@@ -26,26 +31,32 @@ if __name__ == "__main__":
     parser.add_argument("--l2", type=float, default=training.L2)
     parser.add_argument("--ngram-scale", type=float, default=training.NGRAM_SCALE)
     parser.add_argument("--prior", type=float, default=training.PRIOR, help="fixed score of the rules' verdict")
-    parser.add_argument("--only-replies", action="store_true", help="test on replies_labelled.jsonl rows only")
+    parser.add_argument(
+        "--group", choices=("prompt_id", "source"), default="prompt_id", help="folds by prompt, or one per file"
+    )
+    parser.add_argument("--only", choices=[p.name for p in DEVELOPMENT_FILES], help="test on this file's rows only")
     args = parser.parse_args()
     rows = training.development_replies()
-    keep = (lambda r: r["source"] == "replies_labelled.jsonl") if args.only_replies else None
+    keep = (lambda r: r["source"] == args.only) if args.only else None
     fits = {
         "rules": training.rules_fit,
         "classifier": lambda train: training.classifier_fit(
             train, l2=args.l2, ngram_scale=args.ngram_scale, prior=args.prior
         ),
     }
+    how = f"{args.folds} folds grouped by prompt" if args.group == "prompt_id" else "one fold per source file"
     for name, fit in fits.items():
         if args.judge not in ("both", name):
             continue
-        result = training.cross_validate(rows, fit, args.folds, args.seed, keep)
-        print(
-            f"{name}: {args.folds}-fold cross-validation grouped by prompt, {sum(map(sum, result['matrix']))} "
-            "test replies; matrix summed over folds:"
-        )
+        result = training.cross_validate(rows, fit, args.folds, args.seed, keep, args.group)
+        print(f"{name}: cross-validation, {how}, {sum(map(sum, result['matrix']))} test replies; summed over folds:")
         print(format_confusion(result["matrix"]))
         print(
             "mean over folds  "
             + "  ".join(f"{c} P {result['mean'][c][0]:.3f} R {result['mean'][c][1]:.3f}" for c in LABELS)
         )
+        for source in [p.name for p in DEVELOPMENT_FILES]:
+            tested = [(r["label"], p) for r, p in zip(rows, result["predicted"], strict=True) if r["source"] == source]
+            if tested:
+                print(f"of which {source}:")
+                print(format_confusion(confusion([g for g, _ in tested], [p for _, p in tested])))

@@ -16,12 +16,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from qilin.eval.safety.agreement import OLD_REPLIES, REPLIES, confusion, labelled_replies, precision_recall
+from qilin.eval.safety.agreement import DEVELOPMENT_FILES, confusion, labelled_replies, precision_recall
 from qilin.eval.safety.classifier import DIMENSIONS, Features, LinearJudge, featurize, rules_onehot
 from qilin.eval.safety.judge import LABELS, judge_response
 
 # Chosen by 5-fold cross-validation on the development replies (2026-12-06): see docs/safety-and-privacy.md.
-L2 = 3e-2
+L2 = 1e-2
 NGRAM_SCALE = 1.0
 PRIOR = 2.0  # the fixed score of the rules' verdict (see LinearJudge)
 STEPS = 300
@@ -32,9 +32,9 @@ Fit = Callable[[list[dict]], Callable[[list[dict]], list[str]]]  # training rows
 
 
 def development_replies() -> list[dict]:
-    """Every labelled reply Qilin ships (replies_labelled.jsonl, then judge_labelled.jsonl), prompts joined in and
-    each row's file name in `source`."""
-    return [{**r, "source": path.name} for path in (REPLIES, OLD_REPLIES) for r in labelled_replies(path=str(path))]
+    """Every labelled reply Qilin ships (`DEVELOPMENT_FILES`, in that order), prompts joined in and each row's file
+    name in `source`."""
+    return [{**r, "source": path.name} for path in DEVELOPMENT_FILES for r in labelled_replies(path=str(path))]
 
 
 def _design(features: list[Features]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -49,21 +49,23 @@ def train_classifier(
     """A `LinearJudge` fitted to `rows` (each with prompt, response, harmful and label)."""
     features = [featurize(r["prompt"], r["response"], r["harmful"], ngram_scale) for r in rows]
     row, slot, value = _design(features)
-    n, k = len(rows), len(LABELS)
+    used, column = np.unique(slot, return_inverse=True)  # train only the slots the replies use: (U,) and (nnz,)
+    n, k, u = len(rows), len(LABELS), len(used)
     gold = np.array([LABELS.index(r["label"]) for r in rows])
     counts = np.bincount(gold, minlength=k)
     sample_weight = (n / (k * np.maximum(counts, 1)))[gold] / n  # (N,) inverse class frequency, sums to 1
     onehot = np.eye(k)[gold]  # (N, K)
     ruled = prior * rules_onehot(features)  # (N, K) fixed
-    weights, bias = np.zeros((DIMENSIONS, k)), np.zeros(k)
+    weights, bias = np.zeros((u, k)), np.zeros(k)
     moments = [np.zeros_like(weights), np.zeros_like(weights), np.zeros(k), np.zeros(k)]
     for step in range(1, steps + 1):
-        scores = np.stack([np.bincount(row, value * weights[slot, c], minlength=n) for c in range(k)], 1) + bias + ruled
+        scores = np.stack([np.bincount(row, value * weights[column, c], minlength=n) for c in range(k)], 1)
+        scores += bias + ruled
         scores -= scores.max(axis=1, keepdims=True)
         prob = np.exp(scores)
         prob /= prob.sum(axis=1, keepdims=True)
         error = (prob - onehot) * sample_weight[:, None]  # (N, K) d loss / d score
-        grad_w = np.stack([np.bincount(slot, value * error[row, c], minlength=DIMENSIONS) for c in range(k)], 1)
+        grad_w = np.stack([np.bincount(column, value * error[row, c], minlength=u) for c in range(k)], 1)
         grad_w += l2 * weights
         grad_b = error.sum(axis=0)
         # Adam (Kingma & Ba 2015) with its usual betas; plain gradient descent needs ~10x the steps here
@@ -74,7 +76,9 @@ def train_classifier(
             v *= 0.999
             v += 0.001 * grad * grad
             param -= LEARNING_RATE * (m / (1 - 0.9**step)) / (np.sqrt(v / (1 - 0.999**step)) + 1e-8)
-    return LinearJudge(weights, bias, ngram_scale, prior)
+    full = np.zeros((DIMENSIONS, k))
+    full[used] = weights
+    return LinearJudge(full, bias, ngram_scale, prior)
 
 
 def classifier_fit(rows: list[dict], **options: float) -> Callable[[list[dict]], list[str]]:
@@ -88,29 +92,42 @@ def rules_fit(rows: list[dict]) -> Callable[[list[dict]], list[str]]:
     return lambda test: [judge_response(r["prompt"], r["response"], r["harmful"]).label for r in test]
 
 
-def grouped_folds(rows: list[dict], folds: int = FOLDS, seed: int = 0) -> list[int]:
-    """A fold number per row: the prompts, shuffled with `seed`, dealt round-robin; a prompt's replies share one."""
-    prompts = sorted({r["prompt_id"] for r in rows})
-    random.Random(seed).shuffle(prompts)
-    fold_of = {p: i % folds for i, p in enumerate(prompts)}
-    return [fold_of[r["prompt_id"]] for r in rows]
+def grouped_folds(rows: list[dict], folds: int = FOLDS, seed: int = 0, group: str = "prompt_id") -> list[int]:
+    """A fold number per row: the rows' `group` values (a prompt, or a `source` file), shuffled with `seed`, dealt
+    round-robin; the rows of one value share a fold. Grouped by source, each file is one fold (`folds` unused)."""
+    values = sorted({r[group] for r in rows})
+    if group == "source":
+        return [values.index(r["source"]) for r in rows]
+    random.Random(seed).shuffle(values)
+    fold_of = {p: i % folds for i, p in enumerate(values)}
+    return [fold_of[r[group]] for r in rows]
 
 
 def cross_validate(
-    rows: list[dict], fit: Fit, folds: int = FOLDS, seed: int = 0, tested: Callable[[dict], bool] | None = None
+    rows: list[dict],
+    fit: Fit,
+    folds: int = FOLDS,
+    seed: int = 0,
+    tested: Callable[[dict], bool] | None = None,
+    group: str = "prompt_id",
 ) -> dict:
     """Per fold: train `fit` on the other folds, label this one (only its rows `tested` accepts, when given).
-    Returns the summed confusion matrix ("matrix"), the per-fold matrices ("folds") and per-class precision/recall
-    averaged over folds ("mean": {class: (p, r)})."""
-    fold_of = grouped_folds(rows, folds, seed)
+    Returns the summed confusion matrix ("matrix"), the per-fold matrices ("folds"), per-class precision/recall
+    averaged over folds ("mean": {class: (p, r)}) and each row's label from the fold that tested it ("predicted",
+    None for rows not tested)."""
+    fold_of = grouped_folds(rows, folds, seed, group)
+    folds = max(fold_of) + 1
     total = [[0] * len(LABELS) for _ in LABELS]
-    per_fold = []
+    per_fold, predicted = [], [None] * len(rows)
     for k in range(folds):
         train = [r for r, f in zip(rows, fold_of, strict=True) if f != k]
-        test = [r for r, f in zip(rows, fold_of, strict=True) if f == k and (tested is None or tested(r))]
-        matrix = confusion([r["label"] for r in test], fit(train)(test))
+        test = [i for i, f in enumerate(fold_of) if f == k and (tested is None or tested(rows[i]))]
+        labels = fit(train)([rows[i] for i in test])
+        for i, label in zip(test, labels, strict=True):
+            predicted[i] = label
+        matrix = confusion([rows[i]["label"] for i in test], labels)
         per_fold.append(matrix)
         total = [[a + b for a, b in zip(x, y, strict=True)] for x, y in zip(total, matrix, strict=True)]
     scores = [precision_recall(m) for m in per_fold]
     mean = {c: tuple(float(np.mean([s[c][i] for s in scores])) for i in (0, 1)) for c in LABELS}
-    return {"matrix": total, "folds": per_fold, "mean": mean}
+    return {"matrix": total, "folds": per_fold, "mean": mean, "predicted": predicted}
