@@ -18,7 +18,7 @@ from qilin.privacy.evaluate import (
     read_labelled,
     read_medical_strings,
 )
-from qilin.privacy.replace import RecordMasker
+from qilin.privacy.record import RecordMasker
 from qilin.privacy.spans import Span
 
 STRICT = ("id", "phone", "email", "record", "card")  # recall >= 0.98

@@ -31,7 +31,7 @@ def test_accounts_user_names_nicknames_and_public_accounts() -> None:
 
 def test_dates_with_two_digit_years_and_ordinals() -> None:
     assert found("Admitted 2/7/23, d/c 2/11/23.", "date") == ["2/7/23", "2/11/23"]
-    assert found("seen on the 3rd of March, 2022 with", "date") == ["3rd of March, 2022"]
+    assert found("seen on the 3rd of March, 2022 with", "date") == ["the 3rd of March, 2022"]
     # blood pressure and ratios are no dates
     assert found("BP 120/80, ratio 1/3, dose 2/3 tablet", "date") == []
 

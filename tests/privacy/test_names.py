@@ -156,7 +156,7 @@ def test_one_placeholder_per_person_across_fields() -> None:
 def test_chat_turns_bare_surnames_after_labels_and_inverted_english_names() -> None:
     assert names("医：你叫什么名字？\n患：蔡明亮。\n医：哪里不舒服？\n患：拉肚子。") == ["蔡明亮"]
     assert names("执行护士：童\n会诊意见：同意。神经内科 阮文杰") == ["童", "阮文杰"]
-    assert names("Name: Doe, John    DOB: 01/15/1950\nLinda Park, 45F, POD#2") == ["Doe", "John", "Linda Park"]
+    assert names("Name: Doe, John    DOB: 01/15/1950\nLinda Park, 45F, POD#2") == ["Doe, John", "Linda Park"]
 
 
 def test_accounts_need_an_ascii_id_or_a_colon() -> None:

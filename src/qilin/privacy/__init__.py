@@ -5,9 +5,8 @@ deid_texts(["患者王小明头痛"])                        # (["患者[姓名1
 """
 
 from qilin.privacy.detect import detect_phi
-from qilin.privacy.files import deid_files, scan_file
+from qilin.privacy.files import PhiReport, deid_files, scan_file
 from qilin.privacy.record import deid_texts
-from qilin.privacy.report import PhiReport
 from qilin.privacy.spans import TYPES, Span
 
 __all__ = ["TYPES", "PhiReport", "Span", "deid_files", "deid_texts", "detect_phi", "scan_file"]

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import re
 
+from qilin.privacy.layout import layout_names
 from qilin.privacy.names import find_names
+from qilin.privacy.shapes import fill_gaps, international_phones, labelled_numbers, places, short_dates, user_names
 from qilin.privacy.spans import Span, halfwidth, id_check_char
 
 _ND = r"(?<![0-9A-Za-z])"  # no digit or letter before
 _NA = r"(?![0-9A-Za-z])"  # none after
-_COLON = r"\s*[:：#】\]]?\s*(?:为|是)?\s*"  # 住院号：, 【住院号】, MRN #
+_COLON = r"\s*[:：#】\]|｜]?\s*(?:为|是)?\s*"  # 住院号：, 【住院号】, MRN #, 住院号|123 (a table's cell)
 
 _ID_LABEL = r"(?:身份证(?:号码|号)?|证件号(?:码)?|公民身份号码|(?i:id\s*(?:card\s*)?(?:no\.?|number)|national id))"
 _ID_SHAPE = r"\d{6}\s?\d{8}\s?\d{3}[0-9Xx]"
@@ -39,9 +41,9 @@ _SERVICE = r"[48]00[\s-]?\d{3}[\s-]?\d{4}"  # 400-820-1199, 800 numbers
 _EXTENSION = r"(?:\s*(?:转|分机|(?i:ext\.?|x))\s*\d{1,5}|-\d{1,5})?"
 _PHONE = re.compile(rf"(?<![0-9A-Za-z+])(?:{_MOBILE}|{_LANDLINE}|{_US_PHONE}|{_SERVICE}){_EXTENSION}{_NA}")
 _PHONE_LABELLED = re.compile(
-    r"(?:电话|手机|联系方式|座机|来电|(?i:tel|phone|mobile|cell))(?:号码)?"
+    r"(?:电话|手机|联系方式|座机|来电|传真|(?i:tel|phone|mobile|cell|fax(?: to)?|contact|ph)|\bHP)(?:号码)?"
     + _COLON
-    + r"(\+?[\d(][\d\s()\-]{5,18}\d)"
+    + r"(\+?[\d(](?:[\d()\-]|[ ](?=[\d(])){5,18}\d)"  # one space between groups: a date may follow
     + _NA
 )
 
@@ -59,16 +61,17 @@ _RECORD = re.compile(
     r"超声号|病理号|检验号|放射号|CT号|MRI?号|X线号|心电图号|内镜号|胃镜号|标本号|申请单号|条码号|ID号|流水号|"
     r"体检号|(?<![\u4e00-\u9fff])(?:(?!药|械|设备|耗材|批|产品|试剂|型)[\u4e00-\u9fff]){1,4}(?:编号|单号)|"
     r"(?i:mrn|medical record (?:number|no\.?)|acct\.?\s*#?|account\s+(?:no\.?|number|#)|"
-    r"(?:encounter|visit|admission|accession|hospital|case|chart|patient|unit|ur|health\s+record)\s+(?:no\.?|number|#|id)))"
-    + _COLON
-    + rf"([A-Za-z]{{0,4}}-?\d[0-9A-Za-z\-]{{3,20}}){_NA}"
+    r"(?:encounter|visit|admission|accession|hospital|case|chart|patient|unit|ur|health\s+record)\s+(?:no\.?|number|"
+    r"#|id)))" + _COLON + rf"([A-Za-z]{{0,4}}-?\d[0-9A-Za-z\-]{{3,20}}){_NA}"
 )
 
 # Insurance and medical cards (typed card, as bank cards): labelled, letters and digits.
 _CARD_LABELLED = re.compile(
     r"(?:医保卡号?|医保号|医保编号|社保卡号?|社会保障卡号?|就诊卡号?|医疗卡号|健康卡号?|诊疗卡号?|农合(?:证)?号|"
-    r"医疗保险(?:卡)?号|保险单?号|保单(?:编)?号|(?<![银行])卡号|(?i:insurance(?:\s+(?:id|card|policy))?\s*(?:no\.?|number|#|id)?|member\s+id|"
-    r"policy\s+(?:no\.?|number)|medicare\s+(?:no\.?|number|id)|medicaid\s+(?:no\.?|number|id)))"
+    r"医疗保险(?:卡)?号|保险单?号|保单(?:编)?号|(?<![银行])卡号|(?i:insurance(?:\s+(?:id|card|policy))?\s*(?:no\.?|number|#|id)?|"
+    r"member\s+id|"
+    r"policy\s+(?:no\.?|number)|medicare(?:\s+(?:no\.?|number|id|card))?|medicaid\s+(?:no\.?|number|id)|phn|"
+    r"health\s+card))"
     + _COLON
     + rf"([A-Za-z]{{0,4}}-?[0-9](?:[0-9A-Za-z\-]|[ ](?=\d)){{4,28}}){_NA}"  # 就诊卡：6217 0012 3456 7788
 )
@@ -79,7 +82,7 @@ _ACCOUNT_LABEL = (
     r"(?i:skype|telegram|line\s*id|twitter|instagram))"
 )
 # An id is ASCII (微信随访, QQ群 are no ids); a Weibo or Douyin handle may be Chinese, after a colon only.
-_ACCOUNT = re.compile(_ACCOUNT_LABEL + _COLON + r"(?:is\s+)?(@?[A-Za-z0-9][A-Za-z0-9_\-]{3,29})(?![A-Za-z0-9_\-])")
+_ACCOUNT = re.compile(_ACCOUNT_LABEL + _COLON + r"(?:is\s+)?(@?[A-Za-z0-9][A-Za-z0-9_\-]{3,29})(?![A-Za-z0-9_\-/年月])")
 _HANDLE = re.compile(
     r"(?:微博|抖音|快手|小红书)(?:号|账号|昵称|ID)?\s*(?:[:：]\s*|是|为)\s*(@?[\u4e00-\u9fffA-Za-z0-9_\-]{2,30})"
 )
@@ -98,6 +101,7 @@ _ACCOUNT_GATE = re.compile(_ACCOUNT_LABEL)
 # Hospitals and clinics: a proper name before a facility word. Generic ones (当地医院, 上级医院, 我院) are not.
 _ORG_SUFFIX = re.compile(
     r"(?:医院|卫生院|卫生服务中心|卫生服务站|保健院|诊所|门诊部|医学中心|疾病预防控制中心|疾控中心|血液中心|急救中心|"
+    r"(?:防治|卫生|研究|眼科|肿瘤|评估|诊疗|医疗|检测|检验)中心|防治所|"
     r"(?<=[\u4e00-\u9fff]{2})[一二三四五六七八九]院|体检中心|康复中心|养老院|敬老院|护理院|大药房|药店|"
     # workplaces and schools: a proper name before them too (not 初中学历, 小学文化)
     r"有限公司|有限责任公司|公司|集团|幼儿园|研究所|研究院|[中小]学(?!历|文化|生|时|期|阶段|以|毕业|程度|水平)|"
@@ -130,15 +134,20 @@ _ORG_GENERIC = re.compile(
 # A proper name before a facility word, on one line (a name on the line above is no part of it): Riverside Family
 # Medicine, Maple Grove Nursing Home, Sunrise Senior Living; and University of Michigan.
 _EN_ORG = re.compile(
-    r"\b(?:St\.?[ \t]+)?(?:(?:[A-Z][a-z'’]+|of|and|&)[ \t]+){0,5}[A-Z][a-z'’]+[ \t]+"
-    r"(?:Hospital|Medical Center|Medical Centre|Clinic|Health Center|Health System|Infirmary|Cancer Center|"
+    r"(?<![A-Za-z])(?:St\.?[ \t]+)?(?:(?:[A-Z][a-z'’]+|of|and|&)[ \t]+){0,5}[A-Z][a-z'’]+[ \t]+"  # 我是Mayo Clinic
+    r"(?:Hospitals?(?:[ \t]+(?:Center|Centre))?(?:[ \t]+of(?:[ \t]+[A-Z][a-z]+){1,2})?|Medical Center|Medical Centre|"
+    r"Clinic|Health Centre|Health Center|Health System|Infirmary|Cancer Center|Surgical Center|Burn Center|Centre|"
+    r"Surgery|Pediatrics|Paediatrics|Dermatology|Home Infusion|Rehabilitation Centre|"
     r"Children's Hospital|Family Practice|Family Medicine|Associates|School|University|College|Medical Group|"
     r"Physicians Group|Partners|Nursing Home|Care Home|Care Center|Rehabilitation Center|Senior Living|"
-    r"Assisted Living|Hospice|Pharmacy|Urgent Care|Inc\.|LLC|Ltd\.?|Corporation)\b"
+    r"Assisted Living|Hospice|Pharmacy|Urgent Care|Inc\.|LLC|Ltd\.?|Corporation)(?![A-Za-z])"
     r"|\b(?:University|College) of(?:[ \t]+[A-Z][a-z]+){1,3}"
 )
 _EN_ORG_FIRST = {"The", "A", "An", "Our", "This", "That", "Local", "General", "Outside", "Community", "Emergency"}
 _EN_ORG_FIRST |= {"Department", "Dept", "Division", "Service", "Unit", "Section", "Internal", "Family", "Of"}
+_EN_DEPARTMENT = re.compile(
+    r"(?:ology|ic|ac|al|ary|ive|ics|International|Day|Hand|Minor|Major|Private|Mohs|Laser|Eye)$"
+)
 
 _MONTHS = (
     r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|"
@@ -184,8 +193,8 @@ _PROVINCE = (
     r"(?:北京|上海|天津|重庆)市|(?:河北|山西|辽宁|吉林|黑龙江|江苏|浙江|安徽|福建|江西|山东|河南|湖北|湖南|广东|海南|四川|贵州|云南|"
     r"陕西|甘肃|青海|台湾)省|(?:内蒙古|广西壮族|西藏|宁夏回族|新疆维吾尔)自治区|(?![在住于到至从是为的和及与])[\u4e00-\u9fff]{2,3}市(?=[\u4e00-\u9fff]{1,5}[区县])"
 )
-_ADDRESS_UNIT = r"[\u4e00-\u9fff]{1,8}?(?:市|区|县|镇|乡|村|路|街|大道|巷|弄|小区|花园|苑|大厦|广场)"
-_ADDRESS_NUMBER = r"[0-9\-]+(?:号院|号楼|号|栋|幢|楼|单元|层|室)"
+_ADDRESS_UNIT = r"[\u4e00-\u9fff]{1,8}?(?:市|区|县|镇|乡|村|路|街|大道|巷|弄|小区|花园|苑|大厦|广场|里|街道)"
+_ADDRESS_NUMBER = r"[0-9\-]+(?:号院|号楼|号|栋|幢|楼|单元|层|室|弄|门)"
 _ADDRESS = re.compile(rf"(?:{_PROVINCE})(?:{_ADDRESS_UNIT}|{_ADDRESS_NUMBER})+(?:(?<=单元|号楼)\d+室?)?")
 # A housing estate with its building (幸福小区5栋1单元301): the number after it is what makes it an address; the name
 # before it starts after the last function word (患者家住幸福小区 -> 幸福小区).
@@ -201,9 +210,16 @@ _STATES += " VT VA WA WV WI WY DC"
 _STATE = "(?:" + _STATES.replace(" ", "|") + ")"
 _EN_CITY = re.compile(rf"\b[A-Z][a-z]+(?: [A-Z][a-z]+)?, {_STATE}\b(?! ?\d{{1,4}}\b| ?\d+-)(?: \d{{5}}(?:-\d{{4}})?)?")
 _EN_ADDRESS = re.compile(
-    r"\b\d{1,5}\s+(?:[NSEW]\.?\s+)?(?:(?:[A-Z][a-z]+|\d{1,3}(?:st|nd|rd|th))\s+){1,3}(?:Street|St\.?|Avenue|Ave\.?|Road|Rd\.?|Boulevard|Blvd\.?|Lane|Ln\.?|"
-    r"Drive|Dr\.|Court|Ct\.?|Way|Place|Pl\.?|Close|Crescent|Terrace|Circle|Parkway|Highway|Hwy|Square|Trail|Mews)(?:,?\s+(?:Apt|Suite|Unit)\.?\s*\w+)?(?:,\s*[A-Z][a-z]+(?:\s[A-Z][a-z]+)?)?"
-    r"(?:,\s*[A-Z]{2})?(?:\s+\d{5}(?:-\d{4})?)?"
+    r"(?:\b(?:Flat|Apt|Unit|Blk|Block)\.?[ \t]*\w+,?[ \t]+)?\b\d{1,5}\s+(?:[NSEW]\.?\s+)?(?:(?:[A-Z][a-z]+|"
+    r"\d{1,3}(?:st|nd|rd|th))\s+){1,3}"
+    r"(?:Street|St\.?|Avenue|Ave\.?|Road|Rd\.?|Boulevard|Blvd\.?|Lane|Ln\.?|Drive|Dr\.|Dr(?=,)|Court|Ct\.?|Way|Place|"
+    r"Pl\.?|"
+    r"Close|Crescent|Terrace|Circle|Parkway|Highway|Hwy|Square|Trail|Mews)(?:[ \t]+[NSEW]\b|[ \t]+\d{1,3}\b)?"
+    r"(?:,?\s+(?:Apt|Suite|Unit|#)\.?\s*[\w-]+)?(?:,\s*[A-Z][a-z]+(?:\s[A-Z][a-z]+)?(?:[ \t]+\d{1,2}\b(?![ \t]*\d))?)?"
+    r"(?:,?[ \t]*[A-Z]{2,3}\b)?(?:[ \t]+(?:\d{4,5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2})\b)?"
+    # a street with no number, a town and a UK postcode (Praed Street, London W2 1NY)
+    r"|\b[A-Z][a-z]+[ \t]+(?:Street|Road|Lane|Avenue|Close|Crescent|Terrace),[ \t]*[A-Z][a-z]+[ "
+    r"\t]+[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2}\b"
 )
 
 # Which span wins where two overlap: shapes with a check or a label before free-form guesses.
@@ -332,7 +348,7 @@ def _orgs(text: str, original: str) -> list[Span]:
         opener = _ORG_OPENER.match(text, start, m.start())
         start = opener.end() if opener else start
         prefix = text[start : m.start()]
-        if len(prefix) >= 2 and not _ORG_GENERIC.match(prefix):
+        if len(prefix) >= 2 and not _ORG_GENERIC.match(prefix) and not text.startswith((":", "："), m.end()):
             spans.append(Span("org", start, m.end(), original[start : m.end()]))
     for m in _WORKPLACE.finditer(text) if "单位" in text or "职于" in text or "Employ" in text or "ork" in text else ():
         g = 1 if m.group(1) else 2
@@ -342,7 +358,8 @@ def _orgs(text: str, original: str) -> list[Span]:
         words = m.group().split()
         while words and words[0] in _EN_ORG_FIRST:
             words = words[1:]
-        if len(words) >= 2:
+        # a department, not a place: Rheumatology Clinic, Cardiac Surgery, Pediatric Dermatology, Day Surgery
+        if len(words) >= 2 and not _EN_DEPARTMENT.search(words[0]) and not text.startswith((":", "："), m.end()):
             start = m.end() - len(" ".join(words)) if m.group().endswith(" ".join(words)) else m.start()
             spans.append(Span("org", start, m.end(), original[start : m.end()]))
     return spans
@@ -361,5 +378,9 @@ def detect_phi(text: str, known_names: tuple[str, ...] = ()) -> list[Span]:
     """Typed PHI spans of `text`, non-overlapping, in order; `known_names` are names found elsewhere in the record."""
     half = halfwidth(text)
     spans = _candidates(half, text)
-    spans += [Span("name", s.start, s.end, text[s.start : s.end], s.role) for s in find_names(half, known_names)]
-    return resolve_overlaps(spans)
+    laid_out = layout_names(half)  # their values are searched for in the rest of the text too
+    known = known_names + tuple({s.value for s in laid_out if len(s.value) > 1}) if laid_out else known_names
+    names = laid_out + find_names(half, known)
+    spans += [Span("name", s.start, s.end, text[s.start : s.end], s.role) for s in names]
+    spans += short_dates(half, text) + international_phones(half, text) + places(half, text) + user_names(half, text)
+    return resolve_overlaps(fill_gaps(spans, labelled_numbers(half, text)))

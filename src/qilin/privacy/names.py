@@ -2,16 +2,11 @@
 
     find_names("患者王小明因发热入院，家属李华陪同")   # [Span("name", 2, 5, "王小明"), Span("name", 13, 15, "李华")]
 
-A Chinese name has no capital letters or spaces to find it by, so a rule needs a context:
-- a label or role before it (患者/家属/之子/医生/主刀：/一助：/姓名：/签字：/我叫 ...; a speaker label that opens a
-  line, 患者：, announces a name only when a name-shaped word stands alone after it: 患者：王小明，男);
-- a title after it (张建华主任, 王女士, and a bare surname: 张医生, 李护士长, 陈教授 mask the surname);
-- a sentence it opens as a subject with sex or age (刘洋，男，32岁), a signature verb after it (刘刚签字), 张某某.
-Where a given name ends (one character or two) is decided by jieba's segmentation of the few characters after the
-surname, with clinical verbs added to a private dictionary. A candidate that opens a medical word (唐氏, 马方综合征,
-高钾血症, 左下肢, 安静: not_names.txt plus the bundled knowledge base's terms) or a common dictionary word is not
-a name.
-Each span carries a role hint (patient, family, staff, polite) that record.py uses to resolve 赵女士 to 赵丽颖.
+A Chinese name needs a context: a label or role before it (患者/家属/之子/医生/主刀：/姓名：/我叫; 患者： opening a line
+only if a name stands alone after it), a title after it (张医生 masks 张), a sentence it opens with sex or age (刘洋，
+男，32岁), a signature verb after it (刘刚签字), 张某某. jieba's segmentation decides where a given name ends. A word
+opening a medical term (唐氏, 高钾血症: not_names.txt, the knowledge base) or a common word is no name. Role hints
+(patient, family, staff, polite) let record.py read 赵女士 as 赵丽颖.
 """
 
 from __future__ import annotations
@@ -31,6 +26,8 @@ from qilin.privacy.roles import (
     STAFF,
     STAFF_TITLES,
     SURNAMES,
+    THING_BEFORE_BRACKET,
+    THING_LABEL,
     is_common_word,
     medical_word_across,
     medical_word_ending,
@@ -357,7 +354,8 @@ def _tagged_cell(value: str, staff_label: bool = False) -> bool:
 def _cell_names(text: str) -> list[Span]:
     spans = []
     for m in _BRACKET_NAME.finditer(text) if "（" in text or "(" in text else ():
-        if _tagged_cell(m.group(1)):  # after a titled surname (郭老师（郭文斌）) the full name takes the title's role
+        # after a titled surname (郭老师（郭文斌）) the full name takes the title's role; 旋切术（麦默通） is a thing
+        if text[m.start() - 1 : m.start()] not in THING_BEFORE_BRACKET and _tagged_cell(m.group(1)):
             title = next((t for t in STAFF_TITLES + POLITE_TITLES if text.endswith(t, 0, m.start())), "")
             role = "staff" if title in STAFF_TITLES else "polite" if title else ""
             spans.append(Span("name", m.start(1), m.end(1), m.group(1), role=role))
@@ -373,7 +371,7 @@ def _cell_names(text: str) -> list[Span]:
         if not label or (label.start() and text[label.start() - 1] not in "\n\t "):
             continue  # the window cut a longer label short
         staff = label.group()[-1] in "师士员者人长"  # 灌注师, 助产士, 协调员, 接生者, 见证人, 护士长
-        if label.group() not in _HINT and _tagged_cell(m.group(1), staff_label=staff):
+        if label.group() not in _HINT and not THING_LABEL.search(label.group()) and _tagged_cell(m.group(1), staff):
             spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="staff" if staff else ""))
     return spans
 
@@ -388,10 +386,14 @@ def find_names(text: str, known: tuple[str, ...] = ()) -> list[Span]:
     spans = english_names(text)
     if re.search("[\u4e00-\u9fff]", text):
         spans += _label_names(text) + _title_names(text) + _context_names(text) + _cell_names(text)
-    for value in {s.value for s in spans} | set(known):
+    values = {s.value for s in spans} | set(known)
+    firsts = {v.split()[0] for v in values if v.isascii() and v.count(" ") == 1 and v[2:3].islower()} - values
+    for value in values | firsts:
         if is_surname_only(value) or len(value) < 2:
             continue
-        pattern = rf"\b{re.escape(value)}\b" if value.isascii() else re.escape(value)
+        # a first name alone, not one opening another full name (Lin of Lin Guoqiang in Lin Yuefang: pinyin)
+        tail = r"(?![ \t]+[A-Z][a-z])" if value in firsts else ""
+        pattern = rf"\b{re.escape(value)}\b{tail}" if value.isascii() else re.escape(value)
         for m in re.finditer(pattern, text):
             if value.isascii() or not medical_word_from(text, m.start(), len(value) + 1):  # 甘露 in 甘露醇
                 spans.append(Span("name", m.start(), m.end(), value))

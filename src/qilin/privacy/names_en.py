@@ -13,28 +13,54 @@ from qilin.privacy.spans import Span
 _CAPITALISED = re.compile(r"[A-Z][a-z]")
 _WORD = r"(?:[A-Z]')?[A-Z][a-z]+(?:[A-Z][a-z]+)?(?:-[A-Z][a-z]+)?"  # Smith, O'Connor, McDonald, Smith-Jones
 # A nickname in quotes may follow the first name: William "Bill" Turner.
-_NAME = re.compile(rf"(?:[A-Z]\.[ \t]?)?{_WORD}(?:[ \t]+[\"“][A-Z][a-z]+[\"”])?(?:\s+[A-Z]\.)?(?:\s+{_WORD}){{0,2}}")
+# On one line: a name on the line above a clinic's name is no part of it (Dr Sarah Nguyen\nCarlton Medical Centre).
+_NAME = re.compile(
+    rf"(?:[A-Z]\.[ \t]?)?{_WORD}(?:[ \t]+[\"“][A-Z][a-z]+[\"”])?(?:[ \t]+[A-Z]\.)?(?:[ \t]+{_WORD}){{0,2}}"
+)
+# A surname in capitals, as EMR headers and Hong Kong records write it: CHEN, Wei-Ling; LAU Ka Ming; Dr WONG.
+_CAPS_NAME = re.compile(rf"[A-Z]{{2,}}(?:-[A-Z]{{2,}})?(?:,[ \t]*{_WORD}|(?:[ \t]+{_WORD}){{1,2}})\b")
+# The header lines of a letter or an e-mail name a person: Re: Kimberly Nakamura, From: Hannah Schultz <h.s@...>.
+_HEADER = re.compile(
+    rf"(?:^|(?<=\n))(?:Re|RE|Subject|From|To|Cc|CC)[ \t]*:[ \t]*(?:(?:Mr|Mrs|Ms|Miss|Mx|Dr)\.?[ \t]+)?"
+    rf"({_WORD}(?:[ \t]+[A-Z]\.)?(?:[ \t]+{_WORD}){{0,2}})(?=[ \t]*(?:[<(,\n]|'s\b|$))"
+)
+_TITLE_CAPS = re.compile(r"[A-Z]{2,}\b")  # Dr WONG
 _STAFF_LABELS = (
     r"doctor|nurse|attending(?:\s+physician)?|physician|surgeon|assistant|anesthesiologist|anesthetist|"
     r"resident|fellow|intern|pcp|primary care physician|referring physician|consultant|provider|seen by|"
     r"referred by|dictated by|transcribed by|signed(?:\s+by)?|electronically signed by|reviewed by|witness|cc"
 )
-_PATIENT_LABELS = r"patient(?:'s)?(?:\s+name)?|pt\.?|name|patient name|this is|my name is|i am|i'm"
+_PATIENT_LABELS = (
+    r"patient(?:'s)?(?:\s+name)?|pt\.?|name|patient name|this is|my name is|i am|i'm|child|baby(?:\s+(?:girl|boy))?|"
+    r"infant|newborn|deceased|member|subscriber|insured|client|resident name"
+)
 _FAMILY_LABELS = (
     r"contact|emergency contact|next of kin|guardian|daughter|son|wife|husband|mother|father|sister|brother|spouse|"
     r"partner|caregiver|friend|niece|nephew|grandson|granddaughter|fianc[eé]e?|mom|dad|aunt|uncle|cousin|parents?|"
     r"guardians?|roommate|housemate|flatmate|coworker|co-worker|colleague|neighbou?r|boyfriend|girlfriend|"
-    r"stepson|stepdaughter|stepmother|stepfather|grandmother|grandfather|interpreter"
+    r"stepson|stepdaughter|stepmother|stepfather|grandmother|grandfather|interpreter|midwife|community midwife|"
+    r"pediatrician|paediatrician|gp"
 )
 _LABEL = re.compile(
     rf"\b(?:(?P<staff>(?i:{_STAFF_LABELS}))|(?P<patient>(?i:{_PATIENT_LABELS}))|(?P<family>(?i:{_FAMILY_LABELS})))"
     r"\b,?[ \t]*[:(]?[ \t]*(?:(?:(?P<dr>Dr|Prof)|Mr|Mrs|Ms|Miss)\.?[ \t]+)?"
 )
 # A greeting names whom it greets ("Hi Kevin,", "Dear Maria"): a capitalised word, then a comma or the line's end.
-_GREETING = re.compile(rf"\b(?:Hi|Hello|Hey|Dear|Thanks|Thank you),?[ \t]+({_WORD})(?=[ \t]*(?:[,!.]|$))", re.M)
+_GREETING = re.compile(
+    rf"\b(?:Hi|Hello|Hey|Dear|Thanks|Thank you|Best|Regards|Cheers|Love),?[ \t]+({_WORD})(?=[ \t]*(?:[,!.]|$|"
+    rf"[\u4e00-\u9fff]))",
+    re.M,
+)
+# A sign-off, then the writer's name alone on the next line (Thanks,\nKwame; Kind regards,\nHannah Schultz).
+_SIGN_OFF = re.compile(
+    r"\b(?:Thanks|Thank you|Many thanks|Best|Best wishes|Regards|Kind regards|Best regards|Warm regards|Cheers|"
+    rf"Sincerely|Yours sincerely|Yours faithfully|Yours truly|Love|Warmly),?[ \t]*\n[ \t]*({_WORD}(?:[ "
+    rf"\t]+{_WORD}){{0,2}})"
+    r"[ \t]*(?=\n|$|,)"
+)
 # A name in Latin letters after a Chinese label (联系人: Wang Fang): two words at least, as pinyin names are.
 _ZH_LABEL = re.compile(r"(?:姓名|患者|病人|联系人|家属|医生|医师|签名)[ \t]*[:：][ \t]*")
-_TITLE = re.compile(r"\b(?:(?P<staff>Dr|Prof|Doctor)|(?P<polite>Mr|Mrs|Ms|Mx|Miss))\.?[ \t]+")
+_TITLE = re.compile(r"(?<![A-Za-z])(?:(?P<staff>Dr|Prof|Doctor)|(?P<polite>Mr|Mrs|Ms|Mx|Miss))\.?[ \t]+")  # 的Dr. X
 _SUFFIX = re.compile(
     rf"\b((?:{_WORD}|[A-Z]\.)(?:\s+[A-Z]\.)?\s+{_WORD}),\s*(?:MD|M\.D\.|RN|DO|NP|PA-C|PA|PhD|MBBS|CRNA|FACS)\b"
 )
@@ -50,15 +76,48 @@ _NOT_WORDS = (
     "Medical Record Number Phone Address Diagnosis Follow Seen Signed Consent Refused Declined At In On Of And Or "
     "Mr Mrs Ms Miss Dr Prof Not No Yes None Today Tomorrow Emergency Department Room Unit Hospital Clinic Is Are "
     "Insurance Hi Hello Hey Dear Thanks Thank Sorry Please Should Could Would Can May Good Okay Ok Yes So Doctor "
-    "Patient Nurse Sir Madam Team All Everyone There Again"
+    "Patient Nurse Sir Madam Team All Everyone There Again Colleague Colleagues Friends Family Parents Parent "
+    "Follow-up "
+    "Re RE WeChat WhatsApp Boy Girl Male Female Discharge Summary Referral Request Results Update Appointment Prior "
+    "Urgent"
 )
+# A specialist's title is no name (Consultant Gastroenterologist, Attending Physician).
+_SPECIALTY = re.compile(r"(?:ologist|ician|iatrist|urgeon|therapist|pharmacist|Nurse|Physician|Doctor)$")
 _NOT_NAMES = set(_NOT_WORDS.split())
+# Capitals that head a form's fields, not a surname.
+_CAPS_WORDS = set(
+    [
+        "MRN",
+        "DOB",
+        "ID",
+        "NHS",
+        "NHI",
+        "HKID",
+        "NRIC",
+        "ICU",
+        "ED",
+        "ER",
+        "OR",
+        "MD",
+        "RN",
+        "DNR",
+        "GP",
+        "PCP",
+        "NA",
+        "N/A",
+        "TBD",
+        "USA",
+        "UK",
+        "NPI",
+    ]
+)
 
 
 def _name_at(text: str, pos: int) -> re.Match | None:
     m = _NAME.match(text, pos)
-    if not m or m.group().split()[0] in _NOT_NAMES:
-        return None
+    if not m or m.group().split()[0] in _NOT_NAMES or _SPECIALTY.search(m.group().split()[0]):
+        caps = _CAPS_NAME.match(text, pos)  # PATIENT NAME: CHEN, Wei-Ling
+        return caps if caps and caps.group().split(",")[0].split()[0] not in _CAPS_WORDS else None
     words = m.group().split()
     while words and words[-1] in _NOT_NAMES:  # "Mary Johnson Was": trim a trailing non-name
         words.pop()
@@ -80,10 +139,13 @@ def english_names(text: str) -> list[Span]:
             if second and " " in second.group():
                 spans.append(Span("name", second.start(), second.end(), second.group(), role=role))
             first = _INVERTED.match(text, name.end()) if " " not in name.group() else None
-            if first and first.group(1) not in _NOT_NAMES:  # Name: Doe, John
-                spans.append(Span("name", first.start(1), first.end(1), first.group(1), role=role))
+            if first and first.group(1) not in _NOT_NAMES:  # Name: Doe, John (one person, one span)
+                spans[-1] = Span("name", name.start(), first.end(1), text[name.start() : first.end(1)], role=role)
+    for m in _HEADER.finditer(text):
+        if m.group(1).split()[0] not in _NOT_NAMES and not _SPECIALTY.search(m.group(1)):
+            spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="patient"))
     for m in _TITLE.finditer(text):
-        name = _name_at(text, m.end())
+        name = _name_at(text, m.end()) or _TITLE_CAPS.match(text, m.end())
         if name:
             role = "staff" if m.group("staff") else "polite"
             spans.append(Span("name", name.start(), name.end(), name.group(), role=role))
@@ -93,6 +155,9 @@ def english_names(text: str) -> list[Span]:
             spans.append(Span("name", name.start(), name.end(), name.group(), role="patient"))
     for m in _GREETING.finditer(text):
         if m.group(1) not in _NOT_NAMES:
+            spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="polite"))
+    for m in _SIGN_OFF.finditer(text):
+        if m.group(1).split()[0] not in _NOT_NAMES:
             spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="polite"))
     for m in _SUFFIX.finditer(text):
         spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="staff"))

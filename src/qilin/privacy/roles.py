@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -129,7 +130,11 @@ NOT_IN_GIVEN_NAMES = set(
     "便痰咳喘吐泻酸钠钾钙脂敷卧牵刺骨脏膀胱腿臂椎肋臀趾胶状底穿剂栓疸痒瘘癫痫"
 )
 # Characters of drug and chemical names (艾司唑仑, 金刚烷胺): nor is a name followed by one (艾司|唑).
-DRUG_CHARACTERS = set("唑仑胺烷醇酮酯肽汀苷铵氯氟碘硝磺脲嗪啶嘧咪吡哌噻酚羟苯巯腈")
+DRUG_CHARACTERS = set("唑仑胺烷醇酮酯肽汀苷铵氯氟碘硝磺脲嗪啶嘧咪吡哌噻酚羟苯巯腈药")  # 药: 高警示药品 holds no name
+# Labels whose value is a thing, never a person (中医诊断：石淋, 术式：..., 药名：...), and what a bracket after a
+# procedure, a drug form or a disease holds (微创旋切术（麦默通）: the device's name).
+THING_LABEL = re.compile(r"诊断|病名|证型|证候|术式|手术名称|药名|药品|名称|检查项目|部位|方法|方案")
+THING_BEFORE_BRACKET = set("术法剂片丸散汤膏液针症病炎癌瘤征型期")
 NOT_IN_GIVEN_NAMES |= DRUG_CHARACTERS
 
 

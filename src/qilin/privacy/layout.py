@@ -1,0 +1,202 @@
+"""Chinese names announced by a note's layout rather than by a word: table and form cells, chat speaker tags.
+
+    layout_names("姓名|司马乐天|性别|男\n老王：结果出来了吗")   # 司马乐天 (3-7) and 王 (14-15)
+
+- A label a name follows (姓名, 父亲, 检验者, 审核, 麻醉, ...), a separator (a pipe, a tab, a run of spaces or a
+  colon) and a cell holding only a name: the name, and the names listed after it (麻醉 鄢、柳红). A dictionary word
+  (向阳, 尚书) counts after a name label, after a staff label in a table, or when jieba calls it a noun; a word a
+  form's cell holds (通过, 全麻, 满意) never does. A name after a row or bed number in a table (3 | 方圆 | ...).
+- A speaker's tag opening a line of a chat: 老王：, 柏姐：, 郑医生：, 王：, 杜晓雯：, 萱萱爸爸：, 护士霍：,
+  [护士小邱], a log line's user ([08:03:40] 周丽 执行医嘱), and Dr. 黄. A section label that opens a line the
+  same way (查体：, 主诉：) is not a speaker.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from qilin.privacy.names import _TITLE_AT
+from qilin.privacy.roles import (
+    DRUG_CHARACTERS,
+    NOT_IN_GIVEN_NAMES,
+    STAFF,
+    SURNAMES,
+    is_common_word,
+    medical_word_from,
+    medical_words,
+    opens_medical_word,
+    surname_length,
+    tagged_as_name,
+    words,
+)
+from qilin.privacy.spans import Span
+
+# Names in the cells of a table or a form laid out with pipes, tabs or runs of spaces (姓名|司马乐天|性别,
+# 检验者 向阳  审核 尚, 麻醉 鄢、柳红；器械 唐糖): a label a name follows, a separator, a cell holding only the name.
+_HEADER_LABELS = words(
+    "姓名 患者姓名 病人姓名 就诊人 受检者 先证者 户主 患儿 患者 病人 父亲 母亲 父 母 家长 监护人 签名 患者签名 "
+    "签字 患方签字 患者签字 家属签字 联系人 配偶 丈夫 妻子 新生儿 婴儿 被保险人 参保人 申请人 报销人 委托人"
+)
+_STAFF_LABELS = words(
+    " ".join(w for w in STAFF if len(w) >= 2),
+    "医生 医师 护士 药师 检验 检验者 检验师 报告 报告者 分析 分析者 调剂 调配 复核 核对 发药 核对/发药 评估员 "
+    "评估 经办 "
+    "经办人 交接人 操作者 操作 申请医师 送检医师 转出医师 转入医师 术者 器械 巡回 洗手护士 器械护士 巡回护士 "
+    "新生儿复苏 "
+    "体外循环师 记录人 随访护士 值班医生 值班医师 主刀 助手 麻醉 一助 二助 审核 审核者 医师签名 责任护士 白班 "
+    "小夜 大夜 "
+    "夜班 夜班护士 白班护士 接诊 首诊 主管 评估护士 宣教护士",
+)
+# A cell's separator; the label before it is read backwards and looked up (faster than scanning for 200 labels).
+# A run of characters after a cell boundary and before a separator: a label if it is one of the labels above (a
+# set lookup: faster than a regular expression of 200 labels).
+_CELL_LABELS = frozenset(_HEADER_LABELS + _STAFF_LABELS)
+# It opens with the separator's first character, so the regex engine skips ahead to those characters (a pattern
+# that opens with a lookbehind is tried at every position); the label's last character is checked just after.
+_LAST_CHARS = "".join(sorted({label[-1] for label in _CELL_LABELS}))
+_AFTER_LABEL = re.compile(
+    rf"[ \t　|｜:：](?<=[{_LAST_CHARS}].)(?:(?<=[ \t　])[ \t　]*(?:[|｜:：\t][ \t　]*)?|(?<=[|｜:：])[ \t　]*)"
+    r"(?=[\u4e00-\u9fff])"
+)
+_CELL_BOUNDARY = set("\n\t|｜；;，,、 　")
+_LIST_NEXT = re.compile(r"[ \t　]*[、/][ \t　]*")
+_CELL = re.compile(r"([\u4e00-\u9fff]{1,4}(?:·[\u4e00-\u9fff]{2,8})?)(?=[ \t　]*(?:[|｜\t\n、；;，,（(/]|$)|[ 　]{2})")
+# What a staff or header cell holds when it holds no name.
+_CELL_WORDS = set(
+    words(
+        "通过 正常 同意 拒绝 不同意 无 不详 未见 阴性 阳性 合格 完成 良好 已签 本人 家属 全麻 局麻 腰麻 "
+        "全身麻醉 局部麻醉 "
+        "神经阻滞 静脉麻醉 镇静 男 女 未婚 已婚 汉族 汉 主任 医生 医师 护士 见下 如下 同上 待定 待查 签字 "
+        "签名 盖章 手印 "
+        "确认 已阅 知情 代签 电话 日期 时间 性别 年龄 科室 床号 诊断 住址 职业 民族 其他 暂无 不适用 自费 "
+        "医保 公费 在职 退休 "
+        "值班 白班 夜班 交班 接班 主刀 助手 器械 巡回 麻醉 审核 复核 报告 检验 记录 核对 患者 病人 患儿 "
+        # the section labels of a note, which open a line the way a speaker's tag does (jieba tags some as names)
+        "查体 体检 续方 方药 处方 医嘱 处置 辅检 辅查 复查 随访 转归 结论 印象 建议 备注 费别 主诉 现病史 "
+        "既往史 个人史 "
+        "家族史 婚育史 月经史 过敏史 专科 体征 病史 治疗 计划 评估 诊疗 用法 剂量 疗程 症状 舌脉 舌象 脉象 证型 治法"
+    )
+)
+
+
+def _word_tag(word: str) -> str:
+    import jieba.posseg
+
+    return jieba.posseg.dt.word_tag_tab.get(word, "")
+
+
+def _cell_is_name(value: str, staff: bool, name_label: bool = False, table: bool = False) -> bool:
+    """Whether a cell's value is a name: name-shaped, no medical word, no word a form's cell holds (通过, 全麻); a
+    dictionary word (向阳, 满意) only after a name label, or after a staff label in a table (pipes, tabs, spaces)."""
+    if value in _CELL_WORDS or value in medical_words():
+        return False
+    if "·" in value or (name_label and len(value) >= 2):  # 阿依古丽·买买提; 姓名：达瓦卓玛 (a name without a surname)
+        return True
+    s = surname_length(value, 0, rare=True)
+    given = value[s:]
+    if not s or len(given) > 2 or any(c in NOT_IN_GIVEN_NAMES or c in DRUG_CHARACTERS for c in given):
+        return len(value) in (2, 3) and not s and tagged_as_name(value)
+    if not given:
+        return staff  # 审核：尚, 医生 吉: a bare surname signs a staff cell
+    if medical_word_from(value, 0, len(value)) or _TITLE_AT.match(value, s):
+        return False
+    if is_common_word(value) or given[-1] in "了的吗呢吧啊":  # 麻醉：满意, 患者：都好了 (审核：尚书 is a name)
+        noun = staff and _word_tag(value)[:1] == "n"
+        return name_label or (table and staff) or noun or tagged_as_name(value)
+    return True
+
+
+def table_names(text: str) -> list[Span]:
+    """Names as the values of label cells in tables and forms, and the names listed after them (鄢、柳红)."""
+    spans = []
+    for m in _AFTER_LABEL.finditer(text):  # a separator after a label's last character; the label read backwards
+        start = m.start()
+        while start > m.start() - 8 and start and ("\u4e00" <= text[start - 1] <= "\u9fff" or text[start - 1] == "/"):
+            start -= 1
+        label = text[start : m.start()]
+        if label not in _CELL_LABELS or (start and text[start - 1] not in _CELL_BOUNDARY):
+            continue
+        if start and text[start - 1] in " 　" and (start < 2 or text[start - 2] not in " 　\t\n|｜"):
+            continue  # a label after one space is prose; a cell starts after a run of spaces
+        staff = label in _STAFF_SET
+        pos, table = m.end(), ":" not in m.group() and "：" not in m.group()
+        while cell := _CELL.match(text, pos):
+            if not _cell_is_name(cell.group(1), staff, name_label=label.endswith("姓名"), table=table):
+                break
+            spans.append(Span("name", cell.start(1), cell.end(1), cell.group(1), role="staff" if staff else "patient"))
+            nxt = _LIST_NEXT.match(text, cell.end())
+            if not nxt:
+                break
+            pos = nxt.end()
+    for m in _ROW_NAME.finditer(text) if "|" in text or "\t" in text or "｜" in text else ():
+        if _cell_is_name(m.group(1), staff=False, name_label=True):  # 3 | 方圆 | 阑尾炎术后: the name column
+            spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="patient"))
+    return spans
+
+
+_STAFF_SET = set(_STAFF_LABELS) - set(_HEADER_LABELS)
+_ROW_NAME = re.compile(r"(?:^|\n)[ \t|｜]*[+＋]?\d{1,3}(?:床)?[ \t]*[|｜\t][ \t]*([\u4e00-\u9fff]{2,4})[ \t]*[|｜\t]")
+# A speaker's tag opening a line of a chat (老王：, 小李:, 柏姐：, 王：, 晓雯：, 护士霍：, [护士小邱], 萱萱爸爸：).
+_TAG_LINE = r"(?m:^)[ \t]*(?:\[[^\]\n]{0,24}\][ \t]*|\d{1,2}:\d{2}(?::\d{2})?[ \t]+)?"
+# The labels of a question-and-answer text open its lines the same way (问：, 答案：): ruled out before any lookup.
+_TAG_LINE += r"(?!(?:问|答|答案|问题|回答|解答|解析|提问|追问|题目|选项|分析|病例|摘要|关键词)[ \t]*[:：])"
+_SPEAKER_TAG = re.compile(
+    _TAG_LINE + r"(?:(?P<role>护士|医生|医师|大夫|药师|护士长|心内|心外|消化|急诊)?(?P<pre>[小老阿])?"
+    r"(?P<tag>[\u4e00-\u9fff]{1,3}?)"
+    r"(?P<kin>姐|哥|叔|姨|嫂|伯|婶|爸爸|妈妈|奶奶|爷爷|外婆|姥姥|医生|大夫|护士长|护士|老师|主任|警官|"
+    r"师傅)?)[ \t]*[:：]"
+)
+_BRACKET_TAG = re.compile(r"\[(?:护士|医生|医师|大夫|药师|护士长)(?P<pre>[小老])?(?P<tag>[\u4e00-\u9fff]{1,2})\]")
+_NOT_SPEAKERS = set("注附时左右男女答问医患护父母妻夫子甲乙丙丁和于向我你他她您")
+
+_CJK = re.compile("[\u4e00-\u9fff]")
+_STAFF_KIN = {"医生", "大夫", "护士长", "护士", "老师", "主任"}
+# A log line: a time in brackets, then who did it (a name alone, then a space: [2024-05-01 08:03] 周某 执行医嘱).
+_LOG_USER = re.compile(r"(?m:^)[ \t]*\[[^\]\n]{4,24}\][ \t]*([\u4e00-\u9fff]{2,3})(?=[ \t（(])")
+# A title in English before a Chinese surname (Dr. 黄, Dr 林).
+_EN_TITLE_SURNAME = re.compile(r"(?<![A-Za-z])(?:Dr|Prof|Mr|Mrs|Ms)\.?[ \t]*([\u4e00-\u9fff])(?![\u4e00-\u9fff]{2})")
+_CHILD_OF = ("爸爸", "妈妈", "奶奶", "爷爷", "外婆", "姥姥")
+_NOT_CHILDREN = set(words("孩子 宝宝 患者 患儿 病人 我 你 他 她 您 大家 各位 家属"))
+
+
+@lru_cache(maxsize=65536)
+def _tag_is_name(tag: str, kin: str, prefix: bool) -> bool:
+    """Whether a speaker tag's core is a name, given the kinship word and the prefix (小/老/a role) around it."""
+    if kin in _CHILD_OF:  # 萱萱爸爸：, 小石头妈妈：: the child the parent is named after
+        return tag not in _NOT_CHILDREN and tag not in medical_words()
+    if kin or prefix:  # 柏姐：, 老王：, 护士霍：, 心内曹操：
+        return surname_length(tag, 0, rare=True) == len(tag) or (prefix and _cell_is_name(tag, staff=True))
+    if len(tag) == 1:  # 王：, 骆：
+        return tag in SURNAMES and tag not in _NOT_SPEAKERS
+    if _TITLE_AT.search(tag) or tag in medical_words() or is_common_word(tag) or tag in _CELL_WORDS:
+        return False  # 蓝主任： (the title rule), 查体：, 诊断：
+    # a field label opens a line the same way (查体：, 门诊号：, 申请人：): only jieba's name tag tells them apart
+    return not opens_medical_word(tag, 0) and tagged_as_name(tag)  # 杜晓雯：, 晓雯：
+
+
+def speaker_names(text: str) -> list[Span]:
+    """Names in the speaker tags that open the lines of a chat or a group log."""
+    spans = []
+    for m in _SPEAKER_TAG.finditer(text) if ":" in text or "：" in text else ():
+        kin = m.group("kin") or ""
+        if _tag_is_name(m.group("tag"), kin, bool(m.group("pre") or m.group("role"))):
+            role = "staff" if m.group("role") or kin in _STAFF_KIN else "polite"  # 郑医生： is the staff 郑某
+            spans.append(Span("name", m.start("tag"), m.end("tag"), m.group("tag"), role=role))
+    for m in _LOG_USER.finditer(text) if "[" in text else ():
+        if _tag_is_name(m.group(1), "", False):
+            spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="staff"))
+    for m in _EN_TITLE_SURNAME.finditer(text) if "Dr" in text or "M" in text or "Prof" in text else ():
+        if m.group(1) in SURNAMES:
+            spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="staff"))
+    for m in _BRACKET_TAG.finditer(text) if "[" in text else ():
+        if surname_length(m.group("tag"), 0, rare=True) == len(m.group("tag")):
+            spans.append(Span("name", m.start("tag"), m.end("tag"), m.group("tag"), role="staff"))
+    return spans
+
+
+def layout_names(text: str) -> list[Span]:
+    """Chinese names found by layout: table and form cells, chat speaker tags."""
+    if not _CJK.search(text):
+        return []
+    return table_names(text) + speaker_names(text)

@@ -1,0 +1,258 @@
+"""PHI by its shape where no known label names it: the fallbacks for number labels, date forms and places never seen.
+
+    labelled_numbers("透析号 HD-0137", ...)   # [Span("record", 4, 11, "HD-0137")]
+    short_dates("3.10出院", ...)              # [Span("date", 0, 4, "3.10")]
+
+- A long run of digits (letters may lead or trail) right after ANY short label ending in 号/码/编号/No./#/ID or a
+  short capitalised acronym (透析号 HD-0137, 警号016533, NHI: ZAC4821, CCF #: 77329104) is an identifier: a
+  hospital invents new number labels faster than a list can follow. A decimal, a unit or a ratio after it is a
+  measurement and stays (FEV1 1.62L, CA 19-9, CK 12800U/L); labels of things (批号, 型号, 设备编号) are left out.
+  These only fill gaps: a span here never replaces one a known label found (fill_gaps).
+- Short dates (3.10出院, 4/8出院, Admitted 3/9, 25/3/5, 25-04-02, 11-JAN-1964, Mon, 10 Mar 2025): a month and a day
+  with no year are a date only where a date stands (a verb of admission or discharge after it, a time after it, a
+  cell or line of its own, "on"/"admitted" or 于 before it), never before a unit (3.10 mmol/L) or inside a number.
+- Phones written with a country code (+92 300 1234567).
+- Addresses by their administrative chain without a province (鲁甸县龙头山镇翠屏村三社, 朝阳区望京街道) and
+  postcodes after their label (邮编：100083).
+"""
+
+from __future__ import annotations
+
+import re
+
+from qilin.privacy.roles import medical_word_from
+from qilin.privacy.spans import Span
+
+# A short label ending in a number word. Labels of things that are not a person's (批号, 型号, 文号: a drug batch or
+# approval number; 床号: a bed) are left out, as are phone labels (the phone rules read them).
+_CN_NUMBER_LABEL = r"(?<![\u4e00-\u9fff])[\u4e00-\u9fff]{0,6}(?:号|号码|码|编号|ID|id|No\.?)"
+_NOT_PERSONAL = re.compile(
+    r"(?:批|型|文|准|床|信|序|字|电话|手机|座机|传真|邮政|邮|货|版|款|暗|密|页|次|代|尺|设备|药品|药|械|耗材|"
+    r"产品|试剂|仪器|资产)"
+    r"(?:号|号码|码|编号)$"
+)
+_EN_NUMBER_LABEL = (
+    r"(?<![\w\-/])(?:[A-Z]{2,5}|[A-Z][a-z]+(?:[ \t][A-Z][a-z]+)?[ \t](?:ID|No\.?|Number|#|Card)|(?i:passport|id|"
+    r"no\.?|ref))"
+    r"(?![\w\-])"
+)
+_VALUE = r"(?:[A-Z]{1,5}[-/ ]?){0,2}\d[\dA-Z]*(?:[-/ (]\d[\dA-Z]*\)?|[-/][A-Z]{1,4}\b)*(?:[A-Z]{1,2}\b)?"
+# A value stands right after a label's last character or its separator (号, 码, #, a colon, a pipe, a space): most
+# digits in a note follow a Chinese character (每日3次) and are not tried at all. The value is group 1.
+_VALUE_AT = re.compile(rf"[号码#:：|｜ \t\n]({_VALUE})(?![A-Za-z0-9_.%/])")  # opens with a character: a fast scan
+_LETTER_GROUP = re.compile(r"[A-Z]{1,5}[-/ ]?")
+_LABEL_END = re.compile(rf"({_CN_NUMBER_LABEL}|{_EN_NUMBER_LABEL})[ \t]*#?[ \t]*[:：|]?[ \t]*\Z")
+# What a measurement has after its number (a unit) or an acronym label has when it names a test, not a person.
+_UNIT_AFTER = re.compile(
+    r"[a-zA-Zμµ%‰℃°×^*]|[ \t]?(?:[μµ%‰℃°×^*]|[个次分秒岁天周月年倍级度期型份片粒支瓶袋克升]|"
+    r"(?:mmol|umol|mg|g|kg|ml|mL|L|dL|U|IU|mm|cm|mmHg|bpm|min|h|hr|hrs|days?|weeks?|mo|y|yo|x|times|cells)\b)"
+)
+_TEST_ACRONYMS = set(
+    [
+        "ICD",
+        "CA",
+        "CEA",
+        "AFP",
+        "PSA",
+        "BP",
+        "HR",
+        "RR",
+        "EF",
+        "INR",
+        "LDL",
+        "HDL",
+        "NIHSS",
+        "GCS",
+        "APACHE",
+        "SOFA",
+        "PHQ",
+        "GAD",
+        "HAMD",
+        "MMSE",
+        "BMI",
+        "FEV",
+    ]
+)
+_ID_WORDS = re.compile(r"护照|身份|证件|(?i:passport|nric|hkid|national)")
+_CARD_WORDS = re.compile(r"卡|医保|社保|(?i:card|medicare|phn|health|member|insurance)")
+_SSN_WORDS = re.compile(r"(?i:ssn|pps|sin\b|social)")
+
+_MONTH_WORDS = r"(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)"
+_WEEKDAY = r"(?:Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|Sat|Sun)(?:day|nesday|sday|urday)?"
+_MONTH = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|"
+    r"Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
+)
+_LONG_DATE = re.compile(
+    rf"\b\d{{1,2}}-{_MONTH_WORDS}-(?:19|20)?\d\d\b"  # 11-JAN-1964
+    rf"|\b{_WEEKDAY},?[ \t]+(?:\d{{1,2}}[ \t]+{_MONTH}\.?,?[ \t]+\d{{4}}|{_MONTH}\.?[ \t]+\d{{1,2}},?[ \t]+\d{{4}})\b"
+    rf"|\b(?:the[ \t]+)?\d{{1,2}}(?:st|nd|rd|th)[ \t]+of[ \t]+{_MONTH}\b(?:,?[ \t]+\d{{4}}\b)?"
+)
+# A month alone after since/until (since November); May and March are words elsewhere, so only here.
+_MONTH_ALONE = re.compile(
+    r"\b(?:[Ss]ince|[Uu]ntil|[Ff]rom|[Ee]arly|[Ll]ate|[Mm]id-)[ \t]*"
+    r"(January|February|March|April|June|July|August|September|October|November|December)\b"
+)
+_TIME_AFTER = re.compile(r"[ \t]+\d{1,2}:\d{2}(?::\d{2})?")
+# A year of two digits first (25/3/5, 25-04-02, 25.4.3): a first number over 12 cannot be a month.
+_YY_DATE = re.compile(
+    r"(?<![\d./\-])(?:1[3-9]|[23]\d)([/.\-])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12]\d|3[01])(?![\d/\-]|\.\d)"
+)
+_MONTH_DAY = re.compile(
+    r"(?<![\d./\-:])(?:0?[1-9]|1[0-2])([./])(?:0?[1-9]|[12]\d|3[01])(?![\d/]|\.\d)(?!" + _UNIT_AFTER.pattern + ")"
+)  # the unit test inside the pattern: most decimals (0.5mg) never reach Python
+# Where a month and day with no year stand as a date: before a time, a verb of a stay, the end of a cell or line.
+_DATE_AFTER = re.compile(
+    r"[ \t]*(?:\d{1,2}[:：]\d{2}|\n|$|[ \t]{2}|\t)"
+    r"|(?:入院|出院|转入|转出|手术|术后|复查|复诊|就诊|起|开始|至|到|在|行|于|再次|凌晨|上午|下午|晚上?|夜间?|早上?|"
+    r"中午|门诊|急诊|住院|来院|收入|拔管|拆线|随访|查|予|给予|夜班|白班|发病|发热|出现)"
+)
+_DATE_BEFORE = re.compile(r"(?:^|[\n\t]|[ \t]{2}|[，,；;。（(、]|\][ \t]*|[\u4e00-\u9fff）)][ \t]+)$")
+# Words after which a month/day is a date whatever follows (于3.10 but not 低于6.2; Admitted 3/9, on 3/10).
+_STRONG_BEFORE = re.compile(
+    r"(?:(?<![低高大小等多少介])于|(?i:\b(?:on|admitted|discharged|since|until|placed|seen|dated|check|dos|"
+    r"returned|started|"
+    r"stopped|"
+    r"due|scheduled|booked))[ \t]+)$"
+)
+
+
+_DIGIT = re.compile(r"\d")
+_LATIN = re.compile(r"[A-Za-z]")
+_SHORT_DATE_GATE = re.compile(r"\d[./\-]\d")
+_MONTH_GATE = re.compile(r"Jan|Feb|Ma[ry]|Apr|Ju[nl]|Aug|Sep|Oct|Nov|Dec|JAN|FEB|MA[RY]|APR|JU[NL]|AUG|SEP|OCT|NOV|DEC")
+# Where a labelled number can be: a run of four digits, or digit groups (2953 71406 1).
+_NUMBER_GATE = re.compile(r"\d\d(?:\d\d|[ \-/]\d\d)")  # one branch opening with a digit: a fast scan
+
+
+# A number written with its country code (+92 300 1234567, +49 176 5550 2231): a phone wherever it stands.
+_INTERNATIONAL_PHONE = re.compile(r"(?<![\w+])\+\d{1,3}(?:[ \-]\(?\d{1,5}\)?){1,4}(?:[ \-]\d{2,8})(?![\w.])")
+
+
+def international_phones(text: str, original: str) -> list[Span]:
+    """Phones written with a + and a country code, in groups."""
+    spans = []
+    for m in _INTERNATIONAL_PHONE.finditer(text) if "+" in text else ():
+        if sum(c.isdigit() for c in m.group()) >= 8:
+            spans.append(Span("phone", m.start(), m.end(), original[m.start() : m.end()]))
+    return spans
+
+
+def _number_type(label: str) -> str:
+    if _SSN_WORDS.search(label):
+        return "ssn"
+    if _ID_WORDS.search(label):
+        return "id"
+    return "card" if _CARD_WORDS.search(label) else "record"
+
+
+def labelled_numbers(text: str, original: str) -> list[Span]:
+    """Identifiers by shape after any short number label (透析号 HD-0137, NHI: ZAC4821), measurements excluded."""
+    spans: list[Span] = []
+    # The value first (rare: four digits or digit groups), then its label read backwards: a scan for labels is slower.
+    for v in _VALUE_AT.finditer(text) if _NUMBER_GATE.search(text) else ():
+        if sum(c.isdigit() for c in v.group(1)) < 4:
+            continue
+        # the letters that open a match may be the label (MRN BWH 22-871-554, IMC 412339): try after each group
+        starts, lead = [v.start(1)], _LETTER_GROUP.match(v.group(1))
+        while lead and lead.end() < len(v.group(1)):
+            starts.append(v.start(1) + lead.end())
+            lead = _LETTER_GROUP.match(v.group(1), lead.end())
+        found = next(((i, m) for i in starts if (m := _LABEL_END.search(text, max(0, i - 24), i))), None)
+        if not found:
+            continue
+        v_start, m = found
+        label, value = m.group(1), text[v_start : v.end()].rstrip(" -/")
+        digits = sum(c.isdigit() for c in value)
+        if _NOT_PERSONAL.search(label) or label.upper() in _TEST_ACRONYMS or (label in ("ID", "id") and not digits):
+            continue
+        letters = any(c.isalpha() for c in value)
+        acronym = label[:1].isupper() and label.isalpha() and label.isupper()
+        if acronym and not value[0].isalpha() and (letters or digits < 6):
+            continue  # CK 12800U/L, HR 88, CA 19-9: a test with its value (an acronym's id is long or lettered)
+        if digits < 4 or _UNIT_AFTER.match(text, v_start + len(value)):
+            continue  # FEV1 1.62L: a measurement
+        start = v_start
+        spans.append(Span(_number_type(label), start, start + len(value), original[start : start + len(value)]))
+    return spans
+
+
+def short_dates(text: str, original: str) -> list[Span]:
+    """Dates in short forms: 25/3/5, 11-JAN-1964, Mon, 10 Mar 2025, and a month.day where a date stands (3.10出院)."""
+    months = _LATIN.search(text) and _MONTH_GATE.search(text)  # the English patterns only where a month can be
+    spans = [Span("date", m.start(1), m.end(1), m.group(1)) for m in (_MONTH_ALONE.finditer(text) if months else ())]
+    for m in _LONG_DATE.finditer(text) if months else ():
+        time = _TIME_AFTER.match(text, m.end())  # Mon, 10 Mar 2025 07:52: the time goes with it
+        end = time.end() if time and text[m.end() - 1].isdigit() else m.end()
+        spans.append(Span("date", m.start(), end, original[m.start() : end]))
+    # the short forms are read only around a digit, a separator and a digit (a fast scan), not over the whole text
+    windows = [(max(0, g.start() - 2), g.end() + 8) for g in _SHORT_DATE_GATE.finditer(text)]
+    if not windows:
+        return spans
+    found = {m.span(): m for lo, hi in windows for m in _YY_DATE.finditer(text, lo, hi)}
+    for m in found.values():
+        if not _UNIT_AFTER.match(text, m.end()):
+            spans.append(Span("date", m.start(), m.end(), original[m.start() : m.end()]))
+    for m in {m.span(): m for lo, hi in windows for m in _MONTH_DAY.finditer(text, lo, hi)}.values():
+        before = text[max(0, m.start() - 12) : m.start()]
+        if _UNIT_AFTER.match(text, m.end()):
+            continue  # 3.10 mmol/L: most decimals have a unit, so this test goes first
+        if _STRONG_BEFORE.search(before) or (_DATE_BEFORE.search(before) and _DATE_AFTER.match(text, m.end())):
+            spans.append(Span("date", m.start(), m.end(), original[m.start() : m.end()]))
+    return spans
+
+
+def fill_gaps(found: list[Span], extra: list[Span]) -> list[Span]:
+    """`found` plus each span of `extra` that overlaps none of them."""
+    kept = [s for s in extra if all(s.end <= f.start or s.start >= f.end for f in found)]
+    return found + kept
+
+
+# An address without its province: a city, prefecture or county, then a smaller unit (鲁甸县龙头山镇翠屏村三社,
+# 朝阳区望京街道, 楚雄市鹿城镇, 黔东南州雷山县西江镇); the name before the first unit starts after a function word.
+_PLACE_CHAR = r"(?:(?![住在于的是和与及到至从赴往去回来送经由为其原现曾我你他她们患者院科部病房床])[\u4e00-\u9fff])"
+_INNER_CHAR = r"(?:(?![的和与及在于是为，])[\u4e00-\u9fff])"  # 学院路 inside the chain
+_AREA = r"(?:市|州|地区|盟|区|县|旗)"
+_SMALLER = r"(?:区|县|旗|镇|乡|街道|村|社区|路|街|大道|巷|弄|里|小区|[一二三四五六七八九十\d]+(?:组|社|队))"
+_ADMIN_CHAIN = re.compile(
+    rf"{_PLACE_CHAR}{{2,5}}?{_AREA}(?:{_INNER_CHAR}{{0,6}}?{_SMALLER}|[一二三四五六七八九十\d]+(?:组|社|队)){{1,5}}"
+    r"(?:[\d\-]+(?:号院|号楼|号|栋|幢|弄|单元|门|室|楼|层)|[一二三四五六七八九十]+号)*"
+)
+_AREA_GATE = re.compile(r"[市州区县旗盟]")
+# Words that end in an area character but name no place (病区, 术区, 心尖区, 社区医院 is an org).
+_NOT_PLACES = re.compile(
+    r"(?:病|术|心尖|肝|脾|胃|腹|背|腰|臀|会阴|颈|胸|额|颞|枕|顶|盲|禁|疫|灾|城|市|景|园|郊|辖|地|山|牧|林|矿|校|厂)区"
+)
+_POSTCODE = re.compile(
+    r"(?:邮编|邮政编码|(?i:post\s?code|zip(?:\s?code)?))[ \t]*[:：]?[ \t]*(\d{5,6}(?:-\d{4})?)(?!\d)"
+)
+
+
+def places(text: str, original: str) -> list[Span]:
+    """Addresses by their administrative chain without a province, and postcodes after their label."""
+    spans = []
+    for m in _ADMIN_CHAIN.finditer(text) if _AREA_GATE.search(text) else ():
+        if not _NOT_PLACES.search(m.group()) and not medical_word_from(text, m.start(), 2):
+            spans.append(Span("address", m.start(), m.end(), original[m.start() : m.end()]))
+    for m in _POSTCODE.finditer(text) if "邮" in text or "ode" in text or "ZIP" in text else ():
+        spans.append(Span("address", m.start(1), m.end(1), m.group(1)))
+    return spans
+
+
+# A user name: letters and digits joined by an underscore, with a digit (chunyu_83726601, jmorales_75), anywhere
+# (not after an acronym: DWI_b1000 is an MRI sequence);
+# or any handle with an underscore or a Latin letter after a user-name label (微信名：向日葵_lily, [用户:nurse_li]).
+_HANDLE_SHAPE = re.compile(r"(?<![\w@./\\-])(?![A-Z]{2})[A-Za-z\u4e00-\u9fff][\w]*_[\w]*\d[\w]*(?![\w@.\-])")
+_USER_LABEL = re.compile(r"(?:用户名?|微信名|昵称|网名|(?i:user))[ \t]*[（(:：]?[ \t]*([\w\u4e00-\u9fff]{2,30})")
+
+
+def user_names(text: str, original: str) -> list[Span]:
+    """Accounts by the shape of a user name, and after a user-name label (the value holds _ or a Latin letter)."""
+    if "_" not in text:
+        return []
+    spans = [Span("account", m.start(), m.end(), original[m.start() : m.end()]) for m in _HANDLE_SHAPE.finditer(text)]
+    for m in _USER_LABEL.finditer(text):
+        value = m.group(1)
+        if "_" in value and any(c.isascii() and c.isalpha() for c in value):
+            spans.append(Span("account", m.start(1), m.end(1), original[m.start(1) : m.end(1)]))
+    return spans
