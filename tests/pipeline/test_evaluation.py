@@ -181,3 +181,26 @@ def test_rag_dense_naming_a_stage_encodes_with_its_model_once_it_exists(tiny_mod
     recipe.eval.rag_dense = str(tmp_path / "nowhere")
     with pytest.raises(ValueError, match=r"eval\.rag_dense: .*nowhere.* neither a stage of this recipe \(sft\)"):
         evaluate_stage("sft", run_dir / "sft" / "model", recipe, run_dir, manifest)
+
+
+def test_retrained_judge_weights_are_a_new_safety_evaluation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from qilin.eval.safety import classifier
+    from qilin.pipeline.evaluation import _fingerprint, stage_tasks
+
+    weights = tmp_path / "judge.npz"
+    monkeypatch.setattr(classifier, "WEIGHTS", weights)
+    safety = [{"benchmark": "safety", "path": "embedded", "limit": 4}]
+    by_rules_entry = [{**safety[0], "judge": "rules"}]
+
+    def fingerprint(recipe: Recipe) -> str:
+        return _fingerprint(recipe, stage_tasks("sft", recipe, tmp_path), "m" * 64)
+
+    weights.write_bytes(b"first weights")
+    by_classifier, by_rules = fingerprint(_recipe(safety)), fingerprint(_recipe(by_rules_entry))
+    weights.write_bytes(b"retrained weights")
+    assert fingerprint(_recipe(safety)) != by_classifier  # the shipped judge changed: measure again
+    assert fingerprint(_recipe(by_rules_entry)) == by_rules  # the rules judge never reads the weights
+    exam = [{"benchmark": "mcq", "path": str(_exam(tmp_path / "exam.csv"))}]
+    before = fingerprint(_recipe(exam))
+    weights.write_bytes(b"weights again")
+    assert fingerprint(_recipe(exam)) == before  # no safety entry: nothing the weights read
