@@ -117,7 +117,6 @@ _STRONG_BEFORE = re.compile(
 )
 
 
-_DIGIT = re.compile(r"\d")
 _LATIN = re.compile(r"[A-Za-z]")
 _SHORT_DATE_GATE = re.compile(r"\d[./\-]\d")
 _MONTH_GATE = re.compile(r"Jan|Feb|Ma[ry]|Apr|Ju[nl]|Aug|Sep|Oct|Nov|Dec|JAN|FEB|MA[RY]|APR|JU[NL]|AUG|SEP|OCT|NOV|DEC")
