@@ -55,7 +55,7 @@ def figures(result: LoadResult, wall: float) -> dict:
     """What the table shows of one engine's run."""
     return {"statuses": {str(k): v for k, v in sorted(result.statuses.items())}, "transport_errors": len(result.errors),
             "p50_s": round(result.percentile(0.5), 3), "p95_s": round(result.percentile(0.95), 3),
-            "wall_s": round(wall, 2), "completion_tokens": result.completion_tokens,
+            "wall_s": round(wall, 3), "completion_tokens": result.completion_tokens,
             "completion_tokens_per_s": round(result.completion_tokens / wall, 1)}  # fmt: skip
 
 
