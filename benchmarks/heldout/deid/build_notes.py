@@ -29,6 +29,11 @@ STYLES += ("report", "prescription", "insurance", "referral", "en_letter")
 # scanned pages, certificates, follow-up calls, mental-health notes, trial forms, complaints, English ED/nursing notes
 STYLES += ("export", "triage", "en_soap", "dictation", "ocr", "certificate", "followup", "mental", "trial")
 STYLES += ("complaint", "en_note")
+# styles of the fourth set (deid4): specialties, public-health and legal documents, transcripts, posts and mail,
+# machine exports (FHIR, DICOM headers, logs), rosters, research forms, published case reports
+STYLES += ("obstetric", "pediatric", "tcm", "dental", "rehab", "mdt", "public_health", "checkup", "forensic")
+STYLES += ("judgment", "casereport", "transcript", "forum", "email", "roster", "crowdfunding", "research", "log")
+STYLES += ("en_hp", "en_op", "en_report", "en_message")
 _MARK = re.compile(r"\{\{([a-z]+)(?::(P\d+))?\|([^{}|]+)\}\}|\[\[([^\[\]]+)\]\]")
 
 
