@@ -18,7 +18,7 @@ import re
 from qilin.privacy.layout import layout_names
 from qilin.privacy.names import find_names
 from qilin.privacy.shapes import fill_gaps, international_phones, labelled_numbers, places, short_dates, user_names
-from qilin.privacy.spans import Span, halfwidth, id_check_char
+from qilin.privacy.spans import Span, halfwidth, id_check_char, squeeze_spaced
 
 _ND = r"(?<![0-9A-Za-z])"  # no digit or letter before
 _NA = r"(?![0-9A-Za-z])"  # none after
@@ -226,22 +226,8 @@ _EN_ADDRESS = re.compile(
 _PRIORITY = {
     t: i
     for i, t in enumerate(
-        (
-            "email",
-            "url",
-            "id",
-            "card",
-            "ssn",
-            "record",
-            "account",
-            "ip",
-            "phone",
-            "date",
-            "plate",
-            "org",
-            "address",
-            "name",
-        )
+        ("email", "url", "id", "card", "ssn", "record", "account", "ip", "phone", "date", "plate", "org", "address")
+        + ("name",)
     )
 }
 # An organisation and an address are both free-form guesses: where they overlap the longer one wins (an address that
@@ -376,6 +362,18 @@ def resolve_overlaps(spans: list[Span]) -> list[Span]:
 
 def detect_phi(text: str, known_names: tuple[str, ...] = ()) -> list[Span]:
     """Typed PHI spans of `text`, non-overlapping, in order; `known_names` are names found elsewhere in the record."""
+    known_names = tuple(halfwidth(n) for n in known_names)  # 陳志強 found in one field is 陈志强 in the next
+    spans = _detect(text, known_names)
+    squeezed = squeeze_spaced(text)
+    if squeezed:  # 姓 名：祝 英 台 is read once more as 姓名：祝英台, and what is found there maps back
+        short, where = squeezed
+        for s in _detect(short, known_names):
+            start, end = where[s.start], where[s.end - 1] + 1
+            spans.append(Span(s.type, start, end, text[start:end], s.role))
+    return resolve_overlaps(spans)
+
+
+def _detect(text: str, known_names: tuple[str, ...]) -> list[Span]:
     half = halfwidth(text)
     spans = _candidates(half, text)
     laid_out = layout_names(half)  # their values are searched for in the rest of the text too
