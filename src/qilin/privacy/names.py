@@ -91,7 +91,9 @@ _BRACKET_ROLE = re.compile(
 # first cell of a line (黄某某\n日期：, 【患者信息】慕容某  女), the value of any label's cell (神经电生理：易某):
 # jieba's tags decide.
 _BRACKET_NAME = re.compile(r"[（(]([\u4e00-\u9fff]{2,4})[）)]")
-_NICKNAME = re.compile(r"(?<![\u4e00-\u9fff])[小老](?=[\u4e00-\u9fff](?:[，,。！!？?、 \n]|你|您|$))")
+_NICKNAME = re.compile(
+    r"[小老](?=[\u4e00-\u9fff](?:[，,。！!？?、 　\n）)]|你|您|$|去|来|说|带|请|联系|知道|上周|在|是|就|也|已|刚|会|接|帮))"
+)
 _LINE_CELL = re.compile(r"(?:^|[\n】])[ \t]*([\u4e00-\u9fff]{2,4})(?=[ \t\n]|$)")
 # A cell's value is found from its colon and its label read backwards (a scan for labels first is slower).
 _CELL_VALUE = re.compile(r"[:：][ \t]*([\u4e00-\u9fff]{2,4})(?=[ \t\n（(]|$)")
@@ -274,10 +276,7 @@ def _title_names(text: str) -> list[Span]:
         title_end = t + len(title)
         hint = "staff" if title in STAFF_TITLES else "polite"
         start = _name_before(text, t)
-        label = text[title_end : title_end + 1] in (
-            ":",
-            "：",
-        )  # 宣教护士：冯护士 (a role label, unless jieba says a name)
+        label = text[title_end : title_end + 1] in (":", "：")  # 宣教护士：冯护士 (a role label, unless jieba: a name)
         if label and start >= 0 and not tagged_as_name(text[start:t]):
             start = -1
         if start >= 0 and not any(text.startswith(r, start) for r in _HINT):  # 管床医生 is a role
@@ -361,7 +360,8 @@ def _cell_names(text: str) -> list[Span]:
             spans.append(Span("name", m.start(1), m.end(1), m.group(1), role=role))
     for m in _NICKNAME.finditer(text) if "小" in text or "老" in text else ():  # 小王你好: the surname is the name
         end = m.end() + surname_length(text, m.end())
-        if end > m.end() and not is_common_word(text[m.start() : end]) and not opens_medical_word(text, m.start()):
+        common = is_common_word(text[m.start() : end]) or is_common_word(text[m.start() - 1 : m.end()])  # 小米, 大小
+        if end > m.end() and not common and not opens_medical_word(text, m.start()):
             spans.append(Span("name", m.end(), end, text[m.end() : end], role="polite"))
     for m in _LINE_CELL.finditer(text):
         if _tagged_cell(m.group(1)):
