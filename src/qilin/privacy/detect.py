@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from qilin.privacy.layout import layout_names
+from qilin.privacy.layout import export_cells, layout_names
 from qilin.privacy.names import find_names
 from qilin.privacy.shapes import fill_gaps, international_phones, labelled_numbers, places, short_dates, user_names
 from qilin.privacy.spans import Span, halfwidth, id_check_char, squeeze_spaced
@@ -223,13 +223,8 @@ _EN_ADDRESS = re.compile(
 )
 
 # Which span wins where two overlap: shapes with a check or a label before free-form guesses.
-_PRIORITY = {
-    t: i
-    for i, t in enumerate(
-        ("email", "url", "id", "card", "ssn", "record", "account", "ip", "phone", "date", "plate", "org", "address")
-        + ("name",)
-    )
-}
+_ORDER = ("email", "url", "id", "card", "ssn", "record", "account", "ip", "phone", "date", "plate", "org")
+_PRIORITY = {t: i for i, t in enumerate((*_ORDER, "address", "name"))}
 # An organisation and an address are both free-form guesses: where they overlap the longer one wins (an address that
 # holds a university, 珞喻路1037号华中科技大学韵苑27栋; a hospital whose name holds its district).
 _PRIORITY["org"] = _PRIORITY["address"]
@@ -376,7 +371,9 @@ def detect_phi(text: str, known_names: tuple[str, ...] = ()) -> list[Span]:
 def _detect(text: str, known_names: tuple[str, ...]) -> list[Span]:
     half = halfwidth(text)
     spans = _candidates(half, text)
-    laid_out = layout_names(half)  # their values are searched for in the rest of the text too
+    exported = export_cells(half)  # CSV and tab-separated columns, JSON values, HL7 fields
+    laid_out = layout_names(half) + [s for s in exported if s.type == "name"]  # searched for in the rest too
+    spans += [Span(s.type, s.start, s.end, text[s.start : s.end]) for s in exported if s.type != "name"]
     known = known_names + tuple({s.value for s in laid_out if len(s.value) > 1}) if laid_out else known_names
     names = laid_out + find_names(half, known)
     spans += [Span("name", s.start, s.end, text[s.start : s.end], s.role) for s in names]

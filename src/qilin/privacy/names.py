@@ -92,7 +92,7 @@ _BRACKET_ROLE = re.compile(
 # jieba's tags decide.
 _BRACKET_NAME = re.compile(r"[（(]([\u4e00-\u9fff]{2,4})[）)]")
 _NICKNAME = re.compile(
-    r"[小老](?=[\u4e00-\u9fff](?:[，,。！!？?、 　\n）)]|你|您|$|去|来|说|带|请|联系|知道|上周|在|是|就|也|已|刚|会|接|帮))"
+    r"[小老](?=[\u4e00-\u9fff](?:[，,。！!？?、 　\n）)]|你|您|$|[去来说带请在是就也已刚会接]|联系|知道|上周))"
 )
 _LINE_CELL = re.compile(r"(?:^|[\n】])[ \t]*([\u4e00-\u9fff]{2,4})(?=[ \t\n]|$)")
 # A cell's value is found from its colon and its label read backwards (a scan for labels first is slower).

@@ -42,7 +42,7 @@ _TO_HALF.update(
     if not line.startswith("#")
     for pair in line.split()
 )
-# Characters spaced apart as a scan or a form writes them (姓 名：祝 英 台): three ideographs with single spaces between.
+# Characters spaced apart as a scan or a form writes them (姓 名：祝 英 台): three ideographs, single spaces between.
 _SPACED = re.compile(r"[\u4e00-\u9fff] [\u4e00-\u9fff] [\u4e00-\u9fff]")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)  # GB 11643-1999
 _PLACEHOLDER = re.compile(r"\[(?:" + "|".join(sorted({lab for pair in LABELS.values() for lab in pair})) + r")\d+\]")
