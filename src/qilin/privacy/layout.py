@@ -205,7 +205,7 @@ def layout_names(text: str) -> list[Span]:
     """Chinese names found by layout: table and form cells, chat speaker tags."""
     if not _CJK.search(text):
         return []
-    return table_names(text) + speaker_names(text)
+    return table_names(text) + speaker_names(text) + unsurnamed_names(text)
 
 
 # Exports pasted as text. A header row of a CSV or tab-separated table names its columns: a column headed by a
@@ -303,3 +303,54 @@ def _hl7_field(start: int, value: str, kind: str) -> list[Span]:
         return []
     begin = start + len("^".join(parts[:skip])) + (1 if skip else 0)
     return [Span("name", begin, begin + len(name), name, role="staff" if kind == "name" and skip else "patient")]
+
+
+# Names with no Han surname: Tibetan, Mongolian and Uyghur names are built from a small stock of syllables (扎西卓玛,
+# 乌兰图雅, 阿依古丽·买买提); a run made only of them, after a label or a role, at a line's start or before a bracket,
+# is a name.
+_SYLLABLES = frozenset(
+    words(
+        "扎西 卓玛 次仁 多吉 泽仁 拉姆 德吉 央金 格桑 尼玛 达瓦 旺堆 平措 罗布 边巴 普布 索朗 顿珠 强巴 洛桑 丹增 曲珍 "
+        "益西 白玛 桑珠 仁增 巴桑 拉巴 旺姆 措姆 央宗 卓嘎 达娃 次旺 其美 群培 贡布 嘎玛 扎巴 多杰 才让 卓玛央金 "
+        "巴特尔 其其格 乌兰 图雅 苏和 那日苏 哈斯 孟和 额尔敦 宝音 朝鲁 敖登 格日勒 阿拉坦 斯琴 萨仁 乌云 塔娜 娜仁 "
+        "托娅 巴雅尔 特木尔 布和 毕力格 吉日嘎拉 呼和 高娃 图门 满都拉 "
+        "阿依 古丽 买买提 艾力 吐尔逊 热依拉 阿不都 阿布都 艾尔肯 努尔 帕提 米热 迪丽 热巴 依明 玉素甫 阿迪力 麦麦提 "
+        "吾买尔 肉孜 哈力克 娜尔 阿米娜 帕丽达 祖丽 胡玛尔 阿依努尔 木拉提 吐逊 热合曼 艾合买提"
+    )
+)
+_SYLLABLE_RUN = re.compile(r"(?:^|(?<=[\n:：\t 　（(，,、]))([\u4e00-\u9fff]{2,8}(?:·[\u4e00-\u9fff]{2,8})?)")
+
+
+def _syllable_name(value: str) -> bool:
+    """Whether `value` is made of name syllables only (扎西卓玛; 阿依古丽·买买提)."""
+    pos, parts = 0, value.replace("·", "")
+    while pos < len(parts):
+        step = next((n for n in (4, 3, 2) if parts[pos : pos + n] in _SYLLABLES), 0)
+        if not step:
+            return False
+        pos += step
+    return True
+
+
+# A name after a role or a label and before sex, age or a people (患者乌兰图雅，女，54岁; 兹有患者孟和巴特尔（蒙古族）;
+# 患者：岩温（傣族）): the run is a name with or without a surname.
+_BEFORE_SEX = re.compile(
+    r"(?:患者|病人|患儿|产妇|孕妇|姓名|被鉴定人|受试者|来访者|监护人|死者|伤者|兹有)(?:[ \t　]*[:：])?[ \t　]*"
+    r"([\u4e00-\u9fff]{2,6}(?:·[\u4e00-\u9fff]{2,8})?)"
+    r"(?=[ \t　]*[，,（(][ \t　]*(?:[男女]性?[，,、 \t　）)]|\d{1,3}岁|[\u4e00-\u9fff]{1,4}族[）)，,]))"
+)
+_NOT_PERSON = set("的了是在有和与及因于无不病症痛炎我你他她叫说")
+
+
+def unsurnamed_names(text: str) -> list[Span]:
+    """Names without a Han surname: by their syllables, or where sex, age or a people follows a role or label."""
+    spans = []
+    for m in _SYLLABLE_RUN.finditer(text) if _CJK.search(text) else ():
+        if _syllable_name(m.group(1)):  # the whole run (乌兰察布 is a place: 察布 is no syllable)
+            spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="patient"))
+    for m in _BEFORE_SEX.finditer(text) if "男" in text or "女" in text or "岁" in text or "族" in text else ():
+        value = m.group(1)
+        plain = not set(value) & (_NOT_PERSON | NOT_IN_GIVEN_NAMES) and value not in _CELL_WORDS
+        if (_syllable_name(value) or plain) and not is_common_word(value) and not opens_medical_word(value, 0):
+            spans.append(Span("name", m.start(1), m.end(1), value, role="patient"))
+    return spans

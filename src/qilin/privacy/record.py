@@ -160,7 +160,11 @@ def name_aliases(spans: list[list[Span]]) -> dict[str, str]:
     for s in (s for text in spans for s in text if s.type == "name" and s.value.isascii() and " " in s.value):
         given.setdefault(s.value.split()[0], set()).add(s.value)
     aliases = {}
+    dotted = {s.value for text in spans for s in text if s.type == "name" and "·" in s.value}
     for s in (s for text in spans for s in text if s.type == "name"):
+        owners = {n for n in dotted if n.startswith(s.value + "·")}  # 阿依古丽 and 阿依古丽·买买提: one person
+        if len(owners) == 1:
+            aliases[s.value] = owners.pop()
         if s.value not in full and not s.value.isascii() and len(s.value) == 2 and not surname_length(s.value, 0):
             owners = {n for ns in full.values() for n, _ in ns if len(n) > 2 and n.endswith(s.value)}
             if len(owners) == 1:  # 晓雯 and 杜晓雯: a given name alone stands for the one full name it ends
