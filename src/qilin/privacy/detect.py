@@ -118,6 +118,7 @@ _WORKPLACE = re.compile(
 )
 _NOT_WORKPLACE = re.compile(r"(?:无|不详|退休|个体|务农|自由职业|待业|在家|学生)")
 _DIGIT = re.compile(r"\d")
+_CJK_ONLY = re.compile(r"[\u4e00-\u9fff]+")
 _LATIN = re.compile(r"[A-Za-z]")
 _CAPITALISED = re.compile(r"[A-Z][a-z]")
 _ORG_STOP = set(
@@ -289,7 +290,7 @@ def _candidates(text: str, original: str) -> list[Span]:
         if _LATIN.search(text):
             spans += _group_spans("address", _EN_ADDRESS, text, original)
     if "@" in text:
-        spans += _group_spans("email", _EMAIL, text, original) + _group_spans("account", _AT_HANDLE, text, original)
+        spans += _group_spans("email", _EMAIL, text, original) + _mentions(text, original)
     if "http" in text or "www." in text:
         spans += _group_spans("url", _URL, text, original)
     if _ACCOUNT_GATE.search(text):
@@ -311,6 +312,19 @@ def _candidates(text: str, original: str) -> list[Span]:
                 spans.append(Span("address", value.start(), value.end(), original[value.start() : value.end()]))
     if "市" in text or "省" in text or "自治区" in text:
         spans += _group_spans("address", _ADDRESS, text, original)
+    return spans
+
+
+def _mentions(text: str, original: str) -> list[Span]:
+    """@handles: an account, but a short Chinese one in a chat is a person (@萌萌; @所有人 and @全体 are no one)."""
+    spans = []
+    for s in _group_spans("account", _AT_HANDLE, text, original):
+        handle = s.value[1:]
+        if _CJK_ONLY.fullmatch(handle) and len(handle) <= 4:
+            if handle not in ("所有人", "全体", "全体成员", "大家"):
+                spans.append(Span("name", s.start + 1, s.end, handle, role="polite"))
+        else:
+            spans.append(s)
     return spans
 
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from qilin.privacy.names import _TITLE_AT
+from qilin.privacy.names import _FUNCTION_SURNAMES, _TITLE_AT
 from qilin.privacy.roles import (
     DRUG_CHARACTERS,
+    NEED_COLON,
     NOT_IN_GIVEN_NAMES,
     STAFF,
     SURNAMES,
@@ -181,14 +182,37 @@ def _tag_is_name(tag: str, kin: str, prefix: bool) -> bool:
     return not opens_medical_word(tag, 0) and tagged_as_name(tag)  # 杜晓雯：, 晓雯：
 
 
+def _nickname_tag(pre: str, tag: str) -> bool:
+    """A nickname as a speaker's tag: a doubled character (萌萌, 琼琼) or 阿/小 before a given name (阿杰, 小满; 小王 is
+    the surname rule's, 阿姨 and 小结 are words)."""
+    if not pre:
+        return len(tag) == 2 and tag[0] == tag[1] and tag[0] not in "哈嗯呵嘿啊哦嗯呜"
+    if pre not in "阿小" or surname_length(tag, 0) == len(tag) or is_common_word(pre + tag):
+        return False
+    return not set(tag) & NOT_IN_GIVEN_NAMES and not opens_medical_word(pre + tag, 0)
+
+
+# A bare surname after a staff role, ending its phrase (值班医生聂, 麻醉师岑 器械护士...).
+_STAFF_ROLES = [w for w in STAFF if len(w) >= 2 and w not in NEED_COLON]
+_STAFF_SURNAME = re.compile("(?:" + "|".join(_STAFF_ROLES) + r")([\u4e00-\u9fff]{1,2})(?=[ \t　\n，,。；;）)]|$)")
+
+
 def speaker_names(text: str) -> list[Span]:
     """Names in the speaker tags that open the lines of a chat or a group log."""
     spans = []
     for m in _SPEAKER_TAG.finditer(text) if ":" in text or "：" in text else ():
         kin = m.group("kin") or ""
+        if not kin and not m.group("role") and _nickname_tag(m.group("pre") or "", m.group("tag")):
+            start = m.start("pre") if m.group("pre") else m.start("tag")  # 阿杰：, 小满：, 萌萌：
+            spans.append(Span("name", start, m.end("tag"), text[start : m.end("tag")], role="polite"))
+            continue
         if _tag_is_name(m.group("tag"), kin, bool(m.group("pre") or m.group("role"))):
             role = "staff" if m.group("role") or kin in _STAFF_KIN else "polite"  # 郑医生： is the staff 郑某
             spans.append(Span("name", m.start("tag"), m.end("tag"), m.group("tag"), role=role))
+    for m in _STAFF_SURNAME.finditer(text):
+        value = m.group(1)
+        if surname_length(value, 0) == len(value) and value not in _FUNCTION_SURNAMES:
+            spans.append(Span("name", m.start(1), m.end(1), value, role="staff"))
     for m in _LOG_USER.finditer(text) if "[" in text else ():
         if _tag_is_name(m.group(1), "", False):
             spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="staff"))

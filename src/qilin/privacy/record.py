@@ -163,6 +163,8 @@ def name_aliases(spans: list[list[Span]]) -> dict[str, str]:
     dotted = {s.value for text in spans for s in text if s.type == "name" and "·" in s.value}
     for s in (s for text in spans for s in text if s.type == "name"):
         owners = {n for n in dotted if n.startswith(s.value + "·")}  # 阿依古丽 and 阿依古丽·买买提: one person
+        if not owners and len(s.value) == 2 and s.value[0] in "阿小" and not surname_length(s.value, 1):
+            owners = {n for ns in full.values() for n, _ in ns if n.endswith(s.value[1]) and n != s.value}  # 阿杰
         if len(owners) == 1:
             aliases[s.value] = owners.pop()
         if s.value not in full and not s.value.isascii() and len(s.value) == 2 and not surname_length(s.value, 0):
