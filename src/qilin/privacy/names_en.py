@@ -11,7 +11,9 @@ import re
 from qilin.privacy.spans import Span
 
 _CAPITALISED = re.compile(r"[A-Z][a-z]")
-_WORD = r"(?:[A-Z]')?[A-Z][a-z]+(?:[A-Z][a-z]+)?(?:-[A-Z][a-z]+)?"  # Smith, O'Connor, McDonald, Smith-Jones
+# Smith, O'Connor, McDonald, Smith-Jones, and letters with accents (Siobhán, Rāwiri, Geneviève Tremblay-Nakamura)
+_UP, _LOW = "A-ZÀ-ÖØ-ÞĀĒĪŌŪŁŚŻŹĆ", "a-zß-öø-ÿāēīōūłńśźżćęąñ"
+_WORD = rf"(?:[{_UP}]')?[{_UP}][{_LOW}]+(?:[{_UP}][{_LOW}]+)?(?:-[{_UP}][{_LOW}]+)?"
 # A nickname in quotes may follow the first name: William "Bill" Turner.
 # On one line: a name on the line above a clinic's name is no part of it (Dr Sarah Nguyen\nCarlton Medical Centre).
 _NAME = re.compile(
@@ -28,11 +30,13 @@ _TITLE_CAPS = re.compile(r"[A-Z]{2,}\b")  # Dr WONG
 _STAFF_LABELS = (
     r"doctor|nurse|attending(?:\s+physician)?|physician|surgeon|assistant|anesthesiologist|anesthetist|"
     r"resident|fellow|intern|pcp|primary care physician|referring physician|consultant|provider|seen by|"
-    r"referred by|dictated by|transcribed by|signed(?:\s+by)?|electronically signed by|reviewed by|witness|cc"
+    r"referred by|dictated by|transcribed by|signed(?:\s+by)?|electronically signed by|reviewed by|witness|cc|"
+    r"scribe|counsell?or|social worker|case manager|paramedic|crew|cnc|rn|charge nurse|charging rn|dietitian|"
+    r"physiotherapist|pharmacist|registrar|handed off by"
 )
 _PATIENT_LABELS = (
     r"patient(?:'s)?(?:\s+name)?|pt\.?|name|patient name|this is|my name is|i am|i'm|child|baby(?:\s+(?:girl|boy))?|"
-    r"infant|newborn|deceased|member|subscriber|insured|client|resident name"
+    r"infant|newborn|deceased|member|subscriber|insured|client|resident name|student|baby of"
 )
 _FAMILY_LABELS = (
     r"contact|emergency contact|next of kin|guardian|daughter|son|wife|husband|mother|father|sister|brother|spouse|"
@@ -60,7 +64,7 @@ _SIGN_OFF = re.compile(
 )
 # A name in Latin letters after a Chinese label (联系人: Wang Fang): two words at least, as pinyin names are.
 _ZH_LABEL = re.compile(r"(?:姓名|患者|病人|联系人|家属|医生|医师|签名)[ \t]*[:：][ \t]*")
-_TITLE = re.compile(r"(?<![A-Za-z])(?:(?P<staff>Dr|Prof|Doctor)|(?P<polite>Mr|Mrs|Ms|Mx|Miss))\.?[ \t]+")  # 的Dr. X
+_TITLE = re.compile(r"(?<![A-Za-z])(?:(?P<staff>Dr|Prof|Doctor)|(?P<polite>Mr|Mrs|Ms|Mx|Miss|Mdm))\.?[ \t]+")  # 的Dr. X
 _SUFFIX = re.compile(
     rf"\b((?:{_WORD}|[A-Z]\.)(?:\s+[A-Z]\.)?\s+{_WORD}),\s*(?:MD|M\.D\.|RN|DO|NP|PA-C|PA|PhD|MBBS|CRNA|FACS)\b"
 )
