@@ -375,6 +375,8 @@ def unsurnamed_names(text: str) -> list[Span]:
     for m in _BEFORE_SEX.finditer(text) if "男" in text or "女" in text or "岁" in text or "族" in text else ():
         value = m.group(1)
         plain = not set(value) & (_NOT_PERSON | NOT_IN_GIVEN_NAMES) and value not in _CELL_WORDS
+        if _TITLE_AT.search(value):
+            continue  # 患者：雷先生，61岁: the title rule's
         if (_syllable_name(value) or plain) and not is_common_word(value) and not opens_medical_word(value, 0):
             spans.append(Span("name", m.start(1), m.end(1), value, role="patient"))
     return spans

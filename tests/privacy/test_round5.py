@@ -1,0 +1,105 @@
+"""The fifth round's classes: traditional characters, spaced-out characters, exports pasted as text, names without a
+Han surname, nickname speaker tags, titles, 小/老 with a surname, @mentions, English names with accents.
+
+Every variant here was written for the test (no string of an evaluation set); each class has a guard that medical
+or ordinary text of the same shape stays intact.
+"""
+
+from __future__ import annotations
+
+from qilin.privacy.detect import detect_phi
+from qilin.privacy.record import deid_texts
+from qilin.privacy.spans import halfwidth, squeeze_spaced
+
+
+def names(text: str) -> list[str]:
+    return [s.value for s in detect_phi(text) if s.type == "name"]
+
+
+def found(text: str, *kinds: str) -> list[str]:
+    return [s.value for s in detect_phi(text) if not kinds or s.type in kinds]
+
+
+def test_traditional_characters_read_as_simplified_one_for_one() -> None:
+    assert halfwidth("醫師：鄭國華 電話") == "医师：郑国华 电话"
+    assert len(halfwidth("門診病歷號")) == len("門診病歷號")
+    assert names("主診醫生：鄭國華\n家屬：太太 黎秀蓮，電話 9123 4567") == ["鄭國華", "黎秀蓮"]
+    assert names("覆診時見馮醫師") == ["馮"]
+    assert names("病人訴頭痛三天，血壓160/95mmHg，心臟聽診無雜音") == []
+
+
+def test_characters_spaced_apart_are_read_as_one_word() -> None:
+    squeezed, where = squeeze_spaced("姓 名: 龙 小 雨  性 别: 女")
+    assert squeezed == "姓名: 龙小雨  性别: 女" and len(where) == len(squeezed)
+    assert squeeze_spaced("姓名：王小明 性别：男") is None  # one space between words is a separator
+    assert names("姓 名: 龙 小 雨  性 别: 女  年 龄: 52") == ["龙 小 雨"]
+    assert names("医 师 签 名：诸 葛 明 远") == ["诸 葛 明 远"]
+    assert names("查 体 ： 双 肺 呼 吸 音 清 ， 未 闻 及 啰 音") == []
+
+
+def test_csv_and_tab_separated_columns_by_their_header() -> None:
+    csv = "序号,住院号,患者姓名,诊断,责任护士\n1,3308121,江晓舟,肺炎,柯蓉\n2,3308190,闻一鸣,胆结石,柯蓉"
+    assert found(csv, "name") == ["江晓舟", "柯蓉", "闻一鸣", "柯蓉"]
+    assert found(csv, "record") == ["3308121", "3308190"]
+    tsv = "病人ID\t姓名\t性别\t诊断\nQ7731205\t欧阳靖\t女\t甲状腺结节"
+    assert found(tsv, "record", "name") == ["Q7731205", "欧阳靖"]
+    lab = "项目,结果,单位,参考范围\n白细胞,6.2,10^9/L,3.5-9.5\n血红蛋白,128,g/L,115-150"
+    assert found(lab) == []  # no person or number column: a lab table stays
+
+
+def test_json_names_and_hl7_fields() -> None:
+    assert names('{"patientName": "卓一凡", "dept": "肾内科", "doctor": "Helen Morse"}') == ["卓一凡", "Helen Morse"]
+    hl7 = "PID|1||88120455^^^LIS||元^宝儿||20010203|F\nPV1|1|O|眼科^3||||D031^曲^文涛\nOBX|1|NM|GLU^血糖||6.1|mmol/L"
+    spans = {(s.type, s.value) for s in detect_phi(hl7)}
+    assert {("record", "88120455"), ("name", "元^宝儿"), ("name", "曲^文涛")} <= spans
+    assert not any(s.value in ("GLU", "血糖", "6.1") for s in detect_phi(hl7))
+
+
+def test_names_without_a_han_surname() -> None:
+    assert names("护理评估\n评估护士：格桑卓嘎  审核：无") == ["格桑卓嘎"]
+    assert names("患者：热依拉·吐尔逊，女，61岁") == ["热依拉·吐尔逊"]
+    assert names("兹有患者巴雅尔图门（蒙古族），男，50岁") == ["巴雅尔图门"]
+    assert names("患者都兰（土族） 女 8岁") == ["都兰"]
+    assert names("乌兰察布市人，主诉：乏力，女，40岁") == []  # a place opening with a syllable; a complaint
+
+
+def test_given_name_before_middle_dot_is_the_same_person() -> None:
+    texts = ["患者：热依拉·吐尔逊，女，61岁", "医生：热依拉，您好"]
+    out, _ = deid_texts(texts)
+    assert out[0].count("[姓名1]") == 1 and "[姓名1]" in out[1] and "[姓名2]" not in out[1]
+
+
+def test_nickname_speaker_tags_and_mentions() -> None:
+    chat = "阿峰：我爸今天复查了\n莉莉：收到\n小溪：好的，@莉莉 明早抽血\n小结：患者一般情况可\n阿姨：谢谢医生"
+    assert names(chat) == ["阿峰", "莉莉", "小溪", "莉莉"]
+    assert found("群公告 @所有人 明天停水", "name", "account") == []
+
+
+def test_nickname_and_full_name_share_one_placeholder() -> None:
+    out, _ = deid_texts(["阿峰：我是他儿子，我叫蒋峰", "医生：好的，阿峰，明天带他来"])
+    assert "[姓名2]" not in "".join(out) and out[1].count("[姓名1]") == 1
+
+
+def test_titles_and_bare_surnames_after_a_staff_role() -> None:
+    assert names("查房：欧阳主治指示复查血常规") == ["欧阳"]
+    assert names("参加：綦副主任、仲主任") == ["綦", "仲"]  # a rarer surname after a colon
+    assert names("派出所邢警官到场") == ["邢"]
+    assert names("术后疼痛 值班医生冉\n") == ["冉"]
+    assert names("如有不适请及时告知医生。") == []
+    assert names("看医生时，带上病历") == []  # 时 is a surname, and a function word here
+
+
+def test_xiao_lao_with_a_surname_in_prose() -> None:
+    assert names("同事小柯上周也发热") == ["柯"]
+    assert names("陪护（护工老葛）在走廊休息") == ["葛"]
+    assert names("让老谭带她来复查") == ["谭"]
+    for text in ("每小时尿量30ml", "小米粥少量多餐", "肿块较前缩小，质软", "养老院送来", "老年患者，大小便正常"):
+        assert names(text) == [], text
+
+
+def test_english_names_with_accents_and_more_roles() -> None:
+    assert names("Patient: Zoë Ní Bhriain   DOB: on file") == ["Zoë Ní Bhriain"]
+    assert names("Scribe: R. Lindqvist") == ["R. Lindqvist"]
+    assert names("Counsellor: Mateus Sá-Pereira") == ["Mateus Sá-Pereira"]
+    assert names("Wife Mdm Koh Li Ping says he is eating") == ["Koh Li Ping"]
+    assert names("RN reviewed the wound; dressing changed") == []
