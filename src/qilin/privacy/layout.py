@@ -47,7 +47,10 @@ _STAFF_LABELS = words(
     "新生儿复苏 "
     "体外循环师 记录人 随访护士 值班医生 值班医师 主刀 助手 麻醉 一助 二助 审核 审核者 医师签名 责任护士 白班 "
     "小夜 大夜 "
-    "夜班 夜班护士 白班护士 接诊 首诊 主管 评估护士 宣教护士",
+    "夜班 夜班护士 白班护士 接诊 首诊 主管 评估护士 宣教护士 "
+    # who triaged, signed, paid or examined: forms of every kind end with them (分诊：, 出纳：, 鉴定人：, 审签：)
+    "分诊 分诊护士 交 接 出纳 审批 导管室 鉴定人 随访人 随访员 督导员 接种者 接种护士 研究护士 审签 复核者 承办人 "
+    "经治医师 主诊医生 检查者 记录者 会诊医师 抢救人员 参加抢救人员",
 )
 # A cell's separator; the label before it is read backwards and looked up (faster than scanning for 200 labels).
 # A run of characters after a cell boundary and before a separator: a label if it is one of the labels above (a
@@ -65,14 +68,18 @@ _AFTER_LABEL = re.compile(
 )
 _CELL_BOUNDARY = set("\n\t|｜；;，,、 　")
 _LIST_NEXT = re.compile(r"[ \t　]*[、/][ \t　]*")
-_CELL = re.compile(r"([\u4e00-\u9fff]{1,4}(?:·[\u4e00-\u9fff]{2,8})?)(?=[ \t　]*(?:[|｜\t\n、；;，,（(/]|$)|[ 　]{2})")
+# A cell ends at a separator, a run of spaces, or one space before the next label (复核：仇 报告日期：).
+_CELL = re.compile(
+    r"([\u4e00-\u9fff]{1,4}(?:·[\u4e00-\u9fff]{2,8})?)"
+    r"(?=[ \t　]*(?:[|｜\t\n、；;，,（(/]|$)|[ 　]{2}|[ 　][\u4e00-\u9fff]{1,6}[:：])"
+)
 # What a staff or header cell holds when it holds no name.
 _CELL_WORDS = set(
     words(
         "通过 正常 同意 拒绝 不同意 无 不详 未见 阴性 阳性 合格 完成 良好 已签 本人 家属 全麻 局麻 腰麻 "
         "全身麻醉 局部麻醉 "
         "神经阻滞 静脉麻醉 镇静 男 女 未婚 已婚 汉族 汉 主任 医生 医师 护士 见下 如下 同上 待定 待查 签字 "
-        "签名 盖章 手印 "
+        "签名 盖章 手印 急诊 门诊 平稳 稳定 好转 已签字 已告知 正常范围 "
         "确认 已阅 知情 代签 电话 日期 时间 性别 年龄 科室 床号 诊断 住址 职业 民族 其他 暂无 不适用 自费 "
         "医保 公费 在职 退休 "
         "值班 白班 夜班 交班 接班 主刀 助手 器械 巡回 麻醉 审核 复核 报告 检验 记录 核对 患者 病人 患儿 "
