@@ -97,7 +97,7 @@ def _word_tag(word: str) -> str:
     return jieba.posseg.dt.word_tag_tab.get(word, "")
 
 
-def _cell_is_name(value: str, staff: bool, name_label: bool = False, table: bool = False) -> bool:
+def _cell_is_name(value: str, staff: bool, name_label: bool = False, table: bool = False, person: bool = False) -> bool:
     """Whether a cell's value is a name: name-shaped, no medical word, no word a form's cell holds (通过, 全麻); a
     dictionary word (向阳, 满意) only after a name label, or after a staff label in a table (pipes, tabs, spaces)."""
     if value in _CELL_WORDS or value in medical_words():
@@ -107,7 +107,9 @@ def _cell_is_name(value: str, staff: bool, name_label: bool = False, table: bool
     s = surname_length(value, 0, rare=True)
     given = value[s:]
     if not s or len(given) > 2 or any(c in NOT_IN_GIVEN_NAMES or c in DRUG_CHARACTERS for c in given):
-        return len(value) in (2, 3) and not s and tagged_as_name(value)
+        if len(value) not in (2, 3) or s or set(value) & NOT_IN_GIVEN_NAMES:
+            return False  # a person's label (医师：, 鉴定人：, 交班：) before a noun: a name without a surname (晴雯)
+        return tagged_as_name(value) or (staff and person and _word_tag(value)[:1] == "n")
     if not given:
         return staff  # 审核：尚, 医生 吉: a bare surname signs a staff cell
     if medical_word_from(value, 0, len(value)) or _TITLE_AT.match(value, s):
@@ -136,7 +138,8 @@ def table_names(text: str) -> list[Span]:
         staff = label in _STAFF_SET
         pos, table = m.end(), ":" not in m.group() and "：" not in m.group()
         while cell := _CELL.match(text, pos):
-            if not _cell_is_name(cell.group(1), staff, name_label=label.endswith("姓名"), table=table):
+            person = label[-1] in "师士员者人生长" or label in _PERSON_ACTS  # 医师, 鉴定人, 交班: a person signs
+            if not _cell_is_name(cell.group(1), staff, name_label=label.endswith("姓名"), table=table, person=person):
                 break
             spans.append(Span("name", cell.start(1), cell.end(1), cell.group(1), role="staff" if staff else "patient"))
             nxt = _LIST_NEXT.match(text, cell.end())
@@ -150,6 +153,7 @@ def table_names(text: str) -> list[Span]:
 
 
 _STAFF_SET = set(_STAFF_LABELS) - set(_HEADER_LABELS)
+_PERSON_ACTS = set(words("交班 接班 交 接 分诊 审核 复核 发药 调配 核对 巡回 核对/发药 审签 审批 出纳"))
 _ROW_NAME = re.compile(r"(?:^|\n)[ \t|｜]*[+＋]?\d{1,3}(?:床)?[ \t]*[|｜\t][ \t]*([\u4e00-\u9fff]{2,4})[ \t]*[|｜\t]")
 # A speaker's tag opening a line of a chat (老王：, 小李:, 柏姐：, 王：, 晓雯：, 护士霍：, [护士小邱], 萱萱爸爸：).
 _TAG_LINE = r"(?m:^)[ \t]*(?:\[[^\]\n]{0,24}\][ \t]*|\d{1,2}:\d{2}(?::\d{2})?[ \t]+)?"
@@ -215,7 +219,8 @@ def speaker_names(text: str) -> list[Span]:
             continue
         if _tag_is_name(m.group("tag"), kin, bool(m.group("pre") or m.group("role"))):
             role = "staff" if m.group("role") or kin in _STAFF_KIN else "polite"  # 郑医生： is the staff 郑某
-            spans.append(Span("name", m.start("tag"), m.end("tag"), m.group("tag"), role=role))
+            start = m.start("pre") if kin in _CHILD_OF and m.group("pre") else m.start("tag")  # 小胖妈妈：
+            spans.append(Span("name", start, m.end("tag"), text[start : m.end("tag")], role=role))
     for m in _STAFF_SURNAME.finditer(text):
         value = m.group(1)
         if surname_length(value, 0) == len(value) and value not in _FUNCTION_SURNAMES:
