@@ -24,9 +24,12 @@ _ND = r"(?<![0-9A-Za-z])"  # no digit or letter before
 _NA = r"(?![0-9A-Za-z])"  # none after
 _COLON = r"\s*[:：#】\]|｜]?\s*(?:为|是)?\s*"  # 住院号：, 【住院号】, MRN #, 住院号|123 (a table's cell)
 
-_ID_LABEL = r"(?:身份证(?:号码|号)?|证件号(?:码)?|公民身份号码|(?i:id\s*(?:card\s*)?(?:no\.?|number)|national id))"
+_ID_LABEL = (
+    r"(?:身[份分]证(?:号码|字号|号)?|证件号(?:码)?|公民身份号码|(?i:id\s*(?:card\s*)?(?:no\.?|number)|national id))"
+)
 _ID_SHAPE = r"\d{6}\s?\d{8}\s?\d{3}[0-9Xx]"
-_ID_LABELLED = re.compile(rf"{_ID_LABEL}{_COLON}({_ID_SHAPE}|\d{{15}}){_NA}")
+# after its label also a Taiwan ID (a letter, 1 or 2, eight digits: 身分證字號 A123456789)
+_ID_LABELLED = re.compile(rf"{_ID_LABEL}{_COLON}({_ID_SHAPE}|\d{{15}}|[A-Z][12]\d{{8}}){_NA}")
 # An unlabelled 18-character ID: region, a birth date 19xx/20xx, sequence, check character.
 _ID_BARE = re.compile(rf"{_ND}\d{{6}}\s?(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:[0-2]\d|3[01])\s?\d{{3}}[0-9Xx]{_NA}")
 
@@ -187,7 +190,7 @@ _TIME_AFTER = re.compile(r"\s*(?:\d{1,2}[:：]\d{2}(?:[:：]\d{2})?|\d{1,2}\s*[�
 
 _ADDRESS_LABEL = re.compile(
     r"(?:现住址|家庭住址|户籍地址|联系地址|通讯地址|工作单位地址|住址|家住|居住地|现住|住在|(?<![网IP])地址|"
-    r"现?[ \t　]住[ \t　]*址|地[ \t　]+址)" + _COLON
+    r"现?[ \t　]*住[ \t　]+址|地[ \t　]+址)" + _COLON
 )
 _ADDRESS_VALUE = re.compile(r"[\u4e00-\u9fff][\u4e00-\u9fff0-9A-Za-z\-#]{3,60}")
 _PROVINCE = (

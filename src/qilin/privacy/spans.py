@@ -43,7 +43,7 @@ _TO_HALF.update(
     for pair in line.split()
 )
 # Characters spaced apart as a scan or a form writes them (姓 名：祝 英 台): three ideographs, single spaces between.
-_SPACED = re.compile(r"[\u4e00-\u9fff] [\u4e00-\u9fff] [\u4e00-\u9fff]")
+_SPACED = re.compile(r"[\u4e00-\u9fff0-9０-９] [\u4e00-\u9fff0-9０-９] [\u4e00-\u9fff0-9０-９]")  # or digits: 1 3 9
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)  # GB 11643-1999
 _PLACEHOLDER = re.compile(r"\[(?:" + "|".join(sorted({lab for pair in LABELS.values() for lab in pair})) + r")\d+\]")
 
@@ -83,7 +83,8 @@ def squeeze_spaced(text: str) -> tuple[str, list[int]] | None:
 
 
 def _ideograph(text: str, i: int) -> bool:
-    return 0 <= i < len(text) and "\u4e00" <= text[i] <= "\u9fff"
+    """An ideograph or a digit: what a scan spaces apart (电 话: 1 3 9 ..., 大 街 １ ２ ３ 号)."""
+    return 0 <= i < len(text) and ("\u4e00" <= text[i] <= "\u9fff" or text[i].isdigit())
 
 
 def _is_spacing(text: str, i: int) -> bool:
