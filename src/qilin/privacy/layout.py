@@ -16,9 +16,10 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from qilin.privacy.names import _FUNCTION_SURNAMES, _TITLE_AT
+from qilin.privacy.names import _FUNCTION_SURNAMES, _TITLE_AT, _name_before
 from qilin.privacy.roles import (
     DRUG_CHARACTERS,
+    FAMILY,
     NEED_COLON,
     NOT_IN_GIVEN_NAMES,
     STAFF,
@@ -241,7 +242,7 @@ def layout_names(text: str) -> list[Span]:
     """Chinese names found by layout: table and form cells, chat speaker tags."""
     if not _CJK.search(text):
         return []
-    return table_names(text) + speaker_names(text) + unsurnamed_names(text)
+    return table_names(text) + speaker_names(text) + unsurnamed_names(text) + prose_names(text)
 
 
 # Exports pasted as text. A header row of a CSV or tab-separated table names its columns: a column headed by a
@@ -391,4 +392,33 @@ def unsurnamed_names(text: str) -> list[Span]:
             continue  # 患者：雷先生，61岁: the title rule's
         if (_syllable_name(value) or plain) and not is_common_word(value) and not opens_medical_word(value, 0):
             spans.append(Span("name", m.start(1), m.end(1), value, role="patient"))
+    return spans
+
+
+# A name before the word for a patient (全某某患者，您的报告...; 十六床冷某病人): surname first, then a boundary.
+_BEFORE_PATIENT = re.compile(r"(?=(?:患者|病人)(?![\u4e00-\u9fff]{0,1}[:：]))")
+# A nickname after a role or a relation (护士小雨, 保姆小芳, 室友佳佳, 我家小胖): 小/阿 before a given character, or
+# a doubled one; 小王 is the surname rule's, 宝宝 and 小时 are words.
+_NICK_ROLES = [w for w in FAMILY + STAFF if len(w) >= 2] + ["我家", "隔壁的"]
+_ROLE_NICKNAME = re.compile(
+    "(?:" + "|".join(sorted(_NICK_ROLES, key=len, reverse=True)) + r")((?:[小阿][\u4e00-\u9fff])|([\u4e00-\u9fff])\2)"
+    r"(?![\u4e00-\u9fff]{0,1}(?:[:：]|医生|护士))"
+)
+_NOT_NICK = set("心时儿组结于量叶型号块片部分便腿肠时候姨婆伯叔公哥姐妹弟朋友宝贝孩")
+
+
+def prose_names(text: str) -> list[Span]:
+    """Names in running text: a full name before 患者/病人, a nickname after a role or a relation."""
+    spans = []
+    for m in _BEFORE_PATIENT.finditer(text) if "患者" in text or "病人" in text else ():
+        start = _name_before(text, m.start(), shortest=3)
+        if start >= 0 and not _TITLE_AT.search(text, start, m.start()):
+            spans.append(Span("name", start, m.start(), text[start : m.start()], role="patient"))
+    for m in _ROLE_NICKNAME.finditer(text):
+        nick = m.group(1)
+        if nick[1] in _NOT_NICK or set(nick) & NOT_IN_GIVEN_NAMES or (nick[0] in "小阿" and surname_length(nick, 1)):
+            continue
+        if m.group(2) and (is_common_word(nick) or nick[0] in "哈嗯呵嘿啊哦"):
+            continue  # 宝宝, 哈哈
+        spans.append(Span("name", m.start(1), m.end(1), nick, role="family"))
     return spans
