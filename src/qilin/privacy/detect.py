@@ -15,9 +15,18 @@ from __future__ import annotations
 
 import re
 
-from qilin.privacy.layout import export_cells, layout_names
+from qilin.privacy.layout import layout_names
 from qilin.privacy.names import find_names
-from qilin.privacy.shapes import fill_gaps, international_phones, labelled_numbers, places, short_dates, user_names
+from qilin.privacy.shapes import (
+    export_cells,
+    fill_gaps,
+    international_phones,
+    labelled_numbers,
+    mentions,
+    places,
+    short_dates,
+    user_names,
+)
 from qilin.privacy.spans import Span, halfwidth, id_check_char, squeeze_spaced
 
 _ND = r"(?<![0-9A-Za-z])"  # no digit or letter before
@@ -99,7 +108,6 @@ _QUOTED_HANDLE = re.compile(
     r"(?:昵称|网名|群名片|公众号|视频号|小程序|(?i:nickname))\s*[:：]?\s*[“\"「『]([^”\"」』\n]{2,24})[”\"」』]"
 )
 # A handle written with its @ anywhere (not an email: nothing name-like before the @).
-_AT_HANDLE = re.compile(r"(?<![A-Za-z0-9._%+\-])@[\u4e00-\u9fffA-Za-z0-9_]{2,30}")
 _ACCOUNT_GATE = re.compile(_ACCOUNT_LABEL)
 # Hospitals and clinics: a proper name before a facility word. Generic ones (当地医院, 上级医院, 我院) are not.
 _ORG_SUFFIX = re.compile(
@@ -121,7 +129,6 @@ _WORKPLACE = re.compile(
 )
 _NOT_WORKPLACE = re.compile(r"(?:无|不详|退休|个体|务农|自由职业|待业|在家|学生)")
 _DIGIT = re.compile(r"\d")
-_CJK_ONLY = re.compile(r"[\u4e00-\u9fff]+")
 _LATIN = re.compile(r"[A-Za-z]")
 _CAPITALISED = re.compile(r"[A-Z][a-z]")
 _ORG_STOP = set(
@@ -293,7 +300,7 @@ def _candidates(text: str, original: str) -> list[Span]:
         if _LATIN.search(text):
             spans += _group_spans("address", _EN_ADDRESS, text, original)
     if "@" in text:
-        spans += _group_spans("email", _EMAIL, text, original) + _mentions(text, original)
+        spans += _group_spans("email", _EMAIL, text, original) + mentions(text, original)
     if "http" in text or "www." in text:
         spans += _group_spans("url", _URL, text, original)
     if _ACCOUNT_GATE.search(text):
@@ -315,19 +322,6 @@ def _candidates(text: str, original: str) -> list[Span]:
                 spans.append(Span("address", value.start(), value.end(), original[value.start() : value.end()]))
     if "市" in text or "省" in text or "自治区" in text:
         spans += _group_spans("address", _ADDRESS, text, original)
-    return spans
-
-
-def _mentions(text: str, original: str) -> list[Span]:
-    """@handles: an account, but a short Chinese one in a chat is a person (@萌萌; @所有人 and @全体 are no one)."""
-    spans = []
-    for s in _group_spans("account", _AT_HANDLE, text, original):
-        handle = s.value[1:]
-        if _CJK_ONLY.fullmatch(handle) and len(handle) <= 4:
-            if handle not in ("所有人", "全体", "全体成员", "大家"):
-                spans.append(Span("name", s.start + 1, s.end, handle, role="polite"))
-        else:
-            spans.append(s)
     return spans
 
 

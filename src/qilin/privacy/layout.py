@@ -30,6 +30,7 @@ from qilin.privacy.roles import (
     opens_medical_word,
     surname_length,
     tagged_as_name,
+    trie_pattern,
     words,
 )
 from qilin.privacy.spans import Span
@@ -75,7 +76,7 @@ _CELL = re.compile(
     r"(?=[ \t　]*(?:[|｜\t\n、；;，,（(/]|$)|[ 　]{2}|[ 　][\u4e00-\u9fff]{1,6}[:：])"
 )
 # What a staff or header cell holds when it holds no name.
-_CELL_WORDS = set(
+CELL_WORDS = set(
     words(
         "通过 正常 同意 拒绝 不同意 无 不详 未见 阴性 阳性 合格 完成 良好 已签 本人 家属 全麻 局麻 腰麻 "
         "全身麻醉 局部麻醉 "
@@ -101,7 +102,7 @@ def _word_tag(word: str) -> str:
 def _cell_is_name(value: str, staff: bool, name_label: bool = False, table: bool = False, person: bool = False) -> bool:
     """Whether a cell's value is a name: name-shaped, no medical word, no word a form's cell holds (通过, 全麻); a
     dictionary word (向阳, 满意) only after a name label, or after a staff label in a table (pipes, tabs, spaces)."""
-    if value in _CELL_WORDS or value in medical_words():
+    if value in CELL_WORDS or value in medical_words():
         return False
     if "·" in value or (name_label and len(value) >= 2):  # 阿依古丽·买买提; 姓名：达瓦卓玛 (a name without a surname)
         return True
@@ -188,7 +189,7 @@ def _tag_is_name(tag: str, kin: str, prefix: bool) -> bool:
         return surname_length(tag, 0, rare=True) == len(tag) or (prefix and _cell_is_name(tag, staff=True))
     if len(tag) == 1:  # 王：, 骆：
         return tag in SURNAMES and tag not in _NOT_SPEAKERS
-    if _TITLE_AT.search(tag) or tag in medical_words() or is_common_word(tag) or tag in _CELL_WORDS:
+    if _TITLE_AT.search(tag) or tag in medical_words() or is_common_word(tag) or tag in CELL_WORDS:
         return False  # 蓝主任： (the title rule), 查体：, 诊断：
     # a field label opens a line the same way (查体：, 门诊号：, 申请人：): only jieba's name tag tells them apart
     return not opens_medical_word(tag, 0) and tagged_as_name(tag)  # 杜晓雯：, 晓雯：
@@ -206,7 +207,7 @@ def _nickname_tag(pre: str, tag: str) -> bool:
 
 # A bare surname after a staff role, ending its phrase (值班医生聂, 麻醉师岑 器械护士...).
 _STAFF_ROLES = [w for w in STAFF if len(w) >= 2 and w not in NEED_COLON]
-_STAFF_SURNAME = re.compile("(?:" + "|".join(_STAFF_ROLES) + r")([\u4e00-\u9fff]{1,2})(?=[ \t　\n，,。；;）)]|$)")
+_STAFF_SURNAME = re.compile("(?:" + trie_pattern(_STAFF_ROLES) + r")([\u4e00-\u9fff]{1,2})(?=[ \t　\n，,。；;）)]|$)")
 
 
 def speaker_names(text: str) -> list[Span]:
@@ -245,103 +246,6 @@ def layout_names(text: str) -> list[Span]:
     return table_names(text) + speaker_names(text) + unsurnamed_names(text) + prose_names(text)
 
 
-# Exports pasted as text. A header row of a CSV or tab-separated table names its columns: a column headed by a
-# person's label (姓名, 主管医师, 责任护士, Name) holds names, one headed by a number label (住院号, 患者ID, MRN) record
-# numbers. JSON keys do the same ("name": "...", "doctor": "..."), and HL7 segments by position (PID-5 the patient,
-# PV1-7..9 the doctors, NK1-2 a relative; PID-2..4 the patient's identifiers).
-_NAME_HEADER = re.compile(
-    r"(?:姓名|患者|病人|患儿|医师|医生|大夫|护士|护师|药师|技师|联系人|家属|监护人|签名|操作者|录入|录入人|审核|审核人|"
-    r"(?i:name|patient|doctor|physician|nurse|provider|surgeon|attending|contact|guardian|staff|user))$"
-)
-_RECORD_HEADER = re.compile(
-    r"(?:住院号|门诊号|病历号|病案号|登记号|就诊号|档案号|ID|ID号|(?i:mrn|id|record\s*no\.?|hosp\s*no\.?))$"
-)
-_JSON_NAME = re.compile(
-    r"\"(?:姓名|患者|医生|医师|护士|联系人|(?i:(?:patient|full|first|last|family|given|doctor|nurse)?_?name|doctor|"
-    r"physician|nurse|attending|surgeon|contact|guardian|provider))\"\s*:\s*\"([^\"\n\d]{2,40})\""
-)
-_HL7_FIELDS = {"PID": {5: "name", 2: "record", 3: "record", 4: "record"}, "PV1": {7: "name", 8: "name", 9: "name"}}
-_HL7_FIELDS["NK1"] = {2: "name"}
-
-
-def _cells(line: str, sep: str) -> list[tuple[int, str]]:
-    """(offset in the line, value) of each cell, spaces around a value dropped."""
-    cells, pos = [], 0
-    for raw in line.split(sep):
-        value = raw.strip()
-        cells.append((pos + (raw.index(value) if value else 0), value))
-        pos += len(raw) + 1
-    return cells
-
-
-def _column_spans(lines: list[tuple[int, str]]) -> list[Span]:
-    spans: list[Span] = []
-    columns: dict[int, str] = {}
-    sep = ""
-    for offset, line in lines:
-        line_sep = "\t" if line.count("\t") >= 2 else "," if line.count(",") >= 2 else ""
-        if not line_sep:
-            columns = {}
-            continue
-        cells = _cells(line, line_sep)
-        heads = {
-            i: ("name" if _NAME_HEADER.search(v) else "record")
-            for i, v in enumerate(c[1] for c in cells)
-            if 0 < len(v) <= 12 and not _DIGITS.search(v) and (_NAME_HEADER.search(v) or _RECORD_HEADER.search(v))
-        }
-        if heads and all(len(v) <= 16 and not _DIGITS.search(v) for _, v in cells):  # a header row
-            columns, sep = heads, line_sep
-            continue
-        for i, kind in columns.items() if line_sep == sep else ():
-            if i >= len(cells) or not cells[i][1]:
-                continue
-            start, value = offset + cells[i][0], cells[i][1]
-            if kind == "record" and _DIGITS.search(value) and len(value) >= 4:
-                spans.append(Span("record", start, start + len(value), value))
-            elif kind == "name" and not _DIGITS.search(value) and value not in _CELL_WORDS and len(value) <= 40:
-                spans.append(Span("name", start, start + len(value), value, role="patient"))
-    return spans
-
-
-_DIGITS = re.compile(r"\d")
-
-
-def export_cells(text: str) -> list[Span]:
-    """Names and record numbers in the columns of a CSV or tab-separated export, JSON values and HL7 fields."""
-    spans: list[Span] = []
-    if "\t" in text or "," in text or "|" in text:
-        lines, pos = [], 0
-        for line in text.split("\n"):
-            lines.append((pos, line))
-            pos += len(line) + 1
-        spans += _column_spans(lines)
-        for offset, line in lines if "|" in text else ():
-            fields = _HL7_FIELDS.get(line[:3]) if line[3:4] == "|" else None
-            for i, kind in (fields or {}).items():
-                cells = _cells(line, "|")
-                if i < len(cells) and cells[i][1]:
-                    spans += _hl7_field(offset + cells[i][0], cells[i][1], kind)
-    for m in _JSON_NAME.finditer(text) if '":' in text or '" :' in text else ():
-        spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="patient"))
-    return spans
-
-
-def _hl7_field(start: int, value: str, kind: str) -> list[Span]:
-    """An HL7 field's PHI: a name without its leading id (H0217^管^思远 -> 管^思远), a record number's first part."""
-    parts = value.split("^")
-    if kind == "record":
-        first = parts[0]
-        return [Span("record", start, start + len(first), first)] if _DIGITS.search(first) and len(first) >= 4 else []
-    skip = 0
-    while skip < len(parts) and (not parts[skip] or _DIGITS.search(parts[skip])):
-        skip += 1
-    name = "^".join(parts[skip:]).rstrip("^")
-    if not name or _DIGITS.search(name):
-        return []
-    begin = start + len("^".join(parts[:skip])) + (1 if skip else 0)
-    return [Span("name", begin, begin + len(name), name, role="staff" if kind == "name" and skip else "patient")]
-
-
 # Names with no Han surname: Tibetan, Mongolian and Uyghur names are built from a small stock of syllables (扎西卓玛,
 # 乌兰图雅, 阿依古丽·买买提); a run made only of them, after a label or a role, at a line's start or before a bracket,
 # is a name.
@@ -355,18 +259,20 @@ _SYLLABLES = frozenset(
         "吾买尔 肉孜 哈力克 娜尔 阿米娜 帕丽达 祖丽 胡玛尔 阿依努尔 木拉提 吐逊 热合曼 艾合买提"
     )
 )
-_SYLLABLE_RUN = re.compile(r"(?:^|(?<=[\n:：\t 　（(，,、]))([\u4e00-\u9fff]{2,8}(?:·[\u4e00-\u9fff]{2,8})?)")
+_SYLLABLE = "(?:" + "|".join(sorted(_SYLLABLES, key=len, reverse=True)) + ")"
+# A run made only of syllables, standing alone (乌兰察布 is a place: 察布 is none) after a colon, a space, a bracket or
+# a line's start; the scan skips ahead to those characters, and tries the syllables only before a first character of
+# one (a scan from every position costs a corpus more).
+_FIRST = "".join(sorted({w[0] for w in _SYLLABLES}))
+_SYLLABLE_RUN = re.compile(rf"(?:^|[\n:：\t 　（(])(?=[{_FIRST}])({_SYLLABLE}+(?:·{_SYLLABLE}+)?)(?![\u4e00-\u9fff])")
 
 
 def _syllable_name(value: str) -> bool:
     """Whether `value` is made of name syllables only (扎西卓玛; 阿依古丽·买买提)."""
-    pos, parts = 0, value.replace("·", "")
-    while pos < len(parts):
-        step = next((n for n in (4, 3, 2) if parts[pos : pos + n] in _SYLLABLES), 0)
-        if not step:
-            return False
-        pos += step
-    return True
+    return _SYLLABLE_WHOLE.fullmatch(value) is not None
+
+
+_SYLLABLE_WHOLE = re.compile(rf"{_SYLLABLE}+(?:·{_SYLLABLE}+)?")
 
 
 # A name after a role or a label and before sex, age or a people (患者乌兰图雅，女，54岁; 兹有患者孟和巴特尔（蒙古族）;
@@ -382,12 +288,11 @@ _NOT_PERSON = set("的了是在有和与及因于无不病症痛炎我你他她�
 def unsurnamed_names(text: str) -> list[Span]:
     """Names without a Han surname: by their syllables, or where sex, age or a people follows a role or label."""
     spans = []
-    for m in _SYLLABLE_RUN.finditer(text) if _CJK.search(text) else ():
-        if _syllable_name(m.group(1)):  # the whole run (乌兰察布 is a place: 察布 is no syllable)
-            spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="patient"))
+    for m in _SYLLABLE_RUN.finditer(text):
+        spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="patient"))
     for m in _BEFORE_SEX.finditer(text) if "男" in text or "女" in text or "岁" in text or "族" in text else ():
         value = m.group(1)
-        plain = not set(value) & (_NOT_PERSON | NOT_IN_GIVEN_NAMES) and value not in _CELL_WORDS
+        plain = not set(value) & (_NOT_PERSON | NOT_IN_GIVEN_NAMES) and value not in CELL_WORDS
         if _TITLE_AT.search(value):
             continue  # 患者：雷先生，61岁: the title rule's
         if (_syllable_name(value) or plain) and not is_common_word(value) and not opens_medical_word(value, 0):
@@ -396,29 +301,34 @@ def unsurnamed_names(text: str) -> list[Span]:
 
 
 # A name before the word for a patient (全某某患者，您的报告...; 十六床冷某病人): surname first, then a boundary.
-_BEFORE_PATIENT = re.compile(r"(?=(?:患者|病人)(?![\u4e00-\u9fff]{0,1}[:：]))")
+_PATIENT_WORD = re.compile(r"(?:患者|病人)(?![\u4e00-\u9fff]?[:：])")
 # A nickname after a role or a relation (护士小雨, 保姆小芳, 室友佳佳, 我家小胖): 小/阿 before a given character, or
-# a doubled one; 小王 is the surname rule's, 宝宝 and 小时 are words.
-_NICK_ROLES = [w for w in FAMILY + STAFF if len(w) >= 2] + ["我家", "隔壁的"]
-_ROLE_NICKNAME = re.compile(
-    "(?:" + "|".join(sorted(_NICK_ROLES, key=len, reverse=True)) + r")((?:[小阿][\u4e00-\u9fff])|([\u4e00-\u9fff])\2)"
-    r"(?![\u4e00-\u9fff]{0,1}(?:[:：]|医生|护士))"
-)
+# a doubled one; 小王 is the surname rule's, 宝宝 and 小时 are words. The shape is scanned for, the role looked up.
+_NICK_ROLES = frozenset([w for w in FAMILY + STAFF if len(w) >= 2] + ["我家", "隔壁的"])
+_NICK_SHAPE = re.compile(r"(?:[小阿][\u4e00-\u9fff]|([\u4e00-\u9fff])\1)(?![:：]|医生|护士)")
+# What stands before 患者 when no name does (该患者, 老年患者, 两例患者): not tried at all.
+_NOT_BEFORE_PATIENT = set("该的例名位此其本这那各些者年性期型组类数多少及和与或等为是在对给让请嘱")
 _NOT_NICK = set("心时儿组结于量叶型号块片部分便腿肠时候姨婆伯叔公哥姐妹弟朋友宝贝孩")
 
 
 def prose_names(text: str) -> list[Span]:
     """Names in running text: a full name before 患者/病人, a nickname after a role or a relation."""
     spans = []
-    for m in _BEFORE_PATIENT.finditer(text) if "患者" in text or "病人" in text else ():
+    for m in _PATIENT_WORD.finditer(text) if "患者" in text or "病人" in text else ():
+        if not m.start() or text[m.start() - 1] in _NOT_BEFORE_PATIENT or not _CJK.match(text, m.start() - 1):
+            continue
         start = _name_before(text, m.start(), shortest=3)
         if start >= 0 and not _TITLE_AT.search(text, start, m.start()):
             spans.append(Span("name", start, m.start(), text[start : m.start()], role="patient"))
-    for m in _ROLE_NICKNAME.finditer(text):
-        nick = m.group(1)
-        if nick[1] in _NOT_NICK or set(nick) & NOT_IN_GIVEN_NAMES or (nick[0] in "小阿" and surname_length(nick, 1)):
+    for m in _NICK_SHAPE.finditer(text):
+        nick, i = m.group(), m.start()
+        if i < 2 or not any(text[i - k : i] in _NICK_ROLES for k in range(2, 6) if k <= i):
             continue
-        if m.group(2) and (is_common_word(nick) or nick[0] in "哈嗯呵嘿啊哦"):
+        if nick[1] in _NOT_NICK or set(nick) & NOT_IN_GIVEN_NAMES or opens_medical_word(text, i):
+            continue  # 家属阿奇霉素: a drug
+        if nick[0] in "小阿" and surname_length(nick, 1):
+            continue
+        if m.group(1) and (is_common_word(nick) or nick[0] in "哈嗯呵嘿啊哦"):
             continue  # 宝宝, 哈哈
-        spans.append(Span("name", m.start(1), m.end(1), nick, role="family"))
+        spans.append(Span("name", m.start(), m.end(), nick, role="family"))
     return spans

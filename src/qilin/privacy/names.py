@@ -36,6 +36,7 @@ from qilin.privacy.roles import (
     segmenter,
     surname_length,
     tagged_as_name,
+    trie_pattern,
 )
 from qilin.privacy.roles import words as _words
 from qilin.privacy.spans import Span
@@ -44,9 +45,7 @@ _HINT = {**dict.fromkeys(PATIENT, "patient"), **dict.fromkeys(FAMILY, "family"),
 # A label, then its separator: a colon (or the 】 of 【住院号】), perhaps after an aside (委托人（签字/手印）：),
 # a space, or 叫 (我儿子叫牛某).
 _ROLE_RE = re.compile(
-    "(?P<role>"
-    + "|".join(sorted(_HINT, key=len, reverse=True))
-    + r")(\s*(?:[（(][^（()）\n]{1,8}[）)])?\s*[:：】]\s*|[ \t　]+|名?叫)?"
+    "(?P<role>" + trie_pattern(_HINT) + r")(\s*(?:[（(][^（()）\n]{1,8}[）)])?\s*[:：】]\s*|[ \t　]+|名?叫)?"
 )
 # Header labels written with spaces inside (姓    名：, 联 系 人：) and a bed number (3床严国栋, 12床：沈大爷).
 _SP = "[ \t　]"
@@ -56,16 +55,15 @@ _SPACED_RE = re.compile(
 # Roles that open a turn of a written dialogue ("患者：头痛三天。医生：..."): after them comes speech.
 _SPEAKERS = set(_words("患者 病人 医生 医师 护士 家属 患者家属 用户 患儿 家长 本人 患 医"))
 
-_TITLE_RE = re.compile("(?=" + "|".join(sorted(STAFF_TITLES + POLITE_TITLES, key=len, reverse=True)) + ")")
-_TITLE_AT = re.compile("|".join(sorted(STAFF_TITLES + POLITE_TITLES, key=len, reverse=True)))
+_TITLE_AT = re.compile(trie_pattern(STAFF_TITLES + POLITE_TITLES))
 # Surnames that are also function words right before a title (向医生咨询, 和医生沟通): not a surname there.
 _FUNCTION_SURNAMES = set("向和于时都来那全相应给连")
-_SIGN_RE = re.compile("(?=签字|签名|代签|陪同|代诉|确认签字)")
+_SIGN_RE = re.compile("签字|签名|代签|陪同|代诉")
 _SEX_AGE_RE = re.compile(
-    r"(?:^|(?<=[\n。；;！!？?，,：:\s]))(?=[\u4e00-\u9fff]{2,4}[，,、 \t（(]*(?:[男女]性?[，,、 \t）)]|\d{1,3}岁))"
+    r"[\n。；;！!？?，,：:\s](?=[\u4e00-\u9fff]{2,4}[，,、 \t（(]*(?:[男女]性?[，,、 \t）)]|\d{1,3}岁))"
 )
 # A sentence that opens with a name and goes on with what a patient does (王小明今日复诊, 李华自诉头痛).
-_OPENER = re.compile(r"(?:^|(?<=[\n。！？!?；;]))[ \t　]*(?=[\u4e00-\u9fff]{3})")
+_OPENER = re.compile(r"[\n。！？!?；;][ \t　]*(?=[\u4e00-\u9fff]{3})")  # read on "\n" + text: a boundary consumed
 _OPENER_NEXT = tuple(
     _words(
         "诉 自诉 主诉 因 今日 今天 昨日 昨天 今晨 近日 近来 反复 出现 来院 到院 入院 就诊 复诊 体检 服用 "
@@ -73,7 +71,7 @@ _OPENER_NEXT = tuple(
     )
 )
 # A greeting after a name (王小明您好, 李华，你好): the name it greets.
-_GREETED = re.compile(r"(?:^|(?<=[\n：:，,。！!？?\s]))(?=[\u4e00-\u9fff]{2,4}[，,]?\s*(?:您好|你好))")
+_GREETED = re.compile(r"[\n：:，,。！!？?\s](?=[\u4e00-\u9fff]{2,4}[，,]?\s*(?:您好|你好))")  # on "\n" + text
 _GREETING_NEXT = re.compile(r"[，,]?\s*(?:您好|你好)")
 _AFTER_DEPARTMENT = re.compile(r"(?<=[\u4e00-\u9fff]科)[ \t　]+(?=[\u4e00-\u9fff]{2,4}\s*(?:$|\n|\d))")
 # What ends a header cell: a space (Chinese prose has none; detect_phi reads the ideographic one as a space), a
@@ -94,7 +92,7 @@ _BRACKET_NAME = re.compile(r"[（(]([\u4e00-\u9fff]{2,4})[）)]")
 _NICKNAME = re.compile(
     r"[小老](?=[\u4e00-\u9fff](?:[，,。！!？?、 　\n）)]|你|您|$|[去来说带请在是就也已刚会接]|联系|知道|上周))"
 )
-_LINE_CELL = re.compile(r"(?:^|[\n】])[ \t]*([\u4e00-\u9fff]{2,4})(?=[ \t\n]|$)")
+_LINE_CELL = re.compile(r"[\n】][ \t]*([\u4e00-\u9fff]{2,4})(?=[ \t\n]|$)")  # read on "\n" + text
 # A cell's value is found from its colon and its label read backwards (a scan for labels first is slower).
 _CELL_VALUE = re.compile(r"[:：][ \t]*([\u4e00-\u9fff]{2,4})(?=[ \t\n（(]|$)")
 _LABEL_BEFORE = re.compile(r"(?:^|(?<=[\n\t ]))[\u4e00-\u9fff]{1,8}$")
@@ -267,13 +265,8 @@ def _name_before(text: str, t: int, shortest: int = 2) -> int:
 
 def _title_names(text: str) -> list[Span]:
     spans = []
-    title_end = 0
-    for m in _TITLE_RE.finditer(text):
-        t = m.start()
-        if t < title_end:
-            continue  # 先生 inside 老先生: the longer title decides (张老先生 is 张, not 张老)
-        title = _TITLE_AT.match(text, t).group()
-        title_end = t + len(title)
+    for m in _TITLE_AT.finditer(text):  # longest first: 张老先生 is 张 and 老先生, not 张老 and 先生
+        t, title, title_end = m.start(), m.group(), m.end()
         hint = "staff" if title in STAFF_TITLES else "polite"
         start = _name_before(text, t)
         label = text[title_end : title_end + 1] in (":", "：")  # 宣教护士：冯护士 (a role label, unless jieba: a name)
@@ -290,21 +283,21 @@ def _title_names(text: str) -> list[Span]:
 
 def _context_names(text: str) -> list[Span]:
     spans = []
-    for m in _SEX_AGE_RE.finditer(text):  # 刘洋，男，32岁
-        end = name_after(text, m.start(), strict=True)
-        if end > m.start():
-            spans.append(Span("name", m.start(), end, text[m.start() : end], role="patient"))
-    for m in _OPENER.finditer(text):  # 王小明今日复诊
-        start = m.end()
+    for start in (m.end() - 1 for m in _SEX_AGE_RE.finditer("\n" + text)):  # 刘洋，男，32岁
+        end = name_after(text, start, strict=True)
+        if end > start:
+            spans.append(Span("name", start, end, text[start:end], role="patient"))
+    for m in _OPENER.finditer("\n" + text):  # 王小明今日复诊
+        start = m.end() - 1
         if not surname_length(text, start):
             continue
         end = name_after(text, start)
         if end - start >= 2 and text.startswith(_OPENER_NEXT, end) and not is_common_word(text[start:end]):
             spans.append(Span("name", start, end, text[start:end], role="patient"))
-    for m in _GREETED.finditer(text) if "好" in text else ():  # 王小明您好
-        end = name_after(text, m.start())
-        if end - m.start() >= 2 and _GREETING_NEXT.match(text, end) and not is_common_word(text[m.start() : end]):
-            spans.append(Span("name", m.start(), end, text[m.start() : end], role="polite"))
+    for start in (m.end() - 1 for m in _GREETED.finditer("\n" + text)) if "你好" in text or "您好" in text else ():
+        end = name_after(text, start)  # 王小明您好
+        if end - start >= 2 and _GREETING_NEXT.match(text, end) and not is_common_word(text[start:end]):
+            spans.append(Span("name", start, end, text[start:end], role="polite"))
     for m in _AFTER_DEPARTMENT.finditer(text):  # 会诊意见：...。神经内科 阮文杰
         end = name_after(text, m.end(), strict=True)
         if end > m.end():
@@ -363,9 +356,9 @@ def _cell_names(text: str) -> list[Span]:
         common = is_common_word(text[m.start() : end]) or is_common_word(text[m.start() - 1 : m.end()])  # 小米, 大小
         if end > m.end() and not common and not opens_medical_word(text, m.start()):
             spans.append(Span("name", m.end(), end, text[m.end() : end], role="polite"))
-    for m in _LINE_CELL.finditer(text):
+    for m in _LINE_CELL.finditer("\n" + text):
         if _tagged_cell(m.group(1)):
-            spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="patient"))
+            spans.append(Span("name", m.start(1) - 1, m.end(1) - 1, m.group(1), role="patient"))
     for m in _CELL_VALUE.finditer(text) if ":" in text or "：" in text else ():
         label = _LABEL_BEFORE.search(text, max(0, m.start() - 9), m.start())
         if not label or (label.start() and text[label.start() - 1] not in "\n\t "):

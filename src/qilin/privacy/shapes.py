@@ -14,12 +14,15 @@
 - Phones written with a country code (+92 300 1234567).
 - Addresses by their administrative chain without a province (鲁甸县龙头山镇翠屏村三社, 朝阳区望京街道) and
   postcodes after their label (邮编：100083).
+- Exports pasted as text: the columns of a CSV or tab-separated table by their header (姓名, 主管医师, 住院号), JSON
+  values by their key ("name", "doctor") and HL7 fields by their position (PID-5, PV1-7).
 """
 
 from __future__ import annotations
 
 import re
 
+from qilin.privacy.layout import CELL_WORDS
 from qilin.privacy.roles import medical_word_from
 from qilin.privacy.spans import Span
 
@@ -254,4 +257,119 @@ def user_names(text: str, original: str) -> list[Span]:
         value = m.group(1)
         if "_" in value and any(c.isascii() and c.isalpha() for c in value):
             spans.append(Span("account", m.start(1), m.end(1), original[m.start(1) : m.end(1)]))
+    return spans
+
+
+# Exports pasted as text. A header row of a CSV or tab-separated table names its columns: a column headed by a
+# person's label (姓名, 主管医师, 责任护士, Name) holds names, one headed by a number label (住院号, 患者ID, MRN) record
+# numbers. JSON keys do the same ("name": "...", "doctor": "..."), and HL7 segments by position (PID-5 the patient,
+# PV1-7..9 the doctors, NK1-2 a relative; PID-2..4 the patient's identifiers).
+_NAME_HEADER = re.compile(
+    r"(?:姓名|患者|病人|患儿|医师|医生|大夫|护士|护师|药师|技师|联系人|家属|监护人|签名|操作者|录入|录入人|审核|审核人|"
+    r"(?i:name|patient|doctor|physician|nurse|provider|surgeon|attending|contact|guardian|staff|user))$"
+)
+_RECORD_HEADER = re.compile(
+    r"(?:住院号|门诊号|病历号|病案号|登记号|就诊号|档案号|ID|ID号|(?i:mrn|id|record\s*no\.?|hosp\s*no\.?))$"
+)
+_JSON_NAME = re.compile(
+    r"\"(?:姓名|患者|医生|医师|护士|联系人|(?i:(?:patient|full|first|last|family|given|doctor|nurse)?_?name|doctor|"
+    r"physician|nurse|attending|surgeon|contact|guardian|provider))\"\s*:\s*\"([^\"\n\d]{2,40})\""
+)
+_HL7_FIELDS = {"PID": {5: "name", 2: "record", 3: "record", 4: "record"}, "PV1": {7: "name", 8: "name", 9: "name"}}
+_HL7_FIELDS["NK1"] = {2: "name"}
+
+
+def _cells(line: str, sep: str) -> list[tuple[int, str]]:
+    """(offset in the line, value) of each cell, spaces around a value dropped."""
+    cells, pos = [], 0
+    for raw in line.split(sep):
+        value = raw.strip()
+        cells.append((pos + (raw.index(value) if value else 0), value))
+        pos += len(raw) + 1
+    return cells
+
+
+def _column_spans(lines: list[tuple[int, str]]) -> list[Span]:
+    spans: list[Span] = []
+    columns: dict[int, str] = {}
+    sep = ""
+    for offset, line in lines:
+        line_sep = "\t" if line.count("\t") >= 2 else "," if line.count(",") >= 2 else ""
+        if not line_sep:
+            columns = {}
+            continue
+        cells = _cells(line, line_sep)
+        heads = {
+            i: ("name" if _NAME_HEADER.search(v) else "record")
+            for i, v in enumerate(c[1] for c in cells)
+            if 0 < len(v) <= 12 and not _DIGITS.search(v) and (_NAME_HEADER.search(v) or _RECORD_HEADER.search(v))
+        }
+        if heads and all(len(v) <= 16 and not _DIGITS.search(v) for _, v in cells):  # a header row
+            columns, sep = heads, line_sep
+            continue
+        for i, kind in columns.items() if line_sep == sep else ():
+            if i >= len(cells) or not cells[i][1]:
+                continue
+            start, value = offset + cells[i][0], cells[i][1]
+            if kind == "record" and _DIGITS.search(value) and len(value) >= 4:
+                spans.append(Span("record", start, start + len(value), value))
+            elif kind == "name" and not _DIGITS.search(value) and value not in CELL_WORDS and len(value) <= 40:
+                spans.append(Span("name", start, start + len(value), value, role="patient"))
+    return spans
+
+
+_DIGITS = re.compile(r"\d")
+
+
+def export_cells(text: str) -> list[Span]:
+    """Names and record numbers in the columns of a CSV or tab-separated export, JSON values and HL7 fields."""
+    spans: list[Span] = []
+    if "\t" in text or "," in text or "|" in text:
+        lines, pos = [], 0
+        for line in text.split("\n"):
+            lines.append((pos, line))
+            pos += len(line) + 1
+        spans += _column_spans(lines)
+        for offset, line in lines if "|" in text else ():
+            fields = _HL7_FIELDS.get(line[:3]) if line[3:4] == "|" else None
+            for i, kind in (fields or {}).items():
+                cells = _cells(line, "|")
+                if i < len(cells) and cells[i][1]:
+                    spans += _hl7_field(offset + cells[i][0], cells[i][1], kind)
+    for m in _JSON_NAME.finditer(text) if '":' in text or '" :' in text else ():
+        spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="patient"))
+    return spans
+
+
+def _hl7_field(start: int, value: str, kind: str) -> list[Span]:
+    """An HL7 field's PHI: a name without its leading id (H0217^管^思远 -> 管^思远), a record number's first part."""
+    parts = value.split("^")
+    if kind == "record":
+        first = parts[0]
+        return [Span("record", start, start + len(first), first)] if _DIGITS.search(first) and len(first) >= 4 else []
+    skip = 0
+    while skip < len(parts) and (not parts[skip] or _DIGITS.search(parts[skip])):
+        skip += 1
+    name = "^".join(parts[skip:]).rstrip("^")
+    if not name or _DIGITS.search(name):
+        return []
+    begin = start + len("^".join(parts[:skip])) + (1 if skip else 0)
+    return [Span("name", begin, begin + len(name), name, role="staff" if kind == "name" and skip else "patient")]
+
+
+# A handle written with its @ anywhere (not an email: nothing name-like before the @).
+_AT_HANDLE = re.compile(r"(?<![A-Za-z0-9._%+\-])@[\u4e00-\u9fffA-Za-z0-9_]{2,30}")
+_CJK_ONLY = re.compile(r"[\u4e00-\u9fff]+")
+
+
+def mentions(text: str, original: str) -> list[Span]:
+    """@handles: an account, but a short Chinese one in a chat is a person (@萌萌; @所有人 and @全体 are no one)."""
+    spans = []
+    for m in _AT_HANDLE.finditer(text):
+        handle = m.group()[1:]
+        if _CJK_ONLY.fullmatch(handle) and len(handle) <= 4:
+            if handle not in ("所有人", "全体", "全体成员", "大家"):
+                spans.append(Span("name", m.start() + 1, m.end(), original[m.start() + 1 : m.end()], role="polite"))
+        else:
+            spans.append(Span("account", m.start(), m.end(), original[m.start() : m.end()]))
     return spans
