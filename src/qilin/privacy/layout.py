@@ -16,10 +16,9 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from qilin.privacy.names import _FUNCTION_SURNAMES, _TITLE_AT, _name_before
+from qilin.privacy.names import _FUNCTION_SURNAMES, _TITLE_AT, _name_before, role_matches
 from qilin.privacy.roles import (
     DRUG_CHARACTERS,
-    FAMILY,
     NEED_COLON,
     NOT_IN_GIVEN_NAMES,
     STAFF,
@@ -30,7 +29,6 @@ from qilin.privacy.roles import (
     opens_medical_word,
     surname_length,
     tagged_as_name,
-    trie_pattern,
     words,
 )
 from qilin.privacy.spans import Span
@@ -205,11 +203,6 @@ def _nickname_tag(pre: str, tag: str) -> bool:
     return not set(tag) & NOT_IN_GIVEN_NAMES and not opens_medical_word(pre + tag, 0)
 
 
-# A bare surname after a staff role, ending its phrase (值班医生聂, 麻醉师岑 器械护士...).
-_STAFF_ROLES = [w for w in STAFF if len(w) >= 2 and w not in NEED_COLON]
-_STAFF_SURNAME = re.compile("(?:" + trie_pattern(_STAFF_ROLES) + r")([\u4e00-\u9fff]{1,2})(?=[ \t　\n，,。；;）)]|$)")
-
-
 def speaker_names(text: str) -> list[Span]:
     """Names in the speaker tags that open the lines of a chat or a group log."""
     spans = []
@@ -223,10 +216,6 @@ def speaker_names(text: str) -> list[Span]:
             role = "staff" if m.group("role") or kin in _STAFF_KIN else "polite"  # 郑医生： is the staff 郑某
             start = m.start("pre") if kin in _CHILD_OF and m.group("pre") else m.start("tag")  # 小胖妈妈：
             spans.append(Span("name", start, m.end("tag"), text[start : m.end("tag")], role=role))
-    for m in _STAFF_SURNAME.finditer(text):
-        value = m.group(1)
-        if surname_length(value, 0) == len(value) and value not in _FUNCTION_SURNAMES:
-            spans.append(Span("name", m.start(1), m.end(1), value, role="staff"))
     for m in _LOG_USER.finditer(text) if "[" in text else ():
         if _tag_is_name(m.group(1), "", False):
             spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="staff"))
@@ -264,7 +253,7 @@ _SYLLABLE = "(?:" + "|".join(sorted(_SYLLABLES, key=len, reverse=True)) + ")"
 # a line's start; the scan skips ahead to those characters, and tries the syllables only before a first character of
 # one (a scan from every position costs a corpus more).
 _FIRST = "".join(sorted({w[0] for w in _SYLLABLES}))
-_SYLLABLE_RUN = re.compile(rf"(?:^|[\n:：\t 　（(])(?=[{_FIRST}])({_SYLLABLE}+(?:·{_SYLLABLE}+)?)(?![\u4e00-\u9fff])")
+_SYLLABLE_RUN = re.compile(rf"[\n:：\t 　（(](?=[{_FIRST}])({_SYLLABLE}+(?:·{_SYLLABLE}+)?)(?![\u4e00-\u9fff])")
 
 
 def _syllable_name(value: str) -> bool:
@@ -288,8 +277,8 @@ _NOT_PERSON = set("的了是在有和与及因于无不病症痛炎我你他她�
 def unsurnamed_names(text: str) -> list[Span]:
     """Names without a Han surname: by their syllables, or where sex, age or a people follows a role or label."""
     spans = []
-    for m in _SYLLABLE_RUN.finditer(text):
-        spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="patient"))
+    for m in _SYLLABLE_RUN.finditer("\n" + text):  # the line's start as a boundary, without ^ (a slower scan)
+        spans.append(Span("name", m.start(1) - 1, m.end(1) - 1, m.group(1), role="patient"))
     for m in _BEFORE_SEX.finditer(text) if "男" in text or "女" in text or "岁" in text or "族" in text else ():
         value = m.group(1)
         plain = not set(value) & (_NOT_PERSON | NOT_IN_GIVEN_NAMES) and value not in CELL_WORDS
@@ -300,35 +289,41 @@ def unsurnamed_names(text: str) -> list[Span]:
     return spans
 
 
-# A name before the word for a patient (全某某患者，您的报告...; 十六床冷某病人): surname first, then a boundary.
-_PATIENT_WORD = re.compile(r"(?:患者|病人)(?![\u4e00-\u9fff]?[:：])")
-# A nickname after a role or a relation (护士小雨, 保姆小芳, 室友佳佳, 我家小胖): 小/阿 before a given character, or
-# a doubled one; 小王 is the surname rule's, 宝宝 and 小时 are words. The shape is scanned for, the role looked up.
-_NICK_ROLES = frozenset([w for w in FAMILY + STAFF if len(w) >= 2] + ["我家", "隔壁的"])
+# After a role found by names.role_matches (one scan of the text for both): a full name before 患者/病人
+# (全某某患者，您的报告...; 十六床冷某病人), a nickname after a role or a relation (护士小雨, 保姆小芳, 室友佳佳: 小/阿
+# before a given character, or a doubled one; 小王 is the surname rule's, 宝宝 and 小时 are words), a bare surname
+# after a staff role that ends its phrase (值班医生聂, 麻醉师岑 器械护士...).
 _NICK_SHAPE = re.compile(r"(?:[小阿][\u4e00-\u9fff]|([\u4e00-\u9fff])\1)(?![:：]|医生|护士)")
-# What stands before 患者 when no name does (该患者, 老年患者, 两例患者): not tried at all.
-_NOT_BEFORE_PATIENT = set("该的例名位此其本这那各些者年性期型组类数多少及和与或等为是在对给让请嘱")
 _NOT_NICK = set("心时儿组结于量叶型号块片部分便腿肠时候姨婆伯叔公哥姐妹弟朋友宝贝孩")
+_NOT_BEFORE_PATIENT = set("该的例名位此其本这那各些者年性期型组类数多少及和与或等为是在对给让请嘱")  # 该患者, 老年患者
+_STAFF_ROLES = frozenset(w for w in STAFF if len(w) >= 2 and w not in NEED_COLON)
+_PHRASE_END = re.compile(r"[ \t　\n，,。；;）)]|$")
 
 
 def prose_names(text: str) -> list[Span]:
-    """Names in running text: a full name before 患者/病人, a nickname after a role or a relation."""
+    """Names in running text around a role word: before 患者/病人, a nickname or a bare surname after a role."""
     spans = []
-    for m in _PATIENT_WORD.finditer(text) if "患者" in text or "病人" in text else ():
-        if not m.start() or text[m.start() - 1] in _NOT_BEFORE_PATIENT or not _CJK.match(text, m.start() - 1):
-            continue
-        start = _name_before(text, m.start(), shortest=3)
-        if start >= 0 and not _TITLE_AT.search(text, start, m.start()):
-            spans.append(Span("name", start, m.start(), text[start : m.start()], role="patient"))
-    for m in _NICK_SHAPE.finditer(text):
-        nick, i = m.group(), m.start()
-        if i < 2 or not any(text[i - k : i] in _NICK_ROLES for k in range(2, 6) if k <= i):
-            continue
-        if nick[1] in _NOT_NICK or set(nick) & NOT_IN_GIVEN_NAMES or opens_medical_word(text, i):
-            continue  # 家属阿奇霉素: a drug
-        if nick[0] in "小阿" and surname_length(nick, 1):
-            continue
-        if m.group(1) and (is_common_word(nick) or nick[0] in "哈嗯呵嘿啊哦"):
-            continue  # 宝宝, 哈哈
-        spans.append(Span("name", m.start(), m.end(), nick, role="family"))
+    for start, after, role, sep in role_matches(text) if _CJK.search(text) else ():
+        if sep:
+            continue  # 患者：, 护士 王: the label rules read what follows a separator
+        before = text[start - 1] if start else ""
+        if role in ("患者", "病人") and before and before not in _NOT_BEFORE_PATIENT and _CJK.match(before):
+            first = _name_before(text, start, shortest=3)
+            if first >= 0 and not _TITLE_AT.search(text, first, start):
+                spans.append(Span("name", first, start, text[first:start], role="patient"))
+        nick = _NICK_SHAPE.match(text, after)
+        if nick and _nickname_after_role(text, after, nick):
+            spans.append(Span("name", after, nick.end(), nick.group(), role="family"))
+        s = surname_length(text, after) if role in _STAFF_ROLES else 0
+        if s and _PHRASE_END.match(text, after + s) and text[after : after + s] not in _FUNCTION_SURNAMES:
+            spans.append(Span("name", after, after + s, text[after : after + s], role="staff"))
     return spans
+
+
+def _nickname_after_role(text: str, i: int, nick: re.Match) -> bool:
+    value = nick.group()
+    if value[1] in _NOT_NICK or set(value) & NOT_IN_GIVEN_NAMES or opens_medical_word(text, i):
+        return False  # 家属阿奇霉素: a drug
+    if value[0] in "小阿" and surname_length(value, 1):
+        return False  # 护士小王: the surname rule's
+    return not (nick.group(1) and (is_common_word(value) or value[0] in "哈嗯呵嘿啊哦"))  # 宝宝, 哈哈

@@ -12,6 +12,7 @@ opening a medical term (唐氏, 高钾血症: not_names.txt, the knowledge base)
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from qilin.privacy.names_en import english_names
 from qilin.privacy.roles import (
@@ -188,39 +189,45 @@ def _is_speech(text: str, start: int, end: int) -> bool:
     return text[start] in _FUNCTION_SURNAMES or segmenter().FREQ.get(text[start:end], 0) >= 200
 
 
+@lru_cache(maxsize=4)
+def role_matches(text: str) -> tuple[tuple[int, int, str, str], ...]:
+    """Every role label of `text` (one a starting position, the longest): (start, end after its separator, role,
+    separator). layout.py reads the same list (a nickname after a role), so the text is scanned once."""
+    found, pos = [], 0
+    while m := _ROLE_RE.search(text, pos):
+        found.append((m.start(), m.end(), m.group("role"), m.group(2) or ""))
+        pos = m.start() + 1  # 其女儿方琳: 其女 fails, 女儿 finds
+    return tuple(found)
+
+
 def _label_names(text: str) -> list[Span]:
     spans = []
     pos = 0
-    while m := _ROLE_RE.search(text, pos):
-        pos = m.start() + 1  # no name here: look again one character on (其女儿方琳: 其女 fails, 女儿 finds)
-        role = m.group("role")
-        sep = m.group(2) or ""
-        line_start = m.start() == 0 or text[m.start() - 1] in "\n\t 　"
-        if not sep and medical_word_across(text, m.start(), m.end()):
+    for start, after, role, sep in role_matches(text):
+        if start < pos:
+            continue  # inside a name found after the previous role
+        line_start = start == 0 or text[start - 1] in "\n\t 　"
+        if not sep and medical_word_across(text, start, after):
             continue
         if role in NEED_COLON and not sep:  # 本人吕桂芬，身份证号: a line that opens with the role, a name alone after
-            opens_line = m.start() == 0 or text[m.start() - 1] == "\n"
-            end = (
-                name_after(text, m.end(), strict=True)
-                if opens_line and not opens_medical_word(text, m.start())
-                else m.end()
-            )
-            if end > m.end() and not is_common_word(text[m.end() : end]):
-                spans.append(Span("name", m.end(), end, text[m.end() : end], role=_HINT[role]))
+            opens_line = (start == 0 or text[start - 1] == "\n") and not opens_medical_word(text, start)
+            end = name_after(text, after, strict=True) if opens_line else after
+            if end > after and not is_common_word(text[after:end]):
+                spans.append(Span("name", after, end, text[after:end], role=_HINT[role]))
             continue
         colon = any(c in sep for c in ":：】")
         strict = role in _SPEAKERS and line_start and bool(sep)  # 患者：王小明，男 but not 患者：头痛三天
-        end = name_after(text, m.end(), strict=strict, cell=colon, trusted=role not in NEED_COLON)
-        if end > m.end() and strict and _is_speech(text, m.end(), end):
-            end = m.end()
-        if end > m.end():
-            spans.append(Span("name", m.end(), end, text[m.end() : end], role=_HINT[role]))
+        end = name_after(text, after, strict=strict, cell=colon, trusted=role not in NEED_COLON)
+        if end > after and strict and _is_speech(text, after, end):
+            end = after
+        if end > after:
+            spans.append(Span("name", after, end, text[after:end], role=_HINT[role]))
             pos = end
             spans += _listed_after(text, end, _HINT[role])
         elif colon:  # 执行护士：童 (a surname alone after a label, then the line ends)
-            s = surname_length(text, m.end(), rare=True)
-            if s and (m.end() + s == len(text) or text[m.end() + s] in "\n\r \t　"):
-                spans.append(Span("name", m.end(), m.end() + s, text[m.end() : m.end() + s], role=_HINT[role]))
+            s = surname_length(text, after, rare=True)
+            if s and (after + s == len(text) or text[after + s] in "\n\r \t　"):
+                spans.append(Span("name", after, after + s, text[after : after + s], role=_HINT[role]))
     for m in _SPACED_RE.finditer(text):
         end = name_after(text, m.end())
         if end > m.end():
