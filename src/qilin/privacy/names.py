@@ -43,6 +43,7 @@ from qilin.privacy.roles import words as _words
 from qilin.privacy.spans import Span
 
 _HINT = {**dict.fromkeys(PATIENT, "patient"), **dict.fromkeys(FAMILY, "family"), **dict.fromkeys(STAFF, "staff")}
+_HINT_WORDS = tuple(_HINT)  # str.startswith takes a tuple: one call, not one a word
 # A label, then its separator: a colon (or the 】 of 【住院号】), perhaps after an aside (委托人（签字/手印）：),
 # a space, or 叫 (我儿子叫牛某).
 _ROLE_RE = re.compile(
@@ -55,7 +56,6 @@ _SPACED_RE = re.compile(
 )
 # Roles that open a turn of a written dialogue ("患者：头痛三天。医生：..."): after them comes speech.
 _SPEAKERS = set(_words("患者 病人 医生 医师 护士 家属 患者家属 用户 患儿 家长 本人 患 医"))
-
 _TITLE_AT = re.compile(trie_pattern(STAFF_TITLES + POLITE_TITLES))
 # Surnames that are also function words right before a title (向医生咨询, 和医生沟通): not a surname there.
 _FUNCTION_SURNAMES = set("向和于时都来那全相应给连")
@@ -279,7 +279,7 @@ def _title_names(text: str) -> list[Span]:
         label = text[title_end : title_end + 1] in (":", "：")  # 宣教护士：冯护士 (a role label, unless jieba: a name)
         if label and start >= 0 and not tagged_as_name(text[start:t]):
             start = -1
-        if start >= 0 and not any(text.startswith(r, start) for r in _HINT):  # 管床医生 is a role
+        if start >= 0 and not text.startswith(_HINT_WORDS, start):  # 管床医生 is a role
             spans.append(Span("name", start, t, text[start:t], role=hint))
             continue
         start = _surname_before(text, t, polite=hint == "polite")
