@@ -27,6 +27,7 @@ from qilin.privacy.evaluate import EVAL_DIR, _normalise, evaluate_file, read_med
 from qilin.privacy.names import _HINT, _TITLE_AT
 from qilin.privacy.roles import (
     NOT_IN_GIVEN_NAMES,
+    THING_LABEL,
     is_common_word,
     medical_words,
     opens_medical_word,
@@ -160,10 +161,13 @@ def train(xs: list[np.ndarray], ys: np.ndarray, epochs: int = 6, rate: float = 0
 
 
 def medical_overlap(text: str, start: int, end: int) -> bool:
-    """Whether text[start:end] holds a character no given name uses or overlaps a medical word (the rules' guards:
-    not_names.txt, the knowledge base's terms, anatomy and drug characters)."""
-    if set(text[start:end]) & NOT_IN_GIVEN_NAMES:
-        return True
+    """Whether text[start:end] is what the rules never take for a name: a dictionary word, a character no given
+    name uses, the value of a diagnosis label, or a span overlapping a medical word (not_names.txt, the knowledge
+    base's terms)."""
+    if set(text[start:end]) & NOT_IN_GIVEN_NAMES or is_common_word(text[start:end]):
+        return True  # the rules' guards: a character no given name uses, a dictionary word
+    if THING_LABEL.search(text[max(0, text.rfind("\n", 0, start) + 1, start - 10) : start]):
+        return True  # 中医诊断：石淋: the value of a diagnosis, procedure or drug label
     words = medical_words()
     return any(
         text[k : k + n] in words for k in range(max(0, start - 9), end) for n in range(max(2, start - k + 1), 11)

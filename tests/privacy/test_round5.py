@@ -103,3 +103,18 @@ def test_english_names_with_accents_and_more_roles() -> None:
     assert names("Counsellor: Mateus Sá-Pereira") == ["Mateus Sá-Pereira"]
     assert names("Wife Mdm Koh Li Ping says he is eating") == ["Koh Li Ping"]
     assert names("RN reviewed the wound; dressing changed") == []
+
+
+def test_a_surname_with_a_kinship_word() -> None:
+    assert names("护士：邬姐别急，先量体温") == ["邬"]
+    assert names("谢谢滕哥") == ["滕"]
+    assert names("表姐和堂哥都来了，师姐也在") == []  # kinship words, no surname
+
+
+def test_a_dictionary_word_named_as_a_patient_before_the_sex() -> None:
+    assert names("患者胜利，男，58岁，因胸痛入院") == ["胜利"]
+    assert names("主诉：乏力，女，40岁") == []
+
+
+def test_names_with_turkish_letters() -> None:
+    assert names("Patient: Ayşe Kılıç, 52F") == ["Ayşe Kılıç"]

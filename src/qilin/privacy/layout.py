@@ -267,10 +267,11 @@ _SYLLABLE_WHOLE = re.compile(rf"{_SYLLABLE}+(?:·{_SYLLABLE}+)?")
 # A name after a role or a label and before sex, age or a people (患者乌兰图雅，女，54岁; 兹有患者孟和巴特尔（蒙古族）;
 # 患者：岩温（傣族）): the run is a name with or without a surname.
 _BEFORE_SEX = re.compile(
-    r"(?:患者|病人|患儿|产妇|孕妇|姓名|被鉴定人|受试者|来访者|监护人|死者|伤者|兹有)(?:[ \t　]*[:：])?[ \t　]*"
+    r"(?P<role>患者|病人|患儿|产妇|孕妇|姓名|被鉴定人|受试者|来访者|监护人|死者|伤者|兹有)(?:[ \t　]*[:：])?[ \t　]*"
     r"([\u4e00-\u9fff]{2,6}(?:·[\u4e00-\u9fff]{2,8})?)"
     r"(?=[ \t　]*[，,（(][ \t　]*(?:[男女]性?[，,、 \t　）)]|\d{1,3}岁|[\u4e00-\u9fff]{1,4}族[）)，,]))"
 )
+_SEX_NEXT = re.compile(r"[，,][ \t]*[男女]性?[，,、 \t]")
 _NOT_PERSON = set("的了是在有和与及因于无不病症痛炎我你他她叫说")
 
 
@@ -280,12 +281,16 @@ def unsurnamed_names(text: str) -> list[Span]:
     for m in _SYLLABLE_RUN.finditer("\n" + text):  # the line's start as a boundary, without ^ (a slower scan)
         spans.append(Span("name", m.start(1) - 1, m.end(1) - 1, m.group(1), role="patient"))
     for m in _BEFORE_SEX.finditer(text) if "男" in text or "女" in text or "岁" in text or "族" in text else ():
-        value = m.group(1)
+        value = m.group(2)
         plain = not set(value) & (_NOT_PERSON | NOT_IN_GIVEN_NAMES) and value not in CELL_WORDS
         if _TITLE_AT.search(value):
             continue  # 患者：雷先生，61岁: the title rule's
-        if (_syllable_name(value) or plain) and not is_common_word(value) and not opens_medical_word(value, 0):
-            spans.append(Span("name", m.start(1), m.end(1), value, role="patient"))
+        # a dictionary word too right after 患者 and before the sex (患者解放，男，62岁): no complaint reads so
+        word_ok = not is_common_word(value) or (
+            m.group("role") in ("患者", "病人", "患儿") and _SEX_NEXT.match(text, m.end(2))
+        )
+        if (_syllable_name(value) or plain) and word_ok and not opens_medical_word(value, 0):
+            spans.append(Span("name", m.start(2), m.end(2), value, role="patient"))
     return spans
 
 

@@ -57,8 +57,7 @@ _SPACED_RE = re.compile(
 # Roles that open a turn of a written dialogue ("患者：头痛三天。医生：..."): after them comes speech.
 _SPEAKERS = set(_words("患者 病人 医生 医师 护士 家属 患者家属 用户 患儿 家长 本人 患 医"))
 _TITLE_AT = re.compile(trie_pattern(STAFF_TITLES + POLITE_TITLES))
-# Surnames that are also function words right before a title (向医生咨询, 和医生沟通): not a surname there.
-_FUNCTION_SURNAMES = set("向和于时都来那全相应给连")
+_FUNCTION_SURNAMES = set("向和于时都来那全相应给连")  # function words before a title (向医生咨询, 和医生沟通)
 _SIGN_RE = re.compile("签字|签名|代签|陪同|代诉")
 _SEX_AGE_RE = re.compile(
     r"[\n。；;！!？?，,：:\s](?=[\u4e00-\u9fff]{2,4}[，,、 \t（(]*(?:[男女]性?[，,、 \t）)]|\d{1,3}岁))"
@@ -91,7 +90,8 @@ _BRACKET_ROLE = re.compile(
 # jieba's tags decide.
 _BRACKET_NAME = re.compile(r"[（(]([\u4e00-\u9fff]{2,4})[）)]")
 _NICKNAME = re.compile(
-    r"[小老](?=[\u4e00-\u9fff](?:[，,。！!？?、 　\n）)]|你|您|$|[去来说带请在是就也已刚会接]|联系|知道|上周))"
+    r"[小老](?=[\u4e00-\u9fff](?:[，,。！!？?、 　\n）)]|你|您|$|[去来说带请在是就也已刚会接开打给做看查]|联系|知道|"
+    r"上周))"
 )
 _LINE_CELL = re.compile(r"[\n】][ \t]*([\u4e00-\u9fff]{2,4})(?=[ \t\n]|$)")  # read on "\n" + text
 # A cell's value is found from its colon and its label read backwards (a scan for labels first is slower).
@@ -247,7 +247,7 @@ def _surname_before(text: str, t: int, polite: bool) -> int:
         if s == 1 and (function_word or in_word or medical_word_ending(text, t)):
             return -1  # 社区医生, 向医生咨询, 家族史医生, 华法林医生
         title = _TITLE_AT.match(text, t)
-        if title and is_common_word(text[start : title.end()]):
+        if title and segmenter().FREQ.get(text[start : title.end()], 0) >= 50:  # any word, tagged nr too (师姐)
             return -1  # 班主任, 老先生
         return start
     return -1

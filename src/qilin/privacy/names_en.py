@@ -12,7 +12,7 @@ from qilin.privacy.spans import Span
 
 _CAPITALISED = re.compile(r"[A-Z][a-z]")
 # Smith, O'Connor, McDonald, Smith-Jones, and letters with accents (Siobhán, Rāwiri, Geneviève Tremblay-Nakamura)
-_UP, _LOW = "A-ZÀ-ÖØ-ÞĀĒĪŌŪŁŚŻŹĆ", "a-zß-öø-ÿāēīōūłńśźżćęąñ"
+_UP, _LOW = "A-ZÀ-ÖØ-ÞĀĒĪŌŪŁŚŻŹĆŞ", "a-zß-öø-ÿāēīōūłńśźżćęąñışğ"
 _WORD = rf"(?:[{_UP}]')?[{_UP}][{_LOW}]+(?:[{_UP}][{_LOW}]+)?(?:-[{_UP}][{_LOW}]+)?"
 # A nickname in quotes may follow the first name: William "Bill" Turner.
 # On one line: a name on the line above a clinic's name is no part of it (Dr Sarah Nguyen\nCarlton Medical Centre).

@@ -121,7 +121,8 @@ STAFF_TITLES = words(
 )
 POLITE_TITLES = words(
     "女士 先生 小姐 太太 阿姨 大爷 大妈 奶奶 爷爷 师傅 同志 老人 同学 小朋友 "
-    "老先生 老太太 老太 老爷子 老人家 伯伯 叔叔 婆婆 阿婆"
+    "老先生 老太太 老太 老爷子 老人家 伯伯 叔叔 婆婆 阿婆 "
+    "哥 姐 姨 叔 嫂 婶"  # 王哥, 柏姐别慌, 谢谢阮姐: a surname with a kinship word is a person
 )
 
 # Clinical verbs jieba does not know; added to a private dictionary so a name before them ends in the right place.
