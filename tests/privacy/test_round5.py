@@ -118,3 +118,19 @@ def test_a_dictionary_word_named_as_a_patient_before_the_sex() -> None:
 
 def test_names_with_turkish_letters() -> None:
     assert names("Patient: Ayşe Kılıç, 52F") == ["Ayşe Kılıç"]
+
+
+def test_a_full_name_before_patient_used_as_an_address() -> None:
+    assert names("系统通知：龚晓岚患者，您的复查结果已出") == ["龚晓岚"]
+    assert names("通知：武国梁病人 明早空腹抽血") == ["武国梁"]
+    assert names("蔺楠热患者常出现多食。治疗蔺楠热可选用西泮。") == []  # a disease before 患者 goes on with a verb
+    assert names("该患者，老年患者，糖尿病患者。") == []
+
+
+def test_bundled_phi_free_text_stays_free() -> None:
+    for text in (
+        "高血压患者需低盐饮食，小时尿量减少时及时就医。",
+        "王老吉凉茶不能代替药物。",
+        "小儿推拿：家长学习手法。",
+    ):
+        assert found(text, "name") == [], text

@@ -200,6 +200,8 @@ def _nickname_tag(pre: str, tag: str) -> bool:
         return len(tag) == 2 and tag[0] == tag[1] and tag[0] not in "哈嗯呵嘿啊哦嗯呜"
     if pre not in "阿小" or surname_length(tag, 0) == len(tag) or is_common_word(pre + tag):
         return False
+    if pre == "小" and (len(tag) > 2 or is_common_word(pre + tag[0])):
+        return False  # 小儿推拿：, 小便：
     return not set(tag) & NOT_IN_GIVEN_NAMES and not opens_medical_word(pre + tag, 0)
 
 
@@ -309,13 +311,15 @@ def prose_names(text: str) -> list[Span]:
     """Names in running text around a role word: before 患者/病人, a nickname or a bare surname after a role."""
     spans = []
     for start, after, role, sep in role_matches(text) if _CJK.search(text) else ():
-        if sep:
-            continue  # 患者：, 护士 王: the label rules read what follows a separator
         before = text[start - 1] if start else ""
-        if role in ("患者", "病人") and before and before not in _NOT_BEFORE_PATIENT and _CJK.match(before):
+        # 全某某患者，您的; 某某病人 明早 (not 某某热患者常出现, a disease; not 患者：, a label)
+        alone = (sep.isspace() if sep else not _CJK.match(text, after)) if after < len(text) else True
+        if role in ("患者", "病人") and alone and before and before not in _NOT_BEFORE_PATIENT and _CJK.match(before):
             first = _name_before(text, start, shortest=3)
             if first >= 0 and not _TITLE_AT.search(text, first, start):
                 spans.append(Span("name", first, start, text[first:start], role="patient"))
+        if sep:
+            continue  # 患者：, 护士 王: the label rules read what follows a separator
         nick = _NICK_SHAPE.match(text, after)
         if nick and _nickname_after_role(text, after, nick):
             spans.append(Span("name", after, nick.end(), nick.group(), role="family"))
