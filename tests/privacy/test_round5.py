@@ -134,3 +134,9 @@ def test_bundled_phi_free_text_stays_free() -> None:
         "小儿推拿：家长学习手法。",
     ):
         assert found(text, "name") == [], text
+
+
+def test_a_name_written_in_letters_and_in_characters_is_one_person() -> None:
+    out, _ = deid_texts(["Patient: CHEUNG Ka Wai (張家慧)   Sex/Age: F/52", "主診醫生：馬國良 Dr. MA Kwok Leung"])
+    assert out[0].count("[姓名1]") == 2 and "[姓名2]" not in out[0]
+    assert out[1].count("[姓名2]") == 2 and "[姓名3]" not in out[1]

@@ -17,6 +17,7 @@ should still see names and numbers).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 import re
 
@@ -197,5 +198,23 @@ def deid_texts(texts: list[str], surrogates: bool = False, seed: str = "") -> tu
     spans = find_record_phi(texts)
     chinese = any(_CJK.search(t) for t in texts)
     masker = RecordMasker(chinese=chinese, surrogates=surrogates, seed=seed or "\n".join(texts))
-    masker.aliases = name_aliases(spans)
+    aliases = name_aliases(spans)
+    for second, first in written_both_ways(texts, spans).items():
+        aliases.setdefault(second, aliases.get(first, first))
+    masker.aliases = aliases
     return [masker.apply(t, s) for t, s in zip(texts, spans, strict=True)], spans
+
+
+_BETWEEN_FORMS = re.compile(r"[ \t]*[（(]?[ \t]*(?:(?:Dr|Mr|Mrs|Ms|Mdm|Prof)\.?[ \t]+)?")  # 陳志強 Dr. CHAN Chi Keung
+
+
+def written_both_ways(texts: list[str], spans: list[list[Span]]) -> dict[str, str]:
+    """A name in Latin letters next to the same name in characters (WONG Siu Fung (黃少峰), 劉家明 LAU Ka Ming,
+    Yumi Tanaka (田中由美)): the second mention -> the first, one person."""
+    aliases = {}
+    for text, found in zip(texts, spans, strict=True):
+        names = [s for s in found if s.type == "name"]
+        for a, b in itertools.pairwise(names):
+            if a.value.isascii() != b.value.isascii() and _BETWEEN_FORMS.fullmatch(text, a.end, b.start):
+                aliases.setdefault(b.value, a.value)
+    return aliases
