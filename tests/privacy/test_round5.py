@@ -140,3 +140,8 @@ def test_a_name_written_in_letters_and_in_characters_is_one_person() -> None:
     out, _ = deid_texts(["Patient: CHEUNG Ka Wai (張家慧)   Sex/Age: F/52", "主診醫生：馬國良 Dr. MA Kwok Leung"])
     assert out[0].count("[姓名1]") == 2 and "[姓名2]" not in out[0]
     assert out[1].count("[姓名2]") == 2 and "[姓名3]" not in out[1]
+
+
+def test_a_name_that_is_also_a_herb_is_not_masked_in_a_prescription() -> None:
+    out, _ = deid_texts(["处方：黄芪30g  防风10g  炙甘草6g\n调配：甘草  核对：陈皮"])
+    assert "炙甘草6g" in out[0] and "调配：[姓名" in out[0]

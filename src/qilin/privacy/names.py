@@ -44,8 +44,7 @@ from qilin.privacy.spans import Span
 
 _HINT = {**dict.fromkeys(PATIENT, "patient"), **dict.fromkeys(FAMILY, "family"), **dict.fromkeys(STAFF, "staff")}
 _HINT_WORDS = tuple(_HINT)  # str.startswith takes a tuple: one call, not one a word
-# A label, then its separator: a colon (or the 】 of 【住院号】), perhaps after an aside (委托人（签字/手印）：),
-# a space, or 叫 (我儿子叫牛某).
+# A label, then its separator: a colon (or 】), perhaps after an aside (委托人（签字）：), a space, or 叫.
 _ROLE_RE = re.compile(
     "(?P<role>" + trie_pattern(_HINT) + r")(\s*(?:[（(][^（()）\n]{1,8}[）)])?\s*[:：】]\s*|[ \t　]+|名?叫)?"
 )
@@ -99,8 +98,8 @@ _CELL_VALUE = re.compile(r"[:：][ \t]*([\u4e00-\u9fff]{2,4})(?=[ \t\n（(]|$)")
 _LABEL_BEFORE = re.compile(r"(?:^|(?<=[\n\t ]))[\u4e00-\u9fff]{1,8}$")
 _SURNAME_SAYS = re.compile(r"(?:我|免贵|本人)姓(?=[\u4e00-\u9fff])")
 _MOU_RE = re.compile("某某?(?![日天时年月些种处次位项个])")
-# What follows a disease named like a person (银屑病, 孔源性视网膜脱离, 吉兰-巴雷综合征): not a name.
-_DISEASE_NEXT = set("病症炎癌瘤性-征综")
+_DISEASE_NEXT = set("病症炎癌瘤性-征综")  # after a disease named like a person (银屑病, 孔源性视网膜脱离): no name
+_DOSE = re.compile(r"[ \t]*\d+(?:\.\d+)?[ \t]*(?:g|mg|ml|mL|克|片|粒|袋|支)")  # 炙甘草6g: a drug, whoever is named so
 _NEVER_IN_NAMES = set("病症癌瘤疹痛")  # 石骨症: a name does not end in these
 # Characters that end a name: function words and the usual first characters of what follows a name in a note.
 _STOP = set(
@@ -395,6 +394,7 @@ def find_names(text: str, known: tuple[str, ...] = ()) -> list[Span]:
         tail = r"(?![ \t]+[A-Z][a-z])" if value in firsts else ""
         pattern = rf"\b{re.escape(value)}\b{tail}" if value.isascii() else re.escape(value)
         for m in re.finditer(pattern, text):
-            if value.isascii() or not medical_word_from(text, m.start(), len(value) + 1):  # 甘露 in 甘露醇
+            medical = medical_word_from(text, m.start(), len(value) + 1) or _DOSE.match(text, m.end())  # 甘露醇
+            if value.isascii() or not medical:
                 spans.append(Span("name", m.start(), m.end(), value))
     return spans
