@@ -6,6 +6,7 @@ PYTHONPATH=src python benchmarks/deid_eval.py notes        # the hand-written no
 PYTHONPATH=src python benchmarks/deid_eval.py notes2       # the second hand-written set, benchmarks/heldout/deid2
 PYTHONPATH=src python benchmarks/deid_eval.py notes3       # the third hand-written set, benchmarks/heldout/deid3
 PYTHONPATH=src python benchmarks/deid_eval.py notes4       # the fourth hand-written set, benchmarks/heldout/deid4
+PYTHONPATH=src python benchmarks/deid_eval.py notes5       # the fifth hand-written set, benchmarks/heldout/deid5
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ NOTES_DIRS = {
     "notes2": HELDOUT / "deid2",
     "notes3": HELDOUT / "deid3",
     "notes4": HELDOUT / "deid4",
+    "notes5": HELDOUT / "deid5",
 }
 
 if __name__ == "__main__":
