@@ -145,3 +145,19 @@ def test_a_name_written_in_letters_and_in_characters_is_one_person() -> None:
 def test_a_name_that_is_also_a_herb_is_not_masked_in_a_prescription() -> None:
     out, _ = deid_texts(["处方：黄芪30g  防风10g  炙甘草6g\n调配：甘草  核对：陈皮"])
     assert "炙甘草6g" in out[0] and "调配：[姓名" in out[0]
+
+
+def test_english_names_with_particles_capitals_and_generations() -> None:
+    assert names("Patient: Siti Aminah binti Yusof   NRIC: on file") == ["Siti Aminah binti Yusof"]
+    assert names("Surgeon: Dr Ravi s/o Subramaniam") == ["Ravi s/o Subramaniam"]
+    assert names("Name: Chidi OKONKWO-BELL   Hosp No: 7") == ["Chidi OKONKWO-BELL"]
+    assert names("Member: Henry Walsh Jr.   Plan: PPO") == ["Henry Walsh Jr."]
+    assert names("Ngā mihi,\nAroha Te Whata") == ["Aroha Te Whata"]
+    assert names("Patient: Tupe Lealaiauloto's MRI") == ["Tupe Lealaiauloto"]
+
+
+def test_a_quoted_nickname_is_the_person_it_names() -> None:
+    out, _ = deid_texts(['RE: Theodora "Teddy" Lindqvist   DOB on file\nI saw Teddy today in clinic.'])
+    assert "Teddy" not in out[0] and "[NAME2]" not in out[0]
+    out, _ = deid_texts(['Patient: Nikolai Petrov (goes by "Kolya"), 41M. Kolya reports less pain.'])
+    assert "Kolya" not in out[0] and "[NAME2]" not in out[0]

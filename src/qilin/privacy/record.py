@@ -208,13 +208,23 @@ def deid_texts(texts: list[str], surrogates: bool = False, seed: str = "") -> tu
 _BETWEEN_FORMS = re.compile(r"[ \t]*[（(]?[ \t]*(?:(?:Dr|Mr|Mrs|Ms|Mdm|Prof)\.?[ \t]+)?")  # 陳志強 Dr. CHAN Chi Keung
 
 
+_BEFORE_NICKNAME = re.compile(r"[ \t]*\(?[ \t]*(?:(?:goes by|known as|called|aka)[ \t]+)?[\"“]")
+_QUOTED = re.compile(r"[\"“]([^\"”]+)[\"”]")
+
+
 def written_both_ways(texts: list[str], spans: list[list[Span]]) -> dict[str, str]:
     """A name in Latin letters next to the same name in characters (WONG Siu Fung (黃少峰), 劉家明 LAU Ka Ming,
-    Yumi Tanaka (田中由美)): the second mention -> the first, one person."""
+    Yumi Tanaka (田中由美)), a nickname in quotes inside or after a name (Marguerite "Peggy" Fitzgerald, Aarav
+    Srinivasan (goes by "Avi")): the other mention -> the full name, one person."""
     aliases = {}
     for text, found in zip(texts, spans, strict=True):
         names = [s for s in found if s.type == "name"]
         for a, b in itertools.pairwise(names):
-            if a.value.isascii() != b.value.isascii() and _BETWEEN_FORMS.fullmatch(text, a.end, b.start):
+            scripts = a.value.isascii() != b.value.isascii() and _BETWEEN_FORMS.fullmatch(text, a.end, b.start)
+            nickname = a.value.isascii() and b.value.isascii() and _BEFORE_NICKNAME.fullmatch(text, a.end, b.start)
+            if scripts or nickname:
                 aliases.setdefault(b.value, a.value)
+        for a in names:
+            for nickname in _QUOTED.findall(a.value):
+                aliases.setdefault(nickname, a.value)
     return aliases
