@@ -161,3 +161,14 @@ def test_a_quoted_nickname_is_the_person_it_names() -> None:
     assert "Teddy" not in out[0] and "[NAME2]" not in out[0]
     out, _ = deid_texts(['Patient: Nikolai Petrov (goes by "Kolya"), 41M. Kolya reports less pain.'])
     assert "Kolya" not in out[0] and "[NAME2]" not in out[0]
+
+
+def test_addresses_abroad_and_numbers_ending_a_sentence() -> None:
+    assert found("Lives at Blk 118 Tampines St 11, #04-77, Singapore 521118.", "address") == [
+        "Blk 118 Tampines St 11, #04-77, Singapore 521118"
+    ]
+    assert found("Home: 9 Rata Grove, Ōhope 3121\n", "address") == ["9 Rata Grove, Ōhope 3121"]
+    assert found("Clinic, Mill Lane Road, Bradford BD1 2QT\n", "address") == ["Mill Lane Road, Bradford BD1 2QT"]
+    assert found("女，43岁，克拉玛依市独山区\n描述：", "address") == ["克拉玛依市独山区"]  # 山区 after a city
+    assert found("Category 3. NHI QRS7710. Seen by GP.", "record") == ["QRS7710"]
+    assert found("FEV1 1.62. CK 120. Walk 400 m.") == []  # a decimal after a label stays

@@ -221,16 +221,22 @@ _STATES += " VT VA WA WV WI WY DC"
 _STATE = "(?:" + _STATES.replace(" ", "|") + ")"
 _EN_CITY = re.compile(rf"\b[A-Z][a-z]+(?: [A-Z][a-z]+)?, {_STATE}\b(?! ?\d{{1,4}}\b| ?\d+-)(?: \d{{5}}(?:-\d{{4}})?)?")
 _EN_ADDRESS = re.compile(
-    r"(?:\b(?:Flat|Apt|Unit|Blk|Block)\.?[ \t]*\w+,?[ \t]+)?\b\d{1,5}\s+(?:[NSEW]\.?\s+)?(?:(?:[A-Z][a-z]+|"
+    r"(?:\b(?:Flat|Apt|Unit)\.?[ \t]*\w+,?[ \t]+|\b(?:Blk|Block)[ \t]+)?\b\d{1,5}[a-z]?\s+(?:[NSEW]\.?\s+)?"
+    r"(?:(?:[A-Z][a-z]+|"
     r"\d{1,3}(?:st|nd|rd|th))\s+){1,3}"
     r"(?:Street|St\.?|Avenue|Ave\.?|Road|Rd\.?|Boulevard|Blvd\.?|Lane|Ln\.?|Drive|Dr\.|Dr(?=,)|Court|Ct\.?|Way|Place|"
-    r"Pl\.?|"
+    r"Pl\.?|Concourse|Esplanade|Grove|Parade|Quay|Row|Walk|Gardens|"
     r"Close|Crescent|Terrace|Circle|Parkway|Highway|Hwy|Square|Trail|Mews)(?:[ \t]+[NSEW]\b|[ \t]+\d{1,3}\b)?"
-    r"(?:,?\s+(?:Apt|Suite|Unit|#)\.?\s*[\w-]+)?(?:,\s*[A-Z][a-z]+(?:\s[A-Z][a-z]+)?(?:[ \t]+\d{1,2}\b(?![ \t]*\d))?)?"
-    r"(?:,?[ \t]*[A-Z]{2,3}\b)?(?:[ \t]+(?:\d{4,5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2})\b)?"
-    # a street with no number, a town and a UK postcode (Praed Street, London W2 1NY)
-    r"|\b[A-Z][a-z]+[ \t]+(?:Street|Road|Lane|Avenue|Close|Crescent|Terrace),[ \t]*[A-Z][a-z]+[ "
-    r"\t]+[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2}\b"
+    r"(?:,?\s+(?:Apt|Suite|Unit|#)\.?\s*[\w-]+)?(?:,\s*[A-Z\u0100-\u017f][a-z\u0100-\u017f]+(?:\s[A-Z][a-z]+)?"
+    r"(?:[ \t]+\d{1,2}\b(?![ \t]*\d))?)?"
+    r"(?:,?[ \t]*[A-Z]{2,3}\b)?(?:,?[ \t]+(?:\d{4,6}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2})\b)?"
+    # a street with no number, a town, a state and a postcode (Praed Street, London W2 1NY; Great George Street,
+    # Leeds LS1 3EX; Hawkesbury Road, Westmead NSW 2145)
+    r"|\b(?:[A-Z][a-z]+[ \t]+){1,3}(?:Street|Road|Lane|Avenue|Close|Crescent|Terrace),[ \t]*[A-Z][a-z]+"
+    r"(?:[ \t]+[A-Z]{2,3})?"
+    r"[ \t]+(?:[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2}|\d{4})\b"
+    # a Singapore unit and postcode (#08-214, Singapore 460512)
+    r"|#\d{1,3}-\d{1,5}(?:,[ \t]*Singapore[ \t]+\d{6})?"
 )
 
 # Which span wins where two overlap: shapes with a check or a label before free-form guesses.

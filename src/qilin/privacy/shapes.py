@@ -42,7 +42,9 @@ _EN_NUMBER_LABEL = (
 _VALUE = r"(?:[A-Z]{1,5}[-/ ]?){0,2}\d[\dA-Z]*(?:[-/ (]\d[\dA-Z]*\)?|[-/][A-Z]{1,4}\b)*(?:[A-Z]{1,2}\b)?"
 # A value stands right after a label's last character or its separator (号, 码, #, a colon, a pipe, a space): most
 # digits in a note follow a Chinese character (每日3次) and are not tried at all. The value is group 1.
-_VALUE_AT = re.compile(rf"[号码#:：|｜ \t\n]({_VALUE})(?![A-Za-z0-9_.%/])")  # opens with a character: a fast scan
+_VALUE_AT = re.compile(
+    rf"[号码#:：|｜ \t\n]({_VALUE})(?![A-Za-z0-9_%/]|\.[A-Za-z0-9])"
+)  # a full stop may end it  # opens with a character: a fast scan
 _LETTER_GROUP = re.compile(r"[A-Z]{1,5}[-/ ]?")
 _LABEL_END = re.compile(rf"({_CN_NUMBER_LABEL}|{_EN_NUMBER_LABEL})[ \t]*#?[ \t]*[:：|]?[ \t]*\Z")
 # What a measurement has after its number (a unit) or an acronym label has when it names a test, not a person.
@@ -221,6 +223,7 @@ _ADMIN_CHAIN = re.compile(
     r"(?:[\d\-]+(?:号院|号楼|号|栋|幢|弄|单元|门|室|楼|层)|[一二三四五六七八九十]+号)*"
 )
 _AREA_GATE = re.compile(r"[市州区县旗盟]")
+_CITY_BEFORE = re.compile(r"[市州][\u4e00-\u9fff]{1,4}区")
 # Words that end in an area character but name no place (病区, 术区, 心尖区, 社区医院 is an org).
 _NOT_PLACES = re.compile(
     r"(?:病|术|心尖|肝|脾|胃|腹|背|腰|臀|会阴|颈|胸|额|颞|枕|顶|盲|禁|疫|灾|城|市|景|园|郊|辖|地|山|牧|林|矿|校|厂)区"
@@ -234,7 +237,8 @@ def places(text: str, original: str) -> list[Span]:
     """Addresses by their administrative chain without a province, and postcodes after their label."""
     spans = []
     for m in _ADMIN_CHAIN.finditer(text) if _AREA_GATE.search(text) else ():
-        if not _NOT_PLACES.search(m.group()) and not medical_word_from(text, m.start(), 2):
+        city = _CITY_BEFORE.search(m.group())  # 乌鲁木齐市天山区: 山区 after a city is a district's end, not a word
+        if (city or not _NOT_PLACES.search(m.group())) and not medical_word_from(text, m.start(), 2):
             spans.append(Span("address", m.start(), m.end(), original[m.start() : m.end()]))
     for m in _POSTCODE.finditer(text) if "邮" in text or "ode" in text or "ZIP" in text else ():
         spans.append(Span("address", m.start(1), m.end(1), m.group(1)))
