@@ -172,3 +172,17 @@ def test_addresses_abroad_and_numbers_ending_a_sentence() -> None:
     assert found("女，43岁，克拉玛依市独山区\n描述：", "address") == ["克拉玛依市独山区"]  # 山区 after a city
     assert found("Category 3. NHI QRS7710. Seen by GP.", "record") == ["QRS7710"]
     assert found("FEV1 1.62. CK 120. Walk 400 m.") == []  # a decimal after a label stays
+
+
+def test_dates_a_taiwan_note_an_hl7_message_and_a_scan_write() -> None:
+    assert found("就診日：114/03/07   出生：104年12月1日", "date") == ["114/03/07", "104年12月1日"]
+    assert found("PID|1||||李^四||19880214|M", "date") == ["19880214"]
+    assert found("MSH|^~\\&|HIS|A|LIS|B|20250314093012||ORU^R01", "date") == ["20250314"]
+    assert found("复诊日期：2025 / 3 / 14\n", "date") == ["2025 / 3 / 14"]
+    assert found("admitted with fever since Thursday; seen 9 Jan and on 14 February", "date") == [
+        "Thursday",
+        "9 Jan",
+        "14 February",
+    ]
+    assert found("入院：3.02 出院：3.16 共14天", "date") == ["3.02", "3.16"]
+    assert found("门诊号 OP20250301-0042，血压115/75/60mmHg，每周一次", "date") == []

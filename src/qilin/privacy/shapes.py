@@ -92,11 +92,22 @@ _LONG_DATE = re.compile(
     rf"\b\d{{1,2}}-{_MONTH_WORDS}-(?:19|20)?\d\d\b"  # 11-JAN-1964
     rf"|\b{_WEEKDAY},?[ \t]+(?:\d{{1,2}}[ \t]+{_MONTH}\.?,?[ \t]+\d{{4}}|{_MONTH}\.?[ \t]+\d{{1,2}},?[ \t]+\d{{4}})\b"
     rf"|\b(?:the[ \t]+)?\d{{1,2}}(?:st|nd|rd|th)[ \t]+of[ \t]+{_MONTH}\b(?:,?[ \t]+\d{{4}}\b)?"
+    rf"|\b\d{{1,2}}(?:st|nd|rd|th)?[ \t]+{_MONTH}\b(?![ \t]*\d)"  # 4 Dec, 1 December: no year
+)
+# Dates a Taiwan note, an HL7 message or a scan writes: 民国 years (115/11/30, 108年6月5日), yyyymmdd (19930306, and
+# the date of a timestamp 20261204083311; not inside a record number, OP20261201-0442), spaces around slashes (2026 /
+# 11 / 29).
+_MORE_DATES = re.compile(
+    r"(?<!\d)1[01]\d[ \t]*年[ \t]*\d{1,2}[ \t]*月(?:[ \t]*\d{1,2}[ \t]*[日号])?"
+    r"|(?<![\d/.])1[01]\d([/.])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12]\d|3[01])(?![\d/.])"
+    r"|(?<![\dA-Za-z\-])(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?=\d{4}(?:\d\d)?(?![\dA-Za-z\-])|(?![\dA-Za-z\-]))"
+    r"|(?<!\d)(?:19|20)\d\d[ \t]*/[ \t]*(?:0?[1-9]|1[0-2])[ \t]*/[ \t]*(?:0?[1-9]|[12]\d|3[01])(?!\d)"
 )
 # A month alone after since/until (since November); May and March are words elsewhere, so only here.
 _MONTH_ALONE = re.compile(
-    r"\b(?:[Ss]ince|[Uu]ntil|[Ff]rom|[Ee]arly|[Ll]ate|[Mm]id-)[ \t]*"
-    r"(January|February|March|April|June|July|August|September|October|November|December)\b"
+    r"\b(?:[Ss]ince|[Uu]ntil|[Ff]rom|[Ee]arly|[Ll]ate|[Mm]id-|[Oo]n|[Nn]ext|[Ll]ast)[ \t]*"
+    r"(January|February|March|April|June|July|August|September|October|November|December|"
+    r"(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day(?:[ \t]+\d{1,2}(?:st|nd|rd|th)\b)?)\b"
 )
 _TIME_AFTER = re.compile(r"[ \t]+\d{1,2}:\d{2}(?::\d{2})?")
 # A year of two digits first (25/3/5, 25-04-02, 25.4.3): a first number over 12 cannot be a month.
@@ -115,7 +126,8 @@ _DATE_AFTER = re.compile(
 _DATE_BEFORE = re.compile(r"(?:^|[\n\t]|[ \t]{2}|[，,；;。（(、]|\][ \t]*|[\u4e00-\u9fff）)][ \t]+)$")
 # Words after which a month/day is a date whatever follows (于3.10 but not 低于6.2; Admitted 3/9, on 3/10).
 _STRONG_BEFORE = re.compile(
-    r"(?:(?<![低高大小等多少介])于|(?i:\b(?:on|admitted|discharged|since|until|placed|seen|dated|check|dos|"
+    r"(?:(?:入院|出院|日期|时间|手术|复查|复诊|随访)[ \t]*[:：][ \t]*|(?<![低高大小等多少介])于|"
+    r"(?i:\b(?:on|admitted|discharged|since|until|placed|seen|dated|check|dos|"
     r"returned|started|"
     r"stopped|"
     r"due|scheduled|booked))[ \t]+)$"
@@ -124,7 +136,10 @@ _STRONG_BEFORE = re.compile(
 
 _LATIN = re.compile(r"[A-Za-z]")
 _SHORT_DATE_GATE = re.compile(r"\d[./\-]\d")
-_MONTH_GATE = re.compile(r"Jan|Feb|Ma[ry]|Apr|Ju[nl]|Aug|Sep|Oct|Nov|Dec|JAN|FEB|MA[RY]|APR|JU[NL]|AUG|SEP|OCT|NOV|DEC")
+_DIGIT = re.compile(r"\d")
+_MONTH_GATE = re.compile(
+    r"Jan|Feb|Ma[ry]|Apr|Ju[nl]|Aug|Sep|Oct|Nov|Dec|JAN|FEB|MA[RY]|APR|JU[NL]|AUG|SEP|OCT|NOV|DEC|day"
+)
 # Where a labelled number can be: a run of four digits, or digit groups (2953 71406 1).
 _NUMBER_GATE = re.compile(r"\d\d(?:\d\d|[ \-/]\d\d)")  # one branch opening with a digit: a fast scan
 
@@ -185,6 +200,8 @@ def short_dates(text: str, original: str) -> list[Span]:
     """Dates in short forms: 25/3/5, 11-JAN-1964, Mon, 10 Mar 2025, and a month.day where a date stands (3.10出院)."""
     months = _LATIN.search(text) and _MONTH_GATE.search(text)  # the English patterns only where a month can be
     spans = [Span("date", m.start(1), m.end(1), m.group(1)) for m in (_MONTH_ALONE.finditer(text) if months else ())]
+    more = _MORE_DATES.finditer(text) if _DIGIT.search(text) else ()
+    spans += [Span("date", m.start(), m.end(), original[m.start() : m.end()]) for m in more]
     for m in _LONG_DATE.finditer(text) if months else ():
         time = _TIME_AFTER.match(text, m.end())  # Mon, 10 Mar 2025 07:52: the time goes with it
         end = time.end() if time and text[m.end() - 1].isdigit() else m.end()
