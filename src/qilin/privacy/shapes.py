@@ -94,13 +94,13 @@ _LONG_DATE = re.compile(
     rf"|\b(?:the[ \t]+)?\d{{1,2}}(?:st|nd|rd|th)[ \t]+of[ \t]+{_MONTH}\b(?:,?[ \t]+\d{{4}}\b)?"
     rf"|\b\d{{1,2}}(?:st|nd|rd|th)?[ \t]+{_MONTH}\b(?![ \t]*\d)"  # 4 Dec, 1 December: no year
 )
-# Dates a Taiwan note, an HL7 message or a scan writes: 民国 years (115/11/30, 108年6月5日), yyyymmdd (19930306, and
-# the date of a timestamp 20261204083311; not inside a record number, OP20261201-0442), spaces around slashes (2026 /
+# Dates a Taiwan note, an HL7 message or a scan writes: 民国 years (115/11/30, 108年6月5日), an HL7 field's yyyymmdd
+# (|19930306|, and the date of a timestamp |20261204083311|; 批号：20230415 is a batch), spaces around slashes (2026 /
 # 11 / 29).
 _MORE_DATES = re.compile(
     r"(?<!\d)1[01]\d[ \t]*年[ \t]*\d{1,2}[ \t]*月(?:[ \t]*\d{1,2}[ \t]*[日号])?"
     r"|(?<![\d/.])1[01]\d([/.])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12]\d|3[01])(?![\d/.])"
-    r"|(?<![\dA-Za-z\-])(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?=\d{4}(?:\d\d)?(?![\dA-Za-z\-])|(?![\dA-Za-z\-]))"
+    r"|(?<=[|^])(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?=\d{4}(?:\d\d)?(?![\dA-Za-z\-])|(?![\dA-Za-z\-]))"
     r"|(?<!\d)(?:19|20)\d\d[ \t]*/[ \t]*(?:0?[1-9]|1[0-2])[ \t]*/[ \t]*(?:0?[1-9]|[12]\d|3[01])(?!\d)"
 )
 # A month alone after since/until (since November); May and March are words elsewhere, so only here.
