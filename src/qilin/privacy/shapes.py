@@ -97,11 +97,12 @@ _LONG_DATE = re.compile(
 # Dates a Taiwan note, an HL7 message or a scan writes: 民国 years (115/11/30, 108年6月5日), an HL7 field's yyyymmdd
 # (|19930306|, and the date of a timestamp |20261204083311|; 批号：20230415 is a batch), spaces around slashes (2026 /
 # 11 / 29).
-_MORE_DATES = re.compile(
-    r"(?<!\d)1[01]\d[ \t]*年[ \t]*\d{1,2}[ \t]*月(?:[ \t]*\d{1,2}[ \t]*[日号])?"
-    r"|(?<![\d/.])1[01]\d([/.])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12]\d|3[01])(?![\d/.])"
-    r"|(?<=[|^])(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?=\d{4}(?:\d\d)?(?![\dA-Za-z\-])|(?![\dA-Za-z\-]))"
-    r"|(?<!\d)(?:19|20)\d\d[ \t]*/[ \t]*(?:0?[1-9]|1[0-2])[ \t]*/[ \t]*(?:0?[1-9]|[12]\d|3[01])(?!\d)"
+_MORE_DATES = re.compile(  # each branch opens with a digit or a pipe, the checks behind it come after (a fast scan)
+    r"1(?<![\d/.]1)[01]\d(?:[ \t]*年[ \t]*\d{1,2}[ \t]*月(?:[ \t]*\d{1,2}[ \t]*[日号])?"
+    r"|([/.])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12]\d|3[01])(?![\d/.]))"
+    r"|[|^](?P<hl7>(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))"
+    r"(?=\d{4}(?:\d\d)?(?![\dA-Za-z\-])|(?![\dA-Za-z\-]))"
+    r"|(?:19|20)(?<!\d\d\d)\d\d[ \t]*/[ \t]*(?:0?[1-9]|1[0-2])[ \t]*/[ \t]*(?:0?[1-9]|[12]\d|3[01])(?!\d)"
 )
 # A month alone after since/until (since November); May and March are words elsewhere, so only here.
 _MONTH_ALONE = re.compile(
@@ -201,7 +202,9 @@ def short_dates(text: str, original: str) -> list[Span]:
     months = _LATIN.search(text) and _MONTH_GATE.search(text)  # the English patterns only where a month can be
     spans = [Span("date", m.start(1), m.end(1), m.group(1)) for m in (_MONTH_ALONE.finditer(text) if months else ())]
     more = _MORE_DATES.finditer(text) if _DIGIT.search(text) else ()
-    spans += [Span("date", m.start(), m.end(), original[m.start() : m.end()]) for m in more]
+    for m in more:
+        start = m.start("hl7") if m.group("hl7") else m.start()  # |19930306|: the pipe is no part of it
+        spans.append(Span("date", start, m.end(), original[start : m.end()]))
     for m in _LONG_DATE.finditer(text) if months else ():
         time = _TIME_AFTER.match(text, m.end())  # Mon, 10 Mar 2025 07:52: the time goes with it
         end = time.end() if time and text[m.end() - 1].isdigit() else m.end()
