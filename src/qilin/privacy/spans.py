@@ -76,7 +76,7 @@ def halfwidth(text: str) -> str:
 def squeeze_spaced(text: str) -> tuple[str, list[int]] | None:
     """`text` with the spaces of characters spaced apart removed (祝 英 台 -> 祝英台) and, for each character of the
     result, its offset in `text`; None when nothing is spaced apart."""
-    if not _SPACED.search(text):
+    if " " not in text or not _SPACED.search(text):  # most Chinese text has no space at all
         return None
     kept = [i for i in range(len(text)) if not _is_spacing(text, i)]
     return "".join(text[i] for i in kept), kept
