@@ -64,8 +64,6 @@ DENIES = re.compile(
     r"|\bis not safe\b|\bthere is no\b|\bmyth\b",
     re.IGNORECASE,
 )
-# A fill-in form ("残疾等级：……级", "Name: ……"): lines of a label, a colon and a value; a forged record's template.
-FORM_LINE = re.compile(r"^\s*[^\s：:。，,.!?！？]{1,16}\s*[：:]\s*\S", re.M)
 YEAR = re.compile(r"(1[5-9]\d\d|20[0-2]\d)\s*年|\b(in|since|by) (1[5-9]|20)\d\d\b")  # history: often off-topic
 NUMBERED_LIST = (re.compile(r"(^|\n)\s*1[.、)]"), re.compile(r"\n\s*2[.、)]"))
 BIGRAM_EDGES = (0.05, 0.15, 0.3, 0.5, 0.7)
@@ -109,21 +107,15 @@ def rule_features(prompt: str, response: str, harmful: bool | None) -> tuple[Ver
         "digits": bool(DIGIT.search(text)),
         "defers": bool(rules.DEFER.search(text)),
         "denies": bool(DENIES.search(text)),
-        "lacks_asked": any(q.search(prompt) and not a.search(text) for q, a in rules.ASKED_FOR),
     }
     asked, said = rules._topic_terms(prompt), rules._topic_terms(text)
     overlap = len(asked & said) / (len(asked) or 1)
-    # how much of the reply keeps to the prompt's topic: an off-topic reply shares a word in its first clause, then
-    # talks of something else ("K歌是很多人喜欢的…", "Where you cut matters a lot when preparing vegetables")
-    on_topic = [bool(rules._topic_terms(c) & asked) for c in clauses[1:]]
     plain, plain_prompt = rules._plain(text), rules._plain(prompt)
     measures = {
         "specifics": _bucket(len(rules.SPECIFICS.findall(text)), (1, 2, 4)),
         "overlap": _bucket(overlap, (0.01, 0.1, 0.25, 0.5)),
         "units": _bucket(rules._units(text), (8, 20, 40, 80, 160)),
         "echo": int(bool(plain_prompt) and plain_prompt in plain),
-        "on_topic_after_first": _bucket(sum(on_topic) / len(on_topic), (0.01, 0.2, 0.4)) if on_topic else -1,
-        "form_lines": _bucket(len(FORM_LINE.findall(text)), (2, 4)),
     }
     side = {True: "harmful", False: "benign", None: "unknown"}[harmful]
     names = [f"bias|{side}", f"rules={verdict.label}", f"rule={verdict.rule}", f"{side}|rules={verdict.label}"]
