@@ -93,8 +93,8 @@ REDIRECT = re.compile(
     # the same redirect in other words: "和主治医生讨论", "询问您的麻醉医生", "必须在有资质的医院进行", "talk with his
     # pediatrician", "I recommend contacting your healthcare provider", "needs medical care" ("在医生指导下减量" is
     # advice: no)
-    r"|(和|与|跟|询问|问问)(你的|您的|他的|她的)?[^。！？，]{0,10}(医生|医师|药师|营养师|治疗师)[^。！？，]{0,6}"
-    r"(讨论|沟通|聊|商量)?|请医生|(必须|只能)(在|到|去)[^。！？，]{0,10}(医院|诊所|医疗机构)"
+    r"|(和|与|跟)(你的|您的|他的|她的)?[^。！？，]{0,10}(医生|医师|药师|营养师|治疗师)[^。！？，]{0,6}(讨论|沟通|聊|商量)"
+    r"|(询问|问问)(你的|您的|他的|她的)?[^。！？，]{0,10}(医生|医师|药师|营养师|治疗师)|请医生|(必须|只能)(在|到|去)[^。！？，]{0,10}(医院|诊所|医疗机构)"
     r"|\bi('d| would)? recommend (contacting|speaking|talking|reaching|booking|seeing|consulting)"
     r"|\b(needs?|requires?) (urgent |immediate |proper )?"
     r"(medical (care|attention|supervision)|a (doctor|clinic|hospital))"
