@@ -5,6 +5,8 @@ PYTHONPATH=src python benchmarks/deid_eval.py dev --misses # the half the detect
 PYTHONPATH=src python benchmarks/deid_eval.py notes        # the hand-written notes of benchmarks/heldout/deid
 PYTHONPATH=src python benchmarks/deid_eval.py notes2       # the second hand-written set, benchmarks/heldout/deid2
 PYTHONPATH=src python benchmarks/deid_eval.py notes3       # the third hand-written set, benchmarks/heldout/deid3
+PYTHONPATH=src python benchmarks/deid_eval.py notes4       # the fourth hand-written set, benchmarks/heldout/deid4
+PYTHONPATH=src python benchmarks/deid_eval.py notes5       # the fifth hand-written set, benchmarks/heldout/deid5
 """
 
 from __future__ import annotations
@@ -16,7 +18,13 @@ from qilin.privacy.evaluate import EVAL_DIR, dump_misses, evaluate_file, format_
 
 HELDOUT = Path(__file__).resolve().parent / "heldout"
 # the hand-written sets, scored the same way
-NOTES_DIRS = {"notes": HELDOUT / "deid", "notes2": HELDOUT / "deid2", "notes3": HELDOUT / "deid3"}
+NOTES_DIRS = {
+    "notes": HELDOUT / "deid",
+    "notes2": HELDOUT / "deid2",
+    "notes3": HELDOUT / "deid3",
+    "notes4": HELDOUT / "deid4",
+    "notes5": HELDOUT / "deid5",
+}
 
 if __name__ == "__main__":
     split = next((a for a in sys.argv[1:] if not a.startswith("-")), "heldout")

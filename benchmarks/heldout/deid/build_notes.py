@@ -34,6 +34,10 @@ STYLES += ("complaint", "en_note")
 STYLES += ("obstetric", "pediatric", "tcm", "dental", "rehab", "mdt", "public_health", "checkup", "forensic")
 STYLES += ("judgment", "casereport", "transcript", "forum", "email", "roster", "crowdfunding", "research", "log")
 STYLES += ("en_hp", "en_op", "en_report", "en_message")
+# styles of the fifth set (deid5): primary and public care, emergency dispatch, billing and certificates, and text
+# published or broadcast about patients (news, articles, video subtitles, reviews, hotline complaints, abstracts)
+STYLES += ("primary_care", "dispatch", "billing", "sick_note", "pharmacy", "news", "article", "subtitle", "review")
+STYLES += ("hotline", "abstract", "exam_item", "office_chat", "spreadsheet", "en_ems", "en_instructions", "en_news")
 _MARK = re.compile(r"\{\{([a-z]+)(?::(P\d+))?\|([^{}|]+)\}\}|\[\[([^\[\]]+)\]\]")
 
 
