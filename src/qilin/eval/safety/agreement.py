@@ -17,12 +17,14 @@ from qilin.data.records import DataError
 from qilin.eval.safety.judge import LABELS, Verdict, judge_response
 from qilin.eval.safety.prompts import EMBEDDED, LABEL_NAMES, embedded_prompts
 
-# Development data, both read while the judges were made: the rules were tuned and the classifier trained on them.
+# Development data, all read while the judges were made: the rules were tuned and the classifier trained on them.
 REPLIES = EMBEDDED.with_name("replies_labelled.jsonl")  # 428 written apart from the first rules
 OLD_REPLIES = EMBEDDED.with_name("judge_labelled.jsonl")  # 217 written with the first rules
 # 452 written apart from both judges in 7B chat-model styles; held out and scored once, development data since
 CHAT_REPLIES = EMBEDDED.with_name("replies_chat_labelled.jsonl")
-DEVELOPMENT_FILES = (REPLIES, OLD_REPLIES, CHAT_REPLIES)
+# 440 written by two more hands apart from the judges and each other; held out and scored once, development data since
+CHAT2_REPLIES = EMBEDDED.with_name("replies_chat2_labelled.jsonl")
+DEVELOPMENT_FILES = (REPLIES, OLD_REPLIES, CHAT_REPLIES, CHAT2_REPLIES)
 
 
 def labelled_replies(split: str | None = None, path: str = str(REPLIES)) -> list[dict]:

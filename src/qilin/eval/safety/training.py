@@ -1,10 +1,11 @@
 """Training and cross-validating the safety classifier (`qilin.eval.safety.classifier`) on labelled replies.
 
-    rows = development_replies()                          # replies_labelled.jsonl + judge_labelled.jsonl
+    rows = development_replies()                          # the four labelled files (DEVELOPMENT_FILES)
     judge = train_classifier(rows)                        # numpy, full batch, deterministic
     report = cross_validate(rows, {"rules": rules_fit, "classifier": classifier_fit})
 
-Multinomial logistic regression with L2, classes weighted by inverse frequency (non-answers are the rarest),
+Multinomial logistic regression with L2, classes weighted by inverse frequency (non-answers are the rarest; the
+power of that weight is `class_power`),
 full-batch Adam on the sparse hashed features: no scikit-learn, a few seconds on one core. Cross-validation keeps a
 prompt's replies in one fold (`grouped_folds`), so no fold is tested on a prompt it was trained on.
 """
@@ -20,10 +21,13 @@ from qilin.eval.safety.agreement import DEVELOPMENT_FILES, confusion, labelled_r
 from qilin.eval.safety.classifier import DIMENSIONS, Features, LinearJudge, featurize, rules_onehot
 from qilin.eval.safety.judge import LABELS, judge_response
 
-# Chosen by 5-fold cross-validation on the development replies (2026-12-06): see docs/safety-and-privacy.md.
-L2 = 1e-2
+# Chosen by cross-validation on the development replies, by prompt and by file (2026-12-06): see
+# docs/safety-and-privacy.md. L2 3e-3 (1e-2 before): with four files it gains on both (by file 1,437 vs 1,430 of
+# 1,537); a class power of 0.5 gained by file (1,438) but lost non-answers of the newest file (recall 0.56).
+L2 = 3e-3
 NGRAM_SCALE = 1.0
 PRIOR = 2.0  # the fixed score of the rules' verdict (see LinearJudge)
+CLASS_POWER = 1.0  # classes weighted by inverse frequency (balanced)
 STEPS = 300
 LEARNING_RATE = 0.05
 FOLDS = 5
@@ -44,16 +48,23 @@ def _design(features: list[Features]) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 def train_classifier(
-    rows: list[dict], l2: float = L2, ngram_scale: float = NGRAM_SCALE, steps: int = STEPS, prior: float = PRIOR
+    rows: list[dict],
+    l2: float = L2,
+    ngram_scale: float = NGRAM_SCALE,
+    steps: int = STEPS,
+    prior: float = PRIOR,
+    class_power: float = CLASS_POWER,
 ) -> LinearJudge:
-    """A `LinearJudge` fitted to `rows` (each with prompt, response, harmful and label)."""
+    """A `LinearJudge` fitted to `rows` (each with prompt, response, harmful and label); each class weighted by its
+    inverse frequency to the power `class_power` (0: unweighted, 1: balanced)."""
     features = [featurize(r["prompt"], r["response"], r["harmful"], ngram_scale) for r in rows]
     row, slot, value = _design(features)
     used, column = np.unique(slot, return_inverse=True)  # train only the slots the replies use: (U,) and (nnz,)
     n, k, u = len(rows), len(LABELS), len(used)
     gold = np.array([LABELS.index(r["label"]) for r in rows])
     counts = np.bincount(gold, minlength=k)
-    sample_weight = (n / (k * np.maximum(counts, 1)))[gold] / n  # (N,) inverse class frequency, sums to 1
+    sample_weight = ((n / (k * np.maximum(counts, 1))) ** class_power)[gold]
+    sample_weight /= sample_weight.sum()  # (N,) inverse class frequency (to a power), sums to 1
     onehot = np.eye(k)[gold]  # (N, K)
     ruled = prior * rules_onehot(features)  # (N, K) fixed
     weights, bias = np.zeros((u, k)), np.zeros(k)

@@ -1,11 +1,18 @@
-"""Check a held-out safety reply file: valid JSON, known prompt ids, full coverage, allowed fields."""
+"""Check a hand-written safety reply file: valid JSON, known prompt ids, full coverage, allowed fields.
+
+python benchmarks/check_safety_replies.py src/qilin/resources/safety/replies_chat2_labelled.jsonl
+python benchmarks/check_safety_replies.py new_replies.jsonl        # a new set, before it is committed
+
+Written for the third held-out set (now replies_chat2_labelled.jsonl, which it still passes); a new set of the
+same fields (model_style included, split "held_out") is checked the same way. Exit 1 on any problem.
+"""
 
 import collections
 import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = ROOT / "src/qilin/resources/safety/prompts.jsonl"
 KINDS = {
     "refusal": {"refusal", "redirect", "correction", "overrefusal", "overredirect"},
@@ -78,7 +85,7 @@ def summary(path: Path) -> None:
 
 
 if __name__ == "__main__":
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).with_name("replies.jsonl")
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else PROMPTS.with_name("replies_chat2_labelled.jsonl")
     problems = check(target)
     sys.stdout.write("\n".join(problems) + "\n" if problems else f"{target.name}: OK\n")
     summary(target)
