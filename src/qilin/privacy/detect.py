@@ -19,6 +19,7 @@ from qilin.privacy.layout import layout_names
 from qilin.privacy.names import find_names
 from qilin.privacy.shapes import fill_gaps, international_phones, labelled_numbers, places, short_dates, user_names
 from qilin.privacy.spans import Span, halfwidth, id_check_char
+from qilin.privacy.tagger import tagged_names
 
 _ND = r"(?<![0-9A-Za-z])"  # no digit or letter before
 _NA = r"(?![0-9A-Za-z])"  # none after
@@ -383,4 +384,6 @@ def detect_phi(text: str, known_names: tuple[str, ...] = ()) -> list[Span]:
     names = laid_out + find_names(half, known)
     spans += [Span("name", s.start, s.end, text[s.start : s.end], s.role) for s in names]
     spans += short_dates(half, text) + international_phones(half, text) + places(half, text) + user_names(half, text)
-    return resolve_overlaps(fill_gaps(spans, labelled_numbers(half, text)))
+    chosen = resolve_overlaps(fill_gaps(spans, labelled_numbers(half, text)))
+    tagged = tagged_names(half, text, chosen)  # names no rule announced, where no rule span lies
+    return sorted(chosen + tagged, key=lambda s: s.start) if tagged else chosen
