@@ -28,6 +28,7 @@ from qilin.privacy.shapes import (
     user_names,
 )
 from qilin.privacy.spans import Span, halfwidth, id_check_char, squeeze_spaced
+from qilin.privacy.tagger import with_tagged_names
 
 _ND = r"(?<![0-9A-Za-z])"  # no digit or letter before
 _NA = r"(?![0-9A-Za-z])"  # none after
@@ -382,7 +383,7 @@ def detect_phi(text: str, known_names: tuple[str, ...] = ()) -> list[Span]:
         for s in _detect(short, known_names):
             start, end = where[s.start], where[s.end - 1] + 1
             spans.append(Span(s.type, start, end, text[start:end], s.role))
-    return resolve_overlaps(spans)
+    return with_tagged_names(halfwidth(text), text, resolve_overlaps(spans))  # and names no rule announced
 
 
 def _detect(text: str, known_names: tuple[str, ...]) -> list[Span]:
