@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 # type -> (Chinese label, English label) of its placeholder: [姓名1], [NAME1]
@@ -68,6 +69,7 @@ def id_check_char(body: str) -> str:
     return "10X98765432"[sum(int(c) * w for c, w in zip(body, _ID_WEIGHTS, strict=True)) % 11]
 
 
+@lru_cache(maxsize=8192)  # a text is read by the name tagger's batch and by detection: translate it once
 def halfwidth(text: str) -> str:
     """`text` with full-width digits and letters made ASCII and traditional characters simplified, one for one."""
     return text.translate(_TO_HALF)

@@ -101,6 +101,7 @@ class NameTagger:
     def __init__(self, weights: np.ndarray, bias: float, threshold: float, low: float) -> None:
         self.weights, self.bias, self.threshold, self.low = weights.astype(np.float32), bias, threshold, low
         self._primed: dict[str, np.ndarray] = {}
+        self._start, self._grow = (np.float32(np.log(p / (1 - p))) for p in (threshold, low))  # as log-odds
 
     @classmethod
     def load(cls, path: Path = WEIGHTS) -> NameTagger:
@@ -139,10 +140,10 @@ class NameTagger:
         if not text:
             return []
         z = self.scores(text)
-        on = z > np.log(self.threshold / (1 - self.threshold))  # compare log-odds: no exp per character
+        on = z > self._start  # compare log-odds: no exp per character
         if not on.any():
             return []
-        low = z > np.log(self.low / (1 - self.low))
+        low = z > self._grow
         while True:
             grown = on.copy()
             grown[1:] |= on[:-1] & low[1:]
@@ -201,14 +202,15 @@ def with_tagged_names(text: str, original: str, spans: list[Span]) -> list[Span]
     """`spans` (non-overlapping) and, where none of them lies, the plausible names the active tagger finds in `text`
     (the half-width reading of `original`, whose characters the new spans' values are), in text order."""
     tagger = active_tagger()
-    if tagger is None:
+    runs = tagger.runs(text) if tagger is not None else []
+    if not runs:  # most texts of a corpus
         return spans
     covered = np.zeros(len(text) + 1, bool)
     for s in spans:
         covered[s.start : s.end] = True
     found = [
         Span("name", start, end, original[start:end])
-        for start, end in tagger.runs(text)
+        for start, end in runs
         if not covered[start:end].any() and plausible_name(text, start, end)
     ]
     return sorted(spans + found, key=lambda s: s.start) if found else spans
