@@ -69,9 +69,13 @@ def id_check_char(body: str) -> str:
     return "10X98765432"[sum(int(c) * w for c, w in zip(body, _ID_WEIGHTS, strict=True)) % 11]
 
 
-@lru_cache(maxsize=8192)  # a text is read by the name tagger's batch and by detection: translate it once
 def halfwidth(text: str) -> str:
     """`text` with full-width digits and letters made ASCII and traditional characters simplified, one for one."""
+    return _short_halfwidth(text) if len(text) <= 1024 else text.translate(_TO_HALF)
+
+
+@lru_cache(maxsize=4096)  # a text is read by the name tagger's batch and by detection: translate it once (16 MB at most)
+def _short_halfwidth(text: str) -> str:
     return text.translate(_TO_HALF)
 
 
