@@ -74,7 +74,8 @@ def halfwidth(text: str) -> str:
     return _short_halfwidth(text) if len(text) <= 1024 else text.translate(_TO_HALF)
 
 
-@lru_cache(maxsize=4096)  # a text is read by the name tagger's batch and by detection: translate it once (16 MB at most)
+# a text is read by the name tagger's batch and by detection: translate it once (the cache holds 16 MB at most)
+@lru_cache(maxsize=4096)
 def _short_halfwidth(text: str) -> str:
     return text.translate(_TO_HALF)
 
