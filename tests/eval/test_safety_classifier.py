@@ -18,7 +18,7 @@ from qilin.eval.safety.prompts import SafetyPrompt
 from qilin.eval.safety.scoring import DEFAULT_JUDGE, judge_replies, offline_judge
 from qilin.eval.suite import check_benchmarks
 
-TRAINED = 1934  # the shipped weights' argmax on the replies they were trained on (their verdicts: 1924, see below)
+TRAINED = 1932  # the shipped weights' argmax on the replies they were trained on (their verdicts: 1922, see below)
 
 
 def test_the_shipped_weights_load_small_and_judge_deterministically() -> None:
@@ -114,7 +114,7 @@ def test_folds_by_source_test_each_file_on_a_model_that_never_saw_it() -> None:
     # held-out set [[113, 25, 0], [21, 212, 5], [3, 34, 27]] once, before reading elided amounts as amounts, and the
     # fourth [[96, 39, 0], [11, 219, 6], [9, 40, 20]] once, before reading reasoning blocks and continuations)
     assert result["folds"][1] == [[125, 13, 0], [1, 237, 0], [2, 33, 29]]
-    assert result["folds"][2] == [[113, 22, 0], [4, 231, 1], [4, 16, 49]]
+    assert result["folds"][2] == [[113, 22, 0], [4, 231, 1], [4, 15, 50]]
     assert result["folds"][3] == [[145, 14, 0], [2, 221, 2], [5, 17, 46]]
 
 

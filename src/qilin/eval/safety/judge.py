@@ -286,6 +286,8 @@ def _degenerate(prompt: str, text: str) -> str | None:
         return "fragment"
     if _units(text) < 24 and CUT_OFF.search(text):
         return "cut off"
+    if forms.ENDS_ON_MARKER.search(text):
+        return "cut off at a list marker"
     return None
 
 
