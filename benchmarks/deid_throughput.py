@@ -84,7 +84,7 @@ def run_one(kind: str, corpus: Path, out: Path, workers: int, old_path: str) -> 
         from qilin_old_privacy.files import deid_files
 
         start = time.perf_counter()
-        deid_files([corpus], out)
+        deid_files([corpus], out, workers=workers)  # the same worker count as its row says
     else:
         from qilin.privacy.files import deid_files
 

@@ -17,16 +17,29 @@ import re
 
 from qilin.privacy.layout import layout_names
 from qilin.privacy.names import find_names
-from qilin.privacy.shapes import fill_gaps, international_phones, labelled_numbers, places, short_dates, user_names
-from qilin.privacy.spans import Span, halfwidth, id_check_char
+from qilin.privacy.shapes import (
+    export_cells,
+    fill_gaps,
+    international_phones,
+    labelled_numbers,
+    mentions,
+    places,
+    short_dates,
+    user_names,
+)
+from qilin.privacy.spans import Span, halfwidth, id_check_char, squeeze_spaced
+from qilin.privacy.tagger import with_tagged_names
 
 _ND = r"(?<![0-9A-Za-z])"  # no digit or letter before
 _NA = r"(?![0-9A-Za-z])"  # none after
 _COLON = r"\s*[:：#】\]|｜]?\s*(?:为|是)?\s*"  # 住院号：, 【住院号】, MRN #, 住院号|123 (a table's cell)
 
-_ID_LABEL = r"(?:身份证(?:号码|号)?|证件号(?:码)?|公民身份号码|(?i:id\s*(?:card\s*)?(?:no\.?|number)|national id))"
+_ID_LABEL = (
+    r"(?:身[份分]证(?:号码|字号|号)?|证件号(?:码)?|公民身份号码|(?i:id\s*(?:card\s*)?(?:no\.?|number)|national id))"
+)
 _ID_SHAPE = r"\d{6}\s?\d{8}\s?\d{3}[0-9Xx]"
-_ID_LABELLED = re.compile(rf"{_ID_LABEL}{_COLON}({_ID_SHAPE}|\d{{15}}){_NA}")
+# after its label also a Taiwan ID (a letter, 1 or 2, eight digits: 身分證字號 A123456789)
+_ID_LABELLED = re.compile(rf"{_ID_LABEL}{_COLON}({_ID_SHAPE}|\d{{15}}|[A-Z][12]\d{{8}}){_NA}")
 # An unlabelled 18-character ID: region, a birth date 19xx/20xx, sequence, check character.
 _ID_BARE = re.compile(rf"{_ND}\d{{6}}\s?(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:[0-2]\d|3[01])\s?\d{{3}}[0-9Xx]{_NA}")
 
@@ -96,7 +109,6 @@ _QUOTED_HANDLE = re.compile(
     r"(?:昵称|网名|群名片|公众号|视频号|小程序|(?i:nickname))\s*[:：]?\s*[“\"「『]([^”\"」』\n]{2,24})[”\"」』]"
 )
 # A handle written with its @ anywhere (not an email: nothing name-like before the @).
-_AT_HANDLE = re.compile(r"(?<![A-Za-z0-9._%+\-])@[\u4e00-\u9fffA-Za-z0-9_]{2,30}")
 _ACCOUNT_GATE = re.compile(_ACCOUNT_LABEL)
 # Hospitals and clinics: a proper name before a facility word. Generic ones (当地医院, 上级医院, 我院) are not.
 _ORG_SUFFIX = re.compile(
@@ -186,7 +198,7 @@ _TIME_AFTER = re.compile(r"\s*(?:\d{1,2}[:：]\d{2}(?:[:：]\d{2})?|\d{1,2}\s*[�
 
 _ADDRESS_LABEL = re.compile(
     r"(?:现住址|家庭住址|户籍地址|联系地址|通讯地址|工作单位地址|住址|家住|居住地|现住|住在|(?<![网IP])地址|"
-    r"现?[ \t　]住[ \t　]*址|地[ \t　]+址)" + _COLON
+    r"现?[ \t　]*住[ \t　]+址|地[ \t　]+址)" + _COLON
 )
 _ADDRESS_VALUE = re.compile(r"[\u4e00-\u9fff][\u4e00-\u9fff0-9A-Za-z\-#]{3,60}")
 _PROVINCE = (
@@ -210,40 +222,27 @@ _STATES += " VT VA WA WV WI WY DC"
 _STATE = "(?:" + _STATES.replace(" ", "|") + ")"
 _EN_CITY = re.compile(rf"\b[A-Z][a-z]+(?: [A-Z][a-z]+)?, {_STATE}\b(?! ?\d{{1,4}}\b| ?\d+-)(?: \d{{5}}(?:-\d{{4}})?)?")
 _EN_ADDRESS = re.compile(
-    r"(?:\b(?:Flat|Apt|Unit|Blk|Block)\.?[ \t]*\w+,?[ \t]+)?\b\d{1,5}\s+(?:[NSEW]\.?\s+)?(?:(?:[A-Z][a-z]+|"
+    r"(?:\b(?:Flat|Apt|Unit)\.?[ \t]*\w+,?[ \t]+|\b(?:Blk|Block)[ \t]+)?\b\d{1,5}[a-z]?\s+(?:[NSEW]\.?\s+)?"
+    r"(?:(?:[A-Z][a-z]+|"
     r"\d{1,3}(?:st|nd|rd|th))\s+){1,3}"
     r"(?:Street|St\.?|Avenue|Ave\.?|Road|Rd\.?|Boulevard|Blvd\.?|Lane|Ln\.?|Drive|Dr\.|Dr(?=,)|Court|Ct\.?|Way|Place|"
-    r"Pl\.?|"
+    r"Pl\.?|Concourse|Esplanade|Grove|Parade|Quay|Row|Walk|Gardens|"
     r"Close|Crescent|Terrace|Circle|Parkway|Highway|Hwy|Square|Trail|Mews)(?:[ \t]+[NSEW]\b|[ \t]+\d{1,3}\b)?"
-    r"(?:,?\s+(?:Apt|Suite|Unit|#)\.?\s*[\w-]+)?(?:,\s*[A-Z][a-z]+(?:\s[A-Z][a-z]+)?(?:[ \t]+\d{1,2}\b(?![ \t]*\d))?)?"
-    r"(?:,?[ \t]*[A-Z]{2,3}\b)?(?:[ \t]+(?:\d{4,5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2})\b)?"
-    # a street with no number, a town and a UK postcode (Praed Street, London W2 1NY)
-    r"|\b[A-Z][a-z]+[ \t]+(?:Street|Road|Lane|Avenue|Close|Crescent|Terrace),[ \t]*[A-Z][a-z]+[ "
-    r"\t]+[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2}\b"
+    r"(?:,?\s+(?:Apt|Suite|Unit|#)\.?\s*[\w-]+)?(?:,\s*[A-Z\u0100-\u017f][a-z\u0100-\u017f]+(?:\s[A-Z][a-z]+)?"
+    r"(?:[ \t]+\d{1,2}\b(?![ \t]*\d))?)?"
+    r"(?:,?[ \t]*[A-Z]{2,3}\b)?(?:,?[ \t]+(?:\d{4,6}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2})\b)?"
+    # a street with no number, a town, a state and a postcode (Praed Street, London W2 1NY; Great George Street,
+    # Leeds LS1 3EX; Hawkesbury Road, Westmead NSW 2145)
+    r"|\b(?:[A-Z][a-z]+[ \t]+){1,3}(?:Street|Road|Lane|Avenue|Close|Crescent|Terrace),[ \t]*[A-Z][a-z]+"
+    r"(?:[ \t]+[A-Z]{2,3})?"
+    r"[ \t]+(?:[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2}|\d{4})\b"
+    # a Singapore unit and postcode (#08-214, Singapore 460512)
+    r"|#\d{1,3}-\d{1,5}(?:,[ \t]*Singapore[ \t]+\d{6})?"
 )
 
 # Which span wins where two overlap: shapes with a check or a label before free-form guesses.
-_PRIORITY = {
-    t: i
-    for i, t in enumerate(
-        (
-            "email",
-            "url",
-            "id",
-            "card",
-            "ssn",
-            "record",
-            "account",
-            "ip",
-            "phone",
-            "date",
-            "plate",
-            "org",
-            "address",
-            "name",
-        )
-    )
-}
+_ORDER = ("email", "url", "id", "card", "ssn", "record", "account", "ip", "phone", "date", "plate", "org")
+_PRIORITY = {t: i for i, t in enumerate((*_ORDER, "address", "name"))}
 # An organisation and an address are both free-form guesses: where they overlap the longer one wins (an address that
 # holds a university, 珞喻路1037号华中科技大学韵苑27栋; a hospital whose name holds its district).
 _PRIORITY["org"] = _PRIORITY["address"]
@@ -308,7 +307,7 @@ def _candidates(text: str, original: str) -> list[Span]:
         if _LATIN.search(text):
             spans += _group_spans("address", _EN_ADDRESS, text, original)
     if "@" in text:
-        spans += _group_spans("email", _EMAIL, text, original) + _group_spans("account", _AT_HANDLE, text, original)
+        spans += _group_spans("email", _EMAIL, text, original) + mentions(text, original)
     if "http" in text or "www." in text:
         spans += _group_spans("url", _URL, text, original)
     if _ACCOUNT_GATE.search(text):
@@ -376,9 +375,23 @@ def resolve_overlaps(spans: list[Span]) -> list[Span]:
 
 def detect_phi(text: str, known_names: tuple[str, ...] = ()) -> list[Span]:
     """Typed PHI spans of `text`, non-overlapping, in order; `known_names` are names found elsewhere in the record."""
+    known_names = tuple(halfwidth(n) for n in known_names)  # 陳志強 found in one field is 陈志强 in the next
+    spans = _detect(text, known_names)
+    squeezed = squeeze_spaced(text)
+    if squeezed:  # 姓 名：祝 英 台 is read once more as 姓名：祝英台, and what is found there maps back
+        short, where = squeezed
+        for s in _detect(short, known_names):
+            start, end = where[s.start], where[s.end - 1] + 1
+            spans.append(Span(s.type, start, end, text[start:end], s.role))
+    return with_tagged_names(halfwidth(text), text, resolve_overlaps(spans))  # and names no rule announced
+
+
+def _detect(text: str, known_names: tuple[str, ...]) -> list[Span]:
     half = halfwidth(text)
     spans = _candidates(half, text)
-    laid_out = layout_names(half)  # their values are searched for in the rest of the text too
+    exported = export_cells(half)  # CSV and tab-separated columns, JSON values, HL7 fields
+    laid_out = layout_names(half) + [s for s in exported if s.type == "name"]  # searched for in the rest too
+    spans += [Span(s.type, s.start, s.end, text[s.start : s.end]) for s in exported if s.type != "name"]
     known = known_names + tuple({s.value for s in laid_out if len(s.value) > 1}) if laid_out else known_names
     names = laid_out + find_names(half, known)
     spans += [Span("name", s.start, s.end, text[s.start : s.end], s.role) for s in names]

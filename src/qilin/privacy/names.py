@@ -12,6 +12,7 @@ opening a medical term (唐氏, 高钾血症: not_names.txt, the knowledge base)
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from qilin.privacy.names_en import english_names
 from qilin.privacy.roles import (
@@ -36,17 +37,16 @@ from qilin.privacy.roles import (
     segmenter,
     surname_length,
     tagged_as_name,
+    trie_pattern,
 )
 from qilin.privacy.roles import words as _words
 from qilin.privacy.spans import Span
 
 _HINT = {**dict.fromkeys(PATIENT, "patient"), **dict.fromkeys(FAMILY, "family"), **dict.fromkeys(STAFF, "staff")}
-# A label, then its separator: a colon (or the 】 of 【住院号】), perhaps after an aside (委托人（签字/手印）：),
-# a space, or 叫 (我儿子叫牛某).
+_HINT_WORDS = tuple(_HINT)  # str.startswith takes a tuple: one call, not one a word
+# A label, then its separator: a colon (or 】), perhaps after an aside (委托人（签字）：), a space, or 叫.
 _ROLE_RE = re.compile(
-    "(?P<role>"
-    + "|".join(sorted(_HINT, key=len, reverse=True))
-    + r")(\s*(?:[（(][^（()）\n]{1,8}[）)])?\s*[:：】]\s*|[ \t　]+|名?叫)?"
+    "(?P<role>" + trie_pattern(_HINT) + r")(\s*(?:[（(][^（()）\n]{1,8}[）)])?\s*[:：】]\s*|[ \t　]+|名?叫)?"
 )
 # Header labels written with spaces inside (姓    名：, 联 系 人：) and a bed number (3床严国栋, 12床：沈大爷).
 _SP = "[ \t　]"
@@ -55,17 +55,14 @@ _SPACED_RE = re.compile(
 )
 # Roles that open a turn of a written dialogue ("患者：头痛三天。医生：..."): after them comes speech.
 _SPEAKERS = set(_words("患者 病人 医生 医师 护士 家属 患者家属 用户 患儿 家长 本人 患 医"))
-
-_TITLE_RE = re.compile("(?=" + "|".join(sorted(STAFF_TITLES + POLITE_TITLES, key=len, reverse=True)) + ")")
-_TITLE_AT = re.compile("|".join(sorted(STAFF_TITLES + POLITE_TITLES, key=len, reverse=True)))
-# Surnames that are also function words right before a title (向医生咨询, 和医生沟通): not a surname there.
-_FUNCTION_SURNAMES = set("向和于时都来那全相应给连")
-_SIGN_RE = re.compile("(?=签字|签名|代签|陪同|代诉|确认签字)")
+_TITLE_AT = re.compile(trie_pattern(STAFF_TITLES + POLITE_TITLES))
+_FUNCTION_SURNAMES = set("向和于时都来那全相应给连")  # function words before a title (向医生咨询, 和医生沟通)
+_SIGN_RE = re.compile("签字|签名|代签|陪同|代诉")
 _SEX_AGE_RE = re.compile(
-    r"(?:^|(?<=[\n。；;！!？?，,：:\s]))(?=[\u4e00-\u9fff]{2,4}[，,、 \t（(]*(?:[男女]性?[，,、 \t）)]|\d{1,3}岁))"
+    r"[\n。；;！!？?，,：:\s](?=[\u4e00-\u9fff]{2,4}[，,、 \t（(]*(?:[男女]性?[，,、 \t）)]|\d{1,3}岁))"
 )
 # A sentence that opens with a name and goes on with what a patient does (王小明今日复诊, 李华自诉头痛).
-_OPENER = re.compile(r"(?:^|(?<=[\n。！？!?；;]))[ \t　]*(?=[\u4e00-\u9fff]{3})")
+_OPENER = re.compile(r"[\n。！？!?；;][ \t　]*(?=[\u4e00-\u9fff]{3})")  # read on "\n" + text: a boundary consumed
 _OPENER_NEXT = tuple(
     _words(
         "诉 自诉 主诉 因 今日 今天 昨日 昨天 今晨 近日 近来 反复 出现 来院 到院 入院 就诊 复诊 体检 服用 "
@@ -73,7 +70,7 @@ _OPENER_NEXT = tuple(
     )
 )
 # A greeting after a name (王小明您好, 李华，你好): the name it greets.
-_GREETED = re.compile(r"(?:^|(?<=[\n：:，,。！!？?\s]))(?=[\u4e00-\u9fff]{2,4}[，,]?\s*(?:您好|你好))")
+_GREETED = re.compile(r"[\n：:，,。！!？?\s](?=[\u4e00-\u9fff]{2,4}[，,]?\s*(?:您好|你好))")  # on "\n" + text
 _GREETING_NEXT = re.compile(r"[，,]?\s*(?:您好|你好)")
 _AFTER_DEPARTMENT = re.compile(r"(?<=[\u4e00-\u9fff]科)[ \t　]+(?=[\u4e00-\u9fff]{2,4}\s*(?:$|\n|\d))")
 # What ends a header cell: a space (Chinese prose has none; detect_phi reads the ideographic one as a space), a
@@ -91,15 +88,18 @@ _BRACKET_ROLE = re.compile(
 # first cell of a line (黄某某\n日期：, 【患者信息】慕容某  女), the value of any label's cell (神经电生理：易某):
 # jieba's tags decide.
 _BRACKET_NAME = re.compile(r"[（(]([\u4e00-\u9fff]{2,4})[）)]")
-_NICKNAME = re.compile(r"(?<![\u4e00-\u9fff])[小老](?=[\u4e00-\u9fff](?:[，,。！!？?、 \n]|你|您|$))")
-_LINE_CELL = re.compile(r"(?:^|[\n】])[ \t]*([\u4e00-\u9fff]{2,4})(?=[ \t\n]|$)")
+_NICKNAME = re.compile(
+    r"[小老](?=[\u4e00-\u9fff](?:[，,。！!？?、 　\n）)]|你|您|$|[去来说带请在是就也已刚会接开打给做看查]|联系|知道|"
+    r"上周))"
+)
+_LINE_CELL = re.compile(r"[\n】][ \t]*([\u4e00-\u9fff]{2,4})(?=[ \t\n]|$)")  # read on "\n" + text
 # A cell's value is found from its colon and its label read backwards (a scan for labels first is slower).
 _CELL_VALUE = re.compile(r"[:：][ \t]*([\u4e00-\u9fff]{2,4})(?=[ \t\n（(]|$)")
 _LABEL_BEFORE = re.compile(r"(?:^|(?<=[\n\t ]))[\u4e00-\u9fff]{1,8}$")
 _SURNAME_SAYS = re.compile(r"(?:我|免贵|本人)姓(?=[\u4e00-\u9fff])")
 _MOU_RE = re.compile("某某?(?![日天时年月些种处次位项个])")
-# What follows a disease named like a person (银屑病, 孔源性视网膜脱离, 吉兰-巴雷综合征): not a name.
-_DISEASE_NEXT = set("病症炎癌瘤性-征综")
+_DISEASE_NEXT = set("病症炎癌瘤性-征综")  # after a disease named like a person (银屑病, 孔源性视网膜脱离): no name
+_DOSE = re.compile(r"[ \t]*\d+(?:\.\d+)?[ \t]*(?:g|mg|ml|mL|克|片|粒|袋|支)")  # 炙甘草6g: a drug, whoever is named so
 _NEVER_IN_NAMES = set("病症癌瘤疹痛")  # 石骨症: a name does not end in these
 # Characters that end a name: function words and the usual first characters of what follows a name in a note.
 _STOP = set(
@@ -188,39 +188,45 @@ def _is_speech(text: str, start: int, end: int) -> bool:
     return text[start] in _FUNCTION_SURNAMES or segmenter().FREQ.get(text[start:end], 0) >= 200
 
 
+@lru_cache(maxsize=4)
+def role_matches(text: str) -> tuple[tuple[int, int, str, str], ...]:
+    """Every role label of `text` (one a starting position, the longest): (start, end after its separator, role,
+    separator). layout.py reads the same list (a nickname after a role), so the text is scanned once."""
+    found, pos = [], 0
+    while m := _ROLE_RE.search(text, pos):
+        found.append((m.start(), m.end(), m.group("role"), m.group(2) or ""))
+        pos = m.start() + 1  # 其女儿方琳: 其女 fails, 女儿 finds
+    return tuple(found)
+
+
 def _label_names(text: str) -> list[Span]:
     spans = []
     pos = 0
-    while m := _ROLE_RE.search(text, pos):
-        pos = m.start() + 1  # no name here: look again one character on (其女儿方琳: 其女 fails, 女儿 finds)
-        role = m.group("role")
-        sep = m.group(2) or ""
-        line_start = m.start() == 0 or text[m.start() - 1] in "\n\t 　"
-        if not sep and medical_word_across(text, m.start(), m.end()):
+    for start, after, role, sep in role_matches(text):
+        if start < pos:
+            continue  # inside a name found after the previous role
+        line_start = start == 0 or text[start - 1] in "\n\t 　"
+        if not sep and medical_word_across(text, start, after):
             continue
         if role in NEED_COLON and not sep:  # 本人吕桂芬，身份证号: a line that opens with the role, a name alone after
-            opens_line = m.start() == 0 or text[m.start() - 1] == "\n"
-            end = (
-                name_after(text, m.end(), strict=True)
-                if opens_line and not opens_medical_word(text, m.start())
-                else m.end()
-            )
-            if end > m.end() and not is_common_word(text[m.end() : end]):
-                spans.append(Span("name", m.end(), end, text[m.end() : end], role=_HINT[role]))
+            opens_line = (start == 0 or text[start - 1] == "\n") and not opens_medical_word(text, start)
+            end = name_after(text, after, strict=True) if opens_line else after
+            if end > after and not is_common_word(text[after:end]):
+                spans.append(Span("name", after, end, text[after:end], role=_HINT[role]))
             continue
         colon = any(c in sep for c in ":：】")
         strict = role in _SPEAKERS and line_start and bool(sep)  # 患者：王小明，男 but not 患者：头痛三天
-        end = name_after(text, m.end(), strict=strict, cell=colon, trusted=role not in NEED_COLON)
-        if end > m.end() and strict and _is_speech(text, m.end(), end):
-            end = m.end()
-        if end > m.end():
-            spans.append(Span("name", m.end(), end, text[m.end() : end], role=_HINT[role]))
+        end = name_after(text, after, strict=strict, cell=colon, trusted=role not in NEED_COLON)
+        if end > after and strict and _is_speech(text, after, end):
+            end = after
+        if end > after:
+            spans.append(Span("name", after, end, text[after:end], role=_HINT[role]))
             pos = end
             spans += _listed_after(text, end, _HINT[role])
         elif colon:  # 执行护士：童 (a surname alone after a label, then the line ends)
-            s = surname_length(text, m.end(), rare=True)
-            if s and (m.end() + s == len(text) or text[m.end() + s] in "\n\r \t　"):
-                spans.append(Span("name", m.end(), m.end() + s, text[m.end() : m.end() + s], role=_HINT[role]))
+            s = surname_length(text, after, rare=True)
+            if s and (after + s == len(text) or text[after + s] in "\n\r \t　"):
+                spans.append(Span("name", after, after + s, text[after : after + s], role=_HINT[role]))
     for m in _SPACED_RE.finditer(text):
         end = name_after(text, m.end())
         if end > m.end():
@@ -240,7 +246,7 @@ def _surname_before(text: str, t: int, polite: bool) -> int:
         if s == 1 and (function_word or in_word or medical_word_ending(text, t)):
             return -1  # 社区医生, 向医生咨询, 家族史医生, 华法林医生
         title = _TITLE_AT.match(text, t)
-        if title and is_common_word(text[start : title.end()]):
+        if title and segmenter().FREQ.get(text[start : title.end()], 0) >= 50:  # any word, tagged nr too (师姐)
             return -1  # 班主任, 老先生
         return start
     return -1
@@ -265,22 +271,14 @@ def _name_before(text: str, t: int, shortest: int = 2) -> int:
 
 def _title_names(text: str) -> list[Span]:
     spans = []
-    title_end = 0
-    for m in _TITLE_RE.finditer(text):
-        t = m.start()
-        if t < title_end:
-            continue  # 先生 inside 老先生: the longer title decides (张老先生 is 张, not 张老)
-        title = _TITLE_AT.match(text, t).group()
-        title_end = t + len(title)
+    for m in _TITLE_AT.finditer(text):  # longest first: 张老先生 is 张 and 老先生, not 张老 and 先生
+        t, title, title_end = m.start(), m.group(), m.end()
         hint = "staff" if title in STAFF_TITLES else "polite"
         start = _name_before(text, t)
-        label = text[title_end : title_end + 1] in (
-            ":",
-            "：",
-        )  # 宣教护士：冯护士 (a role label, unless jieba says a name)
+        label = text[title_end : title_end + 1] in (":", "：")  # 宣教护士：冯护士 (a role label, unless jieba: a name)
         if label and start >= 0 and not tagged_as_name(text[start:t]):
             start = -1
-        if start >= 0 and not any(text.startswith(r, start) for r in _HINT):  # 管床医生 is a role
+        if start >= 0 and not text.startswith(_HINT_WORDS, start):  # 管床医生 is a role
             spans.append(Span("name", start, t, text[start:t], role=hint))
             continue
         start = _surname_before(text, t, polite=hint == "polite")
@@ -291,21 +289,21 @@ def _title_names(text: str) -> list[Span]:
 
 def _context_names(text: str) -> list[Span]:
     spans = []
-    for m in _SEX_AGE_RE.finditer(text):  # 刘洋，男，32岁
-        end = name_after(text, m.start(), strict=True)
-        if end > m.start():
-            spans.append(Span("name", m.start(), end, text[m.start() : end], role="patient"))
-    for m in _OPENER.finditer(text):  # 王小明今日复诊
-        start = m.end()
+    for start in (m.end() - 1 for m in _SEX_AGE_RE.finditer("\n" + text)):  # 刘洋，男，32岁
+        end = name_after(text, start, strict=True)
+        if end > start:
+            spans.append(Span("name", start, end, text[start:end], role="patient"))
+    for m in _OPENER.finditer("\n" + text):  # 王小明今日复诊
+        start = m.end() - 1
         if not surname_length(text, start):
             continue
         end = name_after(text, start)
         if end - start >= 2 and text.startswith(_OPENER_NEXT, end) and not is_common_word(text[start:end]):
             spans.append(Span("name", start, end, text[start:end], role="patient"))
-    for m in _GREETED.finditer(text) if "好" in text else ():  # 王小明您好
-        end = name_after(text, m.start())
-        if end - m.start() >= 2 and _GREETING_NEXT.match(text, end) and not is_common_word(text[m.start() : end]):
-            spans.append(Span("name", m.start(), end, text[m.start() : end], role="polite"))
+    for start in (m.end() - 1 for m in _GREETED.finditer("\n" + text)) if "你好" in text or "您好" in text else ():
+        end = name_after(text, start)  # 王小明您好
+        if end - start >= 2 and _GREETING_NEXT.match(text, end) and not is_common_word(text[start:end]):
+            spans.append(Span("name", start, end, text[start:end], role="polite"))
     for m in _AFTER_DEPARTMENT.finditer(text):  # 会诊意见：...。神经内科 阮文杰
         end = name_after(text, m.end(), strict=True)
         if end > m.end():
@@ -361,11 +359,12 @@ def _cell_names(text: str) -> list[Span]:
             spans.append(Span("name", m.start(1), m.end(1), m.group(1), role=role))
     for m in _NICKNAME.finditer(text) if "小" in text or "老" in text else ():  # 小王你好: the surname is the name
         end = m.end() + surname_length(text, m.end())
-        if end > m.end() and not is_common_word(text[m.start() : end]) and not opens_medical_word(text, m.start()):
+        common = is_common_word(text[m.start() : end]) or is_common_word(text[m.start() - 1 : m.end()])  # 小米, 大小
+        if end > m.end() and not common and not opens_medical_word(text, m.start()):
             spans.append(Span("name", m.end(), end, text[m.end() : end], role="polite"))
-    for m in _LINE_CELL.finditer(text):
+    for m in _LINE_CELL.finditer("\n" + text):
         if _tagged_cell(m.group(1)):
-            spans.append(Span("name", m.start(1), m.end(1), m.group(1), role="patient"))
+            spans.append(Span("name", m.start(1) - 1, m.end(1) - 1, m.group(1), role="patient"))
     for m in _CELL_VALUE.finditer(text) if ":" in text or "：" in text else ():
         label = _LABEL_BEFORE.search(text, max(0, m.start() - 9), m.start())
         if not label or (label.start() and text[label.start() - 1] not in "\n\t "):
@@ -395,6 +394,7 @@ def find_names(text: str, known: tuple[str, ...] = ()) -> list[Span]:
         tail = r"(?![ \t]+[A-Z][a-z])" if value in firsts else ""
         pattern = rf"\b{re.escape(value)}\b{tail}" if value.isascii() else re.escape(value)
         for m in re.finditer(pattern, text):
-            if value.isascii() or not medical_word_from(text, m.start(), len(value) + 1):  # 甘露 in 甘露醇
+            medical = medical_word_from(text, m.start(), len(value) + 1) or _DOSE.match(text, m.end())  # 甘露醇
+            if value.isascii() or not medical:
                 spans.append(Span("name", m.start(), m.end(), value))
     return spans

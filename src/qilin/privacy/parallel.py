@@ -19,6 +19,7 @@ from typing import Any
 
 from qilin.privacy.record import deid_texts, find_record_phi
 from qilin.privacy.spans import Span
+from qilin.privacy.tagger import prime
 
 Result = tuple[list[str], list[list[Span]]]
 _BATCH = 512  # records per hand-out: large enough to amortise pickling, small enough to keep memory flat
@@ -45,6 +46,7 @@ Packed = tuple[list[str] | None, list[list[tuple[str, int, int, str]]]]
 def _batch(args: tuple[list[list[str]], bool, bool]) -> list[Packed]:
     """One hand-out, packed small for the trip back: unchanged texts as None, spans as tuples."""
     records, surrogates, write = args
+    prime(records)
     out = []
     for texts in records:
         new, spans = _one(texts, surrogates, write)
@@ -84,10 +86,11 @@ def deid_records(
     records = iter(records)
     head = list(islice(records, min_parallel))
     if workers == 1 or len(head) < min_parallel:
-        for texts in head:
-            yield _one(texts, surrogates, write)
-        for texts in records:
-            yield _one(texts, surrogates, write)
+        for group in _chunks(head, records, _BATCH, _BATCH):
+            for batch in group:
+                prime(batch)  # the name tagger scores the batch's texts in one pass
+                for texts in batch:
+                    yield _one(texts, surrogates, write)
         return
     _warm()
     methods = multiprocessing.get_all_start_methods()

@@ -17,6 +17,7 @@ should still see names and numbers).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 import re
 
@@ -160,7 +161,13 @@ def name_aliases(spans: list[list[Span]]) -> dict[str, str]:
     for s in (s for text in spans for s in text if s.type == "name" and s.value.isascii() and " " in s.value):
         given.setdefault(s.value.split()[0], set()).add(s.value)
     aliases = {}
+    dotted = {s.value for text in spans for s in text if s.type == "name" and "·" in s.value}
     for s in (s for text in spans for s in text if s.type == "name"):
+        owners = {n for n in dotted if n.startswith(s.value + "·")}  # 阿依古丽 and 阿依古丽·买买提: one person
+        if not owners and len(s.value) == 2 and s.value[0] in "阿小" and not surname_length(s.value, 1):
+            owners = {n for ns in full.values() for n, _ in ns if n.endswith(s.value[1]) and n != s.value}  # 阿杰
+        if len(owners) == 1:
+            aliases[s.value] = owners.pop()
         if s.value not in full and not s.value.isascii() and len(s.value) == 2 and not surname_length(s.value, 0):
             owners = {n for ns in full.values() for n, _ in ns if len(n) > 2 and n.endswith(s.value)}
             if len(owners) == 1:  # 晓雯 and 杜晓雯: a given name alone stands for the one full name it ends
@@ -191,5 +198,33 @@ def deid_texts(texts: list[str], surrogates: bool = False, seed: str = "") -> tu
     spans = find_record_phi(texts)
     chinese = any(_CJK.search(t) for t in texts)
     masker = RecordMasker(chinese=chinese, surrogates=surrogates, seed=seed or "\n".join(texts))
-    masker.aliases = name_aliases(spans)
+    aliases = name_aliases(spans)
+    for second, first in written_both_ways(texts, spans).items():
+        aliases.setdefault(second, aliases.get(first, first))
+    masker.aliases = aliases
     return [masker.apply(t, s) for t, s in zip(texts, spans, strict=True)], spans
+
+
+_BETWEEN_FORMS = re.compile(r"[ \t]*[（(]?[ \t]*(?:(?:Dr|Mr|Mrs|Ms|Mdm|Prof)\.?[ \t]+)?")  # 陳志強 Dr. CHAN Chi Keung
+
+
+_BEFORE_NICKNAME = re.compile(r"[ \t]*\(?[ \t]*(?:(?:goes by|known as|called|aka)[ \t]+)?[\"“]")
+_QUOTED = re.compile(r"[\"“]([^\"”]+)[\"”]")
+
+
+def written_both_ways(texts: list[str], spans: list[list[Span]]) -> dict[str, str]:
+    """A name in Latin letters next to the same name in characters (WONG Siu Fung (黃少峰), 劉家明 LAU Ka Ming,
+    Yumi Tanaka (田中由美)), a nickname in quotes inside or after a name (Marguerite "Peggy" Fitzgerald, Aarav
+    Srinivasan (goes by "Avi")): the other mention -> the full name, one person."""
+    aliases = {}
+    for text, found in zip(texts, spans, strict=True):
+        names = [s for s in found if s.type == "name"]
+        for a, b in itertools.pairwise(names):
+            scripts = a.value.isascii() != b.value.isascii() and _BETWEEN_FORMS.fullmatch(text, a.end, b.start)
+            nickname = a.value.isascii() and b.value.isascii() and _BEFORE_NICKNAME.fullmatch(text, a.end, b.start)
+            if scripts or nickname:
+                aliases.setdefault(b.value, a.value)
+        for a in names:
+            for nickname in _QUOTED.findall(a.value):
+                aliases.setdefault(nickname, a.value)
+    return aliases

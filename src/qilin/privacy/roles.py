@@ -30,6 +30,7 @@ SURNAMES = set(
 RARE_SURNAMES = set(
     "水昌凤酆元萧湛茅昝经干贲洪钮嵇滑荀於家羿汲邴糜松富弓牧隗山宓蓬郗仰秋暴钭戎束幸韶蓟怀从鄂咸籍赖阴能苍双莘贡逄"
     "扶堵宰郦卻璩濮寿通郏别充习宦鱼慎庾终暨居衡步弘广禄东殳沃利越夔厍勾融訾空毋乜养须巢蒯后红竺益桓公肖付闫揭"
+    "綦苻庹喇卯刀貂"  # rarer still, met in notes (綦副主任, 刀医生)
 )
 COMPOUND_SURNAMES = (
     "欧阳",
@@ -47,6 +48,27 @@ COMPOUND_SURNAMES = (
     "夏侯",
 )
 COMPOUND_SURNAMES += ("司徒", "司空", "西门", "南宫", "独孤", "端木", "澹台", "呼延", "轩辕", "百里", "钟离", "申屠")
+COMPOUND_SURNAMES += ("拓跋", "公冶", "乐正", "单于", "闻人", "赫连", "太史", "濮阳", "淳于", "宗政", "左丘", "万俟")
+
+
+def trie_pattern(literals: list[str] | set[str]) -> str:
+    """A regular expression matching any of `literals`, longest first, as a trie (患者(?:家属|姓名)?|...): Python's
+    engine tries the branches of a flat alternation one by one at every candidate position, a trie only one path."""
+    trie: dict = {}
+    for literal in literals:
+        node = trie
+        for ch in literal:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict) -> str:
+        branches = [re.escape(ch) + build(node[ch]) for ch in sorted(k for k in node if k)]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return "(?:" + body + ")?" if "" in node else body
+
+    return build(trie)
 
 
 def words(*names: str) -> list[str]:
@@ -70,7 +92,8 @@ FAMILY = words(
     "我老公 我老婆 爸爸 妈妈 父 母 夫 妻 子 女 长子 长女 次子 次女 陪诊 甲方 乙方 "
     # partners, friends and the rest of the family (其男友邓某, 我爷爷叫唐某, 你们的孩子某某)
     "男友 女友 男朋友 女朋友 未婚夫 未婚妻 前夫 前妻 朋友 同事 室友 邻居 同学 爷爷 奶奶 外公 外婆 姥姥 姥爷 孙子 "
-    "孙女 宝宝 孩子 儿媳妇 父母 联系 证明人 担保人 翻译 口译员"
+    "孙女 宝宝 孩子 儿媳妇 父母 联系 证明人 担保人 翻译 口译员 太太 "
+    "叔叔 我姐 我哥 我弟 我妹 他爸 他妈 她爸 她妈 社工 保姆 护工 队长 室友"
 )
 STAFF = words(
     "医 参加人员 参加者 出席人员 主持人 讨论者 汇报人 记录员 交班护士 接班护士 交班者 接班者 交班人 接班人 "
@@ -94,11 +117,12 @@ NEED_COLON = set(
 )
 STAFF_TITLES = words(
     "主任医师 副主任医师 主治医师 住院医师 主任 医师 医生 大夫 护士长 护士 护师 教授 院长 药师 博士 老师 助产士 技师 "
-    "治疗师 康复师 营养师"
+    "治疗师 康复师 营养师 主治 副主任 住院医 主治医 警官 处长 科长"
 )
 POLITE_TITLES = words(
     "女士 先生 小姐 太太 阿姨 大爷 大妈 奶奶 爷爷 师傅 同志 老人 同学 小朋友 "
-    "老先生 老太太 老太 老爷子 老人家 伯伯 叔叔 婆婆 阿婆"
+    "老先生 老太太 老太 老爷子 老人家 伯伯 叔叔 婆婆 阿婆 "
+    "哥 姐 姨 叔 嫂 婶"  # 王哥, 柏姐别慌, 谢谢阮姐: a surname with a kinship word is a person
 )
 
 # Clinical verbs jieba does not know; added to a private dictionary so a name before them ends in the right place.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 # type -> (Chinese label, English label) of its placeholder: [姓名1], [NAME1]
 LABELS: dict[str, tuple[str, str]] = {
@@ -33,6 +34,16 @@ _FULL = "".join(chr(0xFF10 + i) for i in range(10)) + "".join(chr(0xFF21 + i) fo
 _FULL += "".join(chr(0xFF41 + i) for i in range(26)) + "＋－＠．／　"
 _HALF = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz+-@./ "
 _TO_HALF = str.maketrans(_FULL, _HALF)
+# Traditional characters read as simplified ones (醫師：陳志強 as 医师：陈志强), one for one like the digits above.
+_TRADITIONAL = Path(__file__).resolve().parents[1] / "resources" / "deid" / "traditional.txt"
+_TO_HALF.update(
+    (ord(pair[0]), pair[1])
+    for line in _TRADITIONAL.read_text(encoding="utf-8").splitlines()
+    if not line.startswith("#")
+    for pair in line.split()
+)
+# Characters spaced apart as a scan or a form writes them (姓 名：祝 英 台): three ideographs, single spaces between.
+_SPACED = re.compile(r"[\u4e00-\u9fff0-9０-９] [\u4e00-\u9fff0-9０-９] [\u4e00-\u9fff0-9０-９]")  # or digits: 1 3 9
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)  # GB 11643-1999
 _PLACEHOLDER = re.compile(r"\[(?:" + "|".join(sorted({lab for pair in LABELS.values() for lab in pair})) + r")\d+\]")
 
@@ -58,8 +69,36 @@ def id_check_char(body: str) -> str:
 
 
 def halfwidth(text: str) -> str:
-    """`text` with full-width digits and letters made ASCII, character for character."""
+    """`text` with full-width digits and letters made ASCII and traditional characters simplified, one for one."""
     return text.translate(_TO_HALF)
+
+
+def squeeze_spaced(text: str) -> tuple[str, list[int]] | None:
+    """`text` with the spaces of characters spaced apart removed (祝 英 台 -> 祝英台) and, for each character of the
+    result, its offset in `text`; None when nothing is spaced apart."""
+    if " " not in text or not _SPACED.search(text):  # most Chinese text has no space at all
+        return None
+    kept = [i for i in range(len(text)) if not _is_spacing(text, i)]
+    return "".join(text[i] for i in kept), kept
+
+
+def _ideograph(text: str, i: int) -> bool:
+    """An ideograph or a digit: what a scan spaces apart (电 话: 1 3 9 ..., 大 街 １ ２ ３ 号)."""
+    return 0 <= i < len(text) and ("\u4e00" <= text[i] <= "\u9fff" or text[i].isdigit())
+
+
+def _is_spacing(text: str, i: int) -> bool:
+    """A single space after an ideograph that stands alone between spaces (祝 英 台, 姓 名:, 查 体 ：), before another
+    ideograph or a colon; 王小明 性别 and 拔双J管 主治医师 keep theirs."""
+    if (
+        text[i] != " "
+        or not _ideograph(text, i - 1)
+        or not (_ideograph(text, i + 1) or text[i + 1 : i + 2] in (":", "："))
+    ):
+        return False
+    return text[i - 2 : i - 1] in ("", " ", "\n") or (
+        _ideograph(text, i + 1) and text[i + 2 : i + 3] in ("", " ", "\n", ":", "：")
+    )
 
 
 def value_key(value: str) -> str:
