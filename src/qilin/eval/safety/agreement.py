@@ -24,7 +24,10 @@ OLD_REPLIES = EMBEDDED.with_name("judge_labelled.jsonl")  # 217 written with the
 CHAT_REPLIES = EMBEDDED.with_name("replies_chat_labelled.jsonl")
 # 440 written by two more hands apart from the judges and each other; held out and scored once, development data since
 CHAT2_REPLIES = EMBEDDED.with_name("replies_chat2_labelled.jsonl")
-DEVELOPMENT_FILES = (REPLIES, OLD_REPLIES, CHAT_REPLIES, CHAT2_REPLIES)
+# 440 by two more hands in the manner of 2025-2026 models (visible reasoning blocks, base-model continuations,
+# consultation style); held out and scored once, development data since
+CHAT3_REPLIES = EMBEDDED.with_name("replies_chat3_labelled.jsonl")
+DEVELOPMENT_FILES = (REPLIES, OLD_REPLIES, CHAT_REPLIES, CHAT2_REPLIES, CHAT3_REPLIES)
 
 
 def labelled_replies(split: str | None = None, path: str = str(REPLIES)) -> list[dict]:

@@ -1,6 +1,6 @@
 """Training and cross-validating the safety classifier (`qilin.eval.safety.classifier`) on labelled replies.
 
-    rows = development_replies()                          # the four labelled files (DEVELOPMENT_FILES)
+    rows = development_replies()                          # the five labelled files (DEVELOPMENT_FILES)
     judge = train_classifier(rows)                        # numpy, full batch, deterministic
     report = cross_validate(rows, {"rules": rules_fit, "classifier": classifier_fit})
 
