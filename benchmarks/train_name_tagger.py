@@ -2,6 +2,7 @@
 
 PYTHONPATH=src python benchmarks/train_name_tagger.py                 # writes src/qilin/resources/deid/name_tagger.npz
 PYTHONPATH=src python benchmarks/train_name_tagger.py --out my.npz    # elsewhere
+PYTHONPATH=src python benchmarks/train_name_tagger.py --notes ours.jsonl   # and a hospital's own labelled notes
 
 Development notes: the hand-written sets under benchmarks/heldout/ that have been read for misses (DEVELOPMENT_SETS)
 and the notes and generated records under src/qilin/resources/deid/. A set still held out is never trained on.
@@ -32,10 +33,11 @@ log = logging.getLogger("train_name_tagger")
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=WEIGHTS, help="weights file (default: the shipped one)")
+    parser.add_argument("--out", type=Path, default=WEIGHTS, help="weights file (default: the one detection loads)")
+    parser.add_argument("--notes", type=Path, nargs="*", default=[], help="more labelled notes (deid_eval's format)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    rows = labelled_texts([p for paths in DEVELOPMENT_SETS.values() for p in paths] + GENERATED)
+    rows = labelled_texts([p for paths in DEVELOPMENT_SETS.values() for p in paths] + GENERATED + args.notes)
     tagger = train_tagger(rows)
     save_tagger(tagger, args.out)
     chars = sum(len(t) for t, _ in rows)
