@@ -38,6 +38,10 @@ STYLES += ("en_hp", "en_op", "en_report", "en_message")
 # published or broadcast about patients (news, articles, video subtitles, reviews, hotline complaints, abstracts)
 STYLES += ("primary_care", "dispatch", "billing", "sick_note", "pharmacy", "news", "article", "subtitle", "review")
 STYLES += ("hotline", "abstract", "exam_item", "office_chat", "spreadsheet", "en_ems", "en_instructions", "en_news")
+# styles of the sixth set (deid6): specialty centres and system templates, and patient-made, translated and
+# social text (voice messages, family chats, blogs, teaching cases, transliterated foreign names)
+STYLES += ("icu", "dialysis", "reproductive", "oncology", "psychiatry", "handover", "voice", "family_chat", "blog")
+STYLES += ("teaching", "translation", "social", "en_handover", "en_nursing", "en_social")
 _MARK = re.compile(r"\{\{([a-z]+)(?::(P\d+))?\|([^{}|]+)\}\}|\[\[([^\[\]]+)\]\]")
 
 
