@@ -129,6 +129,8 @@ _MAY_BE = {"polite": ("patient", "polite", ""), "staff": ("staff",), "": ("patie
 def find_record_phi(texts: list[str]) -> list[list[Span]]:
     """PHI spans of each text of one record, names shared across its texts."""
     first = [detect_phi(t) for t in texts]
+    if len(first) == 1:  # a CPT document: its own names were already looked for everywhere in it
+        return first
     names = tuple(sorted({s.value for spans in first for s in spans if s.type == "name"}))
     # A text is read again only when a name found elsewhere occurs in it (a CPT document is a record of one text,
     # whose own names were already looked for everywhere in it): the same spans, half the work.
@@ -196,6 +198,8 @@ def name_aliases(spans: list[list[Span]]) -> dict[str, str]:
 def deid_texts(texts: list[str], surrogates: bool = False, seed: str = "") -> tuple[list[str], list[list[Span]]]:
     """The texts of one record with PHI replaced, and the spans found in each."""
     spans = find_record_phi(texts)
+    if not any(spans):  # most texts of a corpus: nothing to replace, no masker to build
+        return list(texts), spans
     chinese = any(_CJK.search(t) for t in texts)
     masker = RecordMasker(chinese=chinese, surrogates=surrogates, seed=seed or "\n".join(texts))
     aliases = name_aliases(spans)

@@ -101,6 +101,7 @@ class NameTagger:
     def __init__(self, weights: np.ndarray, bias: float, threshold: float, low: float) -> None:
         self.weights, self.bias, self.threshold, self.low = weights.astype(np.float32), bias, threshold, low
         self._primed: dict[str, np.ndarray] = {}
+        self._quiet: set[str] = set()  # primed texts with no character above `threshold`
         self._start, self._grow = (np.float32(np.log(p / (1 - p))) for p in (threshold, low))  # as log-odds
 
     @classmethod
@@ -122,14 +123,17 @@ class NameTagger:
         texts are joined, each between the padding codes it would have alone, so every character sees what it
         would see alone, and are scored as one.
         """
-        joined = "".join(f"{_BEFORE}{t}{_AFTER}" for t in texts)
-        self._primed = {}
-        z = self.scores(joined) if joined else np.zeros(0, np.float32)
-        position = 0
-        for text in texts:
-            position += _PAD
-            self._primed[text] = z[position : position + len(text)]
-            position += len(text) + _PAD
+        self._primed, self._quiet = {}, set()
+        if not texts:
+            return
+        z = self.scores("".join(f"{_BEFORE}{t}{_AFTER}" for t in texts))
+        starts = np.cumsum([0] + [len(t) + 2 * _PAD for t in texts[:-1]], dtype=np.intp) + _PAD
+        hot = np.flatnonzero(z > self._start)  # where a run can start; a text with none has no run (most texts)
+        quiet = (np.searchsorted(hot, starts + [len(t) for t in texts]) == np.searchsorted(hot, starts)).tolist()
+        for text, start, no_run in zip(texts, starts.tolist(), quiet, strict=True):
+            self._primed[text] = z[start : start + len(text)]
+            if no_run:
+                self._quiet.add(text)
 
     def probabilities(self, text: str) -> np.ndarray:
         """Per character, the probability that it belongs to a name."""
@@ -137,7 +141,7 @@ class NameTagger:
 
     def runs(self, text: str) -> list[tuple[int, int]]:
         """Runs of characters above `threshold`, grown through neighbours above `low` (hysteresis)."""
-        if not text:
+        if not text or text in self._quiet:
             return []
         z = self.scores(text)
         on = z > self._start  # compare log-odds: no exp per character
