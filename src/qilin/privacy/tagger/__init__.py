@@ -85,14 +85,15 @@ def character_features(text: str, dimension: int = DIMENSION) -> np.ndarray:
     codes[:_PAD], codes[n + _PAD :] = 1, 2
     codes[_PAD : n + _PAD] = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
     sources = (codes, _CLASSES[np.minimum(codes, 0xFFFF)])  # a code point above the plane is "other"
-    x = np.empty((len(_READS), n), np.uint64)
-    for row, reads in zip(x, _READS, strict=True):
+    x, product = np.empty((len(_READS), n), np.uint64), np.empty(n, np.uint64)
+    for row, reads in zip(x, _READS, strict=True):  # in place: no new array per read (a batch's are megabytes)
         (source, start, multiplier), *rest = reads
         np.multiply(sources[source][start : start + n], multiplier, out=row)
         for source, start, multiplier in rest:
-            row += sources[source][start : start + n] * multiplier
+            row += np.multiply(sources[source][start : start + n], multiplier, out=product)
     x += _SEEDS
-    return (x >> np.uint64(65 - dimension.bit_length())).astype(np.intp).T
+    x >>= np.uint64(65 - dimension.bit_length())
+    return x.view(np.intp).T  # below 2**63 after the shift: the same integers, not copied
 
 
 class NameTagger:
