@@ -289,6 +289,7 @@ def _candidates(text: str, original: str) -> list[Span]:
     # Each pattern runs only where its shape can occur (a digit, an @, a label's character): most of a CPT corpus
     # has no digit at all, and skipping a scan is what keeps this as fast as the smaller detector it replaced.
     spans: list[Span] = []
+    latin = _LATIN.search(text) is not None
     if _DIGIT.search(text):
         spans += _group_spans("id", _ID_LABELLED, text, original, 1) + _group_spans("id", _ID_BARE, text, original)
         for m in _CARD.finditer(text):
@@ -304,7 +305,7 @@ def _candidates(text: str, original: str) -> list[Span]:
         spans += _group_spans("address", _STREET_NUMBER, text, original)
         if _ESTATE_GATE.search(text):
             spans += _group_spans("address", _ESTATE, text, original)
-        if _LATIN.search(text):
+        if latin:
             spans += _group_spans("address", _EN_ADDRESS, text, original)
     if "@" in text:
         spans += _group_spans("email", _EMAIL, text, original) + mentions(text, original)
@@ -315,7 +316,7 @@ def _candidates(text: str, original: str) -> list[Span]:
         spans += _group_spans("account", _HANDLE, text, original, 1)
     if "“" in text or '"' in text or "「" in text or "『" in text:
         spans += _group_spans("account", _QUOTED_HANDLE, text, original, 1)
-    if _LATIN.search(text):
+    if latin:
         spans += _group_spans("account", _EN_ACCOUNT, text, original, 1)
     if "月" in text:
         spans += _dates(text, original, _DATE_CN)

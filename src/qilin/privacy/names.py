@@ -288,27 +288,27 @@ def _title_names(text: str) -> list[Span]:
 
 
 def _context_names(text: str) -> list[Span]:
-    spans = []
-    for start in (m.end() - 1 for m in _SEX_AGE_RE.finditer("\n" + text)):  # 刘洋，男，32岁
+    spans, lined, sex_or_age = [], "\n" + text, "男" in text or "女" in text or "岁" in text  # scan gates
+    for start in (m.end() - 1 for m in _SEX_AGE_RE.finditer(lined)) if sex_or_age else ():  # 刘洋，男，32岁
         end = name_after(text, start, strict=True)
         if end > start:
             spans.append(Span("name", start, end, text[start:end], role="patient"))
-    for m in _OPENER.finditer("\n" + text):  # 王小明今日复诊
+    for m in _OPENER.finditer(lined):  # 王小明今日复诊
         start = m.end() - 1
         if not surname_length(text, start):
             continue
         end = name_after(text, start)
         if end - start >= 2 and text.startswith(_OPENER_NEXT, end) and not is_common_word(text[start:end]):
             spans.append(Span("name", start, end, text[start:end], role="patient"))
-    for start in (m.end() - 1 for m in _GREETED.finditer("\n" + text)) if "你好" in text or "您好" in text else ():
+    for start in (m.end() - 1 for m in _GREETED.finditer(lined)) if "你好" in text or "您好" in text else ():
         end = name_after(text, start)  # 王小明您好
         if end - start >= 2 and _GREETING_NEXT.match(text, end) and not is_common_word(text[start:end]):
             spans.append(Span("name", start, end, text[start:end], role="polite"))
-    for m in _AFTER_DEPARTMENT.finditer(text):  # 会诊意见：...。神经内科 阮文杰
+    for m in _AFTER_DEPARTMENT.finditer(text) if "科" in text else ():  # 会诊意见：...。神经内科 阮文杰
         end = name_after(text, m.end(), strict=True)
         if end > m.end():
             spans.append(Span("name", m.end(), end, text[m.end() : end], role="staff"))
-    for m in _SIGN_RE.finditer(text):  # 刘刚签字
+    for m in _SIGN_RE.finditer(text) if "签" in text or "陪同" in text or "代诉" in text else ():  # 刘刚签字
         start = _name_before(text, m.start())
         if start >= 0:
             spans.append(Span("name", start, m.start(), text[start : m.start()]))
@@ -317,7 +317,7 @@ def _context_names(text: str) -> list[Span]:
         if start >= 0:
             role = "staff" if m.group(1) in STAFF_TITLES else "family"
             spans.append(Span("name", start, m.start(), text[start : m.start()], role=role))
-    for m in _SURNAME_SAYS.finditer(text):  # 我姓林，林晓
+    for m in _SURNAME_SAYS.finditer(text) if "姓" in text else ():  # 我姓林，林晓
         s = surname_length(text, m.end())
         if s:
             spans.append(Span("name", m.end(), m.end() + s, text[m.end() : m.end() + s], role="polite"))
@@ -325,7 +325,7 @@ def _context_names(text: str) -> list[Span]:
             end = name_after(text, nxt, strict=True)
             if end > nxt and text[nxt : nxt + s] == text[m.end() : m.end() + s]:
                 spans.append(Span("name", nxt, end, text[nxt:end], role="patient"))
-    for m in _MOU_RE.finditer(text):  # 张某某, 欧阳某
+    for m in _MOU_RE.finditer(text) if "某" in text else ():  # 张某某, 欧阳某
         for start in (m.start() - 2, m.start() - 1):
             if start >= 0 and surname_length(text, start) == m.start() - start:
                 spans.append(Span("name", start, m.end(), text[start : m.end()]))
