@@ -102,7 +102,7 @@ class NameTagger:
     def __init__(self, weights: np.ndarray, bias: float, threshold: float, low: float) -> None:
         self.weights, self.bias, self.threshold, self.low = weights.astype(np.float32), bias, threshold, low
         self._primed: dict[str, np.ndarray] = {}
-        self._quiet: set[str] = set()  # primed texts with no character above `threshold`
+        self._runs: dict[str, list[tuple[int, int]]] = {}  # the primed texts' runs
         self._start, self._grow = (np.float32(np.log(p / (1 - p))) for p in (threshold, low))  # as log-odds
 
     @classmethod
@@ -124,17 +124,26 @@ class NameTagger:
         texts are joined, each between the padding codes it would have alone, so every character sees what it
         would see alone, and are scored as one.
         """
-        self._primed, self._quiet = {}, set()
+        self._primed, self._runs = {}, {}
         if not texts:
             return
         z = self.scores("".join(f"{_BEFORE}{t}{_AFTER}" for t in texts))
-        starts = np.cumsum([0] + [len(t) + 2 * _PAD for t in texts[:-1]], dtype=np.intp) + _PAD
-        hot = np.flatnonzero(z > self._start)  # where a run can start; a text with none has no run (most texts)
-        quiet = (np.searchsorted(hot, starts + [len(t) for t in texts]) == np.searchsorted(hot, starts)).tolist()
-        for text, start, no_run in zip(texts, starts.tolist(), quiet, strict=True):
-            self._primed[text] = z[start : start + len(text)]
-            if no_run:
-                self._quiet.add(text)
+        lengths = np.array([len(t) for t in texts], np.intp)
+        starts = np.cumsum(lengths + 2 * _PAD) - lengths - _PAD
+        # the runs of every text at once: its padding is never part of a run, so none crosses from one to the next
+        inside = np.repeat(
+            np.tile([False, True, False], len(texts)),
+            np.stack([np.full_like(lengths, _PAD), lengths, np.full_like(lengths, _PAD)], 1).ravel(),
+        )
+        found: dict[int, list[tuple[int, int]]] = {}
+        run_starts, run_ends = _hysteresis(z, self._start, self._grow, inside)
+        owner = np.searchsorted(starts, run_starts, side="right") - 1
+        for i, a, b in zip(
+            owner.tolist(), (run_starts - starts[owner]).tolist(), (run_ends - starts[owner]).tolist(), strict=True
+        ):
+            found.setdefault(i, []).append((a, b))
+        for i, (text, start) in enumerate(zip(texts, starts.tolist(), strict=True)):
+            self._primed[text], self._runs[text] = z[start : start + len(text)], found.get(i, [])
 
     def probabilities(self, text: str) -> np.ndarray:
         """Per character, the probability that it belongs to a name."""
@@ -142,22 +151,28 @@ class NameTagger:
 
     def runs(self, text: str) -> list[tuple[int, int]]:
         """Runs of characters above `threshold`, grown through neighbours above `low` (hysteresis)."""
-        if not text or text in self._quiet:
+        primed = self._runs.get(text)
+        if primed is not None:  # found with its batch
+            return list(primed)
+        if not text:
             return []
-        z = self.scores(text)
-        on = z > self._start  # compare log-odds: no exp per character
-        if not on.any():
-            return []
-        low = z > self._grow
-        while True:
-            grown = on.copy()
-            grown[1:] |= on[:-1] & low[1:]
-            grown[:-1] |= on[1:] & low[:-1]
-            if (grown == on).all():
-                break
-            on = grown
-        edges = np.flatnonzero(np.diff(np.concatenate([[0], on.astype(np.int8), [0]])))
-        return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+        starts, ends = _hysteresis(self.scores(text), self._start, self._grow)  # compare log-odds: no exp
+        return list(zip(starts.tolist(), ends.tolist(), strict=True))
+
+
+def _hysteresis(z: np.ndarray, start: float, grow: float, inside: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    """Starts and ends of the runs above `start` grown through neighbours above `grow` (only `inside` ones): each
+    stretch of characters above either that holds one above `start`."""
+    on = z > start
+    low = on | (z > grow)
+    if inside is not None:
+        on &= inside
+        low &= inside
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], low.astype(np.int8), [0]])))
+    run_starts, run_ends = edges[::2], edges[1::2]
+    above = np.concatenate([[0], np.cumsum(on)])
+    hot = above[run_ends] > above[run_starts]
+    return run_starts[hot], run_ends[hot]
 
 
 @lru_cache(maxsize=1)
