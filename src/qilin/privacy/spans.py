@@ -69,6 +69,23 @@ def id_check_char(body: str) -> str:
     return "10X98765432"[sum(int(c) * w for c, w in zip(body, _ID_WEIGHTS, strict=True)) % 11]
 
 
+def luhn_ok(digits: str) -> bool:
+    """Whether a card number's digits pass the Luhn check."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch) * (2 if i % 2 else 1)
+        total += d - 9 if d > 9 else d
+    return total % 10 == 0
+
+
+def id_check_ok(value: str) -> bool:
+    """Whether `value` (spaces allowed) is an 18-character resident ID whose check character is right."""
+    body = re.sub(r"\s", "", value).upper()
+    if len(body) != 18 or not body[:17].isdigit():
+        return False
+    return id_check_char(body[:17]) == body[17]
+
+
 def halfwidth(text: str) -> str:
     """`text` with full-width digits and letters made ASCII and traditional characters simplified, one for one."""
     return _short_halfwidth(text) if len(text) <= 1024 else text.translate(_TO_HALF)
