@@ -278,18 +278,26 @@ def _candidates(text: str, original: str) -> list[Span]:
     spans: list[Span] = []
     latin = _LATIN.search(text) is not None
     if _DIGIT.search(text):
-        spans += _group_spans("id", _ID_LABELLED, text, original, 1) + _group_spans("id", _ID_BARE, text, original)
+        # and a labelled pattern only where its label can be: each Chinese label holds one of these characters
+        numbered, latin_or = "号" in text or latin, lambda *marks: latin or any(m in text for m in marks)
+        if latin_or("证", "身"):
+            spans += _group_spans("id", _ID_LABELLED, text, original, 1)
+        spans += _group_spans("id", _ID_BARE, text, original)
         for m in _CARD.finditer(text):
             digits = re.sub(r"\D", "", m.group())
             labelled = _CARD_LABEL.search(text[max(0, m.start() - 12) : m.start()])
             if 16 <= len(digits) <= 19 and (labelled or luhn_ok(digits)) and not id_check_ok(digits):
                 spans.append(Span("card", m.start(), m.end(), original[m.start() : m.end()]))
         spans += _group_spans("phone", _PHONE, text, original)
-        spans += _group_spans("phone", _PHONE_LABELLED, text, original, 1)
-        spans += _group_spans("ssn", _SSN, text, original, 1) + _group_spans("ip", _IP, text, original)
-        spans += _group_spans("plate", _PLATE, text, original) + _group_spans("record", _RECORD, text, original, 1)
-        spans += _group_spans("card", _CARD_LABELLED, text, original, 1) + _dates(text, original, _DATE)
-        spans += _group_spans("address", _STREET_NUMBER, text, original)
+        if latin_or("电", "手机", "联系方式", "座机", "传真"):
+            spans += _group_spans("phone", _PHONE_LABELLED, text, original, 1)
+        spans += _group_spans("ssn", _SSN, text, original, 1) if latin_or("-") else []
+        spans += _group_spans("ip", _IP, text, original) if "." in text else []
+        spans += _group_spans("plate", _PLATE, text, original) if latin else []
+        spans += _group_spans("record", _RECORD, text, original, 1) if numbered else []
+        spans += _group_spans("card", _CARD_LABELLED, text, original, 1) if numbered or "卡" in text else []
+        spans += _dates(text, original, _DATE) if latin_or("月", "-", "/", ".") else []
+        spans += _group_spans("address", _STREET_NUMBER, text, original) if "号" in text else []
         if _ESTATE_GATE.search(text):
             spans += _group_spans("address", _ESTATE, text, original)
         if latin:
