@@ -52,8 +52,8 @@ def old_package(ref: str, into: Path) -> Path:
     """main's qilin.privacy as a package named qilin_old_privacy under `into`."""
     pkg = into / "qilin_old_privacy"
     pkg.mkdir(parents=True)
-    names = subprocess.run(
-        ["git", "ls-tree", "--name-only", f"{ref}:src/qilin/privacy"],
+    names = subprocess.run(  # every file, those of subpackages (the name tagger) too
+        ["git", "ls-tree", "-r", "--name-only", f"{ref}:src/qilin/privacy"],
         cwd=ROOT,
         check=True,
         capture_output=True,
@@ -61,17 +61,21 @@ def old_package(ref: str, into: Path) -> Path:
     ).stdout.split()
     for name in names:
         source = subprocess.run(
-            ["git", "show", f"{ref}:src/qilin/privacy/{name}"], cwd=ROOT, check=True, capture_output=True, text=True
+            ["git", "show", f"{ref}:src/qilin/privacy/{name}"], cwd=ROOT, check=True, capture_output=True
         ).stdout
-        (pkg / name).write_text(re.sub(r"\bqilin\.privacy\b", "qilin_old_privacy", source), encoding="utf-8")
-    for resource_file in ("deid/not_names.txt", "medical_kb.json"):  # what its names.py reads beside the package
+        (pkg / name).parent.mkdir(parents=True, exist_ok=True)
+        if name.endswith(".py"):
+            source = re.sub(r"\bqilin\.privacy\b", "qilin_old_privacy", source.decode("utf-8")).encode("utf-8")
+        (pkg / name).write_bytes(source)
+    # what its modules read beside the package (the name tagger's weights are binary: copied as bytes)
+    for resource_file in ("deid/not_names.txt", "deid/traditional.txt", "deid/name_tagger.npz", "medical_kb.json"):
         target = into / "resources" / resource_file
         target.parent.mkdir(parents=True, exist_ok=True)
         shown = subprocess.run(
-            ["git", "show", f"{ref}:src/qilin/resources/{resource_file}"], cwd=ROOT, capture_output=True, text=True
+            ["git", "show", f"{ref}:src/qilin/resources/{resource_file}"], cwd=ROOT, capture_output=True
         )
         if shown.returncode == 0:
-            target.write_text(shown.stdout, encoding="utf-8")
+            target.write_bytes(shown.stdout)
     return into
 
 
