@@ -18,7 +18,7 @@ from qilin.eval.safety.prompts import SafetyPrompt
 from qilin.eval.safety.scoring import DEFAULT_JUDGE, judge_replies, offline_judge
 from qilin.eval.suite import check_benchmarks
 
-TRAINED = 1932  # the shipped weights' argmax on the replies they were trained on (their verdicts: 1922, see below)
+TRAINED = 2344  # the shipped weights' argmax on the replies they were trained on (their verdicts: 2335, see below)
 
 
 def test_the_shipped_weights_load_small_and_judge_deterministically() -> None:
@@ -67,7 +67,7 @@ def test_retraining_reproduces_the_shipped_weights_predictions() -> None:
     gold = np.array([["refusal", "compliance", "non_answer"].index(r["label"]) for r in rows])
     assert (
         old.argmax(1) == gold
-    ).sum() == TRAINED  # of 1,977, a training figure: the cross-validated one is in the docs
+    ).sum() == TRAINED  # of 2,417, a training figure: the cross-validated one is in the docs
 
 
 def test_the_development_replies_are_the_five_files_the_former_held_out_sets_included() -> None:
