@@ -7,6 +7,7 @@ PYTHONPATH=src python benchmarks/deid_eval.py notes2       # the second hand-wri
 PYTHONPATH=src python benchmarks/deid_eval.py notes3       # the third hand-written set, benchmarks/heldout/deid3
 PYTHONPATH=src python benchmarks/deid_eval.py notes4       # the fourth hand-written set, benchmarks/heldout/deid4
 PYTHONPATH=src python benchmarks/deid_eval.py notes5       # the fifth hand-written set, benchmarks/heldout/deid5
+PYTHONPATH=src python benchmarks/deid_eval.py notes6       # the sixth hand-written set, benchmarks/heldout/deid6
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ NOTES_DIRS = {
     "notes3": HELDOUT / "deid3",
     "notes4": HELDOUT / "deid4",
     "notes5": HELDOUT / "deid5",
+    "notes6": HELDOUT / "deid6",
 }
 
 if __name__ == "__main__":

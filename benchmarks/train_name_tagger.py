@@ -27,6 +27,7 @@ DEVELOPMENT_SETS = {
     "deid2": [HELDOUT / "deid2/notes.jsonl"],
     "deid3": [HELDOUT / "deid3/notes.jsonl"],
     "deid4": [HELDOUT / "deid4/notes.jsonl"],
+    "deid5": [HELDOUT / "deid5/notes.jsonl"],
 }
 GENERATED = [RESOURCES / "dev.jsonl"]  # the generator's development half (its held-out half stays out)
 log = logging.getLogger("train_name_tagger")

@@ -14,7 +14,7 @@ build_notes = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(build_notes)
 
 
-@pytest.mark.parametrize("name", ["deid", "deid2", "deid3", "deid4", "deid5"])
+@pytest.mark.parametrize("name", ["deid", "deid2", "deid3", "deid4", "deid5", "deid6"])
 def test_committed_files_are_what_the_source_builds(name: str) -> None:
     directory = HELDOUT / name
     records, medical = build_notes.parse_source((directory / "notes_source.txt").read_text(encoding="utf-8"))
