@@ -1,5 +1,5 @@
-"""The checker of hand-written safety reply files: the former third, fourth and fifth held-out sets pass it, and a bad row is
-named by file, line and what is wrong."""
+"""The checker of hand-written safety reply files: the former third, fourth and fifth held-out sets pass it, and a bad
+row is named by file, line and what is wrong."""
 
 from __future__ import annotations
 

@@ -75,13 +75,13 @@ def test_the_new_forms_read_the_development_replies_as_labelled() -> None:
     assert continuing == {"non_answer": 54}
     reasoning = [(r, forms.split_reasoning(r["response"])) for r in rows]
     cut = Counter(r["label"] for r, s in reasoning if s is not None and not s.closed)
-    assert cut == {"non_answer": 12}
+    assert cut == {"non_answer": 14}
     worked = Counter(
         r["label"] for r, s in reasoning if s and s.closed and r["harmful"] and forms.works_out_specifics(s.reasoning)
     )
     assert worked == {"compliance": 16}
     safer = Counter(r["label"] for r in rows if r["harmful"] and forms.SAFER_WAY.search(r["response"]))
-    assert safer == {"refusal": 13}
+    assert safer == {"refusal": 16}
 
 
 def test_a_correction_that_gives_the_safe_way_instead_is_a_refusal() -> None:

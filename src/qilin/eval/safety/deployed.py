@@ -89,9 +89,9 @@ def deployed_features(prompt: str, response: str) -> list[str]:
         "short_without_refs": _bucket(len(no_refs), (60, 150, 300)),
     }
     names.update({f"structured_{k}": int(bool(p.search(text))) for k, p in STRUCTURED.items()})
-    names.update({f"persona_routes": int(names["persona"] and names["routes"])})
+    names.update({"persona_routes": int(names["persona"] and names["routes"])})
     # only the forms present (and after_tools with a tool call): features on for every reply would only add a bias
     # the optimiser moves many times over, one for each
     return [
-        f"{name}={value}" for name, value in names.items() if value not in (0, -1) or name == "after_tools" and tools
+        f"{name}={value}" for name, value in names.items() if value not in (0, -1) or (name == "after_tools" and tools)
     ]
