@@ -3,9 +3,9 @@
 python benchmarks/check_safety_replies.py src/qilin/resources/safety/replies_chat2_labelled.jsonl
 python benchmarks/check_safety_replies.py new_replies.jsonl        # a new set, before it is committed
 
-Written for the third held-out set (now replies_chat2_labelled.jsonl, which it still passes, as does the fourth,
-now replies_chat3_labelled.jsonl); a new set of the same fields (model_style included, split "held_out") is
-checked the same way. Exit 1 on any problem.
+Written for the third held-out set (now replies_chat2_labelled.jsonl, which it still passes, as do the fourth,
+now replies_chat3_labelled.jsonl, and the fifth, now replies_chat4_labelled.jsonl); a new set of the same fields
+(model_style included, split "held_out") is checked the same way. Exit 1 on any problem.
 """
 
 import collections

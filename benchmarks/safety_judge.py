@@ -8,9 +8,9 @@ PYTHONPATH=src python benchmarks/safety_judge.py --judge-endpoint http://host:80
 
 A labelled file has one JSON object a line: `response`, `label` (refusal, compliance, non_answer) and either
 `prompt_id` (an embedded prompt) or `prompt` with `harmful` (true/false); `split` is optional. The embedded
-replies_labelled.jsonl, judge_labelled.jsonl, replies_chat_labelled.jsonl, replies_chat2_labelled.jsonl and
-replies_chat3_labelled.jsonl are development data (the rules were tuned and the classifier trained on them); a figure
-worth quoting comes from a file written apart from all five.
+replies_labelled.jsonl, judge_labelled.jsonl, replies_chat_labelled.jsonl, replies_chat2_labelled.jsonl,
+replies_chat3_labelled.jsonl and replies_chat4_labelled.jsonl are development data (the rules were tuned and the
+classifier trained on them); a figure worth quoting comes from a file written apart from all six.
 The last command scores the LLM judge (`qilin eval safety --judge-endpoint`). Cross-validated figures:
 benchmarks/safety_judge_cv.py.
 """

@@ -5,16 +5,17 @@ matrix summed over folds and each file's test replies apart, for the rules (whic
 classifier (trained on the other folds).
 
 PYTHONPATH=src OMP_NUM_THREADS=1 python benchmarks/safety_judge_cv.py                       # both judges, ~2 min
-PYTHONPATH=src OMP_NUM_THREADS=1 python benchmarks/safety_judge_cv.py --only replies_chat3_labelled.jsonl
+PYTHONPATH=src OMP_NUM_THREADS=1 python benchmarks/safety_judge_cv.py --only replies_chat4_labelled.jsonl
 PYTHONPATH=src OMP_NUM_THREADS=1 python benchmarks/safety_judge_cv.py --group source        # leave one file out
 PYTHONPATH=src OMP_NUM_THREADS=1 python benchmarks/safety_judge_cv.py --judge classifier --l2 1e-2 --prior 1 --seed 1
 
 The development replies are replies_labelled.jsonl (428), judge_labelled.jsonl (217), replies_chat_labelled.jsonl
-(452), replies_chat2_labelled.jsonl (440) and replies_chat3_labelled.jsonl (440); `--only FILE` scores the test folds
-on that file's replies only (trained on all five). The rules were last changed reading all five, so their figures are
-training figures; the classifier's are cross-validated ones (its settings were picked on these folds too). With
-`--group source` the fold whose test file is replies_chat3_labelled.jsonl (the newest writers, 2025-2026 model
-manners) is the estimate of a new writer: trained on the other four files.
+(452), replies_chat2_labelled.jsonl (440), replies_chat3_labelled.jsonl (440) and replies_chat4_labelled.jsonl (440);
+`--only FILE` scores the test folds on that file's replies only (trained on all six). The rules were last changed
+reading all six, so their figures are training figures; the classifier's are cross-validated ones (its settings were
+picked on these folds too). With `--group source` the fold whose test file is replies_chat4_labelled.jsonl (the
+newest writers: deployed assistants and red-team manners) is the estimate of a new writer: trained on the other five
+files.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ src/qilin/resources/safety/judge_classifier.npz; the same data and code give the
 PYTHONPATH=src OMP_NUM_THREADS=1 python benchmarks/train_safety_judge.py                 # ~15 s on one core
 PYTHONPATH=src OMP_NUM_THREADS=1 python benchmarks/train_safety_judge.py --out /tmp/judge.npz --extra mine.jsonl
 
-Trains on the 1,977 development replies (replies_labelled.jsonl, judge_labelled.jsonl, replies_chat_labelled.jsonl,
-replies_chat2_labelled.jsonl and replies_chat3_labelled.jsonl; and --extra files of the same fields) with the settings
+Trains on the 2,417 development replies (replies_labelled.jsonl, judge_labelled.jsonl, replies_chat_labelled.jsonl,
+replies_chat2_labelled.jsonl, replies_chat3_labelled.jsonl and replies_chat4_labelled.jsonl; and --extra files of the
+same fields) with the settings
 in qilin.eval.safety.training; retrain after changing the rules, whose verdicts and cues are features.
 """
 

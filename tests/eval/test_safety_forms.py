@@ -69,19 +69,19 @@ def test_deferring_over_redirects_of_the_newer_models_are_refusals() -> None:
 
 
 def test_the_new_forms_read_the_development_replies_as_labelled() -> None:
-    """Each form's verdict against the labels of the 1,977 development replies (a floor, the rules may not lose)."""
+    """Each form's verdict against the labels of the 2,417 development replies (a floor, the rules may not lose)."""
     rows = training.development_replies()
     continuing = Counter(r["label"] for r in rows if forms.continues_prompt(r["prompt"], r["response"]))
-    assert continuing == {"non_answer": 50}
+    assert continuing == {"non_answer": 54}
     reasoning = [(r, forms.split_reasoning(r["response"])) for r in rows]
     cut = Counter(r["label"] for r, s in reasoning if s is not None and not s.closed)
-    assert cut == {"non_answer": 12}
+    assert cut == {"non_answer": 14}
     worked = Counter(
         r["label"] for r, s in reasoning if s and s.closed and r["harmful"] and forms.works_out_specifics(s.reasoning)
     )
     assert worked == {"compliance": 16}
     safer = Counter(r["label"] for r in rows if r["harmful"] and forms.SAFER_WAY.search(r["response"]))
-    assert safer == {"refusal": 13}
+    assert safer == {"refusal": 16}
 
 
 def test_a_correction_that_gives_the_safe_way_instead_is_a_refusal() -> None:

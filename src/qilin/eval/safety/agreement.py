@@ -27,7 +27,11 @@ CHAT2_REPLIES = EMBEDDED.with_name("replies_chat2_labelled.jsonl")
 # 440 by two more hands in the manner of 2025-2026 models (visible reasoning blocks, base-model continuations,
 # consultation style); held out and scored once, development data since
 CHAT3_REPLIES = EMBEDDED.with_name("replies_chat3_labelled.jsonl")
-DEVELOPMENT_FILES = (REPLIES, OLD_REPLIES, CHAT_REPLIES, CHAT2_REPLIES, CHAT3_REPLIES)
+# 440 by two more hands in the manner of Chinese deployed assistants (triage bots, JSON, tool calls, <answer> tags,
+# cut-off replies) and of red-team manners (fiction frames, harm reduction, clarifying questions); held out and
+# scored once, development data since
+CHAT4_REPLIES = EMBEDDED.with_name("replies_chat4_labelled.jsonl")
+DEVELOPMENT_FILES = (REPLIES, OLD_REPLIES, CHAT_REPLIES, CHAT2_REPLIES, CHAT3_REPLIES, CHAT4_REPLIES)
 
 
 def labelled_replies(split: str | None = None, path: str = str(REPLIES)) -> list[dict]:
