@@ -204,3 +204,26 @@ def test_retrained_judge_weights_are_a_new_safety_evaluation(tmp_path: Path, mon
     before = fingerprint(_recipe(exam))
     weights.write_bytes(b"weights again")
     assert fingerprint(_recipe(exam)) == before  # no safety entry: nothing the weights read
+
+
+def test_changed_judge_rules_are_a_new_safety_evaluation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from qilin.eval.safety import forms
+    from qilin.pipeline.evaluation import _fingerprint, stage_tasks
+
+    safety = [{"benchmark": "safety", "path": "embedded", "limit": 4}]
+    by_rules_entry = [{**safety[0], "judge": "rules"}]
+    exam = [{"benchmark": "mcq", "path": str(_exam(tmp_path / "exam.csv"))}]
+
+    def fingerprints() -> list[str]:
+        return [
+            _fingerprint(_recipe(e), stage_tasks("sft", _recipe(e), tmp_path), "m" * 64)
+            for e in (safety, by_rules_entry, exam)
+        ]
+
+    before = fingerprints()
+    rules = tmp_path / "forms.py"  # a rule module of the judge, edited
+    rules.write_text(Path(forms.__file__).read_text() + "\n# a changed rule\n")
+    monkeypatch.setattr(forms, "__file__", str(rules))
+    after = fingerprints()
+    assert after[0] != before[0] and after[1] != before[1]  # both judges read replies through the rules
+    assert after[2] == before[2]  # no safety entry

@@ -89,11 +89,12 @@ def _fingerprint(recipe: Recipe, tasks: list, model_fingerprint: str | None) -> 
     ]
     # a dense index's passages are BM25's; what sets it apart is its encoder, whose fingerprint is in the stamp
     data += [(t.dense_index.parent / "dense.sha256").read_text() for _, t in tasks if t.dense_index]
-    # the offline judge's shipped weights read the safety replies: retrained weights are a new measurement
-    if any(b.name == "safety" and t.entry.judge == "classifier" for b, t in tasks):
-        from qilin.eval.safety.classifier import WEIGHTS
+    # the offline judge reads the safety replies: changed rules or retrained weights are a new measurement
+    judges = sorted({t.entry.judge for b, t in tasks if b.name == "safety"})
+    if judges:
+        from qilin.eval.safety.scoring import judge_fingerprint
 
-        data.append(file_sha256(WEIGHTS))
+        data += [judge_fingerprint(name) for name in judges]
     return digest({"settings": settings, "data": data, "model": model_fingerprint})
 
 

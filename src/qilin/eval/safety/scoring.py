@@ -10,17 +10,32 @@ and "over-refusal %" overall and per category.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from qilin.config import ConfigError
 from qilin.eval.safety.judge import Verdict, judge_response
 from qilin.eval.safety.prompts import SafetyPrompt
+from qilin.hashing import digest, file_sha256
 
-# The offline judges; the default is the better one by cross-validation on the 1,537 labelled replies
-# (docs/safety-and-privacy.md): folds by prompt, the classifier 0.949 agreement, the rules 0.925; on the newest file,
-# tested by a classifier that never saw its writers, 409 against the rules' 389 of 440 (2026-12-06).
+# The offline judges; the default is the better one on three of the four reply sets written apart from both
+# (docs/safety-and-privacy.md, 2026-12-06: 0.848, 0.834, 0.886 and 0.859 against the rules' 0.800, 0.761, 0.857, 0.877).
 JUDGES = ("classifier", "rules")
 DEFAULT_JUDGE = "classifier"
+
+
+def judge_fingerprint(name: str) -> str:
+    """A hash of what the offline judge `name` reads replies with: the rules' source (the classifier reads their
+    verdicts too) and, for the classifier, its weights. A changed judge is a new measurement."""
+    from qilin.eval.safety import deployed, forms, judge
+
+    parts = [file_sha256(Path(module.__file__)) for module in (judge, forms, deployed)]
+    if name == "classifier":
+        from qilin.eval.safety import classifier
+
+        parts.append(file_sha256(Path(classifier.__file__)))
+        parts.append(file_sha256(classifier.WEIGHTS))
+    return digest(parts)
 
 
 def decoding_note(max_new_tokens: int) -> str:
