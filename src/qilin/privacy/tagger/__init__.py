@@ -145,10 +145,6 @@ class NameTagger:
         for i, (text, start) in enumerate(zip(texts, starts.tolist(), strict=True)):
             self._primed[text], self._runs[text] = z[start : start + len(text)], found.get(i, [])
 
-    def probabilities(self, text: str) -> np.ndarray:
-        """Per character, the probability that it belongs to a name."""
-        return 1.0 / (1.0 + np.exp(-self.scores(text)))
-
     def runs(self, text: str) -> list[tuple[int, int]]:
         """Runs of characters above `threshold`, grown through neighbours above `low` (hysteresis)."""
         primed = self._runs.get(text)
